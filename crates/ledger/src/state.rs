@@ -1,0 +1,494 @@
+//! The records the ledger keeps, their keys, and typed access over any [`StateRead`].
+
+use crate::{
+    params::Params,
+    store::{Overlay, Store},
+    tx::{Antenna, Capability, DeviceClass, MAX_CAPABILITIES, MAX_CHAIN_ID_BYTES, MAX_COMMITTEE, MAX_NAME_BYTES, MAX_REASON_BYTES},
+};
+use serde::Serialize;
+use std::borrow::Cow;
+use thiserror::Error;
+use trellis_primitives::{
+    codec::{put_bytes, put_list, put_option, Decode, DecodeError, Encode, Reader},
+    AccountAddress, Amount, Credits, DeviceAddress, Epoch, Hash, Location, PublicKey,
+};
+
+/// Most unbonding entries one account may have open; bounds the account record's size. A user
+/// who needs more withdraws the matured ones first.
+pub const MAX_UNBONDING_ENTRIES: usize = 16;
+
+/// A state entry that does not decode: the store was corrupted outside the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("state entry {key} is corrupt: {source}")]
+pub struct CorruptState {
+    /// Hex of the key.
+    pub key: String,
+    /// The decoding failure.
+    pub source: DecodeError,
+}
+
+/// Collateral on its way back to its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unbonding {
+    /// The device it was staked on (slashable until released).
+    pub device: DeviceAddress,
+    /// How much.
+    pub amount: Amount,
+    /// First height at which it can be withdrawn.
+    pub release_height: u64,
+}
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Account {
+    /// Spendable TRL.
+    pub balance: Amount,
+    /// The nonce the next transaction must carry.
+    pub nonce: u64,
+    /// Non-transferable credits.
+    pub credits: Credits,
+    /// Collateral unbonding.
+    pub unbonding: Vec<Unbonding>,
+}
+
+/// One location assertion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocationRecord {
+    /// The asserted cell.
+    pub location: Location,
+    /// Antenna details, for hotspots.
+    pub antenna: Option<Antenna>,
+    /// Block height of the assertion.
+    pub height: u64,
+}
+
+/// A registered device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Device {
+    /// The owning account.
+    pub owner: AccountAddress,
+    /// The maker key that attested it.
+    pub maker: PublicKey,
+    /// Its resource class.
+    pub class: DeviceClass,
+    /// What it declared at onboarding.
+    pub capabilities: Vec<Capability>,
+    /// Height of onboarding.
+    pub onboarded_height: u64,
+    /// The latest location assertion.
+    pub location: Option<LocationRecord>,
+    /// How many assertions have been made (history entries `0..location_count`).
+    pub location_count: u32,
+    /// Bonded collateral.
+    pub stake: Amount,
+    /// Everything ever slashed from it.
+    pub slashed: Amount,
+    /// How many slashes it has received (history entries `0..slash_count`).
+    pub slash_count: u32,
+}
+
+/// An authorised device maker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Maker {
+    /// Display name.
+    pub name: String,
+    /// Whether it may still co-sign onboardings.
+    pub active: bool,
+    /// Height of registration.
+    pub registered_height: u64,
+    /// Devices it has attested.
+    pub devices_onboarded: u64,
+}
+
+/// A posted reward manifest and how much of it has been claimed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Manifest {
+    /// Merkle root over (owner, amount) leaves.
+    pub root: Hash,
+    /// Minted into escrow at posting.
+    pub total: Amount,
+    /// Number of leaves.
+    pub owner_count: u32,
+    /// Paid out so far; never exceeds `total`.
+    pub claimed: Amount,
+    /// Height of posting.
+    pub posted_height: u64,
+}
+
+/// The latest oracle price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PriceEntry {
+    /// Micro-USD per whole TRL.
+    pub micro_usd_per_trl: u64,
+    /// Height it was posted at.
+    pub height: u64,
+}
+
+/// A slash, kept as history on the device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlashRecord {
+    /// How much was burned.
+    pub amount: Amount,
+    /// The verifier that signed the evidence.
+    pub verifier: PublicKey,
+    /// The evidence hash.
+    pub evidence: Hash,
+    /// Why.
+    pub reason: String,
+    /// Height.
+    pub height: u64,
+}
+
+/// Chain-wide money accounting. Invariant (checked by property tests):
+/// `issued - burned == Σ balances + Σ stake + Σ unbonding + Σ (manifest.total - manifest.claimed)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Supply {
+    /// TRL created: genesis balances plus reward manifests.
+    pub issued: Amount,
+    /// TRL destroyed: fees, onboarding fees, burns for credits, slashes.
+    pub burned: Amount,
+    /// Credits created by burns.
+    pub credits_minted: Credits,
+    /// Credits spent.
+    pub credits_spent: Credits,
+}
+
+impl Supply {
+    /// TRL in existence.
+    pub fn circulating(&self) -> Option<Amount> {
+        self.issued.checked_sub(self.burned)
+    }
+}
+
+/// State keys. The first byte names the table, so tables never collide and iterate in blocks.
+pub mod keys {
+    use super::*;
+
+    /// Key of an account.
+    pub fn account(a: &AccountAddress) -> Vec<u8> {
+        prefixed(0x01, &a.key().0)
+    }
+    /// Key of a device.
+    pub fn device(d: &DeviceAddress) -> Vec<u8> {
+        prefixed(0x02, &d.key().0)
+    }
+    /// Key of a device's `seq`-th location assertion.
+    pub fn location_history(d: &DeviceAddress, seq: u32) -> Vec<u8> {
+        let mut k = prefixed(0x03, &d.key().0);
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+    /// Key of a maker.
+    pub fn maker(m: &PublicKey) -> Vec<u8> {
+        prefixed(0x04, &m.0)
+    }
+    /// Key of an epoch's manifest.
+    pub fn manifest(e: Epoch) -> Vec<u8> {
+        prefixed(0x05, &e.0.to_be_bytes())
+    }
+    /// Key marking an owner's claim for an epoch.
+    pub fn claim(e: Epoch, owner: &AccountAddress) -> Vec<u8> {
+        let mut k = prefixed(0x06, &e.0.to_be_bytes());
+        k.extend_from_slice(&owner.key().0);
+        k
+    }
+    /// Key of a device's `seq`-th slash.
+    pub fn slash(d: &DeviceAddress, seq: u32) -> Vec<u8> {
+        let mut k = prefixed(0x07, &d.key().0);
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+    /// Key of the parameters.
+    pub const PARAMS: &[u8] = &[0x10];
+    /// Key of the admin committee.
+    pub const ADMINS: &[u8] = &[0x11];
+    /// Key of the oracle committee.
+    pub const ORACLES: &[u8] = &[0x12];
+    /// Key of the verifier keys.
+    pub const VERIFIERS: &[u8] = &[0x13];
+    /// Key of the latest price.
+    pub const PRICE: &[u8] = &[0x14];
+    /// Key of the supply accounting.
+    pub const SUPPLY: &[u8] = &[0x15];
+    /// Key of the chain id.
+    pub const CHAIN_ID: &[u8] = &[0x16];
+
+    /// Table byte of accounts, for scans.
+    pub const ACCOUNT_TABLE: u8 = 0x01;
+    /// Table byte of devices, for scans.
+    pub const DEVICE_TABLE: u8 = 0x02;
+    /// Table byte of manifests, for scans.
+    pub const MANIFEST_TABLE: u8 = 0x05;
+
+    fn prefixed(table: u8, rest: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(1 + rest.len());
+        k.push(table);
+        k.extend_from_slice(rest);
+        k
+    }
+}
+
+/// Raw reads, from a committed store or a pending overlay.
+pub trait StateRead {
+    /// The bytes at `key`.
+    fn raw(&self, key: &[u8]) -> Option<Cow<'_, [u8]>>;
+
+    /// Decodes the record at `key`.
+    fn read<T: Decode>(&self, key: &[u8]) -> Result<Option<T>, CorruptState> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(bytes) => T::from_bytes(&bytes)
+                .map(Some)
+                .map_err(|source| CorruptState { key: hex_key(key), source }),
+        }
+    }
+
+    /// An account (the default, empty account if never touched).
+    fn account(&self, a: &AccountAddress) -> Result<Account, CorruptState> {
+        Ok(self.read(&keys::account(a))?.unwrap_or_default())
+    }
+
+    /// A device, if registered.
+    fn device(&self, d: &DeviceAddress) -> Result<Option<Device>, CorruptState> {
+        self.read(&keys::device(d))
+    }
+
+    /// The parameters.
+    fn params(&self) -> Result<Params, CorruptState> {
+        required(self.read(keys::PARAMS)?, keys::PARAMS)
+    }
+
+    /// The supply accounting.
+    fn supply(&self) -> Result<Supply, CorruptState> {
+        Ok(self.read(keys::SUPPLY)?.unwrap_or_default())
+    }
+
+    /// The chain id.
+    fn chain_id(&self) -> Result<String, CorruptState> {
+        let raw = self.raw(keys::CHAIN_ID).map(|b| String::from_utf8_lossy(&b).into_owned());
+        required(raw, keys::CHAIN_ID)
+    }
+}
+
+fn hex_key(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn required<T>(value: Option<T>, key: &[u8]) -> Result<T, CorruptState> {
+    value.ok_or_else(|| CorruptState { key: hex_key(key), source: DecodeError::UnexpectedEnd { needed: 1 } })
+}
+
+impl<S: Store> StateRead for S {
+    fn raw(&self, key: &[u8]) -> Option<Cow<'_, [u8]>> {
+        self.get(key).map(Cow::Borrowed)
+    }
+}
+
+impl<S: Store> StateRead for Overlay<'_, S> {
+    fn raw(&self, key: &[u8]) -> Option<Cow<'_, [u8]>> {
+        self.get(key).map(Cow::Owned)
+    }
+}
+
+/// Typed writes.
+pub(crate) fn write<T: Encode, S: Store>(overlay: &mut Overlay<'_, S>, key: Vec<u8>, value: &T) {
+    overlay.put(key, value.to_bytes());
+}
+
+// ---- codec impls ----
+
+impl Encode for Unbonding {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.device.encode(out);
+        self.amount.encode(out);
+        self.release_height.encode(out);
+    }
+}
+impl Decode for Unbonding {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Unbonding { device: DeviceAddress::decode(r)?, amount: Amount::decode(r)?, release_height: r.u64()? })
+    }
+}
+
+impl Encode for Account {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.balance.encode(out);
+        self.nonce.encode(out);
+        self.credits.encode(out);
+        put_list(out, &self.unbonding);
+    }
+}
+impl Decode for Account {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Account {
+            balance: Amount::decode(r)?,
+            nonce: r.u64()?,
+            credits: Credits::decode(r)?,
+            unbonding: r.list("unbonding", MAX_UNBONDING_ENTRIES)?,
+        })
+    }
+}
+
+impl Encode for LocationRecord {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.location.encode(out);
+        put_option(out, &self.antenna);
+        self.height.encode(out);
+    }
+}
+impl Decode for LocationRecord {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(LocationRecord { location: Location::decode(r)?, antenna: r.option()?, height: r.u64()? })
+    }
+}
+
+impl Encode for Device {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.owner.encode(out);
+        self.maker.encode(out);
+        self.class.encode(out);
+        put_list(out, &self.capabilities);
+        self.onboarded_height.encode(out);
+        put_option(out, &self.location);
+        self.location_count.encode(out);
+        self.stake.encode(out);
+        self.slashed.encode(out);
+        self.slash_count.encode(out);
+    }
+}
+impl Decode for Device {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Device {
+            owner: AccountAddress::decode(r)?,
+            maker: PublicKey::decode(r)?,
+            class: DeviceClass::decode(r)?,
+            capabilities: r.list("capabilities", MAX_CAPABILITIES)?,
+            onboarded_height: r.u64()?,
+            location: r.option()?,
+            location_count: r.u32()?,
+            stake: Amount::decode(r)?,
+            slashed: Amount::decode(r)?,
+            slash_count: r.u32()?,
+        })
+    }
+}
+
+impl Encode for Maker {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_bytes(out, self.name.as_bytes());
+        self.active.encode(out);
+        self.registered_height.encode(out);
+        self.devices_onboarded.encode(out);
+    }
+}
+impl Decode for Maker {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Maker {
+            name: r.string("maker name", MAX_NAME_BYTES)?,
+            active: r.bool()?,
+            registered_height: r.u64()?,
+            devices_onboarded: r.u64()?,
+        })
+    }
+}
+
+impl Encode for Manifest {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.root.encode(out);
+        self.total.encode(out);
+        self.owner_count.encode(out);
+        self.claimed.encode(out);
+        self.posted_height.encode(out);
+    }
+}
+impl Decode for Manifest {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Manifest {
+            root: Hash::decode(r)?,
+            total: Amount::decode(r)?,
+            owner_count: r.u32()?,
+            claimed: Amount::decode(r)?,
+            posted_height: r.u64()?,
+        })
+    }
+}
+
+impl Encode for PriceEntry {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.micro_usd_per_trl.encode(out);
+        self.height.encode(out);
+    }
+}
+impl Decode for PriceEntry {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(PriceEntry { micro_usd_per_trl: r.u64()?, height: r.u64()? })
+    }
+}
+
+impl Encode for SlashRecord {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.amount.encode(out);
+        self.verifier.encode(out);
+        self.evidence.encode(out);
+        put_bytes(out, self.reason.as_bytes());
+        self.height.encode(out);
+    }
+}
+impl Decode for SlashRecord {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(SlashRecord {
+            amount: Amount::decode(r)?,
+            verifier: PublicKey::decode(r)?,
+            evidence: Hash::decode(r)?,
+            reason: r.string("slash reason", MAX_REASON_BYTES)?,
+            height: r.u64()?,
+        })
+    }
+}
+
+impl Encode for Supply {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.issued.encode(out);
+        self.burned.encode(out);
+        self.credits_minted.encode(out);
+        self.credits_spent.encode(out);
+    }
+}
+impl Decode for Supply {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Supply {
+            issued: Amount::decode(r)?,
+            burned: Amount::decode(r)?,
+            credits_minted: Credits::decode(r)?,
+            credits_spent: Credits::decode(r)?,
+        })
+    }
+}
+
+/// The verifier key list as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct VerifierKeys(pub Vec<PublicKey>);
+
+impl Encode for VerifierKeys {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_list(out, &self.0);
+    }
+}
+impl Decode for VerifierKeys {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(VerifierKeys(r.list("verifier keys", MAX_COMMITTEE)?))
+    }
+}
+
+/// Checks a chain id: 1..=32 bytes of `[a-z0-9-]`.
+pub fn validate_chain_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_CHAIN_ID_BYTES
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("chain id `{id}` must be 1..={MAX_CHAIN_ID_BYTES} characters of a-z, 0-9 and -"))
+    }
+}
+

@@ -1,0 +1,161 @@
+//! blake3 hashes with domain separation.
+
+use crate::codec::{Decode, DecodeError, Encode, Reader};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::{fmt, str::FromStr};
+
+/// A 32-byte blake3 digest.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Hash(pub [u8; 32]);
+
+/// What a hash is of. Each domain keys blake3 differently so that a digest of one kind of value
+/// can never be passed off as a digest of another (e.g. a Merkle leaf as an inner node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashDomain {
+    /// The signing message of a transaction body.
+    TxSigning,
+    /// A transaction's identifier.
+    TxId,
+    /// A block header.
+    BlockHeader,
+    /// A leaf of the state Merkle tree.
+    StateLeaf,
+    /// An inner node of any Merkle tree.
+    MerkleNode,
+    /// A leaf of a block's transaction tree.
+    TxLeaf,
+    /// A leaf of a reward manifest (owner, amount).
+    RewardLeaf,
+    /// The message signed by the oracles for a reward manifest.
+    ManifestSigning,
+    /// The message signed by the oracles for a price entry.
+    PriceSigning,
+    /// The message signed by admins for a governance action.
+    GovernanceSigning,
+    /// A genesis document.
+    Genesis,
+}
+
+impl HashDomain {
+    fn context(self) -> &'static str {
+        match self {
+            Self::TxSigning => "trellis 2026 tx signing",
+            Self::TxId => "trellis 2026 tx id",
+            Self::BlockHeader => "trellis 2026 block header",
+            Self::StateLeaf => "trellis 2026 state leaf",
+            Self::MerkleNode => "trellis 2026 merkle node",
+            Self::TxLeaf => "trellis 2026 tx leaf",
+            Self::RewardLeaf => "trellis 2026 reward leaf",
+            Self::ManifestSigning => "trellis 2026 manifest signing",
+            Self::PriceSigning => "trellis 2026 price signing",
+            Self::GovernanceSigning => "trellis 2026 governance signing",
+            Self::Genesis => "trellis 2026 genesis",
+        }
+    }
+
+    /// A hasher keyed for this domain.
+    pub fn hasher(self) -> blake3::Hasher {
+        blake3::Hasher::new_derive_key(self.context())
+    }
+
+    /// Hashes `data` in this domain.
+    pub fn hash(self, data: &[u8]) -> Hash {
+        Hash(*self.hasher().update(data).finalize().as_bytes())
+    }
+
+    /// Hashes the concatenation of `parts` in this domain.
+    pub fn hash_parts(self, parts: &[&[u8]]) -> Hash {
+        let mut hasher = self.hasher();
+        for part in parts {
+            hasher.update(part);
+        }
+        Hash(*hasher.finalize().as_bytes())
+    }
+}
+
+impl Hash {
+    /// The all-zero hash, used as the parent of the first block and the root of an empty tree.
+    pub const ZERO: Hash = Hash([0; 32]);
+
+    /// The digest bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Lower-case hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({})", &self.to_hex()[..16])
+    }
+}
+
+/// A string that is not 64 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected 64 hex digits for a hash")]
+pub struct HashParseError;
+
+impl FromStr for Hash {
+    type Err = HashParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).map_err(|_| HashParseError)?;
+        Ok(Hash(out))
+    }
+}
+
+impl Serialize for Hash {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Encode for Hash {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0);
+    }
+}
+
+impl Decode for Hash {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Hash(reader.array()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_separate_equal_inputs() {
+        let a = HashDomain::StateLeaf.hash(b"x");
+        let b = HashDomain::MerkleNode.hash(b"x");
+        assert_ne!(a, b);
+        assert_eq!(HashDomain::StateLeaf.hash(b"x"), a);
+        assert_eq!(HashDomain::StateLeaf.hash_parts(&[b"", b"x"]), a);
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        let h = HashDomain::TxId.hash(b"abc");
+        assert_eq!(h.to_hex().parse::<Hash>().unwrap(), h);
+        assert!("zz".parse::<Hash>().is_err());
+    }
+}
