@@ -150,20 +150,35 @@ impl Mempool {
     pub fn insert(&mut self, tx: Transaction, ctx: &AdmissionContext<'_>) -> Result<Hash, MempoolError> {
         let body = &tx.body;
         if body.chain_id != ctx.chain_id {
-            return Err(MempoolError::WrongChain { expected: ctx.chain_id.to_string(), found: body.chain_id.clone() });
+            return Err(MempoolError::WrongChain {
+                expected: ctx.chain_id.to_string(),
+                found: body.chain_id.clone(),
+            });
         }
         if body.fee < ctx.min_fee {
-            return Err(MempoolError::FeeTooLow { min: ctx.min_fee, offered: body.fee });
+            return Err(MempoolError::FeeTooLow {
+                min: ctx.min_fee,
+                offered: body.fee,
+            });
         }
         if ctx.account.balance < body.fee {
-            return Err(MempoolError::CannotPayFee { fee: body.fee, available: ctx.account.balance });
+            return Err(MempoolError::CannotPayFee {
+                fee: body.fee,
+                available: ctx.account.balance,
+            });
         }
         let next = ctx.account.nonce;
         if body.nonce < next {
-            return Err(MempoolError::NonceTooLow { next, found: body.nonce });
+            return Err(MempoolError::NonceTooLow {
+                next,
+                found: body.nonce,
+            });
         }
         if body.nonce >= next.saturating_add(MAX_NONCE_AHEAD) {
-            return Err(MempoolError::NonceTooHigh { next, found: body.nonce });
+            return Err(MempoolError::NonceTooHigh {
+                next,
+                found: body.nonce,
+            });
         }
         let id = tx.id();
         if self.by_id.contains_key(&id) {
@@ -172,7 +187,9 @@ impl Mempool {
         let (signer, nonce) = (body.signer, body.nonce);
         if let Some(existing) = self.by_signer.get(&signer).and_then(|q| q.get(&nonce)) {
             if existing.tx.body.fee >= body.fee {
-                return Err(MempoolError::Underpriced { existing: existing.tx.body.fee });
+                return Err(MempoolError::Underpriced {
+                    existing: existing.tx.body.fee,
+                });
             }
             verify_alone(&tx, &id)?;
             let old = existing.id;
@@ -183,7 +200,10 @@ impl Mempool {
         let arrival = self.next_arrival;
         self.next_arrival += 1;
         self.by_id.insert(id, (signer, nonce));
-        self.by_signer.entry(signer).or_default().insert(nonce, Waiting { tx, id, arrival });
+        self.by_signer
+            .entry(signer)
+            .or_default()
+            .insert(nonce, Waiting { tx, id, arrival });
         Ok(id)
     }
 
@@ -227,7 +247,12 @@ impl Mempool {
         }
         let head = |signer: &AccountAddress, nonce: u64| {
             let w = self.by_signer.get(signer)?.get(&nonce)?;
-            Some(Head { fee: w.tx.body.fee, earlier: std::cmp::Reverse(w.arrival), signer: *signer, nonce })
+            Some(Head {
+                fee: w.tx.body.fee,
+                earlier: std::cmp::Reverse(w.arrival),
+                signer: *signer,
+                nonce,
+            })
         };
         let mut heap: BinaryHeap<Head> = self.by_signer.keys().filter_map(|s| head(s, next_nonce(s))).collect();
         let mut out = Vec::with_capacity(max.min(self.len()));
@@ -253,7 +278,11 @@ impl Mempool {
         let signers: Vec<AccountAddress> = self.by_signer.keys().copied().collect();
         for signer in signers {
             let next = next_nonce(&signer);
-            let stale: Vec<u64> = self.by_signer.get(&signer).map(|q| q.range(..next).map(|(n, _)| *n).collect()).unwrap_or_default();
+            let stale: Vec<u64> = self
+                .by_signer
+                .get(&signer)
+                .map(|q| q.range(..next).map(|(n, _)| *n).collect())
+                .unwrap_or_default();
             for nonce in stale {
                 self.remove(&signer, nonce);
             }
@@ -262,7 +291,11 @@ impl Mempool {
 
     /// Encoded size of everything waiting (for metrics).
     pub fn size_bytes(&self) -> usize {
-        self.by_signer.values().flat_map(|q| q.values()).map(|w| w.tx.to_bytes().len()).sum()
+        self.by_signer
+            .values()
+            .flat_map(|q| q.values())
+            .map(|w| w.tx.to_bytes().len())
+            .sum()
     }
 }
 
@@ -286,17 +319,27 @@ mod tests {
             signer: key.public().into(),
             nonce,
             fee: Amount::from_units(fee),
-            kind: TxKind::Transfer { to: key.public().into(), amount: Amount::from_units(1) },
+            kind: TxKind::Transfer {
+                to: key.public().into(),
+                amount: Amount::from_units(1),
+            },
         };
         Transaction::sign(body, key)
     }
 
     fn ctx(account: &Account) -> AdmissionContext<'_> {
-        AdmissionContext { chain_id: "t", min_fee: Amount::from_units(1), account }
+        AdmissionContext {
+            chain_id: "t",
+            min_fee: Amount::from_units(1),
+            account,
+        }
     }
 
     fn rich() -> Account {
-        Account { balance: Amount::from_units(1_000_000), ..Account::default() }
+        Account {
+            balance: Amount::from_units(1_000_000),
+            ..Account::default()
+        }
     }
 
     #[test]
@@ -308,8 +351,10 @@ mod tests {
         pool.insert(tx(&a, 0, 5), &ctx(&acct)).unwrap();
         pool.insert(tx(&b, 0, 50), &ctx(&acct)).unwrap();
         let picked = pool.select(10, |_| 0);
-        let order: Vec<(u8, u64)> =
-            picked.iter().map(|t| (if t.body.signer == a.public().into() { 1 } else { 2 }, t.body.nonce)).collect();
+        let order: Vec<(u8, u64)> = picked
+            .iter()
+            .map(|t| (if t.body.signer == a.public().into() { 1 } else { 2 }, t.body.nonce))
+            .collect();
         // a's nonce 0 (fee 5) must precede its nonce 1 (fee 100); b (50) beats a's head (5).
         assert_eq!(order, vec![(2, 0), (1, 0), (1, 1)]);
     }
@@ -326,7 +371,10 @@ mod tests {
         assert_eq!(pool.insert(forged, &ctx(&acct)), Err(MempoolError::BadSignature));
         let mut cheaper = tx(&a, 0, 9);
         cheaper.body.kind = TxKind::WithdrawUnbonded;
-        assert!(matches!(pool.insert(cheaper, &ctx(&acct)), Err(MempoolError::Underpriced { .. })));
+        assert!(matches!(
+            pool.insert(cheaper, &ctx(&acct)),
+            Err(MempoolError::Underpriced { .. })
+        ));
         pool.insert(tx(&a, 0, 20), &ctx(&acct)).unwrap();
         assert_eq!(pool.len(), 1);
         assert_eq!(pool.select(5, |_| 0)[0].body.fee, Amount::from_units(20));
@@ -337,11 +385,26 @@ mod tests {
         let a = Keypair::from_seed([1; 32]);
         let acct = Account { nonce: 5, ..rich() };
         let mut pool = Mempool::new();
-        assert_eq!(pool.insert(tx(&a, 4, 10), &ctx(&acct)), Err(MempoolError::NonceTooLow { next: 5, found: 4 }));
-        assert!(matches!(pool.insert(tx(&a, 5 + MAX_NONCE_AHEAD, 10), &ctx(&acct)), Err(MempoolError::NonceTooHigh { .. })));
-        assert!(matches!(pool.insert(tx(&a, 5, 0), &ctx(&acct)), Err(MempoolError::FeeTooLow { .. })));
-        let poor = Account { nonce: 5, ..Account::default() };
-        assert!(matches!(pool.insert(tx(&a, 5, 10), &ctx(&poor)), Err(MempoolError::CannotPayFee { .. })));
+        assert_eq!(
+            pool.insert(tx(&a, 4, 10), &ctx(&acct)),
+            Err(MempoolError::NonceTooLow { next: 5, found: 4 })
+        );
+        assert!(matches!(
+            pool.insert(tx(&a, 5 + MAX_NONCE_AHEAD, 10), &ctx(&acct)),
+            Err(MempoolError::NonceTooHigh { .. })
+        ));
+        assert!(matches!(
+            pool.insert(tx(&a, 5, 0), &ctx(&acct)),
+            Err(MempoolError::FeeTooLow { .. })
+        ));
+        let poor = Account {
+            nonce: 5,
+            ..Account::default()
+        };
+        assert!(matches!(
+            pool.insert(tx(&a, 5, 10), &ctx(&poor)),
+            Err(MempoolError::CannotPayFee { .. })
+        ));
     }
 
     #[test]

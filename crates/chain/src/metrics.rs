@@ -48,7 +48,8 @@ impl ChainMetrics {
         self.height.store(height, Ordering::Relaxed);
         self.blocks.fetch_add(1, Ordering::Relaxed);
         self.txs_committed.fetch_add(txs, Ordering::Relaxed);
-        self.last_block_build_us.store(took.as_micros() as u64, Ordering::Relaxed);
+        self.last_block_build_us
+            .store(took.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// Transactions committed since start.
@@ -61,11 +62,41 @@ impl ChainMetrics {
         let gauge = |out: &mut String, name: &str, help: &str, kind: &str, v: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
         };
-        gauge(out, "trellis_chain_height", "Height of the committed tip.", "gauge", self.height.load(Ordering::Relaxed));
-        gauge(out, "trellis_blocks_committed_total", "Blocks committed since start.", "counter", self.blocks.load(Ordering::Relaxed));
-        gauge(out, "trellis_txs_committed_total", "Transactions committed since start.", "counter", self.txs_committed());
-        gauge(out, "trellis_txs_accepted_total", "Transactions admitted to the mempool.", "counter", self.txs_accepted.load(Ordering::Relaxed));
-        gauge(out, "trellis_mempool_txs", "Transactions waiting.", "gauge", self.mempool_len.load(Ordering::Relaxed));
+        gauge(
+            out,
+            "trellis_chain_height",
+            "Height of the committed tip.",
+            "gauge",
+            self.height.load(Ordering::Relaxed),
+        );
+        gauge(
+            out,
+            "trellis_blocks_committed_total",
+            "Blocks committed since start.",
+            "counter",
+            self.blocks.load(Ordering::Relaxed),
+        );
+        gauge(
+            out,
+            "trellis_txs_committed_total",
+            "Transactions committed since start.",
+            "counter",
+            self.txs_committed(),
+        );
+        gauge(
+            out,
+            "trellis_txs_accepted_total",
+            "Transactions admitted to the mempool.",
+            "counter",
+            self.txs_accepted.load(Ordering::Relaxed),
+        );
+        gauge(
+            out,
+            "trellis_mempool_txs",
+            "Transactions waiting.",
+            "gauge",
+            self.mempool_len.load(Ordering::Relaxed),
+        );
         gauge(
             out,
             "trellis_last_block_build_microseconds",
@@ -74,8 +105,16 @@ impl ChainMetrics {
             self.last_block_build_us.load(Ordering::Relaxed),
         );
         for (name, help, map) in [
-            ("trellis_txs_refused_total", "Submissions refused by the mempool, by reason.", &self.refused),
-            ("trellis_txs_dropped_total", "Mempool transactions dropped at block building, by reason.", &self.dropped),
+            (
+                "trellis_txs_refused_total",
+                "Submissions refused by the mempool, by reason.",
+                &self.refused,
+            ),
+            (
+                "trellis_txs_dropped_total",
+                "Mempool transactions dropped at block building, by reason.",
+                &self.dropped,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for (code, n) in map.lock().unwrap_or_else(|p| p.into_inner()).iter() {

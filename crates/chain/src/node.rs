@@ -34,7 +34,10 @@ pub struct SequencerConfig {
 
 impl Default for SequencerConfig {
     fn default() -> Self {
-        SequencerConfig { block_interval_ms: 1_000, empty_blocks: true }
+        SequencerConfig {
+            block_interval_ms: 1_000,
+            empty_blocks: true,
+        }
     }
 }
 
@@ -185,7 +188,11 @@ impl Node {
         let chain_id = store.chain_id()?;
         let min_fee = store.params()?.min_fee;
         let account = store.account(&tx.body.signer)?;
-        let ctx = AdmissionContext { chain_id: &chain_id, min_fee, account: &account };
+        let ctx = AdmissionContext {
+            chain_id: &chain_id,
+            min_fee,
+            account: &account,
+        };
         let result = inner.mempool.insert(tx, &ctx);
         match &result {
             Ok(_) => self.metrics.tx_accepted(),
@@ -210,7 +217,10 @@ impl Node {
             return Ok(TxStatus::Pending);
         }
         Ok(match inner.rejected.get(id) {
-            Some((code, message)) => TxStatus::Rejected { code: code.clone(), message: message.clone() },
+            Some((code, message)) => TxStatus::Rejected {
+                code: code.clone(),
+                message: message.clone(),
+            },
             None => TxStatus::Unknown,
         })
     }
@@ -234,7 +244,9 @@ impl Node {
         let max = inner.ledger.store().params()?.max_block_txs as usize;
         let candidates = {
             let store = inner.ledger.store();
-            inner.mempool.select(max, |s| store.account(s).map(|a| a.nonce).unwrap_or(u64::MAX))
+            inner
+                .mempool
+                .select(max, |s| store.account(s).map(|a| a.nonce).unwrap_or(u64::MAX))
         };
         let proposal = inner.ledger.propose(candidates, timestamp_ms)?;
         if let Err(e) = self.store.commit_block(&proposal.executed) {
@@ -249,7 +261,8 @@ impl Node {
         let mut drop_ids: Vec<Hash> = proposal.executed.receipts.iter().map(|r| r.tx_id).collect();
         for (id, reason) in &proposal.rejected {
             // A future nonce may become valid once the gap fills; everything else is final.
-            let future = matches!(reason, trellis_ledger::RejectReason::BadNonce { expected, found } if found > expected);
+            let future =
+                matches!(reason, trellis_ledger::RejectReason::BadNonce { expected, found } if found > expected);
             if !future {
                 drop_ids.push(*id);
                 remember_rejection(&mut inner, *id, reason.code(), reason.to_string());
@@ -266,7 +279,8 @@ impl Node {
             tx_count: header.tx_count,
             timestamp_ms: header.timestamp_ms,
         };
-        self.metrics.block_committed(header.height, u64::from(header.tx_count), started.elapsed());
+        self.metrics
+            .block_committed(header.height, u64::from(header.tx_count), started.elapsed());
         self.metrics.set_mempool(inner.mempool.len());
         drop(inner);
         // No subscribers is fine; the block is committed either way.
@@ -276,7 +290,11 @@ impl Node {
     }
 
     /// Runs the sequencer until `shutdown` flips to true or a fatal error.
-    pub async fn run_sequencer(self, config: SequencerConfig, mut shutdown: watch::Receiver<bool>) -> Result<(), NodeError> {
+    pub async fn run_sequencer(
+        self,
+        config: SequencerConfig,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), NodeError> {
         let mut ticker = tokio::time::interval(Duration::from_millis(config.block_interval_ms.max(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -311,7 +329,10 @@ fn remember_rejection(inner: &mut Inner, id: Hash, code: &str, message: String) 
 
 /// Milliseconds since the Unix epoch. The one clock read of the chain: it only stamps blocks.
 pub fn wall_clock_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Why a submission was refused.

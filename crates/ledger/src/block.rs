@@ -53,7 +53,11 @@ impl Block {
     /// Decodes a block from untrusted bytes.
     pub fn decode_untrusted(bytes: &[u8]) -> Result<Self, DecodeError> {
         if bytes.len() > MAX_BLOCK_BYTES {
-            return Err(DecodeError::TooLong { what: "block", len: bytes.len(), max: MAX_BLOCK_BYTES });
+            return Err(DecodeError::TooLong {
+                what: "block",
+                len: bytes.len(),
+                max: MAX_BLOCK_BYTES,
+            });
         }
         Self::from_bytes(bytes)
     }
@@ -103,6 +107,9 @@ impl Encode for Block {
 
 impl Decode for Block {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Block { header: BlockHeader::decode(r)?, txs: r.list("block transactions", MAX_BLOCK_TXS as usize)? })
+        Ok(Block {
+            header: BlockHeader::decode(r)?,
+            txs: r.list("block transactions", MAX_BLOCK_TXS as usize)?,
+        })
     }
 }

@@ -7,12 +7,17 @@
 use crate::{
     error::{RejectReason, TxFailure},
     params::Params,
-    state::{keys, write, Account, Device, LocationRecord, Maker, Manifest, PriceEntry, SlashRecord, StateRead, Supply, VerifierKeys, MAX_UNBONDING_ENTRIES},
+    state::{
+        keys, write, Account, Device, LocationRecord, Maker, Manifest, PriceEntry, SlashRecord, StateRead, Supply,
+        VerifierKeys, MAX_UNBONDING_ENTRIES,
+    },
     store::{Overlay, Store},
     tx::{Capability, Committee, DeviceClass, GovAction, Transaction, TxKind, MAX_COMMITTEE, MAX_NAME_BYTES},
     Unbonding,
 };
-use trellis_primitives::{AccountAddress, Amount, Credits, DeviceAddress, Epoch, Hash, HashDomain, PublicKey, UNITS_PER_TRL};
+use trellis_primitives::{
+    AccountAddress, Amount, Credits, DeviceAddress, Epoch, Hash, HashDomain, PublicKey, UNITS_PER_TRL,
+};
 
 /// What a transaction may know about the block it is in.
 #[derive(Debug, Clone)]
@@ -33,19 +38,31 @@ type View<'o, 'a, S> = &'o mut Overlay<'a, S>;
 pub fn admit<S: Store>(view: View<'_, '_, S>, tx: &Transaction, ctx: &BlockContext) -> Result<(), RejectReason> {
     let body = &tx.body;
     if body.chain_id != ctx.chain_id {
-        return Err(RejectReason::WrongChain { expected: ctx.chain_id.clone(), found: body.chain_id.clone() });
+        return Err(RejectReason::WrongChain {
+            expected: ctx.chain_id.clone(),
+            found: body.chain_id.clone(),
+        });
     }
     let mut account = view.account(&body.signer)?;
     if body.nonce != account.nonce {
-        return Err(RejectReason::BadNonce { expected: account.nonce, found: body.nonce });
+        return Err(RejectReason::BadNonce {
+            expected: account.nonce,
+            found: body.nonce,
+        });
     }
     if body.fee < ctx.params.min_fee {
-        return Err(RejectReason::FeeTooLow { min: ctx.params.min_fee, offered: body.fee });
+        return Err(RejectReason::FeeTooLow {
+            min: ctx.params.min_fee,
+            offered: body.fee,
+        });
     }
     account.balance = account
         .balance
         .checked_sub(body.fee)
-        .ok_or(RejectReason::CannotPayFee { fee: body.fee, available: account.balance })?;
+        .ok_or(RejectReason::CannotPayFee {
+            fee: body.fee,
+            available: account.balance,
+        })?;
     account.nonce += 1;
     let mut supply = view.supply()?;
     // Burned can never exceed issued, and the fee came out of issued money, so this cannot overflow.
@@ -60,18 +77,33 @@ pub fn apply<S: Store>(view: View<'_, '_, S>, tx: &Transaction, ctx: &BlockConte
     let signer = tx.body.signer;
     match &tx.body.kind {
         TxKind::Transfer { to, amount } => transfer(view, &signer, to, *amount),
-        TxKind::OnboardDevice { device, maker, class, capabilities } => {
-            onboard(view, tx, ctx, device, maker, *class, capabilities)
-        }
-        TxKind::AssertLocation { device, location, antenna } => {
+        TxKind::OnboardDevice {
+            device,
+            maker,
+            class,
+            capabilities,
+        } => onboard(view, tx, ctx, device, maker, *class, capabilities),
+        TxKind::AssertLocation {
+            device,
+            location,
+            antenna,
+        } => {
             let mut dev = owned_device(view, &signer, device)?;
             match (dev.class, antenna) {
-                (DeviceClass::Hotspot, None) => return Err(TxFailure::Invalid("hotspots must assert antenna gain and elevation".into())),
+                (DeviceClass::Hotspot, None) => {
+                    return Err(TxFailure::Invalid(
+                        "hotspots must assert antenna gain and elevation".into(),
+                    ))
+                }
                 (DeviceClass::Hotspot, Some(_)) | (_, None) => {}
                 (_, Some(_)) => return Err(TxFailure::Invalid("only hotspots assert an antenna".into())),
             }
             spend_credits(view, &signer, ctx.params.location_fee_credits)?;
-            let record = LocationRecord { location: *location, antenna: *antenna, height: ctx.height };
+            let record = LocationRecord {
+                location: *location,
+                antenna: *antenna,
+                height: ctx.height,
+            };
             write(view, keys::location_history(device, dev.location_count), &record);
             dev.location_count = dev.location_count.checked_add(1).ok_or(TxFailure::Overflow)?;
             dev.location = Some(record);
@@ -95,26 +127,48 @@ pub fn apply<S: Store>(view: View<'_, '_, S>, tx: &Transaction, ctx: &BlockConte
         }
         TxKind::Unstake { device, amount } => unstake(view, ctx, &signer, device, *amount),
         TxKind::WithdrawUnbonded => withdraw(view, ctx, &signer),
-        TxKind::Slash { device, amount, evidence, reason } => slash(view, tx, ctx, device, *amount, *evidence, reason),
+        TxKind::Slash {
+            device,
+            amount,
+            evidence,
+            reason,
+        } => slash(view, tx, ctx, device, *amount, *evidence, reason),
         TxKind::PostPrice { micro_usd_per_trl } => {
             require_quorum(view, tx, keys::ORACLES, "oracle")?;
             if *micro_usd_per_trl == 0 {
                 return Err(TxFailure::Invalid("price must be greater than zero".into()));
             }
-            write(view, keys::PRICE.to_vec(), &PriceEntry { micro_usd_per_trl: *micro_usd_per_trl, height: ctx.height });
+            write(
+                view,
+                keys::PRICE.to_vec(),
+                &PriceEntry {
+                    micro_usd_per_trl: *micro_usd_per_trl,
+                    height: ctx.height,
+                },
+            );
             Ok(())
         }
-        TxKind::PostRewardManifest { epoch, root, total, owner_count } => {
-            post_manifest(view, tx, ctx, *epoch, *root, *total, *owner_count)
-        }
-        TxKind::ClaimReward { epoch, owner, amount, proof } => {
+        TxKind::PostRewardManifest {
+            epoch,
+            root,
+            total,
+            owner_count,
+        } => post_manifest(view, tx, ctx, *epoch, *root, *total, *owner_count),
+        TxKind::ClaimReward {
+            epoch,
+            owner,
+            amount,
+            proof,
+        } => {
             let key = keys::manifest(*epoch);
             let mut manifest: Manifest = view.read(&key)?.ok_or(TxFailure::NoManifest(epoch.0))?;
             let claim_key = keys::claim(*epoch, owner);
             if view.get(&claim_key).is_some() {
                 return Err(TxFailure::AlreadyClaimed);
             }
-            if !proof.verify(reward_leaf(owner, *amount), &manifest.root) || proof.leaf_count != u64::from(manifest.owner_count) {
+            if !proof.verify(reward_leaf(owner, *amount), &manifest.root)
+                || proof.leaf_count != u64::from(manifest.owner_count)
+            {
                 return Err(TxFailure::BadProof(manifest.root));
             }
             manifest.claimed = manifest.claimed.checked_add(*amount).ok_or(TxFailure::Overflow)?;
@@ -151,7 +205,10 @@ fn debit<S: Store>(view: View<'_, '_, S>, who: &AccountAddress, amount: Amount) 
     account.balance = account
         .balance
         .checked_sub(amount)
-        .ok_or(TxFailure::InsufficientBalance { needed: amount, available: account.balance })?;
+        .ok_or(TxFailure::InsufficientBalance {
+            needed: amount,
+            available: account.balance,
+        })?;
     write(view, keys::account(who), &account);
     Ok(())
 }
@@ -178,13 +235,22 @@ fn burn<S: Store>(view: View<'_, '_, S>, who: &AccountAddress, amount: Amount) -
     })
 }
 
-fn transfer<S: Store>(view: View<'_, '_, S>, from: &AccountAddress, to: &AccountAddress, amount: Amount) -> Result<(), TxFailure> {
+fn transfer<S: Store>(
+    view: View<'_, '_, S>,
+    from: &AccountAddress,
+    to: &AccountAddress,
+    amount: Amount,
+) -> Result<(), TxFailure> {
     nonzero(amount)?;
     debit(view, from, amount)?;
     credit(view, to, amount)
 }
 
-fn owned_device<S: Store>(view: View<'_, '_, S>, signer: &AccountAddress, device: &DeviceAddress) -> Result<Device, TxFailure> {
+fn owned_device<S: Store>(
+    view: View<'_, '_, S>,
+    signer: &AccountAddress,
+    device: &DeviceAddress,
+) -> Result<Device, TxFailure> {
     let dev = view.device(device)?.ok_or(TxFailure::UnknownDevice)?;
     if &dev.owner != signer {
         return Err(TxFailure::NotDeviceOwner);
@@ -200,11 +266,24 @@ fn has_signer(tx: &Transaction, key: &PublicKey) -> bool {
     signers(tx).any(|k| k == key)
 }
 
-fn require_quorum<S: Store>(view: View<'_, '_, S>, tx: &Transaction, key: &[u8], committee: &'static str) -> Result<(), TxFailure> {
-    let members: Committee = view.read(key)?.ok_or(TxFailure::QuorumNotMet { committee, need: 1, have: 0 })?;
+fn require_quorum<S: Store>(
+    view: View<'_, '_, S>,
+    tx: &Transaction,
+    key: &[u8],
+    committee: &'static str,
+) -> Result<(), TxFailure> {
+    let members: Committee = view.read(key)?.ok_or(TxFailure::QuorumNotMet {
+        committee,
+        need: 1,
+        have: 0,
+    })?;
     let have = members.count_members(signers(tx)) as u32;
     if have < members.threshold {
-        return Err(TxFailure::QuorumNotMet { committee, need: members.threshold, have });
+        return Err(TxFailure::QuorumNotMet {
+            committee,
+            need: members.threshold,
+            have,
+        });
     }
     Ok(())
 }
@@ -213,13 +292,21 @@ fn validate_capabilities(caps: &[Capability]) -> Result<(), TxFailure> {
     for cap in caps {
         let ok = !cap.name.is_empty()
             && cap.name.len() <= MAX_NAME_BYTES
-            && cap.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && cap
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if !ok {
-            return Err(TxFailure::Invalid(format!("capability name `{}` must be 1..=64 characters of a-z, 0-9 and _", cap.name)));
+            return Err(TxFailure::Invalid(format!(
+                "capability name `{}` must be 1..=64 characters of a-z, 0-9 and _",
+                cap.name
+            )));
         }
     }
     if !caps.windows(2).all(|w| w[0].name < w[1].name) {
-        return Err(TxFailure::Invalid("capabilities must be sorted by name with no duplicates".into()));
+        return Err(TxFailure::Invalid(
+            "capabilities must be sorted by name with no duplicates".into(),
+        ));
     }
     Ok(())
 }
@@ -236,7 +323,9 @@ fn onboard<S: Store>(
     if view.device(device)?.is_some() {
         return Err(TxFailure::DeviceExists);
     }
-    let mut maker: Maker = view.read(&keys::maker(maker_key))?.ok_or(TxFailure::MakerNotAuthorised)?;
+    let mut maker: Maker = view
+        .read(&keys::maker(maker_key))?
+        .ok_or(TxFailure::MakerNotAuthorised)?;
     if !maker.active {
         return Err(TxFailure::MakerNotAuthorised);
     }
@@ -272,7 +361,10 @@ fn spend_credits<S: Store>(view: View<'_, '_, S>, who: &AccountAddress, amount: 
     account.credits = account
         .credits
         .checked_sub(amount)
-        .ok_or(TxFailure::InsufficientCredits { needed: amount, available: account.credits })?;
+        .ok_or(TxFailure::InsufficientCredits {
+            needed: amount,
+            available: account.credits,
+        })?;
     write(view, keys::account(who), &account);
     update_supply(view, |s| {
         s.credits_spent = s.credits_spent.checked_add(amount)?;
@@ -300,9 +392,13 @@ fn burn_for_credits<S: Store>(
     nonzero(amount)?;
     let price: PriceEntry = view.read(keys::PRICE)?.ok_or(TxFailure::NoPrice)?;
     if ctx.height.saturating_sub(price.height) > ctx.params.price_max_age_blocks {
-        return Err(TxFailure::StalePrice { posted: price.height, max_age: ctx.params.price_max_age_blocks });
+        return Err(TxFailure::StalePrice {
+            posted: price.height,
+            max_age: ctx.params.price_max_age_blocks,
+        });
     }
-    let credits = credits_for_burn(amount, price.micro_usd_per_trl, ctx.params.credit_price_micro_usd).ok_or(TxFailure::Overflow)?;
+    let credits = credits_for_burn(amount, price.micro_usd_per_trl, ctx.params.credit_price_micro_usd)
+        .ok_or(TxFailure::Overflow)?;
     if credits.0 == 0 {
         return Err(TxFailure::BurnTooSmall);
     }
@@ -316,16 +412,32 @@ fn burn_for_credits<S: Store>(
     })
 }
 
-fn unstake<S: Store>(view: View<'_, '_, S>, ctx: &BlockContext, signer: &AccountAddress, device: &DeviceAddress, amount: Amount) -> Result<(), TxFailure> {
+fn unstake<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    signer: &AccountAddress,
+    device: &DeviceAddress,
+    amount: Amount,
+) -> Result<(), TxFailure> {
     nonzero(amount)?;
     let mut dev = owned_device(view, signer, device)?;
-    dev.stake = dev.stake.checked_sub(amount).ok_or(TxFailure::InsufficientStake { requested: amount, staked: dev.stake })?;
+    dev.stake = dev.stake.checked_sub(amount).ok_or(TxFailure::InsufficientStake {
+        requested: amount,
+        staked: dev.stake,
+    })?;
     let mut account = view.account(signer)?;
     if account.unbonding.len() >= MAX_UNBONDING_ENTRIES {
         return Err(TxFailure::UnbondingFull);
     }
-    let release_height = ctx.height.checked_add(ctx.params.unbonding_delay_blocks).ok_or(TxFailure::Overflow)?;
-    account.unbonding.push(Unbonding { device: *device, amount, release_height });
+    let release_height = ctx
+        .height
+        .checked_add(ctx.params.unbonding_delay_blocks)
+        .ok_or(TxFailure::Overflow)?;
+    account.unbonding.push(Unbonding {
+        device: *device,
+        amount,
+        release_height,
+    });
     write(view, keys::account(signer), &account);
     write(view, keys::device(device), &dev);
     Ok(())
@@ -333,7 +445,10 @@ fn unstake<S: Store>(view: View<'_, '_, S>, ctx: &BlockContext, signer: &Account
 
 fn withdraw<S: Store>(view: View<'_, '_, S>, ctx: &BlockContext, signer: &AccountAddress) -> Result<(), TxFailure> {
     let mut account = view.account(signer)?;
-    let (matured, pending): (Vec<_>, Vec<_>) = account.unbonding.into_iter().partition(|u| u.release_height <= ctx.height);
+    let (matured, pending): (Vec<_>, Vec<_>) = account
+        .unbonding
+        .into_iter()
+        .partition(|u| u.release_height <= ctx.height);
     if matured.is_empty() {
         return Err(TxFailure::NothingToWithdraw);
     }
@@ -355,7 +470,10 @@ fn slash<S: Store>(
     reason: &str,
 ) -> Result<(), TxFailure> {
     let verifiers: VerifierKeys = view.read(keys::VERIFIERS)?.unwrap_or_default();
-    let verifier = signers(tx).find(|k| verifiers.0.binary_search(k).is_ok()).copied().ok_or(TxFailure::MissingCosignature("verifier"))?;
+    let verifier = signers(tx)
+        .find(|k| verifiers.0.binary_search(k).is_ok())
+        .copied()
+        .ok_or(TxFailure::MissingCosignature("verifier"))?;
     nonzero(amount)?;
     let mut dev = view.device(device)?.ok_or(TxFailure::UnknownDevice)?;
     // Bonded stake first, then the owner's unbonding entries for this device, oldest first:
@@ -374,7 +492,13 @@ fn slash<S: Store>(
     if taken.is_zero() {
         return Err(TxFailure::NothingToSlash);
     }
-    let record = SlashRecord { amount: taken, verifier, evidence, reason: reason.to_string(), height: ctx.height };
+    let record = SlashRecord {
+        amount: taken,
+        verifier,
+        evidence,
+        reason: reason.to_string(),
+        height: ctx.height,
+    };
     write(view, keys::slash(device, dev.slash_count), &record);
     dev.slash_count = dev.slash_count.checked_add(1).ok_or(TxFailure::Overflow)?;
     dev.slashed = dev.slashed.checked_add(taken).ok_or(TxFailure::Overflow)?;
@@ -397,23 +521,41 @@ fn post_manifest<S: Store>(
 ) -> Result<(), TxFailure> {
     require_quorum(view, tx, keys::ORACLES, "oracle")?;
     if epoch >= ctx.epoch {
-        return Err(TxFailure::EpochNotComplete { epoch: epoch.0, current: ctx.epoch.0 });
+        return Err(TxFailure::EpochNotComplete {
+            epoch: epoch.0,
+            current: ctx.epoch.0,
+        });
     }
     let key = keys::manifest(epoch);
     if view.get(&key).is_some() {
         return Err(TxFailure::ManifestExists(epoch.0));
     }
     if total > ctx.params.max_manifest_total {
-        return Err(TxFailure::ManifestTooLarge { total, max: ctx.params.max_manifest_total });
+        return Err(TxFailure::ManifestTooLarge {
+            total,
+            max: ctx.params.max_manifest_total,
+        });
     }
     if (owner_count == 0) != total.is_zero() {
-        return Err(TxFailure::Invalid("a manifest pays a positive total to at least one owner, or nothing to no one".into()));
+        return Err(TxFailure::Invalid(
+            "a manifest pays a positive total to at least one owner, or nothing to no one".into(),
+        ));
     }
     update_supply(view, |s| {
         s.issued = s.issued.checked_add(total)?;
         Some(())
     })?;
-    write(view, key, &Manifest { root, total, owner_count, claimed: Amount::ZERO, posted_height: ctx.height });
+    write(
+        view,
+        key,
+        &Manifest {
+            root,
+            total,
+            owner_count,
+            claimed: Amount::ZERO,
+            posted_height: ctx.height,
+        },
+    );
     Ok(())
 }
 
@@ -423,8 +565,15 @@ fn govern<S: Store>(view: View<'_, '_, S>, ctx: &BlockContext, action: &GovActio
             if name.trim().is_empty() {
                 return Err(TxFailure::Invalid("maker name must not be empty".into()));
             }
-            let devices_onboarded = view.read::<Maker>(&keys::maker(key))?.map_or(0, |m| m.devices_onboarded);
-            let maker = Maker { name: name.clone(), active: true, registered_height: ctx.height, devices_onboarded };
+            let devices_onboarded = view
+                .read::<Maker>(&keys::maker(key))?
+                .map_or(0, |m| m.devices_onboarded);
+            let maker = Maker {
+                name: name.clone(),
+                active: true,
+                registered_height: ctx.height,
+                devices_onboarded,
+            };
             write(view, keys::maker(key), &maker);
         }
         GovAction::RevokeMaker { key } => {
@@ -446,7 +595,9 @@ fn govern<S: Store>(view: View<'_, '_, S>, ctx: &BlockContext, action: &GovActio
         }
         GovAction::SetVerifiers { keys: verifier_keys } => {
             if verifier_keys.len() > MAX_COMMITTEE || !verifier_keys.windows(2).all(|w| w[0] < w[1]) {
-                return Err(TxFailure::Invalid("verifier keys must be sorted, unique and at most 64".into()));
+                return Err(TxFailure::Invalid(
+                    "verifier keys must be sorted, unique and at most 64".into(),
+                ));
             }
             write(view, keys::VERIFIERS.to_vec(), &VerifierKeys(verifier_keys.clone()));
         }
@@ -460,7 +611,10 @@ pub fn held_total<S: Store>(store: &S) -> Result<u128, crate::state::CorruptStat
     use trellis_primitives::Decode;
     let mut total: u128 = 0;
     for (key, value) in store.entries() {
-        let corrupt = |source| crate::state::CorruptState { key: format!("{key:02x?}"), source };
+        let corrupt = |source| crate::state::CorruptState {
+            key: format!("{key:02x?}"),
+            source,
+        };
         match key.first() {
             Some(&keys::ACCOUNT_TABLE) => {
                 let a = Account::from_bytes(value).map_err(corrupt)?;

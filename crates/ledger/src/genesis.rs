@@ -106,7 +106,9 @@ impl Genesis {
     pub fn validate(&self) -> Result<(), GenesisError> {
         let invalid = |m: String| Err(GenesisError::Invalid(m));
         validate_chain_id(&self.chain_id).map_err(|e| GenesisError::Invalid(format!("chain_id: {e}")))?;
-        self.params.validate().map_err(|e| GenesisError::Invalid(format!("params: {}", e.0)))?;
+        self.params
+            .validate()
+            .map_err(|e| GenesisError::Invalid(format!("params: {}", e.0)))?;
         for (what, c) in [("admins", &self.admins), ("oracles", &self.oracles)] {
             let mut sorted = c.clone();
             sorted.members.sort();
@@ -136,7 +138,9 @@ impl Genesis {
             if a.balance.is_zero() {
                 return invalid(format!("accounts: balance of {} must be greater than zero", a.address));
             }
-            total = total.checked_add(a.balance).ok_or_else(|| GenesisError::Invalid("accounts: total supply overflows u64 base units".into()))?;
+            total = total
+                .checked_add(a.balance)
+                .ok_or_else(|| GenesisError::Invalid("accounts: total supply overflows u64 base units".into()))?;
         }
         if self.initial_price_micro_usd_per_trl == Some(0) {
             return invalid("initial_price_micro_usd_per_trl must be greater than zero".into());
@@ -162,17 +166,43 @@ impl Genesis {
         verifiers.sort();
         put(keys::VERIFIERS.to_vec(), VerifierKeys(verifiers).to_bytes());
         for m in &self.makers {
-            let maker = Maker { name: m.name.clone(), active: true, registered_height: 0, devices_onboarded: 0 };
+            let maker = Maker {
+                name: m.name.clone(),
+                active: true,
+                registered_height: 0,
+                devices_onboarded: 0,
+            };
             put(keys::maker(&m.key), maker.to_bytes());
         }
         let mut issued = Amount::ZERO;
         for a in &self.accounts {
             issued = issued.checked_add(a.balance).unwrap_or(issued);
-            put(keys::account(&a.address), Account { balance: a.balance, ..Account::default() }.to_bytes());
+            put(
+                keys::account(&a.address),
+                Account {
+                    balance: a.balance,
+                    ..Account::default()
+                }
+                .to_bytes(),
+            );
         }
-        put(keys::SUPPLY.to_vec(), Supply { issued, ..Supply::default() }.to_bytes());
+        put(
+            keys::SUPPLY.to_vec(),
+            Supply {
+                issued,
+                ..Supply::default()
+            }
+            .to_bytes(),
+        );
         if let Some(price) = self.initial_price_micro_usd_per_trl {
-            put(keys::PRICE.to_vec(), PriceEntry { micro_usd_per_trl: price, height: 0 }.to_bytes());
+            put(
+                keys::PRICE.to_vec(),
+                PriceEntry {
+                    micro_usd_per_trl: price,
+                    height: 0,
+                }
+                .to_bytes(),
+            );
         }
         diff
     }
@@ -194,7 +224,14 @@ impl Genesis {
             state_root: store.root(),
         };
         let tip = ChainTip::of(&header);
-        let executed = ExecutedBlock { block: Block { header, txs: Vec::new() }, receipts: Vec::new(), diff };
+        let executed = ExecutedBlock {
+            block: Block {
+                header,
+                txs: Vec::new(),
+            },
+            receipts: Vec::new(),
+            diff,
+        };
         Ok((Ledger::from_parts(store, tip), executed))
     }
 }

@@ -31,7 +31,12 @@ pub struct ChainTip {
 impl ChainTip {
     /// The tip of `header`.
     pub fn of(header: &BlockHeader) -> Self {
-        ChainTip { height: header.height, hash: header.hash(), state_root: header.state_root, timestamp_ms: header.timestamp_ms }
+        ChainTip {
+            height: header.height,
+            hash: header.hash(),
+            state_root: header.state_root,
+            timestamp_ms: header.timestamp_ms,
+        }
     }
 }
 
@@ -88,15 +93,26 @@ pub struct Ledger<S: Store> {
 }
 
 fn signed_messages<'a>(tx: &'a Transaction, id: &'a Hash) -> impl Iterator<Item = SignedMessage<'a>> {
-    std::iter::once(SignedMessage { message: id.as_bytes(), signature: &tx.signature, signer: tx.body.signer.key() }).chain(
-        tx.cosignatures.iter().map(move |c| SignedMessage { message: id.as_bytes(), signature: &c.signature, signer: &c.key }),
-    )
+    std::iter::once(SignedMessage {
+        message: id.as_bytes(),
+        signature: &tx.signature,
+        signer: tx.body.signer.key(),
+    })
+    .chain(tx.cosignatures.iter().map(move |c| SignedMessage {
+        message: id.as_bytes(),
+        signature: &c.signature,
+        signer: &c.key,
+    }))
 }
 
 /// Whether every signature of `txs` verifies as one batch, in order. This is the ledger's
 /// signature rule: a pure function of the block's transaction list.
 pub fn batch_signatures_ok(txs: &[&Transaction], ids: &[Hash]) -> bool {
-    let items: Vec<SignedMessage<'_>> = txs.iter().zip(ids).flat_map(|(tx, id)| signed_messages(tx, id)).collect();
+    let items: Vec<SignedMessage<'_>> = txs
+        .iter()
+        .zip(ids)
+        .flat_map(|(tx, id)| signed_messages(tx, id))
+        .collect();
     verify_batch(&items).is_ok()
 }
 
@@ -105,7 +121,10 @@ impl<S: Store> Ledger<S> {
     pub fn resume(mut store: S, tip: ChainTip) -> Result<Self, BlockError> {
         let computed = store.root();
         if computed != tip.state_root {
-            return Err(BlockError::StateRootMismatch { header: tip.state_root, computed });
+            return Err(BlockError::StateRootMismatch {
+                header: tip.state_root,
+                computed,
+            });
         }
         Ok(Ledger { store, tip })
     }
@@ -131,13 +150,21 @@ impl<S: Store> Ledger<S> {
 
     /// The epoch the next block belongs to.
     pub fn next_epoch(&self) -> Result<Epoch, CorruptState> {
-        Ok(Epoch::of_height(self.tip.height + 1, self.store.params()?.epoch_len_blocks))
+        Ok(Epoch::of_height(
+            self.tip.height + 1,
+            self.store.params()?.epoch_len_blocks,
+        ))
     }
 
     fn context(&self) -> Result<BlockContext, CorruptState> {
         let params = self.store.params()?;
         let height = self.tip.height + 1;
-        Ok(BlockContext { height, epoch: Epoch::of_height(height, params.epoch_len_blocks), params, chain_id: self.store.chain_id()? })
+        Ok(BlockContext {
+            height,
+            epoch: Epoch::of_height(height, params.epoch_len_blocks),
+            params,
+            chain_id: self.store.chain_id()?,
+        })
     }
 
     /// Builds the next block from `candidates` (in the order given) and applies it.
@@ -180,7 +207,14 @@ impl<S: Store> Ledger<S> {
             state_root: self.store.root(),
         };
         self.tip = ChainTip::of(&header);
-        Ok(Proposal { executed: ExecutedBlock { block: Block { header, txs }, receipts, diff }, rejected })
+        Ok(Proposal {
+            executed: ExecutedBlock {
+                block: Block { header, txs },
+                receipts,
+                diff,
+            },
+            rejected,
+        })
     }
 
     /// Validates and applies a block produced elsewhere (replay from disk, a peer). On error the
@@ -188,17 +222,29 @@ impl<S: Store> Ledger<S> {
     pub fn apply_block(&mut self, block: &Block) -> Result<ExecutedBlock, BlockError> {
         let header = &block.header;
         if header.height != self.tip.height + 1 {
-            return Err(BlockError::WrongHeight { tip: self.tip.height, found: header.height });
+            return Err(BlockError::WrongHeight {
+                tip: self.tip.height,
+                found: header.height,
+            });
         }
         if header.parent != self.tip.hash {
-            return Err(BlockError::WrongParent { expected: self.tip.hash, found: header.parent });
+            return Err(BlockError::WrongParent {
+                expected: self.tip.hash,
+                found: header.parent,
+            });
         }
         if header.timestamp_ms < self.tip.timestamp_ms {
-            return Err(BlockError::TimestampBackwards { parent: self.tip.timestamp_ms, found: header.timestamp_ms });
+            return Err(BlockError::TimestampBackwards {
+                parent: self.tip.timestamp_ms,
+                found: header.timestamp_ms,
+            });
         }
         let ctx = self.context()?;
         if block.txs.len() > ctx.params.max_block_txs as usize {
-            return Err(BlockError::TooManyTxs { max: ctx.params.max_block_txs, found: block.txs.len() });
+            return Err(BlockError::TooManyTxs {
+                max: ctx.params.max_block_txs,
+                found: block.txs.len(),
+            });
         }
         if header.tx_count as usize != block.txs.len() || header.tx_root != tx_root(&block.txs) {
             return Err(BlockError::TxRootMismatch);
@@ -215,15 +261,25 @@ impl<S: Store> Ledger<S> {
             receipts.push(run(&mut overlay, tx, ids[index], &ctx));
         }
         let diff = overlay.into_diff();
-        let undo: StateDiff = diff.keys().map(|k| (k.clone(), self.store.get(k).map(<[u8]>::to_vec))).collect();
+        let undo: StateDiff = diff
+            .keys()
+            .map(|k| (k.clone(), self.store.get(k).map(<[u8]>::to_vec)))
+            .collect();
         self.store.apply(&diff);
         let computed = self.store.root();
         if computed != header.state_root {
             self.store.apply(&undo);
-            return Err(BlockError::StateRootMismatch { header: header.state_root, computed });
+            return Err(BlockError::StateRootMismatch {
+                header: header.state_root,
+                computed,
+            });
         }
         self.tip = ChainTip::of(header);
-        Ok(ExecutedBlock { block: block.clone(), receipts, diff })
+        Ok(ExecutedBlock {
+            block: block.clone(),
+            receipts,
+            diff,
+        })
     }
 }
 
@@ -236,7 +292,10 @@ fn run<S: Store>(overlay: &mut Overlay<'_, S>, tx: &Transaction, id: Hash, ctx: 
         }
         Err(failure) => {
             overlay.rollback();
-            TxOutcome::Failed { code: failure.code().to_string(), message: failure.to_string() }
+            TxOutcome::Failed {
+                code: failure.code().to_string(),
+                message: failure.to_string(),
+            }
         }
     };
     Receipt { tx_id: id, outcome }
@@ -287,7 +346,10 @@ impl Decode for Receipt {
         let tx_id = Hash::decode(r)?;
         let outcome = match r.u8()? {
             0 => TxOutcome::Success,
-            1 => TxOutcome::Failed { code: r.string("receipt code", 64)?, message: r.string("receipt message", 1024)? },
+            1 => TxOutcome::Failed {
+                code: r.string("receipt code", 64)?,
+                message: r.string("receipt message", 1024)?,
+            },
             tag => return Err(DecodeError::InvalidTag { what: "receipt", tag }),
         };
         Ok(Receipt { tx_id, outcome })

@@ -67,14 +67,22 @@ impl MerkleProof {
         let mut level = leaves.to_vec();
         let mut idx = index;
         while level.len() > 1 {
-            let sibling = if idx % 2 == 1 { Some(idx - 1) } else { Some(idx + 1).filter(|s| *s < level.len()) };
+            let sibling = if idx % 2 == 1 {
+                Some(idx - 1)
+            } else {
+                Some(idx + 1).filter(|s| *s < level.len())
+            };
             if let Some(s) = sibling {
                 siblings.push(level[s]);
             }
             level = next_level(&level);
             idx /= 2;
         }
-        Some(MerkleProof { index: index as u64, leaf_count: leaves.len() as u64, siblings })
+        Some(MerkleProof {
+            index: index as u64,
+            leaf_count: leaves.len() as u64,
+            siblings,
+        })
     }
 
     /// Whether `leaf` is included under `root` at this proof's position.
@@ -123,7 +131,9 @@ mod tests {
     use super::*;
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n).map(|i| HashDomain::StateLeaf.hash(&(i as u64).to_le_bytes())).collect()
+        (0..n)
+            .map(|i| HashDomain::StateLeaf.hash(&(i as u64).to_le_bytes()))
+            .collect()
     }
 
     #[test]

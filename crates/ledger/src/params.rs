@@ -51,7 +51,10 @@ impl Params {
             return fail("price_max_age_blocks must be at least 1");
         }
         if self.max_block_txs == 0 || self.max_block_txs > crate::block::MAX_BLOCK_TXS {
-            return Err(ParamsError(format!("max_block_txs must be in 1..={}", crate::block::MAX_BLOCK_TXS)));
+            return Err(ParamsError(format!(
+                "max_block_txs must be in 1..={}",
+                crate::block::MAX_BLOCK_TXS
+            )));
         }
         Ok(())
     }
@@ -116,7 +119,10 @@ mod tests {
 
     #[test]
     fn zero_epoch_length_is_rejected_with_the_field_named() {
-        let p = Params { epoch_len_blocks: 0, ..Params::default() };
+        let p = Params {
+            epoch_len_blocks: 0,
+            ..Params::default()
+        };
         assert!(p.validate().unwrap_err().0.contains("epoch_len_blocks"));
     }
 }

@@ -3,7 +3,10 @@
 use crate::{
     params::Params,
     store::{Overlay, Store},
-    tx::{Antenna, Capability, DeviceClass, MAX_CAPABILITIES, MAX_CHAIN_ID_BYTES, MAX_COMMITTEE, MAX_NAME_BYTES, MAX_REASON_BYTES},
+    tx::{
+        Antenna, Capability, DeviceClass, MAX_CAPABILITIES, MAX_CHAIN_ID_BYTES, MAX_COMMITTEE, MAX_NAME_BYTES,
+        MAX_REASON_BYTES,
+    },
 };
 use serde::Serialize;
 use std::borrow::Cow;
@@ -237,9 +240,10 @@ pub trait StateRead {
     fn read<T: Decode>(&self, key: &[u8]) -> Result<Option<T>, CorruptState> {
         match self.raw(key) {
             None => Ok(None),
-            Some(bytes) => T::from_bytes(&bytes)
-                .map(Some)
-                .map_err(|source| CorruptState { key: hex_key(key), source }),
+            Some(bytes) => T::from_bytes(&bytes).map(Some).map_err(|source| CorruptState {
+                key: hex_key(key),
+                source,
+            }),
         }
     }
 
@@ -265,7 +269,9 @@ pub trait StateRead {
 
     /// The chain id.
     fn chain_id(&self) -> Result<String, CorruptState> {
-        let raw = self.raw(keys::CHAIN_ID).map(|b| String::from_utf8_lossy(&b).into_owned());
+        let raw = self
+            .raw(keys::CHAIN_ID)
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
         required(raw, keys::CHAIN_ID)
     }
 }
@@ -275,7 +281,10 @@ fn hex_key(key: &[u8]) -> String {
 }
 
 fn required<T>(value: Option<T>, key: &[u8]) -> Result<T, CorruptState> {
-    value.ok_or_else(|| CorruptState { key: hex_key(key), source: DecodeError::UnexpectedEnd { needed: 1 } })
+    value.ok_or_else(|| CorruptState {
+        key: hex_key(key),
+        source: DecodeError::UnexpectedEnd { needed: 1 },
+    })
 }
 
 impl<S: Store> StateRead for S {
@@ -306,7 +315,11 @@ impl Encode for Unbonding {
 }
 impl Decode for Unbonding {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Unbonding { device: DeviceAddress::decode(r)?, amount: Amount::decode(r)?, release_height: r.u64()? })
+        Ok(Unbonding {
+            device: DeviceAddress::decode(r)?,
+            amount: Amount::decode(r)?,
+            release_height: r.u64()?,
+        })
     }
 }
 
@@ -338,7 +351,11 @@ impl Encode for LocationRecord {
 }
 impl Decode for LocationRecord {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(LocationRecord { location: Location::decode(r)?, antenna: r.option()?, height: r.u64()? })
+        Ok(LocationRecord {
+            location: Location::decode(r)?,
+            antenna: r.option()?,
+            height: r.u64()?,
+        })
     }
 }
 
@@ -421,7 +438,10 @@ impl Encode for PriceEntry {
 }
 impl Decode for PriceEntry {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(PriceEntry { micro_usd_per_trl: r.u64()?, height: r.u64()? })
+        Ok(PriceEntry {
+            micro_usd_per_trl: r.u64()?,
+            height: r.u64()?,
+        })
     }
 }
 
@@ -484,11 +504,14 @@ impl Decode for VerifierKeys {
 pub fn validate_chain_id(id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && id.len() <= MAX_CHAIN_ID_BYTES
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if ok {
         Ok(())
     } else {
-        Err(format!("chain id `{id}` must be 1..={MAX_CHAIN_ID_BYTES} characters of a-z, 0-9 and -"))
+        Err(format!(
+            "chain id `{id}` must be 1..={MAX_CHAIN_ID_BYTES} characters of a-z, 0-9 and -"
+        ))
     }
 }
-

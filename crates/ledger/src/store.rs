@@ -123,7 +123,10 @@ pub struct Overlay<'a, S: Store> {
 impl<'a, S: Store> Overlay<'a, S> {
     /// An overlay with one (block) layer.
     pub fn new(base: &'a S) -> Self {
-        Self { base, layers: vec![StateDiff::new()] }
+        Self {
+            base,
+            layers: vec![StateDiff::new()],
+        }
     }
 
     /// The value at `key` as the pending writes see it.

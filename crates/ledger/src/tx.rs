@@ -42,8 +42,13 @@ pub enum DeviceClass {
 
 impl DeviceClass {
     /// Every class, in tag order.
-    pub const ALL: [DeviceClass; 5] =
-        [DeviceClass::Hotspot, DeviceClass::Storage, DeviceClass::Compute, DeviceClass::Sensor, DeviceClass::Energy];
+    pub const ALL: [DeviceClass; 5] = [
+        DeviceClass::Hotspot,
+        DeviceClass::Storage,
+        DeviceClass::Compute,
+        DeviceClass::Sensor,
+        DeviceClass::Energy,
+    ];
 
     fn tag(self) -> u8 {
         match self {
@@ -79,7 +84,10 @@ impl Decode for DeviceClass {
         DeviceClass::ALL
             .into_iter()
             .find(|c| c.tag() == tag)
-            .ok_or(DecodeError::InvalidTag { what: "device class", tag })
+            .ok_or(DecodeError::InvalidTag {
+                what: "device class",
+                tag,
+            })
     }
 }
 
@@ -101,7 +109,10 @@ impl Encode for Capability {
 
 impl Decode for Capability {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Capability { name: r.string("capability name", MAX_NAME_BYTES)?, value: r.u64()? })
+        Ok(Capability {
+            name: r.string("capability name", MAX_NAME_BYTES)?,
+            value: r.u64()?,
+        })
     }
 }
 
@@ -123,7 +134,10 @@ impl Encode for Antenna {
 
 impl Decode for Antenna {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Antenna { gain_dbi_tenths: r.u16()?, elevation_m: r.u16()? })
+        Ok(Antenna {
+            gain_dbi_tenths: r.u16()?,
+            elevation_m: r.u16()?,
+        })
     }
 }
 
@@ -140,7 +154,10 @@ impl Committee {
     /// Checks 1 ≤ threshold ≤ members, members sorted, unique and bounded.
     pub fn validate(&self, what: &str) -> Result<(), String> {
         if self.members.is_empty() || self.members.len() > MAX_COMMITTEE {
-            return Err(format!("{what} must have 1..={MAX_COMMITTEE} members, found {}", self.members.len()));
+            return Err(format!(
+                "{what} must have 1..={MAX_COMMITTEE} members, found {}",
+                self.members.len()
+            ));
         }
         if self.threshold == 0 || self.threshold as usize > self.members.len() {
             return Err(format!(
@@ -173,7 +190,10 @@ impl Encode for Committee {
 
 impl Decode for Committee {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Committee { threshold: r.u32()?, members: r.list("committee", MAX_COMMITTEE)? })
+        Ok(Committee {
+            threshold: r.u32()?,
+            members: r.list("committee", MAX_COMMITTEE)?,
+        })
     }
 }
 
@@ -250,13 +270,31 @@ impl Encode for GovAction {
 impl Decode for GovAction {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match r.u8()? {
-            1 => GovAction::RegisterMaker { key: PublicKey::decode(r)?, name: r.string("maker name", MAX_NAME_BYTES)? },
-            2 => GovAction::RevokeMaker { key: PublicKey::decode(r)? },
-            3 => GovAction::SetParams { params: Params::decode(r)? },
-            4 => GovAction::SetOracles { committee: Committee::decode(r)? },
-            5 => GovAction::SetAdmins { committee: Committee::decode(r)? },
-            6 => GovAction::SetVerifiers { keys: r.list("verifier keys", MAX_COMMITTEE)? },
-            tag => return Err(DecodeError::InvalidTag { what: "governance action", tag }),
+            1 => GovAction::RegisterMaker {
+                key: PublicKey::decode(r)?,
+                name: r.string("maker name", MAX_NAME_BYTES)?,
+            },
+            2 => GovAction::RevokeMaker {
+                key: PublicKey::decode(r)?,
+            },
+            3 => GovAction::SetParams {
+                params: Params::decode(r)?,
+            },
+            4 => GovAction::SetOracles {
+                committee: Committee::decode(r)?,
+            },
+            5 => GovAction::SetAdmins {
+                committee: Committee::decode(r)?,
+            },
+            6 => GovAction::SetVerifiers {
+                keys: r.list("verifier keys", MAX_COMMITTEE)?,
+            },
+            tag => {
+                return Err(DecodeError::InvalidTag {
+                    what: "governance action",
+                    tag,
+                })
+            }
         })
     }
 }
@@ -398,14 +436,23 @@ impl Encode for TxKind {
                 to.encode(out);
                 amount.encode(out);
             }
-            TxKind::OnboardDevice { device, maker, class, capabilities } => {
+            TxKind::OnboardDevice {
+                device,
+                maker,
+                class,
+                capabilities,
+            } => {
                 out.push(2);
                 device.encode(out);
                 maker.encode(out);
                 class.encode(out);
                 put_list(out, capabilities);
             }
-            TxKind::AssertLocation { device, location, antenna } => {
+            TxKind::AssertLocation {
+                device,
+                location,
+                antenna,
+            } => {
                 out.push(3);
                 device.encode(out);
                 location.encode(out);
@@ -432,7 +479,12 @@ impl Encode for TxKind {
                 amount.encode(out);
             }
             TxKind::WithdrawUnbonded => out.push(8),
-            TxKind::Slash { device, amount, evidence, reason } => {
+            TxKind::Slash {
+                device,
+                amount,
+                evidence,
+                reason,
+            } => {
                 out.push(9);
                 device.encode(out);
                 amount.encode(out);
@@ -443,14 +495,24 @@ impl Encode for TxKind {
                 out.push(10);
                 micro_usd_per_trl.encode(out);
             }
-            TxKind::PostRewardManifest { epoch, root, total, owner_count } => {
+            TxKind::PostRewardManifest {
+                epoch,
+                root,
+                total,
+                owner_count,
+            } => {
                 out.push(11);
                 epoch.encode(out);
                 root.encode(out);
                 total.encode(out);
                 owner_count.encode(out);
             }
-            TxKind::ClaimReward { epoch, owner, amount, proof } => {
+            TxKind::ClaimReward {
+                epoch,
+                owner,
+                amount,
+                proof,
+            } => {
                 out.push(12);
                 epoch.encode(out);
                 owner.encode(out);
@@ -468,7 +530,10 @@ impl Encode for TxKind {
 impl Decode for TxKind {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match r.u8()? {
-            1 => TxKind::Transfer { to: AccountAddress::decode(r)?, amount: Amount::decode(r)? },
+            1 => TxKind::Transfer {
+                to: AccountAddress::decode(r)?,
+                amount: Amount::decode(r)?,
+            },
             2 => TxKind::OnboardDevice {
                 device: DeviceAddress::decode(r)?,
                 maker: PublicKey::decode(r)?,
@@ -480,10 +545,22 @@ impl Decode for TxKind {
                 location: Location::decode(r)?,
                 antenna: r.option()?,
             },
-            4 => TxKind::BurnForCredits { amount: Amount::decode(r)?, beneficiary: AccountAddress::decode(r)? },
-            5 => TxKind::SpendCredits { amount: Credits::decode(r)?, purpose: Hash::decode(r)? },
-            6 => TxKind::Stake { device: DeviceAddress::decode(r)?, amount: Amount::decode(r)? },
-            7 => TxKind::Unstake { device: DeviceAddress::decode(r)?, amount: Amount::decode(r)? },
+            4 => TxKind::BurnForCredits {
+                amount: Amount::decode(r)?,
+                beneficiary: AccountAddress::decode(r)?,
+            },
+            5 => TxKind::SpendCredits {
+                amount: Credits::decode(r)?,
+                purpose: Hash::decode(r)?,
+            },
+            6 => TxKind::Stake {
+                device: DeviceAddress::decode(r)?,
+                amount: Amount::decode(r)?,
+            },
+            7 => TxKind::Unstake {
+                device: DeviceAddress::decode(r)?,
+                amount: Amount::decode(r)?,
+            },
             8 => TxKind::WithdrawUnbonded,
             9 => TxKind::Slash {
                 device: DeviceAddress::decode(r)?,
@@ -491,7 +568,9 @@ impl Decode for TxKind {
                 evidence: Hash::decode(r)?,
                 reason: r.string("slash reason", MAX_REASON_BYTES)?,
             },
-            10 => TxKind::PostPrice { micro_usd_per_trl: r.u64()? },
+            10 => TxKind::PostPrice {
+                micro_usd_per_trl: r.u64()?,
+            },
             11 => TxKind::PostRewardManifest {
                 epoch: Epoch::decode(r)?,
                 root: Hash::decode(r)?,
@@ -504,8 +583,15 @@ impl Decode for TxKind {
                 amount: Amount::decode(r)?,
                 proof: MerkleProof::decode(r)?,
             },
-            13 => TxKind::Governance { action: GovAction::decode(r)? },
-            tag => return Err(DecodeError::InvalidTag { what: "transaction kind", tag }),
+            13 => TxKind::Governance {
+                action: GovAction::decode(r)?,
+            },
+            tag => {
+                return Err(DecodeError::InvalidTag {
+                    what: "transaction kind",
+                    tag,
+                })
+            }
         })
     }
 }
@@ -573,7 +659,10 @@ impl Encode for Cosignature {
 
 impl Decode for Cosignature {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Cosignature { key: PublicKey::decode(r)?, signature: Signature::decode(r)? })
+        Ok(Cosignature {
+            key: PublicKey::decode(r)?,
+            signature: Signature::decode(r)?,
+        })
     }
 }
 
@@ -593,14 +682,21 @@ impl Transaction {
     pub fn sign(body: TxBody, signer: &Keypair) -> Self {
         debug_assert_eq!(body.signer.key(), &signer.public(), "signing with the wrong key");
         let signature = signer.sign(body.id().as_bytes());
-        Transaction { body, signature, cosignatures: Vec::new() }
+        Transaction {
+            body,
+            signature,
+            cosignatures: Vec::new(),
+        }
     }
 
     /// Adds a co-signature by `key`.
     #[must_use]
     pub fn cosign(mut self, key: &Keypair) -> Self {
         let signature = key.sign(self.id().as_bytes());
-        self.cosignatures.push(Cosignature { key: key.public(), signature });
+        self.cosignatures.push(Cosignature {
+            key: key.public(),
+            signature,
+        });
         self
     }
 
@@ -612,7 +708,11 @@ impl Transaction {
     /// Decodes a transaction from untrusted bytes, enforcing [`MAX_TX_BYTES`].
     pub fn decode_untrusted(bytes: &[u8]) -> Result<Self, DecodeError> {
         if bytes.len() > MAX_TX_BYTES {
-            return Err(DecodeError::TooLong { what: "transaction", len: bytes.len(), max: MAX_TX_BYTES });
+            return Err(DecodeError::TooLong {
+                what: "transaction",
+                len: bytes.len(),
+                max: MAX_TX_BYTES,
+            });
         }
         Self::from_bytes(bytes)
     }
@@ -644,35 +744,81 @@ mod tests {
         let k = |n: u8| Keypair::from_seed([n; 32]).public();
         let loc = Location::from_degrees(37.77, -122.42).unwrap();
         vec![
-            TxKind::Transfer { to: k(2).into(), amount: Amount::from_units(5) },
+            TxKind::Transfer {
+                to: k(2).into(),
+                amount: Amount::from_units(5),
+            },
             TxKind::OnboardDevice {
                 device: k(3).into(),
                 maker: k(4),
                 class: DeviceClass::Storage,
-                capabilities: vec![Capability { name: "capacity_bytes".into(), value: 1 << 40 }],
+                capabilities: vec![Capability {
+                    name: "capacity_bytes".into(),
+                    value: 1 << 40,
+                }],
             },
             TxKind::AssertLocation {
                 device: k(3).into(),
                 location: loc,
-                antenna: Some(Antenna { gain_dbi_tenths: 12, elevation_m: 5 }),
+                antenna: Some(Antenna {
+                    gain_dbi_tenths: 12,
+                    elevation_m: 5,
+                }),
             },
-            TxKind::BurnForCredits { amount: Amount::from_units(9), beneficiary: k(1).into() },
-            TxKind::SpendCredits { amount: Credits(3), purpose: Hash::ZERO },
-            TxKind::Stake { device: k(3).into(), amount: Amount::from_units(1) },
-            TxKind::Unstake { device: k(3).into(), amount: Amount::from_units(1) },
+            TxKind::BurnForCredits {
+                amount: Amount::from_units(9),
+                beneficiary: k(1).into(),
+            },
+            TxKind::SpendCredits {
+                amount: Credits(3),
+                purpose: Hash::ZERO,
+            },
+            TxKind::Stake {
+                device: k(3).into(),
+                amount: Amount::from_units(1),
+            },
+            TxKind::Unstake {
+                device: k(3).into(),
+                amount: Amount::from_units(1),
+            },
             TxKind::WithdrawUnbonded,
-            TxKind::Slash { device: k(3).into(), amount: Amount::from_units(1), evidence: Hash::ZERO, reason: "x".into() },
-            TxKind::PostPrice { micro_usd_per_trl: 1_500_000 },
-            TxKind::PostRewardManifest { epoch: Epoch(3), root: Hash::ZERO, total: Amount::from_units(7), owner_count: 2 },
+            TxKind::Slash {
+                device: k(3).into(),
+                amount: Amount::from_units(1),
+                evidence: Hash::ZERO,
+                reason: "x".into(),
+            },
+            TxKind::PostPrice {
+                micro_usd_per_trl: 1_500_000,
+            },
+            TxKind::PostRewardManifest {
+                epoch: Epoch(3),
+                root: Hash::ZERO,
+                total: Amount::from_units(7),
+                owner_count: 2,
+            },
             TxKind::ClaimReward {
                 epoch: Epoch(3),
                 owner: k(1).into(),
                 amount: Amount::from_units(7),
-                proof: MerkleProof { index: 0, leaf_count: 1, siblings: vec![] },
+                proof: MerkleProof {
+                    index: 0,
+                    leaf_count: 1,
+                    siblings: vec![],
+                },
             },
-            TxKind::Governance { action: GovAction::SetParams { params: Params::default() } },
             TxKind::Governance {
-                action: GovAction::SetOracles { committee: Committee { threshold: 1, members: vec![k(1)] } },
+                action: GovAction::SetParams {
+                    params: Params::default(),
+                },
+            },
+            TxKind::Governance {
+                action: GovAction::SetOracles {
+                    committee: Committee {
+                        threshold: 1,
+                        members: vec![k(1)],
+                    },
+                },
             },
         ]
     }
@@ -681,7 +827,13 @@ mod tests {
     fn every_kind_round_trips_through_the_codec() {
         let signer = Keypair::from_seed([1; 32]);
         for kind in sample_kinds() {
-            let body = TxBody { chain_id: "t".into(), signer: signer.public().into(), nonce: 4, fee: Amount::from_units(1), kind };
+            let body = TxBody {
+                chain_id: "t".into(),
+                signer: signer.public().into(),
+                nonce: 4,
+                fee: Amount::from_units(1),
+                kind,
+            };
             let tx = Transaction::sign(body, &signer).cosign(&Keypair::from_seed([9; 32]));
             let bytes = tx.to_bytes();
             assert_eq!(Transaction::decode_untrusted(&bytes).unwrap(), tx);
@@ -695,7 +847,10 @@ mod tests {
     #[test]
     fn oversize_transaction_is_rejected_before_decoding() {
         let bytes = vec![0u8; MAX_TX_BYTES + 1];
-        assert!(matches!(Transaction::decode_untrusted(&bytes), Err(DecodeError::TooLong { .. })));
+        assert!(matches!(
+            Transaction::decode_untrusted(&bytes),
+            Err(DecodeError::TooLong { .. })
+        ));
     }
 
     #[test]
@@ -706,6 +861,11 @@ mod tests {
         let c = Committee { threshold: 2, members };
         assert_eq!(c.count_members([k(1), k(1), k(9)].iter()), 1);
         assert_eq!(c.count_members([k(1), k(3), k(9)].iter()), 2);
-        assert!(Committee { threshold: 4, members: c.members.clone() }.validate("admins").is_err());
+        assert!(Committee {
+            threshold: 4,
+            members: c.members.clone()
+        }
+        .validate("admins")
+        .is_err());
     }
 }

@@ -44,7 +44,10 @@ fn decode_bech32m(expected: &'static str, s: &str) -> Result<PublicKey, AddressE
         return Err(AddressError::WrongPrefix { expected, found });
     }
     let bytes: Vec<u8> = checked.byte_iter().collect();
-    let array: [u8; 32] = bytes.as_slice().try_into().map_err(|_| AddressError::WrongLength(bytes.len()))?;
+    let array: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| AddressError::WrongLength(bytes.len()))?;
     Ok(PublicKey(array))
 }
 
@@ -144,7 +147,10 @@ mod tests {
         let key = Keypair::from_seed([7; 32]).public();
         let text = DeviceAddress(key).to_string();
         assert!(text.starts_with("trd1"), "{text}");
-        assert!(matches!(text.parse::<AccountAddress>(), Err(AddressError::WrongPrefix { .. })));
+        assert!(matches!(
+            text.parse::<AccountAddress>(),
+            Err(AddressError::WrongPrefix { .. })
+        ));
     }
 
     #[test]

@@ -199,7 +199,10 @@ mod tests {
         for bad in ["", "-1", "1.", ".5", "1e3", "abc", "1.2.3"] {
             assert!(matches!(bad.parse::<Amount>(), Err(AmountError::Invalid(_))), "{bad}");
         }
-        assert!(matches!("0.000000001".parse::<Amount>(), Err(AmountError::TooPrecise(_))));
+        assert!(matches!(
+            "0.000000001".parse::<Amount>(),
+            Err(AmountError::TooPrecise(_))
+        ));
         assert_eq!("184467440738".parse::<Amount>(), Err(AmountError::Overflow));
     }
 

@@ -106,7 +106,9 @@ impl<'a> Reader<'a> {
     /// Takes the next `n` bytes.
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.bytes.len() < n {
-            return Err(DecodeError::UnexpectedEnd { needed: n - self.bytes.len() });
+            return Err(DecodeError::UnexpectedEnd {
+                needed: n - self.bytes.len(),
+            });
         }
         let (head, tail) = self.bytes.split_at(n);
         self.bytes = tail;
@@ -167,8 +169,10 @@ impl<'a> Reader<'a> {
     /// Reads a length-prefixed UTF-8 string of at most `max` bytes.
     pub fn string(&mut self, what: &'static str, max: usize) -> Result<String, DecodeError> {
         let raw = self.bytes(what, max)?;
-        String::from_utf8(raw.to_vec())
-            .map_err(|_| DecodeError::InvalidValue { what, reason: "not UTF-8".into() })
+        String::from_utf8(raw.to_vec()).map_err(|_| DecodeError::InvalidValue {
+            what,
+            reason: "not UTF-8".into(),
+        })
     }
 
     /// Reads a count-prefixed list of at most `max` items.
@@ -178,7 +182,9 @@ impl<'a> Reader<'a> {
     pub fn list<T: Decode>(&mut self, what: &'static str, max: usize) -> Result<Vec<T>, DecodeError> {
         let count = self.len(what, max)?;
         if count > self.remaining() {
-            return Err(DecodeError::UnexpectedEnd { needed: count - self.remaining() });
+            return Err(DecodeError::UnexpectedEnd {
+                needed: count - self.remaining(),
+            });
         }
         let mut items = Vec::with_capacity(count);
         for _ in 0..count {
@@ -303,14 +309,23 @@ mod tests {
         let mut bytes = Vec::new();
         put_len(&mut bytes, 10);
         let mut reader = Reader::new(&bytes);
-        assert!(matches!(reader.list::<u64>("items", 16), Err(DecodeError::UnexpectedEnd { .. })));
+        assert!(matches!(
+            reader.list::<u64>("items", 16),
+            Err(DecodeError::UnexpectedEnd { .. })
+        ));
     }
 
     #[test]
     fn non_canonical_bool_and_option_are_rejected() {
-        assert_eq!(bool::from_bytes(&[2]), Err(DecodeError::InvalidTag { what: "bool", tag: 2 }));
+        assert_eq!(
+            bool::from_bytes(&[2]),
+            Err(DecodeError::InvalidTag { what: "bool", tag: 2 })
+        );
         let mut reader = Reader::new(&[5]);
-        assert!(matches!(reader.option::<u8>(), Err(DecodeError::InvalidTag { tag: 5, .. })));
+        assert!(matches!(
+            reader.option::<u8>(),
+            Err(DecodeError::InvalidTag { tag: 5, .. })
+        ));
     }
 
     #[test]

@@ -36,12 +36,16 @@ pub struct Keypair {
 impl Keypair {
     /// A new key from the caller's random source.
     pub fn generate<R: rand::RngCore + rand::CryptoRng>(rng: &mut R) -> Self {
-        Self { signing: SigningKey::generate(rng) }
+        Self {
+            signing: SigningKey::generate(rng),
+        }
     }
 
     /// The key whose secret seed is `seed` (deterministic; for tests, genesis fixtures and keystores).
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        Self { signing: SigningKey::from_bytes(&seed) }
+        Self {
+            signing: SigningKey::from_bytes(&seed),
+        }
     }
 
     /// The secret seed, for writing into an encrypted keystore.
@@ -74,7 +78,9 @@ impl PublicKey {
     /// Verifies one signature (strict: rejects small-order keys and non-canonical encodings).
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        self.verifying_key()?.verify_strict(message, &sig).map_err(|_| SignatureError::Invalid)
+        self.verifying_key()?
+            .verify_strict(message, &sig)
+            .map_err(|_| SignatureError::Invalid)
     }
 }
 
@@ -216,7 +222,11 @@ mod tests {
         let pubs: Vec<PublicKey> = keys.iter().map(Keypair::public).collect();
         let batch = |sigs: &[Signature]| {
             let items: Vec<SignedMessage<'_>> = (0..16)
-                .map(|i| SignedMessage { message: &msgs[i], signature: &sigs[i], signer: &pubs[i] })
+                .map(|i| SignedMessage {
+                    message: &msgs[i],
+                    signature: &sigs[i],
+                    signer: &pubs[i],
+                })
                 .collect();
             verify_batch(&items)
         };
@@ -232,7 +242,11 @@ mod tests {
         identity[0] = 1;
         let pk = PublicKey(identity);
         let sig = Signature([0; 64]);
-        let item = SignedMessage { message: b"m", signature: &sig, signer: &pk };
+        let item = SignedMessage {
+            message: b"m",
+            signature: &sig,
+            signer: &pk,
+        };
         assert!(verify_batch(&[item]).is_err());
         assert!(pk.verify(b"m", &sig).is_err());
     }

@@ -102,7 +102,10 @@ impl Encode for Location {
 impl Decode for Location {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let raw = reader.u64()?;
-        Location::try_from(raw).map_err(|e| DecodeError::InvalidValue { what: "location", reason: e.to_string() })
+        Location::try_from(raw).map_err(|e| DecodeError::InvalidValue {
+            what: "location",
+            reason: e.to_string(),
+        })
     }
 }
 

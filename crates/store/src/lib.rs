@@ -11,7 +11,9 @@
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::Path;
 use thiserror::Error;
-use trellis_ledger::{Block, BlockError, ChainTip, ExecutedBlock, Genesis, GenesisError, Ledger, MemStore, Receipt, Store};
+use trellis_ledger::{
+    Block, BlockError, ChainTip, ExecutedBlock, Genesis, GenesisError, Ledger, MemStore, Receipt, Store,
+};
 use trellis_primitives::{
     codec::{put_list, Decode, DecodeError, Encode, Reader},
     Hash,
@@ -166,7 +168,8 @@ impl ChainStore {
         let header = &executed.block.header;
         let txn = self.db.begin_write()?;
         {
-            txn.open_table(BLOCKS)?.insert(header.height, executed.block.to_bytes().as_slice())?;
+            txn.open_table(BLOCKS)?
+                .insert(header.height, executed.block.to_bytes().as_slice())?;
             let mut receipts = Vec::new();
             put_list(&mut receipts, &executed.receipts);
             txn.open_table(RECEIPTS)?.insert(header.height, receipts.as_slice())?;
@@ -205,7 +208,10 @@ impl ChainStore {
             let (k, v) = entry?;
             store.insert(k.value().to_vec(), v.value().to_vec());
         }
-        Ledger::resume(store, tip).map_err(|source| StoreError::Replay { height: tip.height, source })
+        Ledger::resume(store, tip).map_err(|source| StoreError::Replay {
+            height: tip.height,
+            source,
+        })
     }
 
     /// The block at `height`.
@@ -221,10 +227,17 @@ impl ChainStore {
     pub fn receipts(&self, height: u64) -> Result<Vec<Receipt>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(RECEIPTS)?;
-        let Some(raw) = table.get(height)? else { return Ok(Vec::new()) };
+        let Some(raw) = table.get(height)? else {
+            return Ok(Vec::new());
+        };
         let mut r = Reader::new(raw.value());
-        let corrupt = |source| StoreError::Corrupt { what: "receipts", source };
-        let receipts = r.list("receipts", trellis_ledger::block::MAX_BLOCK_TXS as usize).map_err(corrupt)?;
+        let corrupt = |source| StoreError::Corrupt {
+            what: "receipts",
+            source,
+        };
+        let receipts = r
+            .list("receipts", trellis_ledger::block::MAX_BLOCK_TXS as usize)
+            .map_err(corrupt)?;
         r.finish().map_err(corrupt)?;
         Ok(receipts)
     }
@@ -263,7 +276,9 @@ impl ChainStore {
         }
         for height in 1..=tip.height {
             let block = self.block(height)?.ok_or(StoreError::Empty)?;
-            ledger.apply_block(&block).map_err(|source| StoreError::Replay { height, source })?;
+            ledger
+                .apply_block(&block)
+                .map_err(|source| StoreError::Replay { height, source })?;
             on_block(height);
         }
         Ok(ledger)

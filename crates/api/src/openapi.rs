@@ -1,0 +1,87 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`.
+//!
+//! Written by hand (no derive macro): it is short, and a test checks every route the router
+//! serves appears here, so the two cannot drift apart.
+
+use serde_json::{json, Value};
+
+/// Paths the router serves, as they appear in the document.
+pub const PATHS: &[&str] = &[
+    "/v1/status",
+    "/v1/txs",
+    "/v1/txs/{id}",
+    "/v1/accounts/{address}",
+    "/v1/accounts/{address}/proof",
+    "/v1/devices/{address}",
+    "/v1/devices/{address}/locations",
+    "/v1/blocks/latest",
+    "/v1/blocks/{height}",
+    "/v1/supply",
+    "/v1/params",
+    "/v1/events/blocks",
+    "/metrics",
+    "/openapi.json",
+];
+
+fn get(summary: &str, param: Option<(&str, &str)>) -> Value {
+    let mut op = json!({
+        "summary": summary,
+        "responses": {
+            "200": { "description": "OK" },
+            "400": { "description": "Malformed parameter", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+            "404": { "description": "Not found", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+        }
+    });
+    if let Some((name, description)) = param {
+        op["parameters"] = json!([{ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } }]);
+    }
+    json!({ "get": op })
+}
+
+/// The document.
+pub fn document() -> Value {
+    let error_ref = json!({ "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Trellis node API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "JSON API of a Trellis node. Amounts are strings of base units (1 TRL = 10^8 units). Errors are {\"error\": {\"code\", \"message\"}}."
+        },
+        "paths": {
+            "/v1/status": get("Chain status: chain id, tip height/hash/state root, epoch, mempool size.", None),
+            "/v1/txs": {
+                "post": {
+                    "summary": "Submit a signed transaction: raw canonical bytes (application/octet-stream) or {\"tx\": \"<hex>\"} (application/json). Returns its id; poll /v1/txs/{id} for finality.",
+                    "requestBody": { "required": true, "content": {
+                        "application/octet-stream": { "schema": { "type": "string", "format": "binary", "maxLength": 16384 } },
+                        "application/json": { "schema": { "type": "object", "required": ["tx"], "properties": { "tx": { "type": "string", "description": "hex of the canonical encoding" } } } }
+                    } },
+                    "responses": {
+                        "202": { "description": "Accepted into the mempool", "content": { "application/json": { "schema": { "type": "object", "properties": { "tx_id": { "type": "string" } } } } } },
+                        "400": { "description": "Does not decode", "content": error_ref },
+                        "413": { "description": "Body larger than 16 KiB (32 KiB for hex JSON)", "content": error_ref },
+                        "415": { "description": "Unsupported content type", "content": error_ref },
+                        "422": { "description": "Refused by the mempool (nonce, fee, balance, chain id)", "content": error_ref }
+                    }
+                }
+            },
+            "/v1/txs/{id}": get("Transaction status: pending, committed (final, with receipt), rejected (with reason) or unknown.", Some(("id", "transaction id, 64 hex digits"))),
+            "/v1/accounts/{address}": get("Account balance, nonce, credits and unbonding entries.", Some(("address", "bech32m tr1… address"))),
+            "/v1/accounts/{address}/proof": get("The account's state entry with a Merkle inclusion proof under the tip's state root.", Some(("address", "bech32m tr1… address"))),
+            "/v1/devices/{address}": get("A registered device.", Some(("address", "bech32m trd1… device address"))),
+            "/v1/devices/{address}/locations": get("Every location assertion of a device, oldest first.", Some(("address", "bech32m trd1… device address"))),
+            "/v1/blocks/latest": get("The latest committed block with receipts.", None),
+            "/v1/blocks/{height}": get("A committed block with receipts.", Some(("height", "block height"))),
+            "/v1/supply": get("Supply accounting: issued, burned, circulating, credits minted and spent.", None),
+            "/v1/params": get("Current chain parameters.", None),
+            "/v1/events/blocks": get("Server-sent events: one `block` event per committed block.", None),
+            "/metrics": get("Prometheus text metrics.", None),
+            "/openapi.json": get("This document.", None)
+        },
+        "components": { "schemas": { "Error": {
+            "type": "object", "required": ["error"],
+            "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": { "code": { "type": "string" }, "message": { "type": "string" } } } }
+        } } }
+    })
+}

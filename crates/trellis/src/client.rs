@@ -1,0 +1,124 @@
+//! A small client for the node's HTTP API, used by the wallet and `chain` commands.
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use trellis_ledger::{Transaction, TxBody, TxKind};
+use trellis_primitives::{AccountAddress, Amount, Encode, Hash, Keypair};
+
+/// Per-request timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Poll period while waiting for a transaction.
+const POLL_EVERY: Duration = Duration::from_millis(100);
+
+/// API client.
+pub(crate) struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for the node at `base` (e.g. `http://127.0.0.1:8645`).
+    pub(crate) fn new(base: &str) -> Result<Self> {
+        let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build()?;
+        Ok(Client {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+        })
+    }
+
+    /// GETs a path and returns the JSON, turning API errors into readable messages.
+    pub(crate) async fn get(&self, path: &str) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the node at {}", self.base))?;
+        read_json(response).await
+    }
+
+    /// Submits a signed transaction; returns its id.
+    pub(crate) async fn submit(&self, tx: &Transaction) -> Result<Hash> {
+        let url = format!("{}/v1/txs", self.base);
+        let body = serde_json::json!({ "tx": hex::encode(tx.to_bytes()) });
+        let response = self
+            .http
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the node at {}", self.base))?;
+        let value = read_json(response).await?;
+        value["tx_id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("node answered without a tx_id"))?
+            .parse()
+            .map_err(|_| anyhow!("node returned a malformed tx_id"))
+    }
+
+    /// Polls until the transaction is committed or rejected, or `wait` passes.
+    pub(crate) async fn wait(&self, id: &Hash, wait: Duration) -> Result<Value> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let status = self.get(&format!("/v1/txs/{id}")).await?;
+            match status["status"].as_str() {
+                Some("committed") | Some("rejected") => return Ok(status),
+                _ if Instant::now() >= deadline => bail!(
+                    "transaction {id} not final after {}s (status {})",
+                    wait.as_secs(),
+                    status["status"]
+                ),
+                _ => tokio::time::sleep(POLL_EVERY).await,
+            }
+        }
+    }
+
+    /// Builds, signs and submits a transaction from `key` with the next nonce and the minimum fee
+    /// (or `fee`).
+    pub(crate) async fn sign_and_submit(&self, key: &Keypair, kind: TxKind, fee: Option<Amount>) -> Result<Hash> {
+        let signer = AccountAddress::from(key.public());
+        let status = self.get("/v1/status").await?;
+        let chain_id = status["chain_id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("status has no chain_id"))?
+            .to_string();
+        let account = self.get(&format!("/v1/accounts/{signer}")).await?;
+        let nonce = account["account"]["nonce"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("account has no nonce"))?;
+        let fee = match fee {
+            Some(fee) => fee,
+            None => {
+                let params = self.get("/v1/params").await?;
+                serde_json::from_value(params["params"]["min_fee"].clone()).context("params have no min_fee")?
+            }
+        };
+        let tx = Transaction::sign(
+            TxBody {
+                chain_id,
+                signer,
+                nonce,
+                fee,
+                kind,
+            },
+            key,
+        );
+        self.submit(&tx).await
+    }
+}
+
+async fn read_json(response: reqwest::Response) -> Result<Value> {
+    let status = response.status();
+    let value: Value = response
+        .json()
+        .await
+        .with_context(|| format!("node answered {status} without JSON"))?;
+    if !status.is_success() {
+        let code = value["error"]["code"].as_str().unwrap_or("unknown");
+        let message = value["error"]["message"].as_str().unwrap_or("");
+        bail!("node refused ({status}, {code}): {message}");
+    }
+    Ok(value)
+}

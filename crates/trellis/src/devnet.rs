@@ -1,0 +1,299 @@
+//! `trellis devnet`: a whole local network in one command.
+//!
+//! Creates (once) a genesis with demo accounts and committees, starts a node, and through real
+//! signed transactions registers a maker by admin multisig, buys credits, onboards devices of
+//! every class with maker attestation, asserts their locations and stakes collateral on the
+//! storage and compute providers. Later issues plug their simulated devices in here.
+
+use crate::{
+    config::NodeConfig,
+    keystore::Keystore,
+    run::{self, RunningNode},
+};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+use trellis_chain::{Node, TxStatus};
+use trellis_ledger::{
+    Antenna, Capability, Committee, DeviceClass, Genesis, GenesisAccount, GovAction, Params, StateRead, Transaction,
+    TxBody, TxKind, TxOutcome,
+};
+use trellis_primitives::{AccountAddress, Amount, DeviceAddress, Hash, Keypair, Location};
+
+/// Passphrase of the demo key files. They hold play money on a local chain.
+pub(crate) const DEVNET_PASSPHRASE: &str = "devnet";
+/// Devices onboarded per class.
+const DEVICES_PER_CLASS: u32 = 3;
+/// How long the setup may take before devnet gives up.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Options of `trellis devnet`.
+#[derive(Debug, Args)]
+pub(crate) struct DevnetArgs {
+    /// Directory for the chain, genesis, config and demo key files.
+    #[arg(long, default_value = ".devnet")]
+    pub(crate) dir: PathBuf,
+    /// API listen address (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8645")]
+    pub(crate) api_listen: SocketAddr,
+    /// Milliseconds between blocks.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) block_interval_ms: u64,
+    /// Delete the directory first and start a fresh chain.
+    #[arg(long)]
+    pub(crate) reset: bool,
+}
+
+/// The deterministic demo key called `name`. Anyone can recompute these: devnet only.
+pub(crate) fn demo_key(name: &str) -> Keypair {
+    let seed = blake3::derive_key("trellis devnet demo key 2026", name.as_bytes());
+    Keypair::from_seed(seed)
+}
+
+fn account(name: &str) -> AccountAddress {
+    demo_key(name).public().into()
+}
+
+fn committee(prefix: &str, threshold: u32) -> Committee {
+    let mut members: Vec<_> = (1..=3).map(|i| demo_key(&format!("{prefix}-{i}")).public()).collect();
+    members.sort();
+    Committee { threshold, members }
+}
+
+/// The devnet genesis.
+pub(crate) fn genesis(timestamp_ms: u64) -> Genesis {
+    let trl = |n: u64| Amount::from_trl(n).unwrap_or(Amount::ZERO);
+    Genesis {
+        chain_id: "trellis-devnet".into(),
+        timestamp_ms,
+        params: Params {
+            epoch_len_blocks: 120,
+            unbonding_delay_blocks: 20,
+            onboard_fee: trl(1),
+            ..Params::default()
+        },
+        admins: committee("admin", 2),
+        oracles: committee("oracle", 2),
+        verifiers: vec![demo_key("verifier-1").public()],
+        makers: Vec::new(),
+        accounts: vec![
+            GenesisAccount {
+                address: account("faucet"),
+                balance: trl(1_000_000),
+            },
+            GenesisAccount {
+                address: account("operator"),
+                balance: trl(10_000),
+            },
+            GenesisAccount {
+                address: account("consumer"),
+                balance: trl(1_000),
+            },
+            GenesisAccount {
+                address: account("admin-1"),
+                balance: trl(100),
+            },
+        ],
+        initial_price_micro_usd_per_trl: Some(1_500_000),
+    }
+}
+
+/// Runs the devnet until Ctrl-C.
+pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
+    if args.reset && args.dir.exists() {
+        std::fs::remove_dir_all(&args.dir).with_context(|| format!("cannot remove {}", args.dir.display()))?;
+    }
+    std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let genesis_path = args.dir.join("genesis.toml");
+    if !genesis_path.exists() {
+        let text = toml::to_string_pretty(&genesis(trellis_chain::node::wall_clock_ms()))?;
+        std::fs::write(&genesis_path, text)?;
+    }
+    write_wallets(&args.dir.join("wallets"))?;
+    let config = NodeConfig {
+        data_dir: args.dir.join("node"),
+        genesis: Some(genesis_path),
+        api_listen: args.api_listen,
+        block_interval_ms: args.block_interval_ms,
+        empty_blocks: true,
+    };
+    std::fs::write(args.dir.join("node.toml"), toml::to_string_pretty(&config)?)?;
+    config.validate()?;
+    let running: RunningNode = run::start(&config).await?;
+    let node = running.node.clone();
+    let devices = tokio::task::spawn_blocking(move || setup(&node))
+        .await
+        .context("devnet setup task failed")??;
+    let url = format!("http://{}", running.api_addr);
+    println!("Trellis devnet is running.");
+    println!("  API:        {url}   (try {url}/v1/status, {url}/openapi.json)");
+    println!(
+        "  chain id:   trellis-devnet, block every {} ms",
+        args.block_interval_ms
+    );
+    println!(
+        "  wallets:    {}/wallets/{{faucet,operator,consumer}}.json  passphrase `{DEVNET_PASSPHRASE}`",
+        args.dir.display()
+    );
+    println!(
+        "  devices:    {} onboarded ({} per class), e.g.",
+        devices.len(),
+        DEVICES_PER_CLASS
+    );
+    for (class, device) in devices.iter().step_by(DEVICES_PER_CLASS as usize) {
+        println!("              {:<8} {device}", class.name());
+    }
+    println!("  try:        TRELLIS_PASSPHRASE={DEVNET_PASSPHRASE} trellis wallet show --keystore {}/wallets/operator.json --api {url}", args.dir.display());
+    println!("Ctrl-C stops it; running it again resumes the same chain (--reset starts over).");
+    running.run_until_signal().await
+}
+
+fn write_wallets(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for name in ["faucet", "operator", "consumer"] {
+        let path = dir.join(format!("{name}.json"));
+        if !path.exists() {
+            Keystore::seal(&demo_key(name), DEVNET_PASSPHRASE)?.write_new(&path)?;
+        }
+    }
+    Ok(())
+}
+
+fn device_key(class: DeviceClass, i: u32) -> Keypair {
+    demo_key(&format!("device-{}-{i}", class.name()))
+}
+
+fn capabilities(class: DeviceClass) -> Vec<Capability> {
+    let cap = |name: &str, value: u64| Capability {
+        name: name.into(),
+        value,
+    };
+    match class {
+        DeviceClass::Hotspot => vec![cap("frequency_khz", 868_100), cap("max_eirp_dbm", 27)],
+        DeviceClass::Storage => vec![cap("capacity_bytes", 50 << 30)],
+        DeviceClass::Compute => vec![cap("memory_bytes", 8 << 30), cap("slots", 4)],
+        DeviceClass::Sensor => vec![cap("interval_s", 60)],
+        DeviceClass::Energy => vec![cap("capacity_w", 5_000)],
+    }
+}
+
+/// Submits the setup transactions (skipping what is already on chain) and waits for them.
+fn setup(node: &Node) -> Result<Vec<(DeviceClass, DeviceAddress)>> {
+    let maker = demo_key("maker-1");
+    let operator = demo_key("operator");
+    let admin = demo_key("admin-1");
+    let chain_id = node.with_state(|s, _| s.chain_id())?;
+    let tx = |key: &Keypair, nonce: u64, kind: TxKind| {
+        let fee = Amount::from_units(10_000);
+        Transaction::sign(
+            TxBody {
+                chain_id: chain_id.clone(),
+                signer: key.public().into(),
+                nonce,
+                fee,
+                kind,
+            },
+            key,
+        )
+    };
+    let mut pending = Vec::new();
+    let maker_known = node.with_state(|s, _| {
+        trellis_ledger::Store::get(s, &trellis_ledger::state::keys::maker(&maker.public())).is_some()
+    });
+    if !maker_known {
+        let nonce = node.with_state(|s, _| s.account(&account("admin-1")))?.nonce;
+        let register = GovAction::RegisterMaker {
+            key: maker.public(),
+            name: "Trellis Reference Hardware".into(),
+        };
+        let t = tx(&admin, nonce, TxKind::Governance { action: register }).cosign(&demo_key("admin-2"));
+        pending.push(node.submit(t)?);
+        wait_all(node, &pending)?;
+        pending.clear();
+    }
+    let mut nonce = node.with_state(|s, _| s.account(&account("operator")))?.nonce;
+    let mut next = |kind: TxKind| {
+        let t = tx(&operator, nonce, kind);
+        nonce += 1;
+        t
+    };
+    let mut devices = Vec::new();
+    let mut queued = Vec::new();
+    if node.with_state(|s, _| s.account(&account("operator")))?.credits.0 == 0 {
+        queued.push(next(TxKind::BurnForCredits {
+            amount: Amount::from_trl(100).unwrap_or_default(),
+            beneficiary: account("operator"),
+        }));
+    }
+    for (c, class) in DeviceClass::ALL.into_iter().enumerate() {
+        for i in 0..DEVICES_PER_CLASS {
+            let dk = device_key(class, i);
+            let device = DeviceAddress::from(dk.public());
+            devices.push((class, device));
+            if node.with_state(|s, _| s.device(&device))?.is_some() {
+                continue;
+            }
+            let onboard = TxKind::OnboardDevice {
+                device,
+                maker: maker.public(),
+                class,
+                capabilities: capabilities(class),
+            };
+            queued.push(next(onboard).cosign(&maker).cosign(&dk));
+            // A small grid around San Francisco, one class per row.
+            let location = Location::from_degrees(37.70 + 0.02 * c as f64, -122.50 + 0.03 * f64::from(i))?;
+            let antenna = (class == DeviceClass::Hotspot).then_some(Antenna {
+                gain_dbi_tenths: 30,
+                elevation_m: 10,
+            });
+            queued.push(next(TxKind::AssertLocation {
+                device,
+                location,
+                antenna,
+            }));
+            if matches!(class, DeviceClass::Storage | DeviceClass::Compute) {
+                queued.push(next(TxKind::Stake {
+                    device,
+                    amount: Amount::from_trl(100).unwrap_or_default(),
+                }));
+            }
+        }
+    }
+    // The mempool holds at most 64 nonces ahead per account: submit in windows.
+    for chunk in queued.chunks(32) {
+        let ids = chunk
+            .iter()
+            .map(|t| node.submit(t.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        wait_all(node, &ids)?;
+    }
+    Ok(devices)
+}
+
+fn wait_all(node: &Node, ids: &[Hash]) -> Result<()> {
+    let deadline = std::time::Instant::now() + SETUP_TIMEOUT;
+    for id in ids {
+        loop {
+            match node.tx_status(id)? {
+                TxStatus::Committed { receipt, .. } => {
+                    if let TxOutcome::Failed { code, message } = receipt.outcome {
+                        bail!("devnet setup transaction {id} failed ({code}): {message}");
+                    }
+                    break;
+                }
+                TxStatus::Rejected { code, message } => {
+                    bail!("devnet setup transaction {id} was rejected ({code}): {message}")
+                }
+                TxStatus::Pending | TxStatus::Unknown if std::time::Instant::now() > deadline => {
+                    bail!("devnet setup timed out waiting for {id}")
+                }
+                TxStatus::Pending | TxStatus::Unknown => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+    Ok(())
+}
