@@ -1,0 +1,82 @@
+//! The command line itself: help that teaches, errors that say what is wrong.
+
+use crate::harness::{stderr, stdout, trellis};
+
+#[test]
+fn every_subcommand_has_help_with_an_example() {
+    for args in [
+        vec!["devnet", "--help"],
+        vec!["node", "run", "--help"],
+        vec!["wallet", "transfer", "--help"],
+        vec!["wallet", "new", "--help"],
+        vec!["chain", "verify", "--help"],
+        vec!["bench", "ledger", "--help"],
+    ] {
+        let out = trellis(&args, &[]);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).contains("Example"), "{args:?} help lacks an example:\n{}", stdout(&out));
+    }
+}
+
+#[test]
+fn bad_amount_and_address_are_refused_before_any_network_call() {
+    let out = trellis(&["wallet", "transfer", "--keystore", "/nonexistent", "--to", "tr1nope", "--amount", "1"], &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not a bech32m address"), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let ks = dir.path().join("k.json");
+    let out = trellis(&["wallet", "new", "--keystore", ks.to_str().unwrap()], &[("TRELLIS_PASSPHRASE", "pw")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let addr = stdout(&out).trim().to_string();
+    let out = trellis(&["wallet", "transfer", "--keystore", ks.to_str().unwrap(), "--to", &addr, "--amount", "1.000000001"], &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("at most 8 decimal places"), "{}", stderr(&out));
+}
+
+#[test]
+fn node_refuses_config_with_an_invalid_field_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("node.toml");
+    std::fs::write(&cfg, format!("data_dir = {:?}\nblock_interval_ms = 1\n", dir.path().join("d"))).unwrap();
+    let out = trellis(&["node", "run", "--config", cfg.to_str().unwrap()], &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("block_interval_ms"), "{}", stderr(&out));
+    std::fs::write(&cfg, format!("data_dir = {:?}\n", dir.path().join("d"))).unwrap();
+    let out = trellis(&["node", "run", "--config", cfg.to_str().unwrap()], &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no genesis is configured"), "{}", stderr(&out));
+}
+
+#[test]
+fn invalid_genesis_is_refused_with_the_field_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = dir.path().join("genesis.toml");
+    std::fs::write(
+        &genesis,
+        "chain_id = \"Bad Id\"\ntimestamp_ms = 0\n[admins]\nthreshold = 1\nmembers = []\n[oracles]\nthreshold = 1\nmembers = []\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("node.toml");
+    std::fs::write(&cfg, format!("data_dir = {:?}\ngenesis = {:?}\n", dir.path().join("d"), genesis)).unwrap();
+    let out = trellis(&["node", "run", "--config", cfg.to_str().unwrap()], &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("chain_id"), "{}", stderr(&out));
+}
+
+#[test]
+fn wrong_passphrase_is_reported_and_nothing_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = dir.path().join("k.json");
+    let out = trellis(&["wallet", "new", "--keystore", ks.to_str().unwrap()], &[("TRELLIS_PASSPHRASE", "right")]);
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&ks).unwrap();
+    assert!(text.contains("argon2id") && text.contains("xchacha20poly1305"));
+    let out = trellis(
+        &["wallet", "burn", "--keystore", ks.to_str().unwrap(), "--amount", "1", "--api", "http://127.0.0.1:9"],
+        &[("TRELLIS_PASSPHRASE", "wrong")],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("wrong passphrase"), "{}", stderr(&out));
+    let again = trellis(&["wallet", "new", "--keystore", ks.to_str().unwrap()], &[("TRELLIS_PASSPHRASE", "x")]);
+    assert!(!again.status.success(), "must not overwrite an existing key file");
+}

@@ -1,0 +1,120 @@
+//! Starting and stopping `trellis` processes, and a small HTTP helper.
+
+use serde_json::Value;
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_trellis");
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+pub fn trellis(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("TRELLIS_PASSPHRASE").env_remove("TRELLIS_API").stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A child process killed with SIGKILL when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    pub fn spawn(args: &[&str], log: &Path) -> Proc {
+        let err = std::fs::File::create(log).unwrap();
+        let mut child = Command::new(BIN).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(err).spawn().unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc { child, lines }
+    }
+
+    /// Reads stdout lines until one contains `needle`; returns every line read.
+    pub fn wait_for_line(&self, needle: &str, within: Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let done = line.contains(needle);
+                    seen.push(line);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("no line containing {needle:?} within {within:?}; got {seen:#?}"),
+            }
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _already_dead_is_fine = self.child.kill();
+        let _reaped_or_not = self.child.wait();
+    }
+}
+
+/// Waits for a node to write its API URL and answer /v1/status.
+pub fn wait_for_api(data_dir: &Path) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    let file: PathBuf = data_dir.join("api.url");
+    loop {
+        if let Ok(url) = std::fs::read_to_string(&file) {
+            if get(&url, "/v1/status").is_ok() {
+                return url;
+            }
+        }
+        assert!(Instant::now() < deadline, "node at {} did not come up", data_dir.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+pub fn get(base: &str, path: &str) -> Result<Value, String> {
+    runtime().block_on(async {
+        let r = reqwest::get(format!("{base}{path}")).await.map_err(|e| e.to_string())?;
+        let status = r.status();
+        let v: Value = r.json().await.map_err(|e| e.to_string())?;
+        if status.is_success() {
+            Ok(v)
+        } else {
+            Err(format!("{status}: {v}"))
+        }
+    })
+}
+
+pub fn units(v: &Value) -> u64 {
+    v.as_str().unwrap().parse().unwrap()
+}

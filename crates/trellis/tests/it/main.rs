@@ -1,0 +1,7 @@
+//! Integration tests of the `trellis` binary: real processes on loopback.
+#![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
+
+mod cli;
+mod crash;
+mod e2e;
+mod harness;
