@@ -869,3 +869,56 @@ mod tests {
         .is_err());
     }
 }
+
+#[cfg(test)]
+mod decode_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn valid_bytes() -> Vec<u8> {
+        let k = Keypair::from_seed([3; 32]);
+        let body = TxBody {
+            chain_id: "fuzz".into(),
+            signer: k.public().into(),
+            nonce: 1,
+            fee: Amount::from_units(10),
+            kind: TxKind::OnboardDevice {
+                device: k.public().into(),
+                maker: k.public(),
+                class: DeviceClass::Compute,
+                capabilities: vec![Capability { name: "slots".into(), value: 4 }],
+            },
+        };
+        Transaction::sign(body, &k).cosign(&Keypair::from_seed([4; 32])).to_bytes()
+    }
+
+    proptest! {
+        // The same property as the cargo-fuzz target `tx_decode`, run on every `cargo test`:
+        // arbitrary and mutated inputs never panic, and anything that decodes re-encodes to the
+        // identical bytes.
+        #[test]
+        fn mutated_transactions_decode_canonically_or_fail_cleanly(
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+            cut in any::<usize>(),
+            junk in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut bytes = valid_bytes();
+            for (pos, byte) in flips {
+                let len = bytes.len();
+                bytes[pos % len] = byte;
+            }
+            bytes.truncate(cut % (bytes.len() + 1));
+            bytes.extend_from_slice(&junk);
+            if let Ok(tx) = Transaction::decode_untrusted(&bytes) {
+                prop_assert_eq!(tx.to_bytes(), bytes);
+            }
+        }
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(tx) = Transaction::decode_untrusted(&bytes) {
+                prop_assert_eq!(tx.to_bytes(), bytes);
+            }
+        }
+    }
+}
