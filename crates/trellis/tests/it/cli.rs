@@ -14,21 +14,52 @@ fn every_subcommand_has_help_with_an_example() {
     ] {
         let out = trellis(&args, &[]);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-        assert!(stdout(&out).contains("Example"), "{args:?} help lacks an example:\n{}", stdout(&out));
+        assert!(
+            stdout(&out).contains("Example"),
+            "{args:?} help lacks an example:\n{}",
+            stdout(&out)
+        );
     }
 }
 
 #[test]
 fn bad_amount_and_address_are_refused_before_any_network_call() {
-    let out = trellis(&["wallet", "transfer", "--keystore", "/nonexistent", "--to", "tr1nope", "--amount", "1"], &[]);
+    let out = trellis(
+        &[
+            "wallet",
+            "transfer",
+            "--keystore",
+            "/nonexistent",
+            "--to",
+            "tr1nope",
+            "--amount",
+            "1",
+        ],
+        &[],
+    );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("not a bech32m address"), "{}", stderr(&out));
     let dir = tempfile::tempdir().unwrap();
     let ks = dir.path().join("k.json");
-    let out = trellis(&["wallet", "new", "--keystore", ks.to_str().unwrap()], &[("TRELLIS_PASSPHRASE", "pw")]);
+    let out = trellis(
+        &["wallet", "new", "--keystore", ks.to_str().unwrap()],
+        &[("TRELLIS_PASSPHRASE", "pw")],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let addr = stdout(&out).trim().to_string();
-    let out = trellis(&["wallet", "transfer", "--keystore", ks.to_str().unwrap(), "--to", &addr, "--amount", "1.000000001"], &[]);
+    let out = trellis(
+        &[
+            "wallet",
+            "transfer",
+            "--keystore",
+            ks.to_str().unwrap(),
+            "--to",
+            &addr,
+            "--amount",
+            "1.000000001",
+        ],
+        &[],
+    );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("at most 8 decimal places"), "{}", stderr(&out));
 }
@@ -37,7 +68,11 @@ fn bad_amount_and_address_are_refused_before_any_network_call() {
 fn node_refuses_config_with_an_invalid_field_and_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("node.toml");
-    std::fs::write(&cfg, format!("data_dir = {:?}\nblock_interval_ms = 1\n", dir.path().join("d"))).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("data_dir = {:?}\nblock_interval_ms = 1\n", dir.path().join("d")),
+    )
+    .unwrap();
     let out = trellis(&["node", "run", "--config", cfg.to_str().unwrap()], &[]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("block_interval_ms"), "{}", stderr(&out));
@@ -57,7 +92,11 @@ fn invalid_genesis_is_refused_with_the_field_named() {
     )
     .unwrap();
     let cfg = dir.path().join("node.toml");
-    std::fs::write(&cfg, format!("data_dir = {:?}\ngenesis = {:?}\n", dir.path().join("d"), genesis)).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("data_dir = {:?}\ngenesis = {:?}\n", dir.path().join("d"), genesis),
+    )
+    .unwrap();
     let out = trellis(&["node", "run", "--config", cfg.to_str().unwrap()], &[]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("chain_id"), "{}", stderr(&out));
@@ -67,16 +106,31 @@ fn invalid_genesis_is_refused_with_the_field_named() {
 fn wrong_passphrase_is_reported_and_nothing_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let ks = dir.path().join("k.json");
-    let out = trellis(&["wallet", "new", "--keystore", ks.to_str().unwrap()], &[("TRELLIS_PASSPHRASE", "right")]);
+    let out = trellis(
+        &["wallet", "new", "--keystore", ks.to_str().unwrap()],
+        &[("TRELLIS_PASSPHRASE", "right")],
+    );
     assert!(out.status.success());
     let text = std::fs::read_to_string(&ks).unwrap();
     assert!(text.contains("argon2id") && text.contains("xchacha20poly1305"));
     let out = trellis(
-        &["wallet", "burn", "--keystore", ks.to_str().unwrap(), "--amount", "1", "--api", "http://127.0.0.1:9"],
+        &[
+            "wallet",
+            "burn",
+            "--keystore",
+            ks.to_str().unwrap(),
+            "--amount",
+            "1",
+            "--api",
+            "http://127.0.0.1:9",
+        ],
         &[("TRELLIS_PASSPHRASE", "wrong")],
     );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("wrong passphrase"), "{}", stderr(&out));
-    let again = trellis(&["wallet", "new", "--keystore", ks.to_str().unwrap()], &[("TRELLIS_PASSPHRASE", "x")]);
+    let again = trellis(
+        &["wallet", "new", "--keystore", ks.to_str().unwrap()],
+        &[("TRELLIS_PASSPHRASE", "x")],
+    );
     assert!(!again.status.success(), "must not overwrite an existing key file");
 }

@@ -20,12 +20,26 @@ fn write_setup(dir: &Path) -> std::path::PathBuf {
     let genesis = Genesis {
         chain_id: "crash-test".into(),
         timestamp_ms: 0,
-        params: Params { min_fee: Amount::from_units(10), ..Params::default() },
-        admins: Committee { threshold: 1, members: vec![admin.public()] },
-        oracles: Committee { threshold: 1, members: vec![admin.public()] },
+        params: Params {
+            min_fee: Amount::from_units(10),
+            ..Params::default()
+        },
+        admins: Committee {
+            threshold: 1,
+            members: vec![admin.public()],
+        },
+        oracles: Committee {
+            threshold: 1,
+            members: vec![admin.public()],
+        },
         verifiers: vec![],
         makers: vec![],
-        accounts: (0..SENDERS).map(|i| GenesisAccount { address: sender(i).public().into(), balance: Amount::from_units(1 << 40) }).collect(),
+        accounts: (0..SENDERS)
+            .map(|i| GenesisAccount {
+                address: sender(i).public().into(),
+                balance: Amount::from_units(1 << 40),
+            })
+            .collect(),
         initial_price_micro_usd_per_trl: None,
     };
     let genesis_path = dir.join("genesis.json");
@@ -48,7 +62,10 @@ fn start(config: &Path, data: &Path, log: &Path) -> (Proc, String) {
 }
 
 fn post(url: &str, tx: &Transaction) -> Result<Hash, String> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let r = reqwest::Client::new()
             .post(format!("{url}/v1/txs"))
@@ -58,7 +75,11 @@ fn post(url: &str, tx: &Transaction) -> Result<Hash, String> {
             .await
             .map_err(|e| e.to_string())?;
         let v: Value = r.json().await.map_err(|e| e.to_string())?;
-        v["tx_id"].as_str().ok_or(v.to_string())?.parse().map_err(|_| "bad id".to_string())
+        v["tx_id"]
+            .as_str()
+            .ok_or(v.to_string())?
+            .parse()
+            .map_err(|_| "bad id".to_string())
     })
 }
 
@@ -67,7 +88,13 @@ type Committed = (u64, u64, String);
 
 fn committed(url: &str, id: &Hash) -> Option<Committed> {
     let v = get(url, &format!("/v1/txs/{id}")).ok()?;
-    (v["status"] == "committed").then(|| (v["height"].as_u64().unwrap(), v["index"].as_u64().unwrap(), v["receipt"]["status"].as_str().unwrap().to_string()))
+    (v["status"] == "committed").then(|| {
+        (
+            v["height"].as_u64().unwrap(),
+            v["index"].as_u64().unwrap(),
+            v["receipt"]["status"].as_str().unwrap().to_string(),
+        )
+    })
 }
 
 #[test]
@@ -83,12 +110,18 @@ fn sigkill_under_load_loses_no_committed_transaction_and_replays_to_the_same_roo
         let (mut node, url) = start(&config, &data, &dir.path().join(format!("node-{cycle}.log")));
         // Everything confirmed before earlier kills is still there, at the same place.
         for (id, before) in &confirmed {
-            assert_eq!(committed(&url, id).as_ref(), Some(before), "cycle {cycle}: tx {id} changed or vanished");
+            assert_eq!(
+                committed(&url, id).as_ref(),
+                Some(before),
+                "cycle {cycle}: tx {id} changed or vanished"
+            );
         }
         // Resume nonces from the chain: transactions in flight at the kill may or may not have made it.
         for (i, nonce) in nonces.iter_mut().enumerate() {
             let address: AccountAddress = sender(i).public().into();
-            *nonce = get(&url, &format!("/v1/accounts/{address}")).unwrap()["account"]["nonce"].as_u64().unwrap();
+            *nonce = get(&url, &format!("/v1/accounts/{address}")).unwrap()["account"]["nonce"]
+                .as_u64()
+                .unwrap();
         }
         let mut in_flight: Vec<Hash> = Vec::new();
         let mut confirmed_this_cycle = 0;
@@ -100,7 +133,10 @@ fn sigkill_under_load_loses_no_committed_transaction_and_replays_to_the_same_roo
                     signer: sender(i).public().into(),
                     nonce: *nonce,
                     fee: Amount::from_units(10),
-                    kind: TxKind::Transfer { to: recipient, amount: Amount::from_units(1 + round) },
+                    kind: TxKind::Transfer {
+                        to: recipient,
+                        amount: Amount::from_units(1 + round),
+                    },
                 };
                 if let Ok(id) = post(&url, &Transaction::sign(body, &sender(i))) {
                     *nonce += 1;
@@ -125,7 +161,11 @@ fn sigkill_under_load_loses_no_committed_transaction_and_replays_to_the_same_roo
     // A last restart: everything confirmed is there; then stop and replay the database offline.
     let (mut node, url) = start(&config, &data, &dir.path().join("node-final.log"));
     for (id, before) in &confirmed {
-        assert_eq!(committed(&url, id).as_ref(), Some(before), "final: tx {id} changed or vanished");
+        assert_eq!(
+            committed(&url, id).as_ref(),
+            Some(before),
+            "final: tx {id} changed or vanished"
+        );
     }
     let status = get(&url, "/v1/status").unwrap();
     let root = status["state_root"].as_str().unwrap().to_string();
@@ -134,6 +174,9 @@ fn sigkill_under_load_loses_no_committed_transaction_and_replays_to_the_same_roo
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = stdout(&out);
     assert!(text.starts_with("OK: replayed"), "{text}");
-    assert!(text.contains(&root), "replayed root differs from the node's: {text} vs {root}");
+    assert!(
+        text.contains(&root),
+        "replayed root differs from the node's: {text} vs {root}"
+    );
     assert!(confirmed.len() >= KILL_CYCLES * CONFIRM_PER_CYCLE);
 }

@@ -10,12 +10,30 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let devnet_dir = dir.path().join("devnet");
     let devnet = Proc::spawn(
-        &["devnet", "--dir", devnet_dir.to_str().unwrap(), "--api-listen", "127.0.0.1:0", "--block-interval-ms", "50"],
+        &[
+            "devnet",
+            "--dir",
+            devnet_dir.to_str().unwrap(),
+            "--api-listen",
+            "127.0.0.1:0",
+            "--block-interval-ms",
+            "50",
+        ],
         &dir.path().join("devnet.log"),
     );
     let lines = devnet.wait_for_line("Ctrl-C stops it", DEADLINE);
-    let url = lines.iter().find_map(|l| l.trim().strip_prefix("API:").map(|r| r.split_whitespace().next().unwrap().to_string())).unwrap();
-    let storage_device = lines.iter().find_map(|l| l.trim().strip_prefix("storage").map(|r| r.trim().to_string())).unwrap();
+    let url = lines
+        .iter()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("API:")
+                .map(|r| r.split_whitespace().next().unwrap().to_string())
+        })
+        .unwrap();
+    let storage_device = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("storage").map(|r| r.trim().to_string()))
+        .unwrap();
     let wallets = devnet_dir.join("wallets");
     let faucet = wallets.join("faucet.json");
     let operator = wallets.join("operator.json");
@@ -25,20 +43,37 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
     assert_eq!(status["chain_id"], "trellis-devnet");
     let min_fee = units(&get(&url, "/v1/params").unwrap()["params"]["min_fee"]);
     let price = 1_500_000u64; // devnet genesis price, micro-USD per TRL
-    let credit_price = get(&url, "/v1/params").unwrap()["params"]["credit_price_micro_usd"].as_u64().unwrap();
+    let credit_price = get(&url, "/v1/params").unwrap()["params"]["credit_price_micro_usd"]
+        .as_u64()
+        .unwrap();
 
     // A new wallet, funded by the faucet.
     let alice_ks = dir.path().join("alice.json");
-    let out = trellis(&["wallet", "new", "--keystore", alice_ks.to_str().unwrap()], &[("TRELLIS_PASSPHRASE", "alice pw")]);
+    let out = trellis(
+        &["wallet", "new", "--keystore", alice_ks.to_str().unwrap()],
+        &[("TRELLIS_PASSPHRASE", "alice pw")],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let alice = stdout(&out).trim().to_string();
     assert!(alice.starts_with("tr1"));
     let bob = {
         let ks = dir.path().join("bob.json");
-        let out = trellis(&["wallet", "new", "--keystore", ks.to_str().unwrap()], &[("TRELLIS_PASSPHRASE", "bob pw")]);
+        let out = trellis(
+            &["wallet", "new", "--keystore", ks.to_str().unwrap()],
+            &[("TRELLIS_PASSPHRASE", "bob pw")],
+        );
         stdout(&out).trim().to_string()
     };
-    let mut args = vec!["wallet", "transfer", "--keystore", faucet.to_str().unwrap(), "--to", &alice, "--amount", "50"];
+    let mut args = vec![
+        "wallet",
+        "transfer",
+        "--keystore",
+        faucet.to_str().unwrap(),
+        "--to",
+        &alice,
+        "--amount",
+        "50",
+    ];
     args.extend(api);
     let out = trellis(&args, &[DEVNET_PASS]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -57,7 +92,16 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     }
     let stake_before = units(&get(&url, &format!("/v1/devices/{storage_device}")).unwrap()["device"]["stake"]);
-    let mut args = vec!["wallet", "stake", "--keystore", operator.to_str().unwrap(), "--device", &storage_device, "--amount", "7"];
+    let mut args = vec![
+        "wallet",
+        "stake",
+        "--keystore",
+        operator.to_str().unwrap(),
+        "--device",
+        &storage_device,
+        "--amount",
+        "7",
+    ];
     args.extend(api);
     let out = trellis(&args, &[DEVNET_PASS]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -72,10 +116,16 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
     // The API shows exactly the results.
     const TRL: u64 = 100_000_000;
     let alice_acct = &get(&url, &format!("/v1/accounts/{alice}")).unwrap()["account"];
-    assert_eq!(units(&alice_acct["balance"]), 50 * TRL - 525 * TRL / 100 - 2 * TRL - 3 * min_fee);
+    assert_eq!(
+        units(&alice_acct["balance"]),
+        50 * TRL - 525 * TRL / 100 - 2 * TRL - 3 * min_fee
+    );
     assert_eq!(alice_acct["nonce"], 3);
     assert_eq!(units(&alice_acct["credits"]), 2 * TRL * price / (TRL * credit_price));
-    assert_eq!(units(&get(&url, &format!("/v1/accounts/{bob}")).unwrap()["account"]["balance"]), 525 * TRL / 100);
+    assert_eq!(
+        units(&get(&url, &format!("/v1/accounts/{bob}")).unwrap()["account"]["balance"]),
+        525 * TRL / 100
+    );
     let stake_after = units(&get(&url, &format!("/v1/devices/{storage_device}")).unwrap()["device"]["stake"]);
     assert_eq!(stake_after, stake_before + 7 * TRL);
 

@@ -14,7 +14,10 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 
 pub fn trellis(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("TRELLIS_PASSPHRASE").env_remove("TRELLIS_API").stdin(Stdio::null());
+    cmd.args(args)
+        .env_remove("TRELLIS_PASSPHRASE")
+        .env_remove("TRELLIS_API")
+        .stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -38,7 +41,13 @@ pub struct Proc {
 impl Proc {
     pub fn spawn(args: &[&str], log: &Path) -> Proc {
         let err = std::fs::File::create(log).unwrap();
-        let mut child = Command::new(BIN).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(err).spawn().unwrap();
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .unwrap();
         let out = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -93,13 +102,20 @@ pub fn wait_for_api(data_dir: &Path) -> String {
                 return url;
             }
         }
-        assert!(Instant::now() < deadline, "node at {} did not come up", data_dir.display());
+        assert!(
+            Instant::now() < deadline,
+            "node at {} did not come up",
+            data_dir.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 pub fn get(base: &str, path: &str) -> Result<Value, String> {
