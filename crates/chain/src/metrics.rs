@@ -2,7 +2,6 @@
 
 use std::{
     collections::BTreeMap,
-    fmt::Write,
     sync::{
         atomic::{AtomicU64, Ordering},
         Mutex,
@@ -60,7 +59,7 @@ impl ChainMetrics {
     /// Appends the Prometheus text exposition.
     pub fn render(&self, out: &mut String) {
         let gauge = |out: &mut String, name: &str, help: &str, kind: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"));
         };
         gauge(
             out,
@@ -116,9 +115,9 @@ impl ChainMetrics {
                 &self.dropped,
             ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
             for (code, n) in map.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-                let _ = writeln!(out, "{name}{{reason=\"{code}\"}} {n}");
+                out.push_str(&format!("{name}{{reason=\"{code}\"}} {n}\n"));
             }
         }
     }

@@ -5,3 +5,4 @@ mod cli;
 mod crash;
 mod e2e;
 mod harness;
+mod tidy;
