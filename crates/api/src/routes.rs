@@ -3,8 +3,8 @@
 use crate::{error::ApiError, openapi};
 use axum::{
     body::Bytes,
-    extract::{rejection::BytesRejection, DefaultBodyLimit, Path, State},
-    http::{header, HeaderMap, StatusCode},
+    extract::{rejection::BytesRejection, DefaultBodyLimit, FromRequestParts, Path, State},
+    http::{header, request::Parts, HeaderMap, StatusCode},
     response::{
         sse::{Event, KeepAlive, Sse},
         IntoResponse, Response,
@@ -70,6 +70,23 @@ pub async fn serve(
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e)
+}
+
+/// One path parameter as text. Axum's own `Path` rejection (a segment that is not UTF-8 once
+/// percent-decoded, e.g. `/v1/accounts/%FF`) is a plain-text body; this turns it into the JSON
+/// error every other bad input gets.
+struct Param(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Param {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(text)) => Ok(Param(text)),
+            Err(e) if e.status().is_client_error() => Err(ApiError::bad_request("invalid_parameter", e.body_text())),
+            Err(e) => Err(internal(e.body_text())),
+        }
+    }
 }
 
 fn parse<T: std::str::FromStr>(what: &'static str, text: &str) -> ApiResult<T>
@@ -138,7 +155,7 @@ async fn submit(
     }
 }
 
-async fn tx_status(State(node): State<Node>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn tx_status(State(node): State<Node>, Param(id): Param) -> ApiResult<Json<Value>> {
     let id: Hash = parse("transaction id", &id)?;
     let status = node.tx_status(&id).map_err(internal)?;
     let mut value = serde_json::to_value(status).map_err(internal)?;
@@ -146,7 +163,7 @@ async fn tx_status(State(node): State<Node>, Path(id): Path<String>) -> ApiResul
     Ok(Json(value))
 }
 
-async fn account(State(node): State<Node>, Path(address): Path<String>) -> ApiResult<Json<Value>> {
+async fn account(State(node): State<Node>, Param(address): Param) -> ApiResult<Json<Value>> {
     let address: AccountAddress = parse("account address", &address)?;
     let (account, height) = node.with_state(|s, tip| (s.account(&address), tip.height));
     let account = account.map_err(internal)?;
@@ -155,7 +172,7 @@ async fn account(State(node): State<Node>, Path(address): Path<String>) -> ApiRe
     ))
 }
 
-async fn account_proof(State(node): State<Node>, Path(address): Path<String>) -> ApiResult<Json<Value>> {
+async fn account_proof(State(node): State<Node>, Param(address): Param) -> ApiResult<Json<Value>> {
     let address: AccountAddress = parse("account address", &address)?;
     let key = keys::account(&address);
     let (proof, tip) = node.with_state(|s, tip| (trellis_ledger::Store::prove(s, &key), *tip));
@@ -175,14 +192,14 @@ fn device_address(text: &str) -> ApiResult<DeviceAddress> {
     parse("device address", text)
 }
 
-async fn device(State(node): State<Node>, Path(address): Path<String>) -> ApiResult<Json<Value>> {
+async fn device(State(node): State<Node>, Param(address): Param) -> ApiResult<Json<Value>> {
     let address = device_address(&address)?;
     let device = node.with_state(|s, _| s.device(&address)).map_err(internal)?;
     let device = device.ok_or_else(|| ApiError::not_found(format!("device {address} is not registered")))?;
     Ok(Json(json!({ "address": address, "device": device })))
 }
 
-async fn device_locations(State(node): State<Node>, Path(address): Path<String>) -> ApiResult<Json<Value>> {
+async fn device_locations(State(node): State<Node>, Param(address): Param) -> ApiResult<Json<Value>> {
     let address = device_address(&address)?;
     let history = node.with_state(|s, _| -> Result<Option<Vec<LocationRecord>>, ApiError> {
         let Some(device) = s.device(&address).map_err(internal)? else {
@@ -231,7 +248,7 @@ async fn latest_block(State(node): State<Node>) -> ApiResult<Json<BlockView>> {
     block_view(&node, height)
 }
 
-async fn block(State(node): State<Node>, Path(height): Path<String>) -> ApiResult<Json<BlockView>> {
+async fn block(State(node): State<Node>, Param(height): Param) -> ApiResult<Json<BlockView>> {
     let height: u64 = parse("block height", &height)?;
     block_view(&node, height)
 }

@@ -1,4 +1,4 @@
-//! A real node (redb in a temp dir, sequencer) and the API on an OS-chosen loopback port.
+//! The fixture: a real node and the API server on loopback, plus small request helpers.
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -8,25 +8,66 @@ use trellis_ledger::{Committee, Genesis, GenesisAccount, Params, Transaction, Tx
 use trellis_primitives::{AccountAddress, Amount, Keypair};
 use trellis_store::ChainStore;
 
-pub const MIN_FEE: u64 = 100;
-pub const CHAIN: &str = "api-test";
+/// The genesis minimum fee, in base units.
+pub(crate) const MIN_FEE: u64 = 100;
+/// The test chain's id.
+pub(crate) const CHAIN: &str = "api-test";
+/// Genesis balance of each of users 1, 2 and 3, in base units.
+pub(crate) const FUNDED: u64 = 1_000_000;
+/// How long anything asynchronous (a commit, a block event) may take before a test fails.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 
-pub fn user(i: u8) -> Keypair {
+/// A deterministic key; users 1..=3 are funded at genesis.
+pub(crate) fn user(i: u8) -> Keypair {
     Keypair::from_seed([i; 32])
 }
 
-pub struct Server {
-    pub url: String,
-    pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+/// The account address of [`user`] `i`.
+pub(crate) fn account(i: u8) -> AccountAddress {
+    AccountAddress::from(user(i).public())
+}
+
+/// A signed transfer on the test chain.
+pub(crate) fn transfer(from: &Keypair, to: &Keypair, amount: u64, nonce: u64, fee: u64) -> Transaction {
+    let body = TxBody {
+        chain_id: CHAIN.into(),
+        signer: from.public().into(),
+        nonce,
+        fee: Amount::from_units(fee),
+        kind: TxKind::Transfer {
+            to: to.public().into(),
+            amount: Amount::from_units(amount),
+        },
+    };
+    Transaction::sign(body, from)
+}
+
+/// The machine-readable code of an API error body.
+pub(crate) fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+/// An amount in a JSON body (a string of base units).
+pub(crate) fn units(v: &Value) -> u64 {
+    v.as_str()
+        .unwrap_or_else(|| panic!("amount {v} is not a string"))
+        .parse()
+        .unwrap()
+}
+
+/// A running node and API server; both stop when this is dropped.
+pub(crate) struct Server {
+    pub(crate) url: String,
+    pub(crate) http: reqwest::Client,
     _stop: watch::Sender<bool>,
+    _dir: tempfile::TempDir,
 }
 
 impl Server {
-    pub async fn start() -> Server {
+    pub(crate) async fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let admin = Keypair::from_seed([200; 32]);
-        let genesis = Genesis {
+        let mut genesis = Genesis {
             chain_id: CHAIN.into(),
             timestamp_ms: 0,
             params: Params {
@@ -45,44 +86,60 @@ impl Server {
             makers: vec![],
             accounts: (1..=3)
                 .map(|i| GenesisAccount {
-                    address: user(i).public().into(),
-                    balance: Amount::from_units(1_000_000),
+                    address: account(i),
+                    balance: Amount::from_units(FUNDED),
                 })
                 .collect(),
             initial_price_micro_usd_per_trl: None,
         };
+        genesis.normalise();
         let store = ChainStore::open(&dir.path().join("chain.redb")).unwrap();
         store.initialise(&genesis).unwrap();
         let node = Node::new(store).unwrap();
-        let (stop, watcher) = watch::channel(false);
+        let (stop, stopped) = watch::channel(false);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let mut api_stop = watcher.clone();
+        let mut api_stopped = stopped.clone();
         tokio::spawn(trellis_api::serve(node.clone(), listener, async move {
-            let _stopped = api_stop.wait_for(|s| *s).await;
+            // Ends on `true` or when the sender is dropped with the fixture.
+            let _stop_or_dropped = api_stopped.wait_for(|stop| *stop).await;
         }));
         tokio::spawn(node.run_sequencer(
             SequencerConfig {
                 block_interval_ms: 20,
                 empty_blocks: true,
             },
-            watcher,
+            stopped,
         ));
         Server {
             url,
             http: reqwest::Client::new(),
-            _dir: dir,
             _stop: stop,
+            _dir: dir,
         }
     }
 
-    pub async fn get(&self, path: &str) -> (u16, Value) {
+    /// GET `path`; the status and the JSON body (`null` when the body is not JSON).
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         let r = self.http.get(format!("{}{path}", self.url)).send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn post_raw(&self, body: Vec<u8>, content_type: &str) -> (u16, Value) {
+    /// GET `path`; the status, the content type and the body as text.
+    pub(crate) async fn get_text(&self, path: &str) -> (u16, String, String) {
+        let r = self.http.get(format!("{}{path}", self.url)).send().await.unwrap();
+        let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (status, content_type, r.text().await.unwrap())
+    }
+
+    /// POST `body` to /v1/txs with `content_type`; the status and the JSON body.
+    pub(crate) async fn post(&self, body: Vec<u8>, content_type: &str) -> (u16, Value) {
         let r = self
             .http
             .post(format!("{}/v1/txs", self.url))
@@ -95,37 +152,36 @@ impl Server {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn nonce(&self, who: &Keypair) -> u64 {
-        let address = AccountAddress::from(who.public());
-        self.get(&format!("/v1/accounts/{address}")).await.1["account"]["nonce"]
-            .as_u64()
-            .unwrap()
+    /// Submits `tx` as raw canonical bytes.
+    pub(crate) async fn submit(&self, tx: &Transaction) -> (u16, Value) {
+        use trellis_primitives::Encode;
+        self.post(tx.to_bytes(), "application/octet-stream").await
     }
 
-    /// Polls a transaction until it is committed (panics after 10 s).
-    pub async fn wait_committed(&self, id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
+    /// The Prometheus text at /metrics.
+    pub(crate) async fn metrics(&self) -> String {
+        let (status, content_type, text) = self.get_text("/metrics").await;
+        assert_eq!(status, 200, "{text}");
+        assert!(content_type.starts_with("text/plain"), "{content_type}");
+        text
+    }
+
+    /// Polls /v1/txs/{id} until the transaction is committed and returns that status; fails
+    /// the test if it is rejected or not committed within [`DEADLINE`].
+    pub(crate) async fn wait_committed(&self, id: &str) -> Value {
+        let deadline = Instant::now() + DEADLINE;
         loop {
-            let (_, v) = self.get(&format!("/v1/txs/{id}")).await;
+            let (status, v) = self.get(&format!("/v1/txs/{id}")).await;
+            assert_eq!(status, 200, "{v}");
+            assert_ne!(v["status"], "rejected", "tx {id} was rejected: {v}");
             if v["status"] == "committed" {
                 return v;
             }
-            assert!(Instant::now() < deadline, "tx {id} not committed: {v}");
+            assert!(
+                Instant::now() < deadline,
+                "tx {id} not committed within {DEADLINE:?}: {v}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
-}
-
-pub fn transfer(from: &Keypair, to: &Keypair, amount: u64, nonce: u64, fee: u64) -> Transaction {
-    let body = TxBody {
-        chain_id: CHAIN.into(),
-        signer: from.public().into(),
-        nonce,
-        fee: Amount::from_units(fee),
-        kind: TxKind::Transfer {
-            to: to.public().into(),
-            amount: Amount::from_units(amount),
-        },
-    };
-    Transaction::sign(body, from)
 }
