@@ -1,0 +1,119 @@
+//! One epoch's reward computation: emission -> pools -> device payouts -> owner manifest.
+
+use crate::{
+    manifest::RewardManifest,
+    payout::{distribute, DevicePayout},
+    pools::{Pool, PoolAmounts, PoolSplit},
+    schedule::EmissionSchedule,
+    shares::DeviceShare,
+    RewardError,
+};
+use serde::{Deserialize, Serialize};
+use trellis_primitives::{AccountAddress, Amount, Epoch};
+
+/// Everything the engine is configured with (genesis/governance).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RewardConfig {
+    /// Emission.
+    pub schedule: EmissionSchedule,
+    /// Pool split.
+    pub split: PoolSplit,
+    /// Receives the treasury pool, rounding remainders and expired rollovers.
+    pub treasury: AccountAddress,
+    /// Receives the operations pool.
+    pub operations: AccountAddress,
+}
+
+impl RewardConfig {
+    /// Checks every part.
+    pub fn validate(&self) -> Result<(), RewardError> {
+        self.schedule.validate()?;
+        self.split.validate()
+    }
+}
+
+/// The inputs of one epoch's run: everything an auditor needs besides the config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochInputs {
+    /// The epoch.
+    pub epoch: Epoch,
+    /// Supply issued before this epoch (for the cap).
+    pub issued_so_far: Amount,
+    /// TRL burned in the previous epoch (for net emission).
+    pub burned_last_epoch: Amount,
+    /// Unearned pool amounts carried from the previous epoch.
+    pub carry: PoolAmounts,
+    /// Every verifier's shares, any order.
+    pub shares: Vec<DeviceShare>,
+}
+
+/// The outcome of one epoch's run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochResult {
+    /// Newly minted this epoch.
+    pub emission: Amount,
+    /// Each pool's amount this epoch (new split plus carry).
+    pub pools: PoolAmounts,
+    /// Every device's payout, by pool then device.
+    pub devices: Vec<DevicePayout>,
+    /// What goes to the treasury account: its pool, remainders and expired carry.
+    pub to_treasury: Amount,
+    /// Unearned amounts carried to the next epoch.
+    pub next_carry: PoolAmounts,
+    /// The manifest to post.
+    pub manifest: RewardManifest,
+}
+
+/// Runs one epoch.
+///
+/// Rollover rule: an earning pool with no units this epoch carries its **new** split to the same
+/// pool next epoch; whatever it had carried in and again went unearned goes to the treasury. So
+/// a pool never holds more than two epochs' worth, and nothing is lost:
+/// `manifest.total + Σ next_carry == emission + Σ carry` (checked).
+pub fn compute_epoch(config: &RewardConfig, inputs: &EpochInputs) -> Result<EpochResult, RewardError> {
+    let emission = config
+        .schedule
+        .emission(inputs.epoch, inputs.issued_so_far, inputs.burned_last_epoch);
+    let fresh = config.split.split(emission);
+    let mut pools = fresh;
+    for pool in Pool::ALL {
+        pools.add(pool, inputs.carry.get(pool))?;
+    }
+    let mut devices = Vec::new();
+    let mut next_carry = PoolAmounts::default();
+    let mut to_treasury = pools.get(Pool::Treasury);
+    for pool in Pool::EARNING {
+        let shares: Vec<&DeviceShare> = inputs.shares.iter().filter(|s| s.pool == pool).collect();
+        let (payouts, remainder) = distribute(pools.get(pool), &shares)?;
+        if payouts.is_empty() {
+            next_carry.set(pool, fresh.get(pool));
+            to_treasury = to_treasury
+                .checked_add(inputs.carry.get(pool))
+                .ok_or(RewardError::Overflow)?;
+        } else {
+            to_treasury = to_treasury.checked_add(remainder).ok_or(RewardError::Overflow)?;
+        }
+        devices.extend(payouts);
+    }
+    let mut pairs: Vec<(AccountAddress, Amount)> = devices.iter().map(|d| (d.owner, d.amount)).collect();
+    pairs.push((config.operations, pools.get(Pool::Operations)));
+    pairs.push((config.treasury, to_treasury));
+    let manifest = RewardManifest::build(inputs.epoch, pairs)?;
+    let carried_in = inputs.carry.total()?;
+    let carried_out = next_carry.total()?;
+    let lhs = u128::from(manifest.total.units()) + u128::from(carried_out.units());
+    let rhs = u128::from(emission.units()) + u128::from(carried_in.units());
+    if lhs != rhs {
+        return Err(RewardError::Config(format!(
+            "internal accounting mismatch: paid+carried {lhs} != minted+carried {rhs}"
+        )));
+    }
+    Ok(EpochResult {
+        emission,
+        pools,
+        devices,
+        to_treasury,
+        next_carry,
+        manifest,
+    })
+}
