@@ -53,6 +53,15 @@ impl ApiError {
         }
     }
 
+    /// A 405.
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "method_not_allowed",
+            message: message.into(),
+        }
+    }
+
     /// A 413: the body or transaction is larger than allowed.
     pub fn too_large(message: impl Into<String>) -> Self {
         ApiError {

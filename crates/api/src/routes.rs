@@ -53,6 +53,9 @@ pub fn router(node: Node) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(|| async { ApiError::not_found("no such route; see /openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::method_not_allowed("this route does not take that method; see /openapi.json")
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(node)
 }
@@ -125,7 +128,9 @@ async fn submit(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/octet-stream");
+        .unwrap_or("application/octet-stream")
+        // Media types are case-insensitive (RFC 9110, section 8.3.1).
+        .to_ascii_lowercase();
     let raw = if content_type.starts_with("application/json") {
         #[derive(serde::Deserialize)]
         struct HexTx {

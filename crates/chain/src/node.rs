@@ -202,8 +202,10 @@ impl Node {
         Ok(result?)
     }
 
-    /// Where a transaction stands.
+    /// Where a transaction stands. Read under the lock that block production holds while it
+    /// persists, so a transaction moving from the mempool into a block is never seen in neither.
     pub fn tx_status(&self, id: &Hash) -> Result<TxStatus, NodeError> {
+        let inner = self.lock();
         if let Some(TxLocation { height, index }) = self.store.tx_location(id)? {
             let receipts = self.store.receipts(height)?;
             let receipt = receipts
@@ -212,7 +214,6 @@ impl Node {
                 .ok_or_else(|| NodeError::Stopped(format!("receipt {index} of block {height} is missing")))?;
             return Ok(TxStatus::Committed { height, index, receipt });
         }
-        let inner = self.lock();
         if inner.mempool.contains(id) {
             return Ok(TxStatus::Pending);
         }

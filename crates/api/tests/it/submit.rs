@@ -78,3 +78,30 @@ async fn bad_hex_bad_json_and_unsupported_media_type_are_rejected_with_codes() {
     let (_, v) = s.get("/v1/status").await;
     assert_eq!(v["mempool_txs"], 0, "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_types_are_case_insensitive() {
+    let s = Server::start().await;
+    let tx = transfer(&user(1), &user(2), 5, 0, MIN_FEE);
+    let body = json!({ "tx": hex::encode(tx.to_bytes()) }).to_string().into_bytes();
+    let (st, v) = s.post(body, "Application/JSON; charset=UTF-8").await;
+    assert_eq!(st, 202, "{v}");
+    let (st, v) = s
+        .post(
+            transfer(&user(2), &user(1), 5, 0, MIN_FEE).to_bytes(),
+            "APPLICATION/OCTET-STREAM",
+        )
+        .await;
+    assert_eq!(st, 202, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_method_is_405_with_a_json_error() {
+    let s = Server::start().await;
+    let r = s.http.get(format!("{}/v1/txs", s.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(code(&v), "method_not_allowed");
+    let r = s.http.post(format!("{}/v1/status", s.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+}
