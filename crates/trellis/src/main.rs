@@ -1,6 +1,7 @@
 //! `trellis`: the command line of the Trellis DePIN network.
 
 mod bench;
+mod bench_rewards;
 mod chain_cmd;
 mod client;
 mod config;
@@ -66,6 +67,10 @@ enum BenchCommand {
     ///
     /// Example: cargo run --release -p trellis -- bench ledger
     Ledger(bench::BenchArgs),
+    /// One epoch's reward computation for a million devices vs raw blake3 hashing.
+    ///
+    /// Example: cargo run --release -p trellis -- bench rewards --devices 1000000
+    Rewards(bench_rewards::RewardsBenchArgs),
 }
 
 fn init_logs(format: &str) {
@@ -94,6 +99,9 @@ fn main() -> Result<()> {
             Command::Wallet(command) => wallet::run(command).await,
             Command::Chain(command) => chain_cmd::run(command).await,
             Command::Bench(BenchCommand::Ledger(args)) => tokio::task::spawn_blocking(move || bench::run(args)).await?,
+            Command::Bench(BenchCommand::Rewards(args)) => {
+                tokio::task::spawn_blocking(move || bench_rewards::run(args)).await?
+            }
         }
     })
 }
