@@ -8,6 +8,7 @@ mod config;
 mod devnet;
 mod keystore;
 mod run;
+mod sim_cmd;
 mod wallet;
 
 use anyhow::Result;
@@ -44,6 +45,9 @@ enum Command {
     /// Inspect a chain.
     #[command(subcommand)]
     Chain(chain_cmd::ChainCommand),
+    /// Projections and simulations.
+    #[command(subcommand)]
+    Sim(sim_cmd::SimCommand),
     /// Benchmarks that print our rate next to the raw hardware limit.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -98,6 +102,7 @@ fn main() -> Result<()> {
             }
             Command::Wallet(command) => wallet::run(command).await,
             Command::Chain(command) => chain_cmd::run(command).await,
+            Command::Sim(command) => sim_cmd::run(command),
             Command::Bench(BenchCommand::Ledger(args)) => tokio::task::spawn_blocking(move || bench::run(args)).await?,
             Command::Bench(BenchCommand::Rewards(args)) => {
                 tokio::task::spawn_blocking(move || bench_rewards::run(args)).await?

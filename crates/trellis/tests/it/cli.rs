@@ -134,3 +134,49 @@ fn wrong_passphrase_is_reported_and_nothing_is_sent() {
     );
     assert!(!again.status.success(), "must not overwrite an existing key file");
 }
+
+#[test]
+fn tokenomics_simulation_writes_csv_and_svg_per_scenario_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let run = || {
+        trellis(
+            &[
+                "sim",
+                "tokenomics",
+                "--years",
+                "3",
+                "--out",
+                out,
+                "--net-emission-cap-trl",
+                "100",
+            ],
+            &[],
+        )
+    };
+    let first = run();
+    assert!(first.status.success(), "{}", stderr(&first));
+    for scenario in ["constant", "growth", "shock"] {
+        let csv = std::fs::read_to_string(dir.path().join(format!("tokenomics-{scenario}.csv"))).unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            "month,emitted_trl,burned_trl,net_emission_trl,supply_trl,demand_usd_per_day"
+        );
+        assert_eq!(lines.count(), 36);
+        let svg = std::fs::read_to_string(dir.path().join(format!("tokenomics-{scenario}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
+    }
+    let before = std::fs::read(dir.path().join("tokenomics-shock.svg")).unwrap();
+    assert!(run().status.success());
+    assert_eq!(
+        std::fs::read(dir.path().join("tokenomics-shock.svg")).unwrap(),
+        before,
+        "same inputs, same bytes"
+    );
+    let bad = trellis(&["sim", "tokenomics", "--scenario", "boom", "--out", out], &[]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("unknown scenario"), "{}", stderr(&bad));
+    let bad = trellis(&["sim", "tokenomics", "--price-usd", "0", "--out", out], &[]);
+    assert!(stderr(&bad).contains("greater than zero"), "{}", stderr(&bad));
+}
