@@ -7,7 +7,8 @@
 
 mod error;
 pub mod openapi;
+mod rewards;
 mod routes;
 
 pub use error::ApiError;
-pub use routes::{router, serve};
+pub use routes::{router, serve, serve_with, ApiOptions};

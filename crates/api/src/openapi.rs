@@ -19,6 +19,9 @@ pub const PATHS: &[&str] = &[
     "/v1/supply",
     "/v1/params",
     "/v1/events/blocks",
+    "/v1/manifests/{epoch}",
+    "/v1/rewards/{epoch}",
+    "/v1/rewards/{epoch}/devices/{device}",
     "/metrics",
     "/openapi.json",
 ];
@@ -76,6 +79,18 @@ pub fn document() -> Value {
             "/v1/supply": get("Supply accounting: issued, burned, circulating, credits minted and spent.", None),
             "/v1/params": get("Current chain parameters.", None),
             "/v1/events/blocks": get("Server-sent events: one `block` event per committed block.", None),
+            "/v1/manifests/{epoch}": get("The reward manifest posted on chain for an epoch: root, total, owner count, claimed so far.", Some(("epoch", "epoch number"))),
+            "/v1/rewards/{epoch}": get("The oracle's archived result for an epoch: emission, pools, carry, every owner's and device's payout (404 if this node keeps no archive).", Some(("epoch", "epoch number"))),
+            "/v1/rewards/{epoch}/devices/{device}": {
+                "get": {
+                    "summary": "Why a device earned what it earned in an epoch: its shares with counted/rejected reports and multipliers, and its payouts.",
+                    "parameters": [
+                        { "name": "epoch", "in": "path", "required": true, "schema": { "type": "string" } },
+                        { "name": "device", "in": "path", "required": true, "description": "bech32m trd1… device address", "schema": { "type": "string" } }
+                    ],
+                    "responses": { "200": { "description": "OK" }, "400": { "description": "Malformed parameter" }, "404": { "description": "No archive, or no share for the device" } }
+                }
+            },
             "/metrics": get("Prometheus text metrics.", None),
             "/openapi.json": get("This document.", None)
         },

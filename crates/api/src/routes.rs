@@ -35,8 +35,16 @@ const SSE_KEEPALIVE_SECS: u64 = 15;
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// Options of the API beyond the node itself.
+#[derive(Debug, Clone, Default)]
+pub struct ApiOptions {
+    /// The reward oracle's archive directory, served under `/v1/rewards`.
+    pub reward_archive: Option<std::path::PathBuf>,
+}
+
 /// The router over a node.
-pub fn router(node: Node) -> Router {
+pub fn router(node: Node, options: ApiOptions) -> Router {
+    let rewards = crate::rewards::router(node.clone(), options.reward_archive);
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/txs", post(submit))
@@ -58,6 +66,7 @@ pub fn router(node: Node) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(node)
+        .merge(rewards)
 }
 
 /// Serves the API on `listener` until `shutdown` completes.
@@ -66,7 +75,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(node))
+    serve_with(node, ApiOptions::default(), listener, shutdown).await
+}
+
+/// [`serve`] with options.
+pub async fn serve_with(
+    node: Node,
+    options: ApiOptions,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(node, options))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -78,7 +97,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 /// One path parameter as text. Axum's own `Path` rejection (a segment that is not UTF-8 once
 /// percent-decoded, e.g. `/v1/accounts/%FF`) is a plain-text body; this turns it into the JSON
 /// error every other bad input gets.
-struct Param(String);
+pub(crate) struct Param(pub(crate) String);
 
 impl<S: Send + Sync> FromRequestParts<S> for Param {
     type Rejection = ApiError;

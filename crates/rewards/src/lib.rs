@@ -11,6 +11,7 @@
 //! machine, whatever order the shares arrive in. Every amount is rounded down and the remainders
 //! go to the treasury, so each pool pays out exactly its emission.
 
+pub mod archive;
 pub mod engine;
 pub mod manifest;
 pub mod payout;
@@ -18,6 +19,7 @@ pub mod pools;
 pub mod schedule;
 pub mod shares;
 
+pub use archive::{AuditVerdict, EpochArchive};
 pub use engine::{compute_epoch, EpochInputs, EpochResult, RewardConfig};
 pub use manifest::{OwnerPayout, RewardManifest};
 pub use payout::{distribute, DevicePayout};

@@ -22,6 +22,9 @@ pub(crate) struct NodeConfig {
     /// Produce blocks even when the mempool is empty.
     #[serde(default = "default_true")]
     pub(crate) empty_blocks: bool,
+    /// Reward oracle archive directory (`epoch-<N>.json`) to serve under `/v1/rewards`.
+    #[serde(default)]
+    pub(crate) reward_archive: Option<PathBuf>,
 }
 
 fn default_api_listen() -> SocketAddr {

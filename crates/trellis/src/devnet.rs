@@ -8,6 +8,7 @@
 use crate::{
     config::NodeConfig,
     keystore::Keystore,
+    oracle::RewardOracle,
     run::{self, RunningNode},
 };
 use anyhow::{bail, Context, Result};
@@ -23,6 +24,7 @@ use trellis_ledger::{
     TxBody, TxKind, TxOutcome,
 };
 use trellis_primitives::{AccountAddress, Amount, DeviceAddress, Hash, Keypair, Location};
+use trellis_rewards::{EmissionSchedule, PoolSplit, RewardConfig};
 
 /// Passphrase of the demo key files. They hold play money on a local chain.
 pub(crate) const DEVNET_PASSPHRASE: &str = "devnet";
@@ -97,6 +99,10 @@ pub(crate) fn genesis(timestamp_ms: u64) -> Genesis {
                 address: account("admin-1"),
                 balance: trl(100),
             },
+            GenesisAccount {
+                address: account("oracle-1"),
+                balance: trl(100),
+            },
         ],
         initial_price_micro_usd_per_trl: Some(1_500_000),
     }
@@ -120,6 +126,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         api_listen: args.api_listen,
         block_interval_ms: args.block_interval_ms,
         empty_blocks: true,
+        reward_archive: Some(args.dir.join("node").join("rewards")),
     };
     std::fs::write(args.dir.join("node.toml"), toml::to_string_pretty(&config)?)?;
     config.validate()?;
@@ -128,6 +135,19 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     let devices = tokio::task::spawn_blocking(move || setup(&node))
         .await
         .context("devnet setup task failed")??;
+    let oracle = RewardOracle {
+        node: running.node.clone(),
+        config: reward_config(),
+        signer: demo_key("oracle-1"),
+        cosigners: vec![demo_key("oracle-2")],
+        archive: args.dir.join("node").join("rewards"),
+    };
+    let oracle_shutdown = running.shutdown_watch();
+    tokio::spawn(async move {
+        if let Err(e) = oracle.run(oracle_shutdown).await {
+            tracing::error!(error = %format!("{e:#}"), "reward oracle stopped");
+        }
+    });
     let url = format!("http://{}", running.api_addr);
     println!("Trellis devnet is running.");
     println!("  API:        {url}   (try {url}/v1/status, {url}/openapi.json)");
@@ -137,6 +157,11 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     );
     println!(
         "  wallets:    {}/wallets/{{faucet,operator,consumer}}.json  passphrase `{DEVNET_PASSPHRASE}`",
+        args.dir.display()
+    );
+    println!(
+        "  rewards:    settled each epoch ({} blocks) by the oracle; archive {}/node/rewards",
+        genesis_epoch_len(),
         args.dir.display()
     );
     println!(
@@ -150,6 +175,20 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     println!("  try:        TRELLIS_PASSPHRASE={DEVNET_PASSPHRASE} trellis wallet show --keystore {}/wallets/operator.json --api {url}", args.dir.display());
     println!("Ctrl-C stops it; running it again resumes the same chain (--reset starts over).");
     running.run_until_signal().await
+}
+
+/// The devnet reward engine configuration (defaults; treasury and operations are demo accounts).
+pub(crate) fn reward_config() -> RewardConfig {
+    RewardConfig {
+        schedule: EmissionSchedule::default(),
+        split: PoolSplit::default(),
+        treasury: account("treasury"),
+        operations: account("operations"),
+    }
+}
+
+fn genesis_epoch_len() -> u64 {
+    genesis(0).params.epoch_len_blocks
 }
 
 fn write_wallets(dir: &Path) -> Result<()> {

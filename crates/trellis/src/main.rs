@@ -7,6 +7,8 @@ mod client;
 mod config;
 mod devnet;
 mod keystore;
+mod oracle;
+mod rewards_cmd;
 mod run;
 mod sim_cmd;
 mod wallet;
@@ -45,6 +47,9 @@ enum Command {
     /// Inspect a chain.
     #[command(subcommand)]
     Chain(chain_cmd::ChainCommand),
+    /// Rewards: audit the oracles.
+    #[command(subcommand)]
+    Rewards(rewards_cmd::RewardsCommand),
     /// Projections and simulations.
     #[command(subcommand)]
     Sim(sim_cmd::SimCommand),
@@ -89,9 +94,20 @@ fn init_logs(format: &str) {
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logs(&cli.log_format);
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole cause chain on one line, no backtrace: these are user-facing errors.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
@@ -103,6 +119,7 @@ fn main() -> Result<()> {
             Command::Wallet(command) => wallet::run(command).await,
             Command::Chain(command) => chain_cmd::run(command).await,
             Command::Sim(command) => sim_cmd::run(command),
+            Command::Rewards(command) => rewards_cmd::run(command).await,
             Command::Bench(BenchCommand::Ledger(args)) => tokio::task::spawn_blocking(move || bench::run(args)).await?,
             Command::Bench(BenchCommand::Rewards(args)) => {
                 tokio::task::spawn_blocking(move || bench_rewards::run(args)).await?

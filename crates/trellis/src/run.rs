@@ -66,7 +66,10 @@ pub(crate) async fn start(config: &NodeConfig) -> Result<RunningNode> {
     let api_addr = listener.local_addr()?;
     let (shutdown, watcher) = watch::channel(false);
     let mut api_watcher = watcher.clone();
-    let api = tokio::spawn(trellis_api::serve(node.clone(), listener, async move {
+    let options = trellis_api::ApiOptions {
+        reward_archive: config.reward_archive.clone(),
+    };
+    let api = tokio::spawn(trellis_api::serve_with(node.clone(), options, listener, async move {
         // Either a shutdown signal or the sender being dropped ends the server.
         let _sender_gone_means_stop = api_watcher.wait_for(|stop| *stop).await;
     }));
@@ -88,6 +91,11 @@ pub(crate) async fn start(config: &NodeConfig) -> Result<RunningNode> {
 }
 
 impl RunningNode {
+    /// A receiver that flips to `true` when the node shuts down (for services beside it).
+    pub(crate) fn shutdown_watch(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
     /// Runs until Ctrl-C, SIGTERM or a fatal sequencer error, then shuts down.
     pub(crate) async fn run_until_signal(self) -> Result<()> {
         let RunningNode {

@@ -35,6 +35,8 @@ async fn document_lists_every_path_and_every_path_is_served() {
         }
         let concrete = if path.starts_with("/v1/devices/") {
             path.replace("{address}", &device)
+        } else if path.contains("{epoch}") {
+            path.replace("{epoch}", "0").replace("{device}", &device)
         } else {
             path.replace("{id}", &tx.id().to_hex())
                 .replace("{address}", &address)
@@ -43,7 +45,8 @@ async fn document_lists_every_path_and_every_path_is_served() {
         assert!(!concrete.contains('{'), "{path}: unknown parameter");
         let (status, content_type, body) = s.get_text(&concrete).await;
         assert_ne!(body, fallback, "{concrete} fell through to the fallback");
-        if concrete.starts_with("/v1/devices/") {
+        // Unknown devices, no manifest posted yet, no reward archive: the handlers' own 404s.
+        if concrete.starts_with("/v1/devices/") || path.contains("{epoch}") {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
             assert_eq!((status, code(&v)), (404, "not_found"), "{concrete}: {body}");
             continue;

@@ -179,3 +179,48 @@ fn manifest_claims_work_on_the_ledger() {
         .unwrap();
     assert_eq!(m.claimed, m.total);
 }
+
+#[test]
+fn audit_matches_the_published_root_and_names_the_first_altered_device() {
+    use trellis_rewards::{AuditVerdict, EpochArchive};
+    let c = config(1_000_000);
+    let shares = vec![
+        share(1, 1, Pool::Coverage, 10),
+        share(2, 2, Pool::Coverage, 30),
+        share(3, 3, Pool::Storage, 4),
+    ];
+    let ins = inputs(4, PoolAmounts::default(), shares);
+    let result = compute_epoch(&c, &ins).unwrap();
+    let root = result.manifest.root;
+    let archive = EpochArchive {
+        config: c,
+        inputs: ins,
+        result,
+    };
+    assert_eq!(archive.audit(root).unwrap(), AuditVerdict::Match { root });
+    // Alter one archived report: device 2's units.
+    let mut altered = archive.clone();
+    altered.inputs.shares[1].units = 31;
+    match altered.audit(root).unwrap() {
+        AuditVerdict::DeviceMismatch {
+            device,
+            published,
+            recomputed,
+        } => {
+            // Coverage 300,000 over 10:30 -> 75,000/225,000; over 10:31 -> 73,170/226,829.
+            // Devices are ordered by address, so the first differing one is whichever of 1 and 2
+            // sorts first; both changed.
+            assert!(device == crate::device(1) || device == crate::device(2));
+            assert_ne!(published, recomputed);
+        }
+        other => panic!("expected a device mismatch, got {other:?}"),
+    }
+    // A root posted on chain that is not the archived one.
+    assert!(matches!(
+        archive.audit(trellis_primitives::Hash::ZERO).unwrap(),
+        AuditVerdict::RootMismatch { .. }
+    ));
+    // JSON round trip (the archive format on disk).
+    let json = serde_json::to_string(&archive).unwrap();
+    assert_eq!(serde_json::from_str::<EpochArchive>(&json).unwrap(), archive);
+}

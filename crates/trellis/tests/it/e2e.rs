@@ -134,4 +134,54 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
     assert!(stdout(&out).contains(&alice), "{}", stdout(&out));
     let out = trellis(&["chain", "status", "--api", &url], &[]);
     assert!(stdout(&out).contains("trellis-devnet"), "{}", stdout(&out));
+
+    // Rewards: the oracle settles epoch 0 (120 blocks of 50 ms) and anyone can audit it.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let manifest = loop {
+        if let Ok(m) = get(&url, "/v1/manifests/0") {
+            if m["manifest"]["claimed"] == m["manifest"]["total"] {
+                break m;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "epoch 0 was never settled");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let archive = devnet_dir.join("node").join("rewards");
+    let audit = |args: &[&str]| {
+        trellis(
+            &[&["rewards", "audit", "--epoch", "0", "--api", &url, "--archive"], args].concat(),
+            &[],
+        )
+    };
+    let out = audit(&[archive.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let root = manifest["manifest"]["root"].as_str().unwrap();
+    assert_eq!(stdout(&out).trim(), format!("MATCH epoch 0 root {root}"));
+    let served = get(&url, "/v1/rewards/0").unwrap();
+    assert_eq!(served["manifest"]["root"], root);
+    assert_eq!(
+        units(&served["manifest"]["total"]),
+        units(&manifest["manifest"]["total"])
+    );
+
+    // Alter one archived report (a share the oracle never saw) in a copy: the audit names it.
+    let altered_dir = dir.path().join("altered");
+    std::fs::create_dir_all(&altered_dir).unwrap();
+    let mut archived: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(archive.join("epoch-0.json")).unwrap()).unwrap();
+    archived["inputs"]["shares"] = serde_json::json!([{
+        "device": storage_device,
+        "owner": alice,
+        "pool": "storage",
+        "units": 5,
+        "breakdown": { "counted_reports": 1, "rejected_reports": {}, "factors": [] }
+    }]);
+    std::fs::write(altered_dir.join("epoch-0.json"), serde_json::to_vec(&archived).unwrap()).unwrap();
+    let out = audit(&[altered_dir.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).starts_with(&format!("MISMATCH epoch 0: device {storage_device}")),
+        "{}",
+        stdout(&out)
+    );
 }

@@ -1,0 +1,113 @@
+//! Reward routes: manifests posted on chain, and the oracle's archived per-epoch results with each
+//! device's breakdown (why it earned what it earned).
+
+use crate::error::ApiError;
+use axum::{extract::State, routing::get, Json, Router};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use trellis_chain::Node;
+use trellis_ledger::{state::keys, Manifest, StateRead};
+use trellis_primitives::{DeviceAddress, Epoch};
+use trellis_rewards::EpochArchive;
+
+/// Largest archive file the API will read (a million devices with breakdowns is ~300 MiB; the
+/// API is for browsing, so it refuses files it could not serve quickly).
+const MAX_ARCHIVE_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Clone)]
+struct RewardsState {
+    node: Node,
+    archive: Option<PathBuf>,
+}
+
+/// The reward routes; `archive` is the oracle's archive directory (`epoch-<N>.json` files), if
+/// this node keeps one.
+pub(crate) fn router(node: Node, archive: Option<PathBuf>) -> Router {
+    Router::new()
+        .route("/v1/manifests/{epoch}", get(manifest))
+        .route("/v1/rewards/{epoch}", get(epoch_result))
+        .route("/v1/rewards/{epoch}/devices/{device}", get(device_breakdown))
+        .with_state(RewardsState { node, archive })
+}
+
+fn epoch(text: &str) -> Result<Epoch, ApiError> {
+    text.parse::<u64>()
+        .map(Epoch)
+        .map_err(|e| ApiError::bad_request("invalid_parameter", format!("invalid epoch `{text}`: {e}")))
+}
+
+async fn manifest(
+    State(s): State<RewardsState>,
+    crate::routes::Param(e): crate::routes::Param,
+) -> Result<Json<Value>, ApiError> {
+    let e = epoch(&e)?;
+    let m: Option<Manifest> = s
+        .node
+        .with_state(|st, _| st.read(&keys::manifest(e)))
+        .map_err(ApiError::internal)?;
+    let m = m.ok_or_else(|| ApiError::not_found(format!("no reward manifest posted for epoch {}", e.0)))?;
+    Ok(Json(json!({ "epoch": e.0, "manifest": m })))
+}
+
+/// Reads the archive of `epoch` off the blocking pool.
+async fn load(s: &RewardsState, e: Epoch) -> Result<EpochArchive, ApiError> {
+    let dir = s
+        .archive
+        .clone()
+        .ok_or_else(|| ApiError::not_found("this node keeps no reward archive"))?;
+    let path = dir.join(format!("epoch-{}.json", e.0));
+    tokio::task::spawn_blocking(move || {
+        let meta = std::fs::metadata(&path)
+            .map_err(|_| ApiError::not_found(format!("no archived rewards for epoch {}", e.0)))?;
+        if meta.len() > MAX_ARCHIVE_BYTES {
+            return Err(ApiError::too_large(format!(
+                "archive of epoch {} is too large to serve",
+                e.0
+            )));
+        }
+        let bytes = std::fs::read(&path).map_err(ApiError::internal)?;
+        serde_json::from_slice::<EpochArchive>(&bytes)
+            .map_err(|err| ApiError::internal(format!("archive {} is corrupt: {err}", path.display())))
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+async fn epoch_result(
+    State(s): State<RewardsState>,
+    crate::routes::Param(e): crate::routes::Param,
+) -> Result<Json<Value>, ApiError> {
+    let archive = load(&s, epoch(&e)?).await?;
+    let r = &archive.result;
+    Ok(Json(json!({
+        "epoch": archive.inputs.epoch.0,
+        "emission": r.emission,
+        "pools": r.pools,
+        "to_treasury": r.to_treasury,
+        "next_carry": r.next_carry,
+        "manifest": { "root": r.manifest.root, "total": r.manifest.total, "owners": r.manifest.owners },
+        "devices": r.devices,
+    })))
+}
+
+async fn device_breakdown(
+    State(s): State<RewardsState>,
+    axum::extract::Path((e, device)): axum::extract::Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let e = epoch(&e)?;
+    let device: DeviceAddress = device.parse().map_err(|err| {
+        ApiError::bad_request("invalid_parameter", format!("invalid device address `{device}`: {err}"))
+    })?;
+    let archive = load(&s, e).await?;
+    let shares: Vec<_> = archive.inputs.shares.iter().filter(|sh| sh.device == device).collect();
+    let payouts: Vec<_> = archive.result.devices.iter().filter(|p| p.device == device).collect();
+    if shares.is_empty() && payouts.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "device {device} had no share in epoch {}",
+            e.0
+        )));
+    }
+    Ok(Json(
+        json!({ "epoch": e.0, "device": device, "shares": shares, "payouts": payouts }),
+    ))
+}

@@ -1,0 +1,59 @@
+//! `trellis rewards`: check the oracles.
+
+use crate::{client::Client, oracle::read_archive, wallet::ApiArg};
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use std::path::PathBuf;
+use trellis_primitives::{Epoch, Hash};
+use trellis_rewards::AuditVerdict;
+
+/// Reward commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RewardsCommand {
+    /// Recompute an epoch's manifest from the archive and compare it with the root on chain.
+    ///
+    /// Prints `MATCH <root>`, or the first device whose amount differs, and exits non-zero on a
+    /// mismatch.
+    ///
+    /// Example: trellis rewards audit --epoch 3 --archive .devnet/node/rewards
+    Audit {
+        /// The epoch.
+        #[arg(long)]
+        epoch: u64,
+        /// Directory of `epoch-<N>.json` archives.
+        #[arg(long)]
+        archive: PathBuf,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+}
+
+/// Runs a rewards command.
+pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
+    let RewardsCommand::Audit { epoch, archive, api } = command;
+    let archive = read_archive(&archive, Epoch(epoch))?;
+    let posted = Client::new(&api.api)?.get(&format!("/v1/manifests/{epoch}")).await?;
+    let root: Hash = posted["manifest"]["root"]
+        .as_str()
+        .context("node returned no manifest root")?
+        .parse()
+        .context("malformed root")?;
+    match archive.audit(root)? {
+        AuditVerdict::Match { root } => {
+            println!("MATCH epoch {epoch} root {root}");
+            Ok(())
+        }
+        AuditVerdict::DeviceMismatch {
+            device,
+            published,
+            recomputed,
+        } => {
+            println!("MISMATCH epoch {epoch}: device {device} was paid {published}, recomputation gives {recomputed}");
+            bail!("audit failed")
+        }
+        AuditVerdict::RootMismatch { on_chain, recomputed } => {
+            println!("MISMATCH epoch {epoch}: on-chain root {on_chain}, recomputed {recomputed}");
+            bail!("audit failed")
+        }
+    }
+}
