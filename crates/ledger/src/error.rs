@@ -43,6 +43,9 @@ pub enum RejectReason {
     /// A signature or co-signature does not verify.
     #[error("a signature does not verify")]
     BadSignature,
+    /// Burning the fee would overflow the burned total (impossible while burned ≤ issued).
+    #[error("supply accounting overflow")]
+    SupplyOverflow,
     /// The state is corrupt.
     #[error(transparent)]
     Corrupt(#[from] CorruptState),
@@ -57,6 +60,7 @@ impl RejectReason {
             RejectReason::FeeTooLow { .. } => "fee_too_low",
             RejectReason::CannotPayFee { .. } => "cannot_pay_fee",
             RejectReason::BadSignature => "bad_signature",
+            RejectReason::SupplyOverflow => "supply_overflow",
             RejectReason::Corrupt(_) => "corrupt_state",
         }
     }

@@ -201,6 +201,11 @@ pub mod keys {
         k.extend_from_slice(&seq.to_be_bytes());
         k
     }
+    /// Key of the TRL burned during an epoch (fees, onboarding, credits, slashes): the reward
+    /// engine's net-emission input, readable by any auditor.
+    pub fn epoch_burn(e: Epoch) -> Vec<u8> {
+        prefixed(0x08, &e.0.to_be_bytes())
+    }
     /// Key of the parameters.
     pub const PARAMS: &[u8] = &[0x10];
     /// Key of the admin committee.

@@ -39,8 +39,8 @@ pub struct EpochInputs {
     pub epoch: Epoch,
     /// Supply issued before this epoch (for the cap).
     pub issued_so_far: Amount,
-    /// TRL burned in the previous epoch (for net emission).
-    pub burned_last_epoch: Amount,
+    /// TRL burned during the epoch (the ledger's `epoch_burn` record; net emission re-mints it).
+    pub burned_in_epoch: Amount,
     /// Unearned pool amounts carried from the previous epoch.
     pub carry: PoolAmounts,
     /// Every verifier's shares, any order.
@@ -73,7 +73,7 @@ pub struct EpochResult {
 pub fn compute_epoch(config: &RewardConfig, inputs: &EpochInputs) -> Result<EpochResult, RewardError> {
     let emission = config
         .schedule
-        .emission(inputs.epoch, inputs.issued_so_far, inputs.burned_last_epoch);
+        .emission(inputs.epoch, inputs.issued_so_far, inputs.burned_in_epoch);
     let fresh = config.split.split(emission);
     let mut pools = fresh;
     for pool in Pool::ALL {

@@ -30,7 +30,7 @@ pub struct EmissionSchedule {
 pub enum NetEmission {
     /// Emission ignores burns.
     Off,
-    /// Add back what was burned in the previous epoch, at most `max_per_epoch`.
+    /// Add back what was burned during the epoch, at most `max_per_epoch`.
     Cap {
         /// Most re-minted per epoch.
         max_per_epoch: Amount,
@@ -69,12 +69,12 @@ impl EmissionSchedule {
         Amount::from_units(self.initial_epoch_emission.units() >> halvings)
     }
 
-    /// What epoch `epoch` mints, given the supply issued so far and what was burned in the
-    /// previous epoch.
-    pub fn emission(&self, epoch: Epoch, issued_so_far: Amount, burned_last_epoch: Amount) -> Amount {
+    /// What epoch `epoch` mints, given the supply issued before it and what was burned during it
+    /// (the oracle settles an epoch after it completes, so its burn total is known).
+    pub fn emission(&self, epoch: Epoch, issued_so_far: Amount, burned_in_epoch: Amount) -> Amount {
         let mut emission = self.scheduled(epoch);
         if let NetEmission::Cap { max_per_epoch } = self.net_emission {
-            let remint = burned_last_epoch.min(max_per_epoch);
+            let remint = burned_in_epoch.min(max_per_epoch);
             emission = emission.checked_add(remint).unwrap_or(Amount::from_units(u64::MAX));
         }
         match self.supply_cap {

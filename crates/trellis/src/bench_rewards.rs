@@ -57,7 +57,7 @@ pub(crate) fn run(args: RewardsBenchArgs) -> Result<()> {
     let inputs = EpochInputs {
         epoch: Epoch(1),
         issued_so_far: Amount::ZERO,
-        burned_last_epoch: Amount::ZERO,
+        burned_in_epoch: Amount::ZERO,
         carry: PoolAmounts::default(),
         shares,
     };

@@ -24,7 +24,7 @@ use trellis_ledger::{
     TxBody, TxKind, TxOutcome,
 };
 use trellis_primitives::{AccountAddress, Amount, DeviceAddress, Hash, Keypair, Location};
-use trellis_rewards::{EmissionSchedule, PoolSplit, RewardConfig};
+use trellis_rewards::{EmissionSchedule, NetEmission, PoolSplit, RewardConfig};
 
 /// Passphrase of the demo key files. They hold play money on a local chain.
 pub(crate) const DEVNET_PASSPHRASE: &str = "devnet";
@@ -180,7 +180,13 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
 /// The devnet reward engine configuration (defaults; treasury and operations are demo accounts).
 pub(crate) fn reward_config() -> RewardConfig {
     RewardConfig {
-        schedule: EmissionSchedule::default(),
+        // Burns (fees, onboarding, credits) are re-minted up to 1,000 TRL per epoch.
+        schedule: EmissionSchedule {
+            net_emission: NetEmission::Cap {
+                max_per_epoch: Amount::from_trl(1_000).unwrap_or_default(),
+            },
+            ..EmissionSchedule::default()
+        },
         split: PoolSplit::default(),
         treasury: account("treasury"),
         operations: account("operations"),

@@ -90,9 +90,10 @@ impl RewardOracle {
         let inputs = EpochInputs {
             epoch,
             issued_so_far,
-            // Net emission is off in this configuration; the burn total would come from the
-            // epoch's blocks when it is turned on.
-            burned_last_epoch: trellis_primitives::Amount::ZERO,
+            burned_in_epoch: self
+                .node
+                .with_state(|s, _| s.read(&keys::epoch_burn(epoch)))?
+                .unwrap_or_default(),
             carry,
             shares: Vec::new(),
         };

@@ -52,7 +52,7 @@ pub(super) fn burn_for_credits<S: Store>(
     if credits.0 == 0 {
         return Err(TxFailure::BurnTooSmall);
     }
-    burn(view, signer, amount)?;
+    burn(view, ctx, signer, amount)?;
     let mut account = view.account(beneficiary)?;
     account.credits = account.credits.checked_add(credits).ok_or(TxFailure::Overflow)?;
     write(view, keys::account(beneficiary), &account);

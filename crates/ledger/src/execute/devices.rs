@@ -53,7 +53,7 @@ pub(super) fn onboard<S: Store>(
     }
     validate_capabilities(capabilities)?;
     let owner = tx.body.signer;
-    burn(view, &owner, ctx.params.onboard_fee)?;
+    burn(view, ctx, &owner, ctx.params.onboard_fee)?;
     maker.devices_onboarded = maker.devices_onboarded.checked_add(1).ok_or(TxFailure::Overflow)?;
     write(view, keys::maker(maker_key), &maker);
     let record = Device {
@@ -213,8 +213,5 @@ pub(super) fn slash<S: Store>(
     dev.slashed = dev.slashed.checked_add(taken).ok_or(TxFailure::Overflow)?;
     write(view, keys::device(device), &dev);
     write(view, keys::account(&dev.owner), &owner);
-    update_supply(view, |s| {
-        s.burned = s.burned.checked_add(taken)?;
-        Some(())
-    })
+    record_burn(view, ctx, taken)?.ok_or(TxFailure::Overflow)
 }

@@ -72,12 +72,27 @@ pub fn admit<S: Store>(view: View<'_, '_, S>, tx: &Transaction, ctx: &BlockConte
             available: account.balance,
         })?;
     account.nonce += 1;
-    let mut supply = view.supply()?;
-    // Burned can never exceed issued, and the fee came out of issued money, so this cannot overflow.
-    supply.burned = supply.burned.checked_add(body.fee).unwrap_or(supply.burned);
     write(view, keys::account(&body.signer), &account);
+    // Burned never exceeds issued (a u64), so this cannot overflow; checked all the same.
+    record_burn(view, ctx, body.fee)?.ok_or(RejectReason::SupplyOverflow)
+}
+
+/// Adds `amount` to the supply's burned total and to the epoch's burn record. `None` on overflow.
+fn record_burn<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    amount: Amount,
+) -> Result<Option<()>, crate::state::CorruptState> {
+    let mut supply = view.supply()?;
+    let key = keys::epoch_burn(ctx.epoch);
+    let in_epoch: Amount = view.read(&key)?.unwrap_or_default();
+    let (Some(burned), Some(in_epoch)) = (supply.burned.checked_add(amount), in_epoch.checked_add(amount)) else {
+        return Ok(None);
+    };
+    supply.burned = burned;
     write(view, keys::SUPPLY.to_vec(), &supply);
-    Ok(())
+    write(view, key, &in_epoch);
+    Ok(Some(()))
 }
 
 /// Runs the transaction's effect.
@@ -169,12 +184,14 @@ fn update_supply<S: Store>(view: View<'_, '_, S>, f: impl FnOnce(&mut Supply) ->
     Ok(())
 }
 
-fn burn<S: Store>(view: View<'_, '_, S>, who: &AccountAddress, amount: Amount) -> Result<(), TxFailure> {
+fn burn<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    who: &AccountAddress,
+    amount: Amount,
+) -> Result<(), TxFailure> {
     debit(view, who, amount)?;
-    update_supply(view, |s| {
-        s.burned = s.burned.checked_add(amount)?;
-        Some(())
-    })
+    record_burn(view, ctx, amount)?.ok_or(TxFailure::Overflow)
 }
 
 fn transfer<S: Store>(

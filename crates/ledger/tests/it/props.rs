@@ -415,7 +415,9 @@ proptest! {
             note_manifest(&mut model, &receipt.outcome);
             if let TxOutcome::Failed { .. } = receipt.outcome {
                 let touched: BTreeSet<Vec<u8>> = proposal.executed.diff.keys().cloned().collect();
-                let allowed: BTreeSet<Vec<u8>> = [keys::account(&signer), keys::SUPPLY.to_vec()].into_iter().collect();
+                let epoch = trellis_primitives::Epoch::of_height(chain.ledger.tip().height, 5);
+                let allowed: BTreeSet<Vec<u8>> =
+                    [keys::account(&signer), keys::SUPPLY.to_vec(), keys::epoch_burn(epoch)].into_iter().collect();
                 prop_assert_eq!(touched, allowed);
                 let after = chain.ledger.store().account(&signer).unwrap();
                 prop_assert_eq!(after.balance.units(), before.balance.units() - fee.units());

@@ -620,3 +620,41 @@ fn genesis_errors_name_the_field() {
         .to_string();
     assert!(toml_err.contains("chain_id"), "{toml_err}");
 }
+
+#[test]
+fn every_burn_is_recorded_in_its_epoch() {
+    let mut c = Chain::new();
+    // Blocks 1..=4 are epoch 0 (5 blocks per epoch): a fee, an onboarding fee and a credit burn.
+    ok(&c.run(
+        "alice",
+        TxKind::Transfer {
+            to: addr("bob"),
+            amount: Amount::from_units(1),
+        },
+    ));
+    ok(&onboard(&mut c, "alice", "d1", DeviceClass::Storage));
+    ok(&c.run(
+        "bob",
+        TxKind::BurnForCredits {
+            amount: Amount::from_units(3 * TRL),
+            beneficiary: addr("bob"),
+        },
+    ));
+    let epoch0: Amount = c.ledger.store().read(&keys::epoch_burn(Epoch(0))).unwrap().unwrap();
+    assert_eq!(epoch0.units(), 3 * MIN_FEE + TRL + 3 * TRL);
+    c.block(vec![]);
+    // Block 5 is epoch 1.
+    ok(&c.run(
+        "alice",
+        TxKind::Transfer {
+            to: addr("bob"),
+            amount: Amount::from_units(1),
+        },
+    ));
+    let epoch1: Amount = c.ledger.store().read(&keys::epoch_burn(Epoch(1))).unwrap().unwrap();
+    assert_eq!(epoch1.units(), MIN_FEE);
+    assert_eq!(
+        c.ledger.store().supply().unwrap().burned.units(),
+        epoch0.units() + epoch1.units()
+    );
+}

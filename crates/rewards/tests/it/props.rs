@@ -74,7 +74,7 @@ proptest! {
         for (pool, c) in Pool::EARNING.iter().zip(carry) {
             carry_in.set(*pool, Amount::from_units(c));
         }
-        let inputs = EpochInputs { epoch: Epoch(3), issued_so_far: Amount::ZERO, burned_last_epoch: Amount::ZERO, carry: carry_in, shares: shares.clone() };
+        let inputs = EpochInputs { epoch: Epoch(3), issued_so_far: Amount::ZERO, burned_in_epoch: Amount::ZERO, carry: carry_in, shares: shares.clone() };
         let r = compute_epoch(&config, &inputs).unwrap();
         let lhs = u128::from(r.manifest.total.units()) + u128::from(r.next_carry.total().unwrap().units());
         prop_assert_eq!(lhs, u128::from(emission) + u128::from(carry_in.total().unwrap().units()));

@@ -24,7 +24,7 @@ fn inputs(epoch: u64, carry: PoolAmounts, shares: Vec<trellis_rewards::DeviceSha
     EpochInputs {
         epoch: Epoch(epoch),
         issued_so_far: Amount::ZERO,
-        burned_last_epoch: Amount::ZERO,
+        burned_in_epoch: Amount::ZERO,
         carry,
         shares,
     }
