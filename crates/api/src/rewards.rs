@@ -24,6 +24,7 @@ struct RewardsState {
 /// this node keeps one.
 pub(crate) fn router(node: Node, archive: Option<PathBuf>) -> Router {
     Router::new()
+        .route("/v1/epochs/{epoch}", get(epoch_summary))
         .route("/v1/manifests/{epoch}", get(manifest))
         .route("/v1/rewards/{epoch}", get(epoch_result))
         .route("/v1/rewards/{epoch}/devices/{device}", get(device_breakdown))
@@ -47,6 +48,36 @@ async fn manifest(
         .map_err(ApiError::internal)?;
     let m = m.ok_or_else(|| ApiError::not_found(format!("no reward manifest posted for epoch {}", e.0)))?;
     Ok(Json(json!({ "epoch": e.0, "manifest": m })))
+}
+
+async fn epoch_summary(
+    State(s): State<RewardsState>,
+    crate::routes::Param(e): crate::routes::Param,
+) -> Result<Json<Value>, ApiError> {
+    let e = epoch(&e)?;
+    let (burned, manifest, tip, len) = s
+        .node
+        .with_state(|st, tip| -> Result<_, trellis_ledger::state::CorruptState> {
+            let burned: trellis_primitives::Amount = st.read(&keys::epoch_burn(e))?.unwrap_or_default();
+            let manifest: Option<Manifest> = st.read(&keys::manifest(e))?;
+            Ok((burned, manifest, tip.height, st.params()?.epoch_len_blocks))
+        })
+        .map_err(ApiError::internal)?;
+    let current = Epoch::of_height(tip, len);
+    if e > current {
+        return Err(ApiError::not_found(format!(
+            "epoch {} has not started (current epoch {})",
+            e.0, current.0
+        )));
+    }
+    Ok(Json(json!({
+        "epoch": e.0,
+        "first_height": e.0 * len,
+        "last_height": e.0 * len + len - 1,
+        "complete": e < current,
+        "burned": burned,
+        "manifest": manifest,
+    })))
 }
 
 /// Reads the archive of `epoch` off the blocking pool.

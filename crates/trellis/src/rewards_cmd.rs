@@ -32,7 +32,19 @@ pub(crate) enum RewardsCommand {
 pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
     let RewardsCommand::Audit { epoch, archive, api } = command;
     let archive = read_archive(&archive, Epoch(epoch))?;
-    let posted = Client::new(&api.api)?.get(&format!("/v1/manifests/{epoch}")).await?;
+    let client = Client::new(&api.api)?;
+    // Inputs the chain itself attests to must agree with the archive before anything else.
+    let chain_epoch = client.get(&format!("/v1/epochs/{epoch}")).await?;
+    let burned: trellis_primitives::Amount =
+        serde_json::from_value(chain_epoch["burned"].clone()).context("node returned no burn total")?;
+    if burned != archive.inputs.burned_in_epoch {
+        println!(
+            "MISMATCH epoch {epoch}: archive says {} burned, the chain says {burned}",
+            archive.inputs.burned_in_epoch
+        );
+        bail!("audit failed");
+    }
+    let posted = client.get(&format!("/v1/manifests/{epoch}")).await?;
     let root: Hash = posted["manifest"]["root"]
         .as_str()
         .context("node returned no manifest root")?

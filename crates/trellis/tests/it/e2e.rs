@@ -164,6 +164,14 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
         units(&manifest["manifest"]["total"])
     );
 
+    // The epoch's burn total on chain is what the oracle used for net emission.
+    let epoch0 = get(&url, "/v1/epochs/0").unwrap();
+    assert_eq!(epoch0["complete"], true);
+    assert!(
+        units(&epoch0["burned"]) > 0,
+        "devnet setup burned onboarding fees and credits: {epoch0}"
+    );
+
     // Alter one archived report (a share the oracle never saw) in a copy: the audit names it.
     let altered_dir = dir.path().join("altered");
     std::fs::create_dir_all(&altered_dir).unwrap();
