@@ -77,6 +77,26 @@ pub enum GenesisError {
 }
 
 impl Genesis {
+    /// A genesis in which one key is the whole admin and oracle committee, with default
+    /// parameters, no makers, verifiers or price: single-operator chains, tests and benchmarks.
+    pub fn single_authority(chain_id: &str, authority: PublicKey, accounts: Vec<GenesisAccount>) -> Genesis {
+        let committee = Committee {
+            threshold: 1,
+            members: vec![authority],
+        };
+        Genesis {
+            chain_id: chain_id.to_string(),
+            timestamp_ms: 0,
+            params: Params::default(),
+            admins: committee.clone(),
+            oracles: committee,
+            verifiers: Vec::new(),
+            makers: Vec::new(),
+            accounts,
+            initial_price_micro_usd_per_trl: None,
+        }
+    }
+
     /// Parses TOML.
     pub fn from_toml(text: &str) -> Result<Self, GenesisError> {
         let mut g: Genesis = toml_parse(text)?;

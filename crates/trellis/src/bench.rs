@@ -48,32 +48,18 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
     );
     let keys: Vec<Keypair> = (0..args.accounts).map(key).collect();
     let admin = key(usize::MAX);
-    let genesis = Genesis {
-        chain_id: "trellis-bench".into(),
-        timestamp_ms: 0,
-        params: Params {
-            min_fee: Amount::from_units(1),
-            max_block_txs: args.block_txs,
-            ..Params::default()
-        },
-        admins: Committee {
-            threshold: 1,
-            members: vec![admin.public()],
-        },
-        oracles: Committee {
-            threshold: 1,
-            members: vec![admin.public()],
-        },
-        verifiers: Vec::new(),
-        makers: Vec::new(),
-        accounts: keys
-            .iter()
-            .map(|k| GenesisAccount {
-                address: k.public().into(),
-                balance: Amount::from_units(1 << 40),
-            })
-            .collect(),
-        initial_price_micro_usd_per_trl: None,
+    let accounts = keys
+        .iter()
+        .map(|k| GenesisAccount {
+            address: k.public().into(),
+            balance: Amount::from_units(1 << 40),
+        })
+        .collect();
+    let mut genesis = Genesis::single_authority("trellis-bench", admin.public(), accounts);
+    genesis.params = Params {
+        min_fee: Amount::from_units(1),
+        max_block_txs: args.block_txs,
+        ..Params::default()
     };
     eprintln!("signing {} transfers (not timed)", args.txs);
     let txs: Vec<Transaction> = (0..args.txs)

@@ -67,31 +67,14 @@ impl Server {
     pub(crate) async fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let admin = Keypair::from_seed([200; 32]);
-        let mut genesis = Genesis {
-            chain_id: CHAIN.into(),
-            timestamp_ms: 0,
-            params: Params {
-                min_fee: Amount::from_units(MIN_FEE),
-                ..Params::default()
-            },
-            admins: Committee {
-                threshold: 1,
-                members: vec![admin.public()],
-            },
-            oracles: Committee {
-                threshold: 1,
-                members: vec![admin.public()],
-            },
-            verifiers: vec![],
-            makers: vec![],
-            accounts: (1..=3)
-                .map(|i| GenesisAccount {
-                    address: account(i),
-                    balance: Amount::from_units(FUNDED),
-                })
-                .collect(),
-            initial_price_micro_usd_per_trl: None,
-        };
+        let accounts = (1..=3)
+            .map(|i| GenesisAccount {
+                address: account(i),
+                balance: Amount::from_units(FUNDED),
+            })
+            .collect();
+        let mut genesis = Genesis::single_authority(CHAIN, admin.public(), accounts);
+        genesis.params.min_fee = Amount::from_units(MIN_FEE);
         genesis.normalise();
         let store = ChainStore::open(&dir.path().join("chain.redb")).unwrap();
         store.initialise(&genesis).unwrap();

@@ -119,29 +119,12 @@ fn manifest_claims_work_on_the_ledger() {
     let shares = vec![share(1, 1, Pool::Coverage, 3), share(2, 2, Pool::Coverage, 1)];
     let r = compute_epoch(&config(1_000_000), &inputs(0, PoolAmounts::default(), shares)).unwrap();
     let oracle = Keypair::from_seed([77; 32]);
-    let genesis = Genesis {
-        chain_id: "rewards".into(),
-        timestamp_ms: 0,
-        params: Params {
-            epoch_len_blocks: 2,
-            ..Params::default()
-        },
-        admins: Committee {
-            threshold: 1,
-            members: vec![oracle.public()],
-        },
-        oracles: Committee {
-            threshold: 1,
-            members: vec![oracle.public()],
-        },
-        verifiers: vec![],
-        makers: vec![],
-        accounts: vec![GenesisAccount {
-            address: oracle.public().into(),
-            balance: Amount::from_units(1_000_000),
-        }],
-        initial_price_micro_usd_per_trl: None,
-    };
+    let funded = vec![GenesisAccount {
+        address: oracle.public().into(),
+        balance: Amount::from_units(1_000_000),
+    }];
+    let mut genesis = Genesis::single_authority("rewards", oracle.public(), funded);
+    genesis.params.epoch_len_blocks = 2;
     let (mut ledger, _) = genesis.into_ledger(MemStore::new()).unwrap();
     let mut nonce = 0;
     let mut send = |ledger: &mut trellis_ledger::Ledger<MemStore>, kind: TxKind| {

@@ -17,31 +17,14 @@ fn sender(i: usize) -> Keypair {
 
 fn write_setup(dir: &Path) -> std::path::PathBuf {
     let admin = Keypair::from_seed([200; 32]);
-    let genesis = Genesis {
-        chain_id: "crash-test".into(),
-        timestamp_ms: 0,
-        params: Params {
-            min_fee: Amount::from_units(10),
-            ..Params::default()
-        },
-        admins: Committee {
-            threshold: 1,
-            members: vec![admin.public()],
-        },
-        oracles: Committee {
-            threshold: 1,
-            members: vec![admin.public()],
-        },
-        verifiers: vec![],
-        makers: vec![],
-        accounts: (0..SENDERS)
-            .map(|i| GenesisAccount {
-                address: sender(i).public().into(),
-                balance: Amount::from_units(1 << 40),
-            })
-            .collect(),
-        initial_price_micro_usd_per_trl: None,
-    };
+    let accounts = (0..SENDERS)
+        .map(|i| GenesisAccount {
+            address: sender(i).public().into(),
+            balance: Amount::from_units(1 << 40),
+        })
+        .collect();
+    let mut genesis = Genesis::single_authority("crash-test", admin.public(), accounts);
+    genesis.params.min_fee = Amount::from_units(10);
     let genesis_path = dir.join("genesis.json");
     std::fs::write(&genesis_path, serde_json::to_string(&genesis).unwrap()).unwrap();
     let config = dir.join("node.toml");
