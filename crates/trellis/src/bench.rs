@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::{io::Write, time::Instant};
 use trellis_chain::Node;
-use trellis_ledger::{Committee, Genesis, GenesisAccount, Params, Transaction, TxBody, TxKind};
+use trellis_ledger::{Genesis, GenesisAccount, Params, Transaction, TxBody, TxKind};
 use trellis_primitives::{keys::verify_batch, AccountAddress, Amount, Keypair, SignedMessage};
 use trellis_store::ChainStore;
 

@@ -4,7 +4,7 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use trellis_chain::{Node, SequencerConfig};
-use trellis_ledger::{Committee, Genesis, GenesisAccount, Params, Transaction, TxBody, TxKind};
+use trellis_ledger::{Genesis, GenesisAccount, Transaction, TxBody, TxKind};
 use trellis_primitives::{AccountAddress, Amount, Keypair};
 use trellis_store::ChainStore;
 

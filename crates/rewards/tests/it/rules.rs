@@ -113,7 +113,7 @@ fn halving_applies_at_the_boundary_epoch() {
 #[test]
 fn manifest_claims_work_on_the_ledger() {
     use trellis_ledger::{
-        Committee, Genesis, GenesisAccount, MemStore, Params, StateRead, Transaction, TxBody, TxKind, TxOutcome,
+        Genesis, GenesisAccount, MemStore, Params, StateRead, Transaction, TxBody, TxKind, TxOutcome,
     };
     use trellis_primitives::Keypair;
     let shares = vec![share(1, 1, Pool::Coverage, 3), share(2, 2, Pool::Coverage, 1)];

@@ -3,7 +3,7 @@
 use crate::harness::{get, stdout, trellis, wait_for_api, Proc};
 use serde_json::Value;
 use std::{collections::BTreeMap, path::Path};
-use trellis_ledger::{Committee, Genesis, GenesisAccount, Params, Transaction, TxBody, TxKind};
+use trellis_ledger::{Genesis, GenesisAccount, Transaction, TxBody, TxKind};
 use trellis_primitives::{AccountAddress, Amount, Encode, Hash, Keypair};
 
 const SENDERS: usize = 8;
