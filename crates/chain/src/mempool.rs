@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use thiserror::Error;
 use trellis_ledger::{Account, Transaction};
-use trellis_primitives::{AccountAddress, Amount, Encode, Hash};
+use trellis_primitives::{AccountAddress, Amount, Encode, Hash, KeyCache};
 
 /// Most transactions waiting at once. At ~200 bytes a transfer this is ~20 MiB, and it is more
 /// than ten full blocks at the default block size, so a healthy node never fills it.
@@ -300,7 +300,7 @@ impl Mempool {
 }
 
 fn verify_alone(tx: &Transaction, id: &Hash) -> Result<(), MempoolError> {
-    if trellis_ledger::ledger::batch_signatures_ok(&[tx], std::slice::from_ref(id)) {
+    if trellis_ledger::ledger::batch_signatures_ok(&[tx], std::slice::from_ref(id), &mut KeyCache::disabled()) {
         Ok(())
     } else {
         Err(MempoolError::BadSignature)

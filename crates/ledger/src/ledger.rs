@@ -11,7 +11,7 @@ use crate::{
 use serde::Serialize;
 use trellis_primitives::{
     codec::{put_bytes, Decode, DecodeError, Encode, Reader},
-    keys::{verify_batch, SignedMessage},
+    keys::{verify_batch_cached, KeyCache, SignedMessage},
     Epoch, Hash,
 };
 
@@ -90,6 +90,8 @@ pub struct Proposal {
 pub struct Ledger<S: Store> {
     store: S,
     tip: ChainTip,
+    /// Decompressed signer keys (not state: verdicts are the same without it).
+    keys: KeyCache,
 }
 
 fn signed_messages<'a>(tx: &'a Transaction, id: &'a Hash) -> impl Iterator<Item = SignedMessage<'a>> {
@@ -107,13 +109,13 @@ fn signed_messages<'a>(tx: &'a Transaction, id: &'a Hash) -> impl Iterator<Item 
 
 /// Whether every signature of `txs` verifies as one batch, in order. This is the ledger's
 /// signature rule: a pure function of the block's transaction list.
-pub fn batch_signatures_ok(txs: &[&Transaction], ids: &[Hash]) -> bool {
+pub fn batch_signatures_ok(txs: &[&Transaction], ids: &[Hash], cache: &mut KeyCache) -> bool {
     let items: Vec<SignedMessage<'_>> = txs
         .iter()
         .zip(ids)
         .flat_map(|(tx, id)| signed_messages(tx, id))
         .collect();
-    verify_batch(&items).is_ok()
+    verify_batch_cached(&items, cache).is_ok()
 }
 
 impl<S: Store> Ledger<S> {
@@ -126,11 +128,19 @@ impl<S: Store> Ledger<S> {
                 computed,
             });
         }
-        Ok(Ledger { store, tip })
+        Ok(Ledger {
+            store,
+            tip,
+            keys: KeyCache::default(),
+        })
     }
 
     pub(crate) fn from_parts(store: S, tip: ChainTip) -> Self {
-        Ledger { store, tip }
+        Ledger {
+            store,
+            tip,
+            keys: KeyCache::default(),
+        }
     }
 
     /// The latest block.
@@ -178,7 +188,7 @@ impl<S: Store> Ledger<S> {
         let mut candidates = candidates;
         candidates.truncate(ctx.params.max_block_txs as usize);
         let ids: Vec<Hash> = candidates.iter().map(Transaction::id).collect();
-        let signed = select_signed(&candidates, &ids, &mut rejected);
+        let signed = select_signed(&candidates, &ids, &mut rejected, &mut self.keys);
 
         let mut overlay = Overlay::new(&self.store);
         let mut txs = Vec::with_capacity(signed.len());
@@ -251,7 +261,7 @@ impl<S: Store> Ledger<S> {
         }
         let ids: Vec<Hash> = block.txs.iter().map(Transaction::id).collect();
         let refs: Vec<&Transaction> = block.txs.iter().collect();
-        if !batch_signatures_ok(&refs, &ids) {
+        if !batch_signatures_ok(&refs, &ids, &mut self.keys) {
             return Err(BlockError::BadSignatures);
         }
         let mut overlay = Overlay::new(&self.store);
@@ -302,14 +312,19 @@ fn run<S: Store>(overlay: &mut Overlay<'_, S>, tx: &Transaction, id: Hash, ctx: 
 }
 
 /// Picks the candidates whose signatures verify, as a set that also verifies as one batch.
-fn select_signed(candidates: &[Transaction], ids: &[Hash], rejected: &mut Vec<(Hash, RejectReason)>) -> Vec<usize> {
+fn select_signed(
+    candidates: &[Transaction],
+    ids: &[Hash],
+    rejected: &mut Vec<(Hash, RejectReason)>,
+    cache: &mut KeyCache,
+) -> Vec<usize> {
     let all: Vec<&Transaction> = candidates.iter().collect();
-    if batch_signatures_ok(&all, ids) {
+    if batch_signatures_ok(&all, ids, cache) {
         return (0..candidates.len()).collect();
     }
     let mut keep = Vec::with_capacity(candidates.len());
     for (i, tx) in candidates.iter().enumerate() {
-        if batch_signatures_ok(&[tx], &ids[i..=i]) {
+        if batch_signatures_ok(&[tx], &ids[i..=i], cache) {
             keep.push(i);
         } else {
             rejected.push((ids[i], RejectReason::BadSignature));
@@ -320,7 +335,7 @@ fn select_signed(candidates: &[Transaction], ids: &[Hash], rejected: &mut Vec<(H
     loop {
         let txs: Vec<&Transaction> = keep.iter().map(|&i| &candidates[i]).collect();
         let kept_ids: Vec<Hash> = keep.iter().map(|&i| ids[i]).collect();
-        if batch_signatures_ok(&txs, &kept_ids) {
+        if batch_signatures_ok(&txs, &kept_ids, cache) {
             return keep;
         }
         keep.truncate(keep.len() / 2);

@@ -21,5 +21,7 @@ pub use amount::{Amount, AmountError, Credits, UNITS_PER_TRL};
 pub use codec::{Decode, DecodeError, Encode, Reader};
 pub use epoch::Epoch;
 pub use hash::{Hash, HashDomain};
-pub use keys::{verify_batch, Keypair, PublicKey, Signature, SignatureError, SignedMessage};
+pub use keys::{
+    verify_batch, verify_batch_cached, KeyCache, Keypair, PublicKey, Signature, SignatureError, SignedMessage,
+};
 pub use location::{Location, LocationError};
