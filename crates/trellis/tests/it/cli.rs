@@ -180,3 +180,52 @@ fn tokenomics_simulation_writes_csv_and_svg_per_scenario_deterministically() {
     let bad = trellis(&["sim", "tokenomics", "--price-usd", "0", "--out", out], &[]);
     assert!(stderr(&bad).contains("greater than zero"), "{}", stderr(&bad));
 }
+
+#[test]
+fn wallet_import_reproduces_the_address_of_a_known_seed_and_rejects_bad_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = [42u8; 32];
+    let seed_file = dir.path().join("seed.hex");
+    std::fs::write(&seed_file, format!("{}\n", hex::encode(seed))).unwrap();
+    let ks = dir.path().join("imported.json");
+    let out = trellis(
+        &[
+            "wallet",
+            "import",
+            "--keystore",
+            ks.to_str().unwrap(),
+            "--seed-file",
+            seed_file.to_str().unwrap(),
+        ],
+        &[("TRELLIS_PASSPHRASE", "pw")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = trellis_primitives::AccountAddress::from(trellis_primitives::Keypair::from_seed(seed).public());
+    assert_eq!(stdout(&out).trim(), expected.to_string());
+    let out = trellis(
+        &[
+            "wallet",
+            "show",
+            "--keystore",
+            ks.to_str().unwrap(),
+            "--api",
+            "http://127.0.0.1:9",
+        ],
+        &[],
+    );
+    assert!(stdout(&out).contains(&expected.to_string()));
+    std::fs::write(&seed_file, "abcd").unwrap();
+    let out = trellis(
+        &[
+            "wallet",
+            "import",
+            "--keystore",
+            dir.path().join("x.json").to_str().unwrap(),
+            "--seed-file",
+            seed_file.to_str().unwrap(),
+        ],
+        &[("TRELLIS_PASSPHRASE", "pw")],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("64 hex digits"), "{}", stderr(&out));
+}
