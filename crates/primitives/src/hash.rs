@@ -34,6 +34,8 @@ pub enum HashDomain {
     GovernanceSigning,
     /// A genesis document.
     Genesis,
+    /// A proof-of-coverage beacon payload.
+    BeaconPayload,
 }
 
 impl HashDomain {
@@ -50,6 +52,7 @@ impl HashDomain {
             Self::PriceSigning => "trellis 2026 price signing",
             Self::GovernanceSigning => "trellis 2026 governance signing",
             Self::Genesis => "trellis 2026 genesis",
+            Self::BeaconPayload => "trellis 2026 beacon payload",
         }
     }
 

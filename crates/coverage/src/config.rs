@@ -1,0 +1,45 @@
+//! Proof-of-coverage parameters, with Helium's values as defaults.
+
+use serde::{Deserialize, Serialize};
+
+/// Typed configuration of the coverage verifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageConfig {
+    /// At most one valid beacon per hotspot per interval. Helium's IoT network settled on one
+    /// beacon per ~6 hours per hotspot (iot-config `beacon_interval`, 6 h).
+    pub beacon_interval_ms: u64,
+    /// How long block entropy stays usable for beacons after its block. Helium's entropy server
+    /// rotates entropy every few minutes and accepts it for a bounded window; we allow 10 min.
+    pub entropy_lifespan_ms: u64,
+    /// A witness must be received within this long after the beacon's receive time.
+    pub witness_max_delay_after_beacon_ms: u64,
+    /// …and within this long after the first witness of the same beacon (a late witness is
+    /// probably relayed, not heard). Helium's iot-verifier uses a comparable bound.
+    pub witness_max_delay_after_first_ms: u64,
+    /// Witnesses closer than this earn nothing (Helium: 0.3 km, `witness_too_close`).
+    pub min_witness_distance_m: u64,
+    /// Witnesses farther than this are invalid (Helium: 100 km, `witness_too_far`).
+    pub max_witness_distance_m: u64,
+    /// Allowed difference between the beacon's and the witness's frequency (Helium's
+    /// `incorrect_frequency` check; 100 kHz tolerance here).
+    pub frequency_tolerance_hz: u64,
+    /// Extra allowance above the free-space limit, in centi-dB: covers the ±1.5 dB of distance
+    /// error from H3 grid distance (see `physics::distance_m`) and receiver calibration error.
+    pub rssi_tolerance_centi_db: i64,
+}
+
+impl Default for CoverageConfig {
+    fn default() -> Self {
+        CoverageConfig {
+            beacon_interval_ms: 6 * 3_600_000,
+            entropy_lifespan_ms: 10 * 60_000,
+            witness_max_delay_after_beacon_ms: 10_000,
+            witness_max_delay_after_first_ms: 2_000,
+            min_witness_distance_m: 300,
+            max_witness_distance_m: 100_000,
+            frequency_tolerance_hz: 100_000,
+            rssi_tolerance_centi_db: 300,
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Wireless proof-of-coverage verification (the Helium row of Trellis).
+//!
+//! Hotspots transmit **beacons** whose payload is derived from recent on-chain entropy (so they
+//! cannot be precomputed); other hotspots that hear one send **witness** reports. This crate
+//! decides, for each report, whether it is valid or which typed reason makes it invalid, using the
+//! radio physics that bound what an honest report can contain (free-space path loss, distance,
+//! timing, frequency).
+//!
+//! **Architecture invariant:** verdicts are pure functions of the reports, chain facts and config:
+//! no I/O, no clock, no floats (distances come from H3 grid distance, path loss from an integer
+//! logarithm), so every verifier reaches byte-identical verdicts.
+//!
+//! Still to come with the rest of the coverage issue: reciprocity over a window, the witness cap
+//! with HIP-15 redundancy scaling, HIP-17 hex density scaling, and the [`ShareSource`] feeding the
+//! reward engine.
+//!
+//! [`ShareSource`]: https://docs.rs/trellis-rewards
+
+pub mod config;
+pub mod entropy;
+pub mod physics;
+pub mod reports;
+pub mod verify;
+
+pub use config::CoverageConfig;
+pub use reports::{BeaconReport, HotspotFacts, WitnessReport};
+pub use verify::{verify_beacon, verify_witness, BeaconInvalid, WitnessInvalid};
