@@ -10,15 +10,17 @@
 //! no I/O, no clock, no floats (distances come from H3 grid distance, path loss from an integer
 //! logarithm), so every verifier reaches byte-identical verdicts.
 //!
-//! Still to come with the rest of the coverage issue: reciprocity over a window, the witness cap
-//! with HIP-15 redundancy scaling, HIP-17 hex density scaling, and the [`ShareSource`] feeding the
-//! reward engine.
+//! Reward units follow Helium: HIP-15 diminishing returns for redundant witnesses
+//! ([`redundancy`]) and HIP-17 hex density scaling ([`density`]). Still to come with the rest of
+//! the coverage issue: reciprocity over a window and the [`ShareSource`] feeding the reward engine.
 //!
 //! [`ShareSource`]: https://docs.rs/trellis-rewards
 
 pub mod config;
+pub mod density;
 pub mod entropy;
 pub mod physics;
+pub mod redundancy;
 pub mod reports;
 pub mod verify;
 
