@@ -11,14 +11,13 @@
 //! logarithm), so every verifier reaches byte-identical verdicts.
 //!
 //! Reward units follow Helium: HIP-15 diminishing returns for redundant witnesses
-//! ([`redundancy`]) and HIP-17 hex density scaling ([`density`]). Still to come with the rest of
-//! the coverage issue: reciprocity over a window and the [`ShareSource`] feeding the reward engine.
-//!
-//! [`ShareSource`]: https://docs.rs/trellis-rewards
+//! ([`redundancy`]) and HIP-17 hex density scaling ([`density`]).  [`epoch`] turns an epoch's
+//! verdicts into the coverage pool's shares for the reward engine, with Helium's reciprocity rule.
 
 pub mod config;
 pub mod density;
 pub mod entropy;
+pub mod epoch;
 pub mod physics;
 pub mod redundancy;
 pub mod reports;

@@ -373,3 +373,103 @@ fn repeated_witness_is_a_duplicate_and_order_does_not_change_verdicts() {
     assert!(reasons.contains(&(dev(2), Err(WitnessInvalid::Duplicate))));
     assert!(reasons.contains(&(dev(3), Err(WitnessInvalid::TooClose))));
 }
+
+mod epoch_shares {
+    use super::*;
+    use trellis_coverage::{
+        epoch::{coverage_shares, verify_epoch, ShareInputs},
+        redundancy::RedundancyConfig,
+    };
+    use trellis_primitives::AccountAddress;
+
+    fn owner(d: &DeviceAddress) -> Option<AccountAddress> {
+        Some(AccountAddress(*d.key()))
+    }
+
+    fn run(
+        w: &World,
+        beacons: &[BeaconReport],
+        witnesses: &[WitnessReport],
+        reciprocal: bool,
+    ) -> Vec<trellis_rewards::DeviceShare> {
+        let outcomes = w.check(|ctx| verify_epoch(ctx, beacons, witnesses, &BTreeMap::new()));
+        let scales = BTreeMap::new();
+        let (recent_w, recent_b): (BTreeSet<_>, BTreeSet<_>) = if reciprocal {
+            ([dev(1)].into(), [dev(2)].into())
+        } else {
+            (BTreeSet::new(), BTreeSet::new())
+        };
+        let inputs = ShareInputs {
+            redundancy: &RedundancyConfig::default(),
+            transmit_scale_ppm: &scales,
+            owner: &owner,
+            recent_witnessers: &recent_w,
+            recent_beaconers: &recent_b,
+        };
+        coverage_shares(&outcomes, &inputs)
+    }
+
+    fn units(shares: &[trellis_rewards::DeviceShare], d: DeviceAddress) -> u64 {
+        shares.iter().find(|s| s.device == d).map_or(0, |s| s.units)
+    }
+
+    #[test]
+    fn one_beacon_one_witness_pays_a_quarter_unit_each() {
+        let w = World::new();
+        let shares = run(&w, &[beacon()], &[witness(&w, 2)], true);
+        assert_eq!(units(&shares, dev(1)), 250_000);
+        assert_eq!(units(&shares, dev(2)), 250_000);
+    }
+
+    #[test]
+    fn without_reciprocity_nobody_earns_and_the_reason_is_recorded() {
+        let w = World::new();
+        let shares = run(&w, &[beacon()], &[witness(&w, 2)], false);
+        assert_eq!(units(&shares, dev(1)) + units(&shares, dev(2)), 0);
+        let b = shares.iter().find(|s| s.device == dev(1)).unwrap();
+        assert_eq!(b.breakdown.rejected_reports.get("beacon_no_reciprocity"), Some(&1));
+    }
+
+    #[test]
+    fn rssi_forger_and_too_close_witness_earn_nothing_and_do_not_dilute_honest_ones() {
+        let w = World::new();
+        let honest = witness(&w, 2);
+        let mut forged = witness(&w, 4);
+        forged.rssi_centi_dbm = -3_000; // -30 dBm from 150 km away
+        let close = witness(&w, 3);
+        let shares = run(&w, &[beacon()], &[honest, forged, close], true);
+        assert_eq!(units(&shares, dev(2)), 250_000, "still the only valid witness");
+        assert_eq!(units(&shares, dev(4)) + units(&shares, dev(3)), 0);
+        let f = shares.iter().find(|s| s.device == dev(4)).unwrap();
+        assert_eq!(f.breakdown.rejected_reports.get("witness_too_far"), Some(&1));
+        let c = shares.iter().find(|s| s.device == dev(3)).unwrap();
+        assert_eq!(c.breakdown.rejected_reports.get("witness_too_close"), Some(&1));
+    }
+
+    #[test]
+    fn verdicts_and_shares_do_not_depend_on_input_order() {
+        let w = World::new();
+        let ws = [witness(&w, 2), witness(&w, 3), witness(&w, 4), witness(&w, 7)];
+        let mut reversed = ws.to_vec();
+        reversed.reverse();
+        let a = serde_json::to_vec(&run(&w, &[beacon()], &ws, true)).unwrap();
+        let b = serde_json::to_vec(&run(&w, &[beacon()], &reversed, true)).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_second_beacon_in_the_interval_is_judged_after_the_first_whatever_the_input_order() {
+        let w = World::new();
+        let first = beacon();
+        let second = BeaconReport {
+            received_ms: first.received_ms + 1_000,
+            ..beacon()
+        };
+        let outcomes = |bs: &[BeaconReport]| w.check(|ctx| verify_epoch(ctx, bs, &[], &BTreeMap::new()));
+        let forward = outcomes(&[first.clone(), second.clone()]);
+        let backward = outcomes(&[second, first]);
+        assert_eq!(forward, backward);
+        assert_eq!(forward[0].verdict, Ok(()));
+        assert_eq!(forward[1].verdict, Err(BeaconInvalid::TooFrequent));
+    }
+}

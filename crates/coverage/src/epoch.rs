@@ -1,0 +1,187 @@
+//! One epoch of proof-of-coverage: verdicts for every beacon and witness, then reward shares.
+
+use crate::{
+    density::PPM,
+    redundancy::{beacon_units, RedundancyConfig},
+    reports::{BeaconReport, WitnessReport},
+    verify::{verify_beacon, verify_witnesses, BeaconInvalid, VerifyContext, WitnessInvalid},
+};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use trellis_primitives::{AccountAddress, DeviceAddress};
+use trellis_rewards::{shares::ShareBreakdown, DeviceShare, Pool};
+
+/// A beacon, its verdict, and its witnesses' verdicts in canonical order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PocOutcome {
+    /// The beacon.
+    pub beacon: BeaconReport,
+    /// Its verdict.
+    pub verdict: Result<(), BeaconInvalid>,
+    /// Its witnesses (empty when the beacon is invalid: they are not judged).
+    pub witnesses: Vec<(WitnessReport, Result<(), WitnessInvalid>)>,
+}
+
+/// Verdicts for an epoch. Beacons are judged in (receive time, beaconer) order so "one beacon per
+/// interval" is decided the same way everywhere; `last_beacon_ms` holds each hotspot's last valid
+/// beacon before the epoch. Witnesses are matched to beacons by payload.
+pub fn verify_epoch(
+    ctx: &VerifyContext<'_>,
+    beacons: &[BeaconReport],
+    witnesses: &[WitnessReport],
+    last_beacon_ms: &BTreeMap<DeviceAddress, u64>,
+) -> Vec<PocOutcome> {
+    let mut ordered: Vec<&BeaconReport> = beacons.iter().collect();
+    ordered.sort_by(|a, b| (a.received_ms, a.beaconer, &a.payload).cmp(&(b.received_ms, b.beaconer, &b.payload)));
+    let mut by_payload: BTreeMap<&[u8], Vec<WitnessReport>> = BTreeMap::new();
+    for w in witnesses {
+        by_payload.entry(w.payload.as_slice()).or_default().push(w.clone());
+    }
+    let mut last = last_beacon_ms.clone();
+    ordered
+        .into_iter()
+        .map(
+            |beacon| match verify_beacon(ctx, beacon, last.get(&beacon.beaconer).copied()) {
+                Ok(facts) => {
+                    last.insert(beacon.beaconer, beacon.received_ms);
+                    let heard = by_payload
+                        .get(beacon.payload.as_slice())
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]);
+                    let witnesses = verify_witnesses(ctx, beacon, &facts, heard);
+                    PocOutcome {
+                        beacon: beacon.clone(),
+                        verdict: Ok(()),
+                        witnesses,
+                    }
+                }
+                Err(reason) => PocOutcome {
+                    beacon: beacon.clone(),
+                    verdict: Err(reason),
+                    witnesses: Vec::new(),
+                },
+            },
+        )
+        .collect()
+}
+
+/// Inputs of the share computation beyond the verdicts.
+pub struct ShareInputs<'a> {
+    /// HIP-15 parameters.
+    pub redundancy: &'a RedundancyConfig,
+    /// HIP-17 transmit scale per hotspot (ppm); missing means full scale.
+    pub transmit_scale_ppm: &'a BTreeMap<DeviceAddress, u64>,
+    /// Who is paid for each hotspot.
+    pub owner: &'a dyn Fn(&DeviceAddress) -> Option<AccountAddress>,
+    /// Hotspots with a valid witness of someone else in the reciprocity window before this epoch.
+    pub recent_witnessers: &'a BTreeSet<DeviceAddress>,
+    /// Hotspots with a witnessed valid beacon in the reciprocity window before this epoch.
+    pub recent_beaconers: &'a BTreeSet<DeviceAddress>,
+}
+
+#[derive(Default)]
+struct Tally {
+    micro_units: u64,
+    breakdown: ShareBreakdown,
+    beacon_micro: u64,
+    witness_micro: u64,
+}
+
+/// Coverage-pool shares for an epoch.
+///
+/// Reciprocity (Helium's rule against one-way participants): a beaconer earns only if it also
+/// witnessed others (this epoch or in the window), and a witness earns only if it also beaconed
+/// with at least one valid witness. Units are HIP-15 micro-units times the beaconer's HIP-17
+/// transmit scale; only the first `max_witnesses` valid witnesses of a beacon count.
+pub fn coverage_shares(outcomes: &[PocOutcome], inputs: &ShareInputs<'_>) -> Vec<DeviceShare> {
+    let mut witnessed_others: BTreeSet<DeviceAddress> = inputs.recent_witnessers.clone();
+    let mut beaconed_heard: BTreeSet<DeviceAddress> = inputs.recent_beaconers.clone();
+    for o in outcomes.iter().filter(|o| o.verdict.is_ok()) {
+        let valid: Vec<&WitnessReport> = o.witnesses.iter().filter(|(_, v)| v.is_ok()).map(|(w, _)| w).collect();
+        if !valid.is_empty() {
+            beaconed_heard.insert(o.beacon.beaconer);
+        }
+        witnessed_others.extend(valid.iter().map(|w| w.witness));
+    }
+    let mut tallies: BTreeMap<DeviceAddress, Tally> = BTreeMap::new();
+    let reject = |tallies: &mut BTreeMap<DeviceAddress, Tally>, d: DeviceAddress, reason: String| {
+        *tallies
+            .entry(d)
+            .or_default()
+            .breakdown
+            .rejected_reports
+            .entry(reason)
+            .or_default() += 1;
+    };
+    for o in outcomes {
+        if let Err(reason) = o.verdict {
+            reject(
+                &mut tallies,
+                o.beacon.beaconer,
+                format!("beacon_{}", serde_reason(&reason)),
+            );
+            continue;
+        }
+        let mut valid = Vec::new();
+        for (w, verdict) in &o.witnesses {
+            match verdict {
+                Ok(()) if (valid.len() as u32) < inputs.redundancy.max_witnesses => valid.push(w.witness),
+                Ok(()) => reject(&mut tallies, w.witness, "witness_over_cap".into()),
+                Err(reason) => reject(&mut tallies, w.witness, format!("witness_{}", serde_reason(reason))),
+            }
+        }
+        let units = beacon_units(inputs.redundancy, valid.len() as u32);
+        let scale = inputs
+            .transmit_scale_ppm
+            .get(&o.beacon.beaconer)
+            .copied()
+            .unwrap_or(PPM);
+        let scaled = |micro: u64| (u128::from(micro) * u128::from(scale) / u128::from(PPM)) as u64;
+        if witnessed_others.contains(&o.beacon.beaconer) {
+            let t = tallies.entry(o.beacon.beaconer).or_default();
+            t.micro_units += scaled(units.beaconer_micro);
+            t.beacon_micro += scaled(units.beaconer_micro);
+            t.breakdown.counted_reports += 1;
+        } else {
+            reject(&mut tallies, o.beacon.beaconer, "beacon_no_reciprocity".into());
+        }
+        for w in valid {
+            if beaconed_heard.contains(&w) {
+                let t = tallies.entry(w).or_default();
+                t.micro_units += scaled(units.per_witness_micro);
+                t.witness_micro += scaled(units.per_witness_micro);
+                t.breakdown.counted_reports += 1;
+            } else {
+                reject(&mut tallies, w, "witness_no_reciprocity".into());
+            }
+        }
+    }
+    tallies
+        .into_iter()
+        .filter_map(|(device, mut t)| {
+            let owner = (inputs.owner)(&device)?;
+            t.breakdown.factors = vec![
+                ("beacon_micro_units".into(), t.beacon_micro),
+                ("witness_micro_units".into(), t.witness_micro),
+                (
+                    "transmit_scale_ppm".into(),
+                    inputs.transmit_scale_ppm.get(&device).copied().unwrap_or(PPM),
+                ),
+            ];
+            Some(DeviceShare {
+                device,
+                owner,
+                pool: Pool::Coverage,
+                units: t.micro_units,
+                breakdown: t.breakdown,
+            })
+        })
+        .collect()
+}
+
+fn serde_reason<T: Serialize>(reason: &T) -> String {
+    serde_json::to_value(reason)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
