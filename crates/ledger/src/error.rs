@@ -147,6 +147,9 @@ pub enum TxFailure {
     /// Nothing has matured.
     #[error("no unbonding entry has matured")]
     NothingToWithdraw,
+    /// This evidence already slashed.
+    #[error("evidence {0} has already been used for a slash")]
+    EvidenceUsed(Hash),
     /// Nothing is bonded to slash.
     #[error("device has no collateral to slash")]
     NothingToSlash,
@@ -207,6 +210,7 @@ impl TxFailure {
             TxFailure::InsufficientStake { .. } => "insufficient_stake",
             TxFailure::UnbondingFull => "unbonding_full",
             TxFailure::NothingToWithdraw => "nothing_to_withdraw",
+            TxFailure::EvidenceUsed(_) => "evidence_used",
             TxFailure::NothingToSlash => "nothing_to_slash",
             TxFailure::ManifestExists(_) => "manifest_exists",
             TxFailure::EpochNotComplete { .. } => "epoch_not_complete",

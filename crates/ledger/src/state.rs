@@ -206,6 +206,10 @@ pub mod keys {
     pub fn epoch_burn(e: Epoch) -> Vec<u8> {
         prefixed(0x08, &e.0.to_be_bytes())
     }
+    /// Key marking slashing evidence as used.
+    pub fn slash_evidence(evidence: &Hash) -> Vec<u8> {
+        prefixed(0x09, evidence.as_bytes())
+    }
     /// Key of the parameters.
     pub const PARAMS: &[u8] = &[0x10];
     /// Key of the admin committee.

@@ -184,6 +184,11 @@ pub(super) fn slash<S: Store>(
         .copied()
         .ok_or(TxFailure::MissingCosignature("verifier"))?;
     nonzero(amount)?;
+    // One piece of evidence slashes once: a verifier cannot replay it to drain a device.
+    let evidence_key = keys::slash_evidence(&evidence);
+    if view.get(&evidence_key).is_some() {
+        return Err(TxFailure::EvidenceUsed(evidence));
+    }
     let mut dev = view.device(device)?.ok_or(TxFailure::UnknownDevice)?;
     // Bonded stake first, then the owner's unbonding entries for this device, oldest first:
     // unbonding must not be an escape hatch from evidence that arrives late.
@@ -209,6 +214,7 @@ pub(super) fn slash<S: Store>(
         height: ctx.height,
     };
     write(view, keys::slash(device, dev.slash_count), &record);
+    write(view, evidence_key, &ctx.height);
     dev.slash_count = dev.slash_count.checked_add(1).ok_or(TxFailure::Overflow)?;
     dev.slashed = dev.slashed.checked_add(taken).ok_or(TxFailure::Overflow)?;
     write(view, keys::device(device), &dev);

@@ -447,10 +447,24 @@ fn slash_needs_a_verifier_and_takes_stake_then_unbonding() {
         c.ledger.store().supply().unwrap().burned.units(),
         burned_before + 8 * TRL + MIN_FEE
     );
+    // The same evidence cannot slash twice.
+    failed(&c.run("verifier", slash(TRL)), "evidence_used");
     // Asking for more than is left is capped.
-    ok(&c.run("verifier", slash(100 * TRL)));
+    let rest = TxKind::Slash {
+        device: dev("s1"),
+        amount: Amount::from_units(100 * TRL),
+        evidence: Hash([1; 32]),
+        reason: "more failed audits".into(),
+    };
+    ok(&c.run("verifier", rest));
     assert!(c.ledger.store().account(&addr("alice")).unwrap().unbonding.is_empty());
-    failed(&c.run("verifier", slash(TRL)), "nothing_to_slash");
+    let nothing = TxKind::Slash {
+        device: dev("s1"),
+        amount: Amount::from_units(TRL),
+        evidence: Hash([2; 32]),
+        reason: "x".into(),
+    };
+    failed(&c.run("verifier", nothing), "nothing_to_slash");
     c.assert_supply_conserved();
 }
 
