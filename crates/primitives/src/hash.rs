@@ -36,6 +36,8 @@ pub enum HashDomain {
     Genesis,
     /// A proof-of-coverage beacon payload.
     BeaconPayload,
+    /// The message a device signs for a report body.
+    DeviceReport,
 }
 
 impl HashDomain {
@@ -53,6 +55,7 @@ impl HashDomain {
             Self::GovernanceSigning => "trellis 2026 governance signing",
             Self::Genesis => "trellis 2026 genesis",
             Self::BeaconPayload => "trellis 2026 beacon payload",
+            Self::DeviceReport => "trellis 2026 device report",
         }
     }
 

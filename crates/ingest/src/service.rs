@@ -1,0 +1,356 @@
+//! The HTTP front, the batching signature verifier and the log writer.
+
+use crate::{
+    checks::{Dedup, RateLimiter, Rejection},
+    config::IngestConfig,
+    log::ReportLog,
+};
+use axum::{
+    body::Bytes,
+    extract::{DefaultBodyLimit, State},
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use serde_json::json;
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use trellis_primitives::{keys::verify_batch_cached, DeviceAddress, KeyCache, SignedMessage};
+use trellis_proto::{signing_hash, Envelope, LoggedReport, SignedReport, MAX_ENVELOPE_BYTES};
+
+/// Which devices exist (the chain's registry, in the node).
+pub trait DeviceDirectory: Send + Sync + 'static {
+    /// Whether `device` is registered.
+    fn is_registered(&self, device: &DeviceAddress) -> bool;
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct IngestMetrics {
+    accepted: Mutex<BTreeMap<&'static str, u64>>,
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+    batches: AtomicU64,
+    batched_reports: AtomicU64,
+}
+
+impl IngestMetrics {
+    fn count(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str, n: u64) {
+        *map.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default() += n;
+    }
+
+    /// Accepted reports of `kind` so far.
+    pub fn accepted(&self, kind: &str) -> u64 {
+        self.accepted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(kind)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Rejections for `reason` so far.
+    pub fn rejected(&self, reason: Rejection) -> u64 {
+        self.rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(reason.code())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::from("# HELP trellis_ingest_accepted_total Reports accepted, by kind.\n# TYPE trellis_ingest_accepted_total counter\n");
+        for (kind, n) in self.accepted.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            out.push_str(&format!("trellis_ingest_accepted_total{{kind=\"{kind}\"}} {n}\n"));
+        }
+        out.push_str("# HELP trellis_ingest_rejected_total Reports rejected, by reason.\n# TYPE trellis_ingest_rejected_total counter\n");
+        let rejected = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
+        for reason in Rejection::ALL {
+            out.push_str(&format!(
+                "trellis_ingest_rejected_total{{reason=\"{}\"}} {}\n",
+                reason.code(),
+                rejected.get(reason.code()).copied().unwrap_or(0)
+            ));
+        }
+        out.push_str(&format!(
+            "# HELP trellis_ingest_batches_total Signature batches verified.\n# TYPE trellis_ingest_batches_total counter\ntrellis_ingest_batches_total {}\ntrellis_ingest_batched_reports_total {}\n",
+            self.batches.load(Ordering::Relaxed),
+            self.batched_reports.load(Ordering::Relaxed)
+        ));
+        out
+    }
+}
+
+struct Pending {
+    envelope: Envelope,
+    signed: SignedReport,
+    reply: oneshot::Sender<Result<u64, Rejection>>,
+}
+
+#[derive(Clone)]
+struct Front {
+    config: Arc<IngestConfig>,
+    directory: Arc<dyn DeviceDirectory>,
+    queue: mpsc::Sender<Pending>,
+    metrics: Arc<IngestMetrics>,
+}
+
+/// A running ingest service.
+pub struct RunningIngest {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its counters.
+    pub metrics: Arc<IngestMetrics>,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    writer: tokio::task::JoinHandle<Result<(), crate::log::LogError>>,
+}
+
+impl RunningIngest {
+    /// Stops accepting, rolls the open segment to the object store, and returns.
+    pub async fn shutdown(self) -> Result<(), String> {
+        self.shutdown.send_replace(true);
+        self.server
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        self.writer.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+    }
+
+    /// Aborts without rolling or flushing anything beyond what was already acknowledged
+    /// (simulates a crash, for tests).
+    pub fn abort(self) {
+        self.server.abort();
+        self.writer.abort();
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Starts ingest: recovers the log, binds the listener, spawns the writer and the server.
+pub async fn start(config: IngestConfig, directory: Arc<dyn DeviceDirectory>) -> Result<RunningIngest, String> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.archive_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.archive_dir.display()))?;
+    let store: Arc<dyn object_store::ObjectStore> = Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(&config.archive_dir).map_err(|e| e.to_string())?,
+    );
+    let log = ReportLog::open(&config.wal_dir, store, config.segment_roll_ms)
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (queue, rx) = mpsc::channel(config.queue_max);
+    let metrics = Arc::new(IngestMetrics::default());
+    let (shutdown, watcher) = watch::channel(false);
+    let config = Arc::new(config);
+    let writer = tokio::spawn(write_loop(config.clone(), rx, log, metrics.clone(), watcher.clone()));
+    let front = Front {
+        config,
+        directory,
+        queue,
+        metrics: metrics.clone(),
+    };
+    let app = Router::new()
+        .route("/v1/reports", post(submit))
+        .route(
+            "/metrics",
+            get(|State(f): State<Front>| async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    f.metrics.render(),
+                )
+            }),
+        )
+        .layer(DefaultBodyLimit::max(MAX_ENVELOPE_BYTES + 1))
+        .with_state(front);
+    let mut stop = watcher;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _stopped_or_sender_gone = stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "ingest listening");
+    Ok(RunningIngest {
+        addr,
+        metrics,
+        shutdown,
+        server,
+        writer,
+    })
+}
+
+fn reject(metrics: &IngestMetrics, r: Rejection) -> Response {
+    IngestMetrics::count(&metrics.rejected, r.code(), 1);
+    (
+        r.status(),
+        Json(json!({ "error": { "code": r.code(), "message": r.to_string() } })),
+    )
+        .into_response()
+}
+
+async fn submit(State(front): State<Front>, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+    let Ok(body) = body else {
+        return reject(&front.metrics, Rejection::TooLarge);
+    };
+    if body.len() > MAX_ENVELOPE_BYTES {
+        return reject(&front.metrics, Rejection::TooLarge);
+    }
+    let Ok(envelope) = Envelope::decode(&body) else {
+        return reject(&front.metrics, Rejection::Malformed);
+    };
+    if envelope.report.timestamp_ms.abs_diff(now_ms()) > front.config.timestamp_window_ms {
+        return reject(&front.metrics, Rejection::StaleTimestamp);
+    }
+    if !front.directory.is_registered(&envelope.device) {
+        return reject(&front.metrics, Rejection::UnknownDevice);
+    }
+    let Ok(signed) = <SignedReport as prost::Message>::decode(body.as_ref()) else {
+        return reject(&front.metrics, Rejection::Malformed);
+    };
+    let (reply, answer) = oneshot::channel();
+    let kind = envelope.kind_name();
+    if front
+        .queue
+        .try_send(Pending {
+            envelope,
+            signed,
+            reply,
+        })
+        .is_err()
+    {
+        return reject(&front.metrics, Rejection::Overloaded);
+    }
+    match answer.await {
+        Ok(Ok(received_ms)) => {
+            IngestMetrics::count(&front.metrics.accepted, kind, 1);
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({ "status": "accepted", "received_ms": received_ms })),
+            )
+                .into_response()
+        }
+        Ok(Err(r)) => reject(&front.metrics, r),
+        Err(_) => reject(&front.metrics, Rejection::LogUnavailable),
+    }
+}
+
+async fn write_loop(
+    config: Arc<IngestConfig>,
+    mut rx: mpsc::Receiver<Pending>,
+    mut log: ReportLog,
+    metrics: Arc<IngestMetrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), crate::log::LogError> {
+    let mut keys = KeyCache::default();
+    let mut dedup = Dedup::new(config.dedup_capacity);
+    let mut limiter = RateLimiter::new(config.rate_burst, config.rate_per_minute);
+    let mut roll = tokio::time::interval(Duration::from_millis(config.segment_roll_ms));
+    roll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let first = tokio::select! {
+            item = rx.recv() => match item { Some(p) => p, None => break },
+            _ = roll.tick() => { log.roll().await?; continue; }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+                continue;
+            }
+        };
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(config.batch_wait_ms);
+        while batch.len() < config.batch_max {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(p)) => batch.push(p),
+                _ => break,
+            }
+        }
+        metrics.batches.fetch_add(1, Ordering::Relaxed);
+        metrics.batched_reports.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let verdicts = verify(&batch, &mut keys);
+        let now = now_ms();
+        let mut accepted = Vec::new();
+        let mut frames = Vec::new();
+        for (pending, ok) in batch.into_iter().zip(verdicts) {
+            let id = signing_hash(&pending.envelope.body);
+            let verdict = if !ok {
+                Err(Rejection::BadSignature)
+            } else if dedup.contains(&id) {
+                Err(Rejection::Duplicate)
+            } else if !limiter.allow(&pending.envelope.device, now) {
+                Err(Rejection::RateLimited)
+            } else {
+                dedup.insert(id);
+                Ok(())
+            };
+            match verdict {
+                Ok(()) => {
+                    frames.push(LoggedReport {
+                        received_ms: now,
+                        report: Some(pending.signed.clone()),
+                    });
+                    accepted.push(pending.reply);
+                }
+                Err(r) => {
+                    let _receiver_gone_is_fine = pending.reply.send(Err(r));
+                }
+            }
+        }
+        if frames.is_empty() {
+            continue;
+        }
+        // Acknowledge only what is durable.
+        match log.append(&frames, now).await {
+            Ok(()) => accepted.into_iter().for_each(|reply| {
+                let _receiver_gone_is_fine = reply.send(Ok(now));
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "report log append failed; rejecting the batch");
+                accepted.into_iter().for_each(|reply| {
+                    let _receiver_gone_is_fine = reply.send(Err(Rejection::LogUnavailable));
+                });
+            }
+        }
+    }
+    log.roll().await
+}
+
+/// Batch-verifies; on failure, finds the bad ones one by one.
+fn verify(batch: &[Pending], keys: &mut KeyCache) -> Vec<bool> {
+    let hashes: Vec<_> = batch.iter().map(|p| signing_hash(&p.envelope.body)).collect();
+    let items: Vec<SignedMessage<'_>> = batch
+        .iter()
+        .zip(&hashes)
+        .map(|(p, h)| SignedMessage {
+            message: h.as_bytes(),
+            signature: &p.envelope.signature,
+            signer: p.envelope.device.key(),
+        })
+        .collect();
+    if verify_batch_cached(&items, keys).is_ok() {
+        return vec![true; items.len()];
+    }
+    items
+        .iter()
+        .map(|item| verify_batch_cached(std::slice::from_ref(item), keys).is_ok())
+        .collect()
+}
