@@ -5,5 +5,6 @@
 //! **Architecture invariant:** simulations are deterministic: the same parameters give the same
 //! bytes of CSV and SVG. Model arithmetic is integer; floats appear only as chart coordinates.
 
+pub mod air;
 pub mod chart;
 pub mod tokenomics;

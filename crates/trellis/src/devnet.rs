@@ -7,24 +7,39 @@
 
 use crate::{
     config::NodeConfig,
+    coverage_source::CoverageSource,
+    hotspots::HotspotFleet,
     keystore::Keystore,
     oracle::RewardOracle,
     run::{self, RunningNode},
 };
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use std::sync::Arc;
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
 };
 use trellis_chain::{Node, TxStatus};
+use trellis_coverage::{redundancy::RedundancyConfig, CoverageConfig};
+use trellis_ingest::{DeviceDirectory, IngestConfig};
 use trellis_ledger::{
     Antenna, Capability, Committee, DeviceClass, Genesis, GenesisAccount, GovAction, Params, StateRead, Transaction,
     TxBody, TxKind, TxOutcome,
 };
 use trellis_primitives::{AccountAddress, Amount, DeviceAddress, Hash, Keypair, Location};
 use trellis_rewards::{EmissionSchedule, NetEmission, PoolSplit, RewardConfig};
+use trellis_sim::air::AirModel;
+
+/// The chain's device registry, as ingest sees it.
+struct NodeDirectory(Node);
+
+impl DeviceDirectory for NodeDirectory {
+    fn is_registered(&self, device: &DeviceAddress) -> bool {
+        matches!(self.0.with_state(|s, _| s.device(device)), Ok(Some(_)))
+    }
+}
 
 /// Passphrase of the demo key files. They hold play money on a local chain.
 pub(crate) const DEVNET_PASSPHRASE: &str = "devnet";
@@ -45,6 +60,9 @@ pub(crate) struct DevnetArgs {
     /// Milliseconds between blocks.
     #[arg(long, default_value_t = 500)]
     pub(crate) block_interval_ms: u64,
+    /// Device ingest listen address (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8646")]
+    pub(crate) ingest_listen: SocketAddr,
     /// Delete the directory first and start a fresh chain.
     #[arg(long)]
     pub(crate) reset: bool,
@@ -135,12 +153,53 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     let devices = tokio::task::spawn_blocking(move || setup(&node))
         .await
         .context("devnet setup task failed")??;
+    // Ingest, in process, in front of the same chain; simulated hotspots report through it.
+    let roll_ms = 10 * args.block_interval_ms;
+    let mut ingest_config = IngestConfig::new(
+        args.ingest_listen,
+        args.dir.join("ingest").join("wal"),
+        args.dir.join("ingest").join("archive"),
+    );
+    ingest_config.segment_roll_ms = roll_ms;
+    ingest_config.rate_burst = 100;
+    ingest_config.rate_per_minute = 6_000;
+    let ingest = trellis_ingest::start(ingest_config, Arc::new(NodeDirectory(running.node.clone())))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let ingest_url = format!("http://{}/v1/reports", ingest.addr);
+    let fleet = HotspotFleet {
+        node: running.node.clone(),
+        ingest_url: ingest_url.clone(),
+        keys: (0..DEVICES_PER_CLASS)
+            .map(|i| device_key(DeviceClass::Hotspot, i))
+            .collect(),
+        round_ms: 4 * args.block_interval_ms,
+        air: AirModel::default(),
+    };
+    let fleet_shutdown = running.shutdown_watch();
+    tokio::spawn(async move {
+        if let Err(e) = fleet.run(fleet_shutdown).await {
+            tracing::error!(error = %format!("{e:#}"), "simulated hotspots stopped");
+        }
+    });
+    let coverage_config = CoverageConfig {
+        // Each simulated hotspot beacons every (hotspots × round) = 12 block intervals.
+        beacon_interval_ms: 8 * args.block_interval_ms,
+        ..CoverageConfig::default()
+    };
     let oracle = RewardOracle {
         node: running.node.clone(),
         config: reward_config(),
         signer: demo_key("oracle-1"),
         cosigners: vec![demo_key("oracle-2")],
         archive: args.dir.join("node").join("rewards"),
+        coverage: Some(CoverageSource {
+            node: running.node.clone(),
+            archive_dir: args.dir.join("ingest").join("archive"),
+            config: coverage_config,
+            redundancy: RedundancyConfig::default(),
+        }),
+        settle_delay_ms: 2 * roll_ms,
     };
     let oracle_shutdown = running.shutdown_watch();
     tokio::spawn(async move {
@@ -160,6 +219,10 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         args.dir.display()
     );
     println!(
+        "  ingest:     {ingest_url}   ({} simulated hotspots beacon and witness through it)",
+        DEVICES_PER_CLASS
+    );
+    println!(
         "  rewards:    settled each epoch ({} blocks) by the oracle; archive {}/node/rewards",
         genesis_epoch_len(),
         args.dir.display()
@@ -174,7 +237,12 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     }
     println!("  try:        TRELLIS_PASSPHRASE={DEVNET_PASSPHRASE} trellis wallet show --keystore {}/wallets/operator.json --api {url}", args.dir.display());
     println!("Ctrl-C stops it; running it again resumes the same chain (--reset starts over).");
-    running.run_until_signal().await
+    let result = running.run_until_signal().await;
+    // Rolls the open report segment into the archive.
+    if let Err(e) = ingest.shutdown().await {
+        tracing::warn!(error = %e, "ingest did not shut down cleanly");
+    }
+    result
 }
 
 /// The devnet reward engine configuration (defaults; treasury and operations are demo accounts).

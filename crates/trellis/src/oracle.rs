@@ -26,6 +26,11 @@ pub(crate) struct RewardOracle {
     pub(crate) cosigners: Vec<Keypair>,
     /// Where `epoch-<N>.json` archives go.
     pub(crate) archive: PathBuf,
+    /// The coverage verifier over the report log, if this network runs ingest.
+    pub(crate) coverage: Option<crate::coverage_source::CoverageSource>,
+    /// How long after an epoch's last block to wait before settling it, so every report of the
+    /// epoch has rolled into the report archive (two roll periods).
+    pub(crate) settle_delay_ms: u64,
 }
 
 /// The archive file of `epoch`.
@@ -61,8 +66,17 @@ impl RewardOracle {
             .node
             .with_state(|s, tip| s.params().map(|p| (tip.height, p.epoch_len_blocks)))?;
         let current = Epoch::of_height(height, epoch_len);
+        let tip_ms = self.node.tip().timestamp_ms;
         for e in 0..current.0 {
             let epoch = Epoch(e);
+            let next_start_ms = self
+                .node
+                .store()
+                .block((e + 1) * epoch_len)?
+                .map_or(u64::MAX, |b| b.header.timestamp_ms);
+            if tip_ms < next_start_ms.saturating_add(self.settle_delay_ms) {
+                break;
+            }
             let posted: Option<Manifest> = self.node.with_state(|s, _| s.read(&keys::manifest(epoch)))?;
             if posted.as_ref().is_some_and(|m| m.claimed == m.total) {
                 continue;
@@ -95,7 +109,14 @@ impl RewardOracle {
                 .with_state(|s, _| s.read(&keys::epoch_burn(epoch)))?
                 .unwrap_or_default(),
             carry,
-            shares: Vec::new(),
+            shares: match &self.coverage {
+                Some(source) => {
+                    let run = source.run(epoch)?;
+                    crate::coverage_source::write_verdicts(&self.archive, epoch, &run.outcomes)?;
+                    run.shares
+                }
+                None => Vec::new(),
+            },
         };
         let result = compute_epoch(&self.config, &inputs)?;
         if let Some(m) = &posted {

@@ -192,4 +192,53 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
         "{}",
         stdout(&out)
     );
+
+    // Coverage: the simulated hotspots' beacons and witnesses went through ingest; a later epoch
+    // pays them from the coverage pool, and the API explains why.
+    let hotspot = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("hotspot").map(|r| r.trim().to_string()))
+        .unwrap();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let (epoch, breakdown) = 'found: loop {
+        for e in 1..20 {
+            if let Ok(b) = get(&url, &format!("/v1/rewards/{e}/devices/{hotspot}")) {
+                break 'found (e, b);
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no epoch paid the hotspots");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let share = &breakdown["shares"][0];
+    assert_eq!(share["pool"], "coverage");
+    assert!(share["units"].as_u64().unwrap() > 0, "{breakdown}");
+    assert!(
+        share["breakdown"]["counted_reports"].as_u64().unwrap() > 0,
+        "{breakdown}"
+    );
+    assert!(units(&breakdown["payouts"][0]["amount"]) > 0, "{breakdown}");
+    let verdicts = std::fs::read_to_string(archive.join(format!("verdicts-{epoch}.json"))).unwrap();
+    assert!(
+        verdicts.contains("\"Ok\"") || verdicts.contains("Ok"),
+        "verdict file written"
+    );
+    let out = trellis(
+        &[
+            "rewards",
+            "audit",
+            "--epoch",
+            &epoch.to_string(),
+            "--api",
+            &url,
+            "--archive",
+            archive.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success() && stdout(&out).starts_with("MATCH"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }

@@ -1,0 +1,135 @@
+//! Devnet's simulated hotspots: they beacon with fresh block entropy and witness each other
+//! through a simulated radio medium, and send every report through the real ingest over HTTP.
+
+use anyhow::{Context, Result};
+use prost::Message;
+use std::time::Duration;
+use tokio::sync::watch;
+use trellis_chain::Node;
+use trellis_coverage::{entropy::beacon_payload, physics::distance_m};
+use trellis_ledger::StateRead;
+use trellis_primitives::{DeviceAddress, Keypair};
+use trellis_proto::{report::Kind, Beacon, Envelope, Report, Witness};
+use trellis_sim::air::AirModel;
+
+/// US915 uplink channel the devnet uses.
+pub(crate) const FREQUENCY_HZ: u64 = 904_300_000;
+/// Conducted transmit power of the simulated radios, centi-dBm (27 dBm: a typical LoRa gateway).
+const TX_POWER_CENTI_DBM: i64 = 2_700;
+
+/// The fleet.
+pub(crate) struct HotspotFleet {
+    pub(crate) node: Node,
+    pub(crate) ingest_url: String,
+    pub(crate) keys: Vec<Keypair>,
+    pub(crate) round_ms: u64,
+    pub(crate) air: AirModel,
+}
+
+fn now_ms() -> u64 {
+    trellis_chain::node::wall_clock_ms()
+}
+
+impl HotspotFleet {
+    /// One hotspot beacons per round, in turn; all others that hear it witness.
+    pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+        let mut tick = tokio::time::interval(Duration::from_millis(self.round_ms));
+        let mut round: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        return Ok(());
+                    }
+                }
+            }
+            round += 1;
+            if let Err(e) = self.round(&http, round).await {
+                tracing::warn!(error = %format!("{e:#}"), round, "simulated hotspot round failed");
+            }
+        }
+    }
+
+    async fn post(&self, http: &reqwest::Client, key: &Keypair, kind: Kind) -> Result<()> {
+        let report = Report {
+            timestamp_ms: now_ms(),
+            kind: Some(kind),
+        };
+        let body = Envelope::sign(&report, key).encode_to_vec();
+        let response = http
+            .post(&self.ingest_url)
+            .header("content-type", "application/x-protobuf")
+            .body(body)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            let text = response.text().await.unwrap_or_default();
+            tracing::debug!(%text, "ingest refused a simulated report");
+        }
+        Ok(())
+    }
+
+    async fn round(&self, http: &reqwest::Client, round: u64) -> Result<()> {
+        if self.keys.is_empty() {
+            return Ok(());
+        }
+        let beaconer = &self.keys[(round as usize) % self.keys.len()];
+        let beaconer_addr = DeviceAddress::from(beaconer.public());
+        let entropy = self.node.tip().hash;
+        let payload = beacon_payload(&entropy, &beaconer_addr).to_vec();
+        let locate = |d: &DeviceAddress| -> Result<Option<(h3o::CellIndex, i64)>> {
+            let device = self.node.with_state(|s, _| s.device(d))?;
+            Ok(device.and_then(|dev| dev.location).map(|l| {
+                (
+                    l.location.cell(),
+                    l.antenna.map_or(0, |a| i64::from(a.gain_dbi_tenths) * 10),
+                )
+            }))
+        };
+        let Some((from_cell, from_gain)) = locate(&beaconer_addr)? else {
+            return Ok(());
+        };
+        let beacon = Beacon {
+            entropy: entropy.0.to_vec(),
+            payload: payload.clone(),
+            frequency_hz: FREQUENCY_HZ,
+            tx_power_centi_dbm: TX_POWER_CENTI_DBM,
+        };
+        self.post(http, beaconer, Kind::Beacon(beacon))
+            .await
+            .context("posting a beacon")?;
+        for key in self.keys.iter().filter(|k| k.public() != beaconer.public()) {
+            let addr = DeviceAddress::from(key.public());
+            let Some((to_cell, to_gain)) = locate(&addr)? else {
+                continue;
+            };
+            let Some(distance) = distance_m(from_cell, to_cell) else {
+                continue;
+            };
+            let gains_dbi = (from_gain + to_gain) as f64 / 100.0;
+            let heard = self.air.rssi_dbm(
+                &beaconer_addr,
+                &addr,
+                round,
+                TX_POWER_CENTI_DBM as f64 / 100.0,
+                gains_dbi,
+                distance as f64,
+                FREQUENCY_HZ,
+            );
+            if let Some(rssi) = heard {
+                let witness = Witness {
+                    payload: payload.clone(),
+                    frequency_hz: FREQUENCY_HZ,
+                    rssi_centi_dbm: (rssi * 100.0) as i64,
+                    snr_centi_db: 500,
+                };
+                self.post(http, key, Kind::Witness(witness))
+                    .await
+                    .context("posting a witness")?;
+            }
+        }
+        Ok(())
+    }
+}
