@@ -1,9 +1,14 @@
 //! The coverage verifier run over the ingest report log for an epoch: verdicts and shares.
+//!
+//! The computation is a pure function of the epoch's logged reports and a snapshot of chain facts
+//! ([`ChainFacts`]: block hashes and times, the reporters' device records), so the oracle (reading
+//! its own node) and an auditor (reading any node's API) compute the same thing.
 
 use anyhow::{Context, Result};
+use serde::Deserialize;
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::PathBuf,
+    path::{Path, PathBuf},
 };
 use trellis_chain::Node;
 use trellis_coverage::{
@@ -14,20 +19,91 @@ use trellis_coverage::{
     BeaconReport, CoverageConfig, HotspotFacts, WitnessReport,
 };
 use trellis_ledger::{DeviceClass, StateRead};
-use trellis_primitives::{AccountAddress, DeviceAddress, Epoch, Hash};
-use trellis_proto::{report::Kind, Envelope};
+use trellis_primitives::{AccountAddress, DeviceAddress, Epoch, Hash, Location};
+use trellis_proto::{report::Kind, Envelope, LoggedReport};
 use trellis_rewards::DeviceShare;
 
 /// Every hotspot is in one regulatory region until region plans are on chain.
 const DEVNET_REGION: u16 = 1;
 
-/// Coverage shares from the report log.
-pub(crate) struct CoverageSource {
-    pub(crate) node: Node,
-    /// The ingest object store directory.
-    pub(crate) archive_dir: PathBuf,
-    pub(crate) config: CoverageConfig,
-    pub(crate) redundancy: RedundancyConfig,
+/// What the verifier needs to know about a device.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct DeviceFacts {
+    pub(crate) owner: AccountAddress,
+    pub(crate) class: DeviceClass,
+    pub(crate) location: Option<Location>,
+    pub(crate) gain_centi_dbi: i64,
+}
+
+/// The chain facts one epoch's verification reads.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ChainFacts {
+    /// Blocks by height: (hash, timestamp), from two epochs before `epoch` to its end.
+    pub(crate) blocks: BTreeMap<u64, (Hash, u64)>,
+    /// The reporters' device records.
+    pub(crate) devices: BTreeMap<DeviceAddress, DeviceFacts>,
+}
+
+/// The block heights an epoch's verification needs: entropy may come from up to two epochs back.
+pub(crate) fn needed_heights(epoch: Epoch, len: u64) -> std::ops::RangeInclusive<u64> {
+    (epoch.0 * len).saturating_sub(2 * len)..=(epoch.0 + 1) * len
+}
+
+/// Decodes the frames received during `[start_ms, end_ms)`.
+pub(crate) fn epoch_reports(
+    frames: Vec<LoggedReport>,
+    start_ms: u64,
+    end_ms: u64,
+) -> (Vec<BeaconReport>, Vec<WitnessReport>) {
+    let (mut beacons, mut witnesses) = (Vec::new(), Vec::new());
+    for frame in frames
+        .into_iter()
+        .filter(|f| (start_ms..end_ms).contains(&f.received_ms))
+    {
+        let Some(signed) = frame.report else { continue };
+        let Ok(env) = Envelope::decode(&prost::Message::encode_to_vec(&signed)) else {
+            continue;
+        };
+        match env.report.kind {
+            Some(Kind::Beacon(b)) => {
+                let Ok(entropy) = <[u8; 32]>::try_from(b.entropy.as_slice()) else {
+                    continue;
+                };
+                beacons.push(BeaconReport {
+                    beaconer: env.device,
+                    entropy: Hash(entropy),
+                    payload: b.payload,
+                    frequency_hz: b.frequency_hz,
+                    tx_power_centi_dbm: b.tx_power_centi_dbm,
+                    received_ms: frame.received_ms,
+                });
+            }
+            Some(Kind::Witness(w)) => witnesses.push(WitnessReport {
+                witness: env.device,
+                payload: w.payload,
+                frequency_hz: w.frequency_hz,
+                rssi_centi_dbm: w.rssi_centi_dbm,
+                received_ms: frame.received_ms,
+            }),
+            _ => {}
+        }
+    }
+    (beacons, witnesses)
+}
+
+/// Everyone who reported.
+pub(crate) fn reporters(beacons: &[BeaconReport], witnesses: &[WitnessReport]) -> BTreeSet<DeviceAddress> {
+    beacons
+        .iter()
+        .map(|b| b.beaconer)
+        .chain(witnesses.iter().map(|w| w.witness))
+        .collect()
+}
+
+/// Reads every frame of a report archive directory.
+pub(crate) async fn read_reports(dir: &Path) -> Result<Vec<LoggedReport>> {
+    let store = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
+    Ok(trellis_ingest::log::read_all(&store).await?)
 }
 
 /// Verdicts and shares of an epoch.
@@ -36,131 +112,132 @@ pub(crate) struct CoverageEpoch {
     pub(crate) shares: Vec<DeviceShare>,
 }
 
-impl CoverageSource {
-    /// The epoch's block timestamps: [first block of `epoch`, first block of the next).
-    fn time_range(&self, epoch: Epoch, len: u64) -> Result<Option<(u64, u64)>> {
-        let store = self.node.store();
-        let start = store.block(epoch.0 * len)?.map(|b| b.header.timestamp_ms);
-        let end = store.block((epoch.0 + 1) * len)?.map(|b| b.header.timestamp_ms);
-        Ok(start.zip(end))
-    }
+/// The verification itself.
+pub(crate) fn compute(
+    config: &CoverageConfig,
+    redundancy: &RedundancyConfig,
+    facts: &ChainFacts,
+    beacons: &[BeaconReport],
+    witnesses: &[WitnessReport],
+) -> CoverageEpoch {
+    let hotspot = |d: &DeviceAddress| {
+        facts.devices.get(d).map(|dev| HotspotFacts {
+            is_hotspot: dev.class == DeviceClass::Hotspot,
+            location: dev.location,
+            gain_centi_dbi: dev.gain_centi_dbi,
+            region: DEVNET_REGION,
+        })
+    };
+    let entropy_times: BTreeMap<Hash, u64> = facts.blocks.values().copied().collect();
+    let entropy_time = |h: &Hash| entropy_times.get(h).copied();
+    let (denylist, edges) = (BTreeSet::new(), BTreeSet::new());
+    let ctx = VerifyContext {
+        config,
+        hotspot: &hotspot,
+        entropy_time_ms: &entropy_time,
+        denylist: &denylist,
+        denylisted_edges: &edges,
+    };
+    let outcomes = verify_epoch(&ctx, beacons, witnesses, &BTreeMap::new());
+    let cells: BTreeMap<DeviceAddress, h3o::CellIndex> = facts
+        .devices
+        .iter()
+        .filter(|(_, d)| d.class == DeviceClass::Hotspot)
+        .filter_map(|(a, d)| d.location.map(|l| (*a, l.cell())))
+        .collect();
+    let scales = transmit_scales(&cells, &hip17_defaults());
+    let owner = |d: &DeviceAddress| facts.devices.get(d).map(|dev| dev.owner);
+    let (recent_w, recent_b) = (BTreeSet::new(), BTreeSet::new());
+    let inputs = ShareInputs {
+        redundancy,
+        transmit_scale_ppm: &scales,
+        owner: &owner,
+        recent_witnessers: &recent_w,
+        recent_beaconers: &recent_b,
+    };
+    let shares = coverage_shares(&outcomes, &inputs);
+    CoverageEpoch { outcomes, shares }
+}
 
+/// Coverage shares from the report log and this node's state (the oracle's view).
+pub(crate) struct CoverageSource {
+    pub(crate) node: Node,
+    /// The ingest object store directory.
+    pub(crate) archive_dir: PathBuf,
+    pub(crate) config: CoverageConfig,
+    pub(crate) redundancy: RedundancyConfig,
+}
+
+impl CoverageSource {
     /// Verdicts and shares for `epoch` (which must be complete).
     pub(crate) fn run(&self, epoch: Epoch) -> Result<CoverageEpoch> {
         let len = self.node.with_state(|s, _| s.params())?.epoch_len_blocks;
-        let Some((start_ms, end_ms)) = self.time_range(epoch, len)? else {
+        let mut facts = ChainFacts::default();
+        for height in needed_heights(epoch, len) {
+            if let Some(block) = self.node.store().block(height)? {
+                facts
+                    .blocks
+                    .insert(height, (block.header.hash(), block.header.timestamp_ms));
+            }
+        }
+        let range = facts
+            .blocks
+            .get(&(epoch.0 * len))
+            .zip(facts.blocks.get(&((epoch.0 + 1) * len)));
+        let Some(((_, start_ms), (_, end_ms))) = range else {
             return Ok(CoverageEpoch {
                 outcomes: Vec::new(),
                 shares: Vec::new(),
             });
         };
-        let frames = tokio::runtime::Handle::current().block_on(async {
-            let store = object_store::local::LocalFileSystem::new_with_prefix(&self.archive_dir)?;
-            trellis_ingest::log::read_all(&store).await.map_err(anyhow::Error::from)
-        })?;
-        let (mut beacons, mut witnesses) = (Vec::new(), Vec::new());
-        for frame in frames
-            .into_iter()
-            .filter(|f| (start_ms..end_ms).contains(&f.received_ms))
-        {
-            let Some(signed) = frame.report else { continue };
-            let Ok(env) = Envelope::decode(&prost::Message::encode_to_vec(&signed)) else {
-                continue;
-            };
-            match env.report.kind {
-                Some(Kind::Beacon(b)) => {
-                    let Ok(entropy) = <[u8; 32]>::try_from(b.entropy.as_slice()) else {
-                        continue;
-                    };
-                    beacons.push(BeaconReport {
-                        beaconer: env.device,
-                        entropy: Hash(entropy),
-                        payload: b.payload,
-                        frequency_hz: b.frequency_hz,
-                        tx_power_centi_dbm: b.tx_power_centi_dbm,
-                        received_ms: frame.received_ms,
-                    });
-                }
-                Some(Kind::Witness(w)) => witnesses.push(WitnessReport {
-                    witness: env.device,
-                    payload: w.payload,
-                    frequency_hz: w.frequency_hz,
-                    rssi_centi_dbm: w.rssi_centi_dbm,
-                    received_ms: frame.received_ms,
-                }),
-                _ => {}
+        let frames = tokio::runtime::Handle::current().block_on(read_reports(&self.archive_dir))?;
+        let (beacons, witnesses) = epoch_reports(frames, *start_ms, *end_ms);
+        for device in reporters(&beacons, &witnesses) {
+            if let Some(dev) = self.node.with_state(|s, _| s.device(&device))? {
+                let location = dev.location.as_ref();
+                facts.devices.insert(
+                    device,
+                    DeviceFacts {
+                        owner: dev.owner,
+                        class: dev.class,
+                        location: location.map(|l| l.location),
+                        gain_centi_dbi: location
+                            .and_then(|l| l.antenna)
+                            .map_or(0, |a| i64::from(a.gain_dbi_tenths) * 10),
+                    },
+                );
             }
         }
-        // Entropy: hashes of blocks from a lifespan before the epoch to its end.
-        let mut entropy_times: BTreeMap<Hash, u64> = BTreeMap::new();
-        let lifespan_blocks = len.max(1) * 2;
-        let first = (epoch.0 * len).saturating_sub(lifespan_blocks);
-        for height in first..=(epoch.0 + 1) * len {
-            if let Some(block) = self.node.store().block(height)? {
-                entropy_times.insert(block.header.hash(), block.header.timestamp_ms);
-            }
-        }
-        let devices = self
-            .node
-            .with_state(|s, _| -> Result<BTreeMap<DeviceAddress, trellis_ledger::Device>> {
-                let mut out = BTreeMap::new();
-                for d in beacons
-                    .iter()
-                    .map(|b| b.beaconer)
-                    .chain(witnesses.iter().map(|w| w.witness))
-                {
-                    if let Some(dev) = s.device(&d)? {
-                        out.insert(d, dev);
-                    }
-                }
-                Ok(out)
-            })?;
-        let facts = |d: &DeviceAddress| {
-            devices.get(d).map(|dev| HotspotFacts {
-                is_hotspot: dev.class == DeviceClass::Hotspot,
-                location: dev.location.as_ref().map(|l| l.location),
-                gain_centi_dbi: dev
-                    .location
-                    .as_ref()
-                    .and_then(|l| l.antenna)
-                    .map_or(0, |a| i64::from(a.gain_dbi_tenths) * 10),
-                region: DEVNET_REGION,
-            })
-        };
-        let entropy_time = |h: &Hash| entropy_times.get(h).copied();
-        let (denylist, edges) = (BTreeSet::new(), BTreeSet::new());
-        let ctx = VerifyContext {
-            config: &self.config,
-            hotspot: &facts,
-            entropy_time_ms: &entropy_time,
-            denylist: &denylist,
-            denylisted_edges: &edges,
-        };
-        let outcomes = verify_epoch(&ctx, &beacons, &witnesses, &BTreeMap::new());
-        let cells: BTreeMap<DeviceAddress, h3o::CellIndex> = devices
-            .iter()
-            .filter(|(_, d)| d.class == DeviceClass::Hotspot)
-            .filter_map(|(a, d)| d.location.as_ref().map(|l| (*a, l.location.cell())))
-            .collect();
-        let scales = transmit_scales(&cells, &hip17_defaults());
-        let owner = |d: &DeviceAddress| -> Option<AccountAddress> { devices.get(d).map(|dev| dev.owner) };
-        let (recent_w, recent_b) = (BTreeSet::new(), BTreeSet::new());
-        let inputs = ShareInputs {
-            redundancy: &self.redundancy,
-            transmit_scale_ppm: &scales,
-            owner: &owner,
-            recent_witnessers: &recent_w,
-            recent_beaconers: &recent_b,
-        };
-        let shares = coverage_shares(&outcomes, &inputs);
-        Ok(CoverageEpoch { outcomes, shares })
+        Ok(compute(&self.config, &self.redundancy, &facts, &beacons, &witnesses))
     }
 }
 
-/// Writes the epoch's verdicts (one JSON document, canonical order) next to the reward archive.
-pub(crate) fn write_verdicts(dir: &std::path::Path, epoch: Epoch, outcomes: &[PocOutcome]) -> Result<()> {
+/// The verifier configuration an epoch ran with, archived beside its verdicts so auditors can
+/// re-run it.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+pub(crate) struct VerifierSettings {
+    pub(crate) coverage: CoverageConfig,
+    pub(crate) redundancy: RedundancyConfig,
+}
+
+/// Writes the epoch's verdicts (canonical order) and the settings behind them.
+pub(crate) fn write_verdicts(
+    dir: &Path,
+    epoch: Epoch,
+    settings: &VerifierSettings,
+    outcomes: &[PocOutcome],
+) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("verdicts-{}.json", epoch.0));
-    std::fs::write(&path, serde_json::to_vec_pretty(outcomes)?)
-        .with_context(|| format!("cannot write {}", path.display()))
+    let doc = serde_json::json!({ "settings": settings, "outcomes": outcomes });
+    std::fs::write(&path, serde_json::to_vec_pretty(&doc)?).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Reads the settings an epoch was verified with.
+pub(crate) fn read_settings(dir: &Path, epoch: Epoch) -> Result<VerifierSettings> {
+    let path = dir.join(format!("verdicts-{}.json", epoch.0));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?)?;
+    serde_json::from_value(doc["settings"].clone())
+        .with_context(|| format!("{} has no verifier settings", path.display()))
 }

@@ -112,7 +112,11 @@ impl RewardOracle {
             shares: match &self.coverage {
                 Some(source) => {
                     let run = source.run(epoch)?;
-                    crate::coverage_source::write_verdicts(&self.archive, epoch, &run.outcomes)?;
+                    let settings = crate::coverage_source::VerifierSettings {
+                        coverage: source.config.clone(),
+                        redundancy: source.redundancy.clone(),
+                    };
+                    crate::coverage_source::write_verdicts(&self.archive, epoch, &settings, &run.outcomes)?;
                     run.shares
                 }
                 None => Vec::new(),

@@ -3,9 +3,75 @@
 use crate::{client::Client, oracle::read_archive, wallet::ApiArg};
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use trellis_primitives::DeviceAddress;
 use trellis_primitives::{Epoch, Hash};
-use trellis_rewards::AuditVerdict;
+use trellis_rewards::{AuditVerdict, DeviceShare, Pool};
+
+use crate::coverage_source::{
+    compute, epoch_reports, needed_heights, read_reports, read_settings, reporters, ChainFacts, DeviceFacts,
+    VerifierSettings,
+};
+
+/// Re-runs the coverage verifier for `epoch` from raw reports and chain facts read over the API.
+async fn coverage_from_reports(
+    client: &Client,
+    epoch: Epoch,
+    reports: &std::path::Path,
+    settings: &VerifierSettings,
+) -> Result<Vec<DeviceShare>> {
+    let len = client.get("/v1/params").await?["params"]["epoch_len_blocks"]
+        .as_u64()
+        .context("params have no epoch length")?;
+    let mut facts = ChainFacts::default();
+    for height in needed_heights(epoch, len) {
+        if let Ok(block) = client.get(&format!("/v1/blocks/{height}")).await {
+            let hash: Hash = block["hash"]
+                .as_str()
+                .context("block without hash")?
+                .parse()
+                .context("malformed block hash")?;
+            let ts = block["block"]["header"]["timestamp_ms"]
+                .as_u64()
+                .context("block without timestamp")?;
+            facts.blocks.insert(height, (hash, ts));
+        }
+    }
+    let (Some((_, start)), Some((_, end))) = (
+        facts.blocks.get(&(epoch.0 * len)),
+        facts.blocks.get(&((epoch.0 + 1) * len)),
+    ) else {
+        bail!("epoch {} is not complete on this node", epoch.0);
+    };
+    let (beacons, witnesses) = epoch_reports(read_reports(reports).await?, *start, *end);
+    for device in reporters(&beacons, &witnesses) {
+        let Ok(v) = client.get(&format!("/v1/devices/{device}")).await else {
+            continue;
+        };
+        let d = &v["device"];
+        let location = &d["location"];
+        let facts_of = DeviceFacts {
+            owner: serde_json::from_value(d["owner"].clone()).context("device without owner")?,
+            class: serde_json::from_value(d["class"].clone()).context("device without class")?,
+            location: serde_json::from_value(location["location"].clone()).ok(),
+            gain_centi_dbi: location["antenna"]["gain_dbi_tenths"].as_i64().unwrap_or(0) * 10,
+        };
+        facts.devices.insert(device, facts_of);
+    }
+    Ok(compute(&settings.coverage, &settings.redundancy, &facts, &beacons, &witnesses).shares)
+}
+
+/// The first device (in address order) whose units differ, with (archived, recomputed) units.
+fn first_share_difference(archived: &[&DeviceShare], recomputed: &[DeviceShare]) -> Option<(DeviceAddress, u64, u64)> {
+    let a: BTreeMap<DeviceAddress, u64> = archived.iter().map(|s| (s.device, s.units)).collect();
+    let r: BTreeMap<DeviceAddress, u64> = recomputed.iter().map(|s| (s.device, s.units)).collect();
+    let devices: std::collections::BTreeSet<DeviceAddress> = a.keys().chain(r.keys()).copied().collect();
+    devices.into_iter().find_map(|d| {
+        let (x, y) = (a.get(&d).copied().unwrap_or(0), r.get(&d).copied().unwrap_or(0));
+        (x != y).then_some((d, x, y))
+    })
+}
 
 /// Reward commands.
 #[derive(Debug, Subcommand)]
@@ -15,7 +81,7 @@ pub(crate) enum RewardsCommand {
     /// Prints `MATCH <root>`, or the first device whose amount differs, and exits non-zero on a
     /// mismatch.
     ///
-    /// Example: trellis rewards audit --epoch 3 --archive .devnet/node/rewards
+    /// Example: trellis rewards audit --epoch 3 --archive .devnet/node/rewards --reports .devnet/ingest/archive
     Audit {
         /// The epoch.
         #[arg(long)]
@@ -23,6 +89,10 @@ pub(crate) enum RewardsCommand {
         /// Directory of `epoch-<N>.json` archives.
         #[arg(long)]
         archive: PathBuf,
+        /// The device report archive (ingest's object store directory): re-run the coverage
+        /// verifier over the epoch's raw reports and check the archived shares first.
+        #[arg(long)]
+        reports: Option<PathBuf>,
         #[command(flatten)]
         api: ApiArg,
     },
@@ -30,9 +100,30 @@ pub(crate) enum RewardsCommand {
 
 /// Runs a rewards command.
 pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
-    let RewardsCommand::Audit { epoch, archive, api } = command;
-    let archive = read_archive(&archive, Epoch(epoch))?;
+    let RewardsCommand::Audit {
+        epoch,
+        archive: archive_dir,
+        reports,
+        api,
+    } = command;
+    let archive = read_archive(&archive_dir, Epoch(epoch))?;
     let client = Client::new(&api.api)?;
+    if let Some(reports) = reports {
+        let settings = read_settings(&archive_dir, Epoch(epoch))?;
+        let recomputed = coverage_from_reports(&client, Epoch(epoch), &reports, &settings).await?;
+        let archived: Vec<&DeviceShare> = archive
+            .inputs
+            .shares
+            .iter()
+            .filter(|s| s.pool == Pool::Coverage)
+            .collect();
+        if let Some((device, archived_units, recomputed_units)) = first_share_difference(&archived, &recomputed) {
+            println!(
+                "MISMATCH epoch {epoch}: device {device} has {archived_units} coverage units in the archive, {recomputed_units} recomputed from the reports"
+            );
+            bail!("audit failed");
+        }
+    }
     // Inputs the chain itself attests to must agree with the archive before anything else.
     let chain_epoch = client.get(&format!("/v1/epochs/{epoch}")).await?;
     let burned: trellis_primitives::Amount =

@@ -241,4 +241,112 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
         stdout(&out),
         stderr(&out)
     );
+
+    // The full audit re-runs the coverage verifier over the raw device reports.
+    let reports = devnet_dir.join("ingest").join("archive");
+    let full_audit = |reports: &std::path::Path| {
+        trellis(
+            &[
+                "rewards",
+                "audit",
+                "--epoch",
+                &epoch.to_string(),
+                "--api",
+                &url,
+                "--archive",
+                archive.to_str().unwrap(),
+                "--reports",
+                reports.to_str().unwrap(),
+            ],
+            &[],
+        )
+    };
+    let out = full_audit(&reports);
+    assert!(
+        out.status.success() && stdout(&out).starts_with("MATCH"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // Alter one archived witness report of that epoch in a copy (a forged RSSI) and audit again.
+    let altered = dir.path().join("altered-reports");
+    copy_dir(&reports, &altered);
+    let len = get(&url, "/v1/params").unwrap()["params"]["epoch_len_blocks"]
+        .as_u64()
+        .unwrap();
+    let ts = |h: u64| {
+        get(&url, &format!("/v1/blocks/{h}")).unwrap()["block"]["header"]["timestamp_ms"]
+            .as_u64()
+            .unwrap()
+    };
+    let range = ts(epoch * len)..ts((epoch + 1) * len);
+    let paid_epoch_witness = alter_one_witness(&altered, range);
+    assert!(paid_epoch_witness, "found a witness report to alter");
+    let out = full_audit(&altered);
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains("recomputed from the reports"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Rewrites the first witness report received in `received` (the audited epoch) with an
+/// RSSI no radio could receive at any asserted distance.
+fn alter_one_witness(archive: &std::path::Path, received: std::ops::Range<u64>) -> bool {
+    use prost::Message;
+    use std::io::{Read, Write};
+    let mut segments: Vec<_> = std::fs::read_dir(archive.join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segments.sort();
+    for path in segments {
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+            .read_to_end(&mut raw)
+            .unwrap();
+        let mut frames = Vec::new();
+        let mut cursor = raw.as_slice();
+        while !cursor.is_empty() {
+            frames.push(trellis_proto::LoggedReport::decode_length_delimited(&mut cursor).unwrap());
+        }
+        let mut changed = false;
+        for frame in frames.iter_mut().filter(|f| received.contains(&f.received_ms)) {
+            let signed = frame.report.as_mut().unwrap();
+            let mut report = trellis_proto::Report::decode(signed.body.as_slice()).unwrap();
+            if let Some(trellis_proto::report::Kind::Witness(w)) = report.kind.as_mut() {
+                w.rssi_centi_dbm = 2_000; // +20 dBm
+                signed.body = report.encode_to_vec();
+                changed = true;
+                break;
+            }
+        }
+        if !changed {
+            continue;
+        }
+        let mut out = Vec::new();
+        for frame in &frames {
+            frame.encode_length_delimited(&mut out).unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&out).unwrap();
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        return true;
+    }
+    false
 }
