@@ -283,8 +283,15 @@ async fn supply(State(node): State<Node>) -> ApiResult<Json<Value>> {
 }
 
 async fn params(State(node): State<Node>) -> ApiResult<Json<Value>> {
-    let params = node.with_state(|s, _| s.params()).map_err(internal)?;
-    Ok(Json(json!({ "params": params })))
+    let (params, rewards) = node
+        .with_state(|s, _| -> Result<_, trellis_ledger::state::CorruptState> {
+            Ok((
+                s.params()?,
+                s.read::<trellis_ledger::RewardParams>(keys::REWARD_PARAMS)?,
+            ))
+        })
+        .map_err(internal)?;
+    Ok(Json(json!({ "params": params, "rewards": rewards })))
 }
 
 async fn block_events(State(node): State<Node>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

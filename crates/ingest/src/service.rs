@@ -263,7 +263,10 @@ async fn write_loop(
     let mut keys = KeyCache::default();
     let mut dedup = Dedup::new(config.dedup_capacity);
     let mut limiter = RateLimiter::new(config.rate_burst, config.rate_per_minute);
-    let mut roll = tokio::time::interval(Duration::from_millis(config.segment_roll_ms));
+    // The first roll comes one period after start (a plain interval would fire at once and roll
+    // the first reports' segment early).
+    let period = Duration::from_millis(config.segment_roll_ms);
+    let mut roll = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     roll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let first = tokio::select! {

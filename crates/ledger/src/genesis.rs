@@ -60,6 +60,10 @@ pub struct Genesis {
     /// A starting TRL price (micro-USD per TRL), so credits can be bought from block 1.
     #[serde(default)]
     pub initial_price_micro_usd_per_trl: Option<u64>,
+    /// The reward engine's emission schedule and pool split (none: no rewards until governance
+    /// sets them).
+    #[serde(default)]
+    pub rewards: Option<crate::reward_params::RewardParams>,
 }
 
 /// A genesis document that cannot start a chain.
@@ -94,6 +98,7 @@ impl Genesis {
             makers: Vec::new(),
             accounts,
             initial_price_micro_usd_per_trl: None,
+            rewards: None,
         }
     }
 
@@ -162,6 +167,9 @@ impl Genesis {
                 .checked_add(a.balance)
                 .ok_or_else(|| GenesisError::Invalid("accounts: total supply overflows u64 base units".into()))?;
         }
+        if let Some(rewards) = &self.rewards {
+            rewards.validate().map_err(GenesisError::Invalid)?;
+        }
         if self.initial_price_micro_usd_per_trl == Some(0) {
             return invalid("initial_price_micro_usd_per_trl must be greater than zero".into());
         }
@@ -214,6 +222,9 @@ impl Genesis {
             }
             .to_bytes(),
         );
+        if let Some(rewards) = &self.rewards {
+            put(keys::REWARD_PARAMS.to_vec(), rewards.to_bytes());
+        }
         if let Some(price) = self.initial_price_micro_usd_per_trl {
             put(
                 keys::PRICE.to_vec(),

@@ -224,6 +224,8 @@ pub mod keys {
     pub const SUPPLY: &[u8] = &[0x15];
     /// Key of the chain id.
     pub const CHAIN_ID: &[u8] = &[0x16];
+    /// Key of the reward parameters.
+    pub const REWARD_PARAMS: &[u8] = &[0x17];
 
     /// Table byte of accounts, for scans.
     pub const ACCOUNT_TABLE: u8 = 0x01;

@@ -24,6 +24,33 @@ pub struct RewardConfig {
     pub operations: AccountAddress,
 }
 
+impl From<&trellis_ledger::RewardParams> for RewardConfig {
+    /// The engine configuration the chain's reward parameters describe.
+    fn from(p: &trellis_ledger::RewardParams) -> Self {
+        RewardConfig {
+            schedule: EmissionSchedule {
+                initial_epoch_emission: p.initial_epoch_emission,
+                halving_period_epochs: p.halving_period_epochs,
+                supply_cap: p.supply_cap,
+                net_emission: match p.net_emission_cap_per_epoch {
+                    Some(max_per_epoch) => crate::schedule::NetEmission::Cap { max_per_epoch },
+                    None => crate::schedule::NetEmission::Off,
+                },
+            },
+            split: PoolSplit {
+                coverage_bps: p.coverage_bps,
+                storage_bps: p.storage_bps,
+                compute_bps: p.compute_bps,
+                sensor_energy_bps: p.sensor_energy_bps,
+                operations_bps: p.operations_bps,
+                treasury_bps: p.treasury_bps,
+            },
+            treasury: p.treasury,
+            operations: p.operations,
+        }
+    }
+}
+
 impl RewardConfig {
     /// Checks every part.
     pub fn validate(&self) -> Result<(), RewardError> {

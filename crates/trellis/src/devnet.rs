@@ -25,11 +25,11 @@ use trellis_chain::{Node, TxStatus};
 use trellis_coverage::{redundancy::RedundancyConfig, CoverageConfig};
 use trellis_ingest::{DeviceDirectory, IngestConfig};
 use trellis_ledger::{
-    Antenna, Capability, Committee, DeviceClass, Genesis, GenesisAccount, GovAction, Params, StateRead, Transaction,
-    TxBody, TxKind, TxOutcome,
+    Antenna, Capability, Committee, DeviceClass, Genesis, GenesisAccount, GovAction, Params, RewardParams, StateRead,
+    Transaction, TxBody, TxKind, TxOutcome,
 };
 use trellis_primitives::{AccountAddress, Amount, DeviceAddress, Hash, Keypair, Location};
-use trellis_rewards::{EmissionSchedule, NetEmission, PoolSplit, RewardConfig};
+use trellis_rewards::{EmissionSchedule, PoolSplit};
 use trellis_sim::air::AirModel;
 
 /// The chain's device registry, as ingest sees it.
@@ -123,6 +123,7 @@ pub(crate) fn genesis(timestamp_ms: u64) -> Genesis {
             },
         ],
         initial_price_micro_usd_per_trl: Some(1_500_000),
+        rewards: Some(reward_params()),
     }
 }
 
@@ -189,7 +190,6 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     };
     let oracle = RewardOracle {
         node: running.node.clone(),
-        config: reward_config(),
         signer: demo_key("oracle-1"),
         cosigners: vec![demo_key("oracle-2")],
         archive: args.dir.join("node").join("rewards"),
@@ -245,17 +245,23 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     result
 }
 
-/// The devnet reward engine configuration (defaults; treasury and operations are demo accounts).
-pub(crate) fn reward_config() -> RewardConfig {
-    RewardConfig {
-        // Burns (fees, onboarding, credits) are re-minted up to 1,000 TRL per epoch.
-        schedule: EmissionSchedule {
-            net_emission: NetEmission::Cap {
-                max_per_epoch: Amount::from_trl(1_000).unwrap_or_default(),
-            },
-            ..EmissionSchedule::default()
-        },
-        split: PoolSplit::default(),
+/// The devnet's reward parameters: the engine's defaults (10,000 TRL per epoch, halving every
+/// 730 epochs, 30/20/20/10/10/10 split), with burns re-minted up to 1,000 TRL per epoch; treasury
+/// and operations are demo accounts.
+pub(crate) fn reward_params() -> RewardParams {
+    let schedule = EmissionSchedule::default();
+    let split = PoolSplit::default();
+    RewardParams {
+        initial_epoch_emission: schedule.initial_epoch_emission,
+        halving_period_epochs: schedule.halving_period_epochs,
+        supply_cap: None,
+        net_emission_cap_per_epoch: Amount::from_trl(1_000),
+        coverage_bps: split.coverage_bps,
+        storage_bps: split.storage_bps,
+        compute_bps: split.compute_bps,
+        sensor_energy_bps: split.sensor_energy_bps,
+        operations_bps: split.operations_bps,
+        treasury_bps: split.treasury_bps,
         treasury: account("treasury"),
         operations: account("operations"),
     }

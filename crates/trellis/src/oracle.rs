@@ -19,7 +19,6 @@ const TX_TIMEOUT: Duration = Duration::from_secs(60);
 /// The oracle.
 pub(crate) struct RewardOracle {
     pub(crate) node: Node,
-    pub(crate) config: RewardConfig,
     /// Signs and pays for the oracle's transactions; an oracle committee member.
     pub(crate) signer: Keypair,
     /// Further committee members, enough for the quorum.
@@ -41,7 +40,6 @@ pub(crate) fn archive_path(dir: &std::path::Path, epoch: Epoch) -> PathBuf {
 impl RewardOracle {
     /// Settles every completed epoch, then again after each block, until shutdown.
     pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
-        self.config.validate()?;
         std::fs::create_dir_all(&self.archive).with_context(|| format!("cannot create {}", self.archive.display()))?;
         let mut blocks = self.node.subscribe();
         let oracle = std::sync::Arc::new(self);
@@ -122,7 +120,14 @@ impl RewardOracle {
                 None => Vec::new(),
             },
         };
-        let result = compute_epoch(&self.config, &inputs)?;
+        // The rules in force on chain when the epoch is settled (governance changes apply to every
+        // epoch settled after them).
+        let params: Option<trellis_ledger::RewardParams> = self.node.with_state(|s, _| s.read(keys::REWARD_PARAMS))?;
+        let config = RewardConfig::from(
+            &params.context("the chain has no reward parameters (set them in genesis or by governance)")?,
+        );
+        config.validate()?;
+        let result = compute_epoch(&config, &inputs)?;
         if let Some(m) = &posted {
             if m.root != result.manifest.root {
                 bail!(
@@ -133,11 +138,7 @@ impl RewardOracle {
                 );
             }
         }
-        let archive = EpochArchive {
-            config: self.config.clone(),
-            inputs,
-            result,
-        };
+        let archive = EpochArchive { config, inputs, result };
         write_archive(&self.archive, &archive)?;
         let manifest = &archive.result.manifest;
         let mut nonce = self

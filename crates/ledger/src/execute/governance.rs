@@ -44,6 +44,10 @@ pub(super) fn govern<S: Store>(view: View<'_, '_, S>, ctx: &BlockContext, action
             }
             write(view, keys::VERIFIERS.to_vec(), &VerifierKeys(verifier_keys.clone()));
         }
+        GovAction::SetRewardParams { params } => {
+            params.validate().map_err(TxFailure::Invalid)?;
+            write(view, keys::REWARD_PARAMS.to_vec(), params);
+        }
     }
     Ok(())
 }

@@ -100,6 +100,11 @@ pub enum GovAction {
         /// The new keys, sorted and unique.
         keys: Vec<PublicKey>,
     },
+    /// Replace the reward engine's emission schedule and pool split.
+    SetRewardParams {
+        /// The new parameters.
+        params: crate::reward_params::RewardParams,
+    },
 }
 
 impl Encode for GovAction {
@@ -130,6 +135,10 @@ impl Encode for GovAction {
                 out.push(6);
                 put_list(out, keys);
             }
+            GovAction::SetRewardParams { params } => {
+                out.push(7);
+                params.encode(out);
+            }
         }
     }
 }
@@ -155,6 +164,9 @@ impl Decode for GovAction {
             },
             6 => GovAction::SetVerifiers {
                 keys: r.list("verifier keys", MAX_COMMITTEE)?,
+            },
+            7 => GovAction::SetRewardParams {
+                params: crate::reward_params::RewardParams::decode(r)?,
             },
             tag => {
                 return Err(DecodeError::InvalidTag {

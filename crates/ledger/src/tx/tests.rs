@@ -84,6 +84,24 @@ mod kinds {
                     },
                 },
             },
+            TxKind::Governance {
+                action: GovAction::SetRewardParams {
+                    params: crate::RewardParams {
+                        initial_epoch_emission: Amount::from_units(9),
+                        halving_period_epochs: 3,
+                        supply_cap: Some(Amount::from_units(99)),
+                        net_emission_cap_per_epoch: None,
+                        coverage_bps: 10_000,
+                        storage_bps: 0,
+                        compute_bps: 0,
+                        sensor_energy_bps: 0,
+                        operations_bps: 0,
+                        treasury_bps: 0,
+                        treasury: k(1).into(),
+                        operations: k(2).into(),
+                    },
+                },
+            },
         ]
     }
 

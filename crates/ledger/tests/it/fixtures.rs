@@ -64,6 +64,7 @@ pub fn genesis() -> trellis_ledger::Genesis {
         }],
         accounts,
         initial_price_micro_usd_per_trl: Some(PRICE),
+        rewards: None,
     }
 }
 

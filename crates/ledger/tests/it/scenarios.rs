@@ -672,3 +672,54 @@ fn every_burn_is_recorded_in_its_epoch() {
         epoch0.units() + epoch1.units()
     );
 }
+
+#[test]
+fn reward_parameters_change_only_by_admin_quorum_and_must_split_to_one_hundred_percent() {
+    let mut c = Chain::new();
+    assert!(c
+        .ledger
+        .store()
+        .read::<trellis_ledger::RewardParams>(keys::REWARD_PARAMS)
+        .unwrap()
+        .is_none());
+    let params = trellis_ledger::RewardParams {
+        initial_epoch_emission: Amount::from_units(1_000 * TRL),
+        halving_period_epochs: 10,
+        supply_cap: None,
+        net_emission_cap_per_epoch: Some(Amount::from_units(TRL)),
+        coverage_bps: 4_000,
+        storage_bps: 2_000,
+        compute_bps: 2_000,
+        sensor_energy_bps: 1_000,
+        operations_bps: 500,
+        treasury_bps: 500,
+        treasury: addr("carol"),
+        operations: addr("dave"),
+    };
+    let set = |p: trellis_ledger::RewardParams| TxKind::Governance {
+        action: GovAction::SetRewardParams { params: p },
+    };
+    let alone = c.tx("admin1", set(params.clone()));
+    failed(&c.block(vec![alone]).executed.receipts[0].outcome, "quorum_not_met");
+    let bad = trellis_ledger::RewardParams {
+        treasury_bps: 499,
+        ..params.clone()
+    };
+    let tx = c.tx("admin1", set(bad)).cosign(&key("admin2"));
+    failed(&c.block(vec![tx]).executed.receipts[0].outcome, "invalid");
+    let tx = c.tx("admin1", set(params.clone())).cosign(&key("admin2"));
+    ok(&c.block(vec![tx]).executed.receipts[0].outcome);
+    assert_eq!(
+        c.ledger
+            .store()
+            .read::<trellis_ledger::RewardParams>(keys::REWARD_PARAMS)
+            .unwrap(),
+        Some(params.clone())
+    );
+    let mut g = crate::fixtures::genesis();
+    g.rewards = Some(trellis_ledger::RewardParams {
+        halving_period_epochs: 0,
+        ..params
+    });
+    assert!(g.validate().unwrap_err().to_string().contains("halving_period_epochs"));
+}
