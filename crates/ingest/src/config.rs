@@ -25,7 +25,8 @@ pub struct IngestConfig {
     pub dedup_capacity: usize,
     /// Most reports verified in one signature batch.
     pub batch_max: usize,
-    /// Longest a report waits for its batch to fill.
+    /// Extra time a batch lingers for more reports after taking everything queued (0: none;
+    /// under load batches fill by themselves while the previous one is verified and fsynced).
     pub batch_wait_ms: u64,
     /// Reports waiting for verification before ingest answers "overloaded".
     pub queue_max: usize,
@@ -44,7 +45,7 @@ impl IngestConfig {
             rate_per_minute: 60,
             dedup_capacity: 100_000,
             batch_max: 1_024,
-            batch_wait_ms: 5,
+            batch_wait_ms: 0,
             queue_max: 65_536,
         }
     }

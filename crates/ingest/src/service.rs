@@ -279,12 +279,23 @@ async fn write_loop(
                 continue;
             }
         };
+        // Group commit: take everything already queued (under load, reports pile up while the
+        // previous batch is verified and fsynced, so batches grow by themselves), then optionally
+        // linger for more.
         let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(config.batch_wait_ms);
         while batch.len() < config.batch_max {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(p)) => batch.push(p),
-                _ => break,
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        if config.batch_wait_ms > 0 {
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(config.batch_wait_ms);
+            while batch.len() < config.batch_max {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(p)) => batch.push(p),
+                    _ => break,
+                }
             }
         }
         metrics.batches.fetch_add(1, Ordering::Relaxed);
@@ -294,7 +305,8 @@ async fn write_loop(
         let mut accepted = Vec::new();
         let mut frames = Vec::new();
         for (pending, ok) in batch.into_iter().zip(verdicts) {
-            let id = signing_hash(&pending.envelope.body);
+            // Identical bodies from different devices are different reports.
+            let id = trellis_proto::report_id(&pending.envelope.device, &pending.envelope.body);
             let verdict = if !ok {
                 Err(Rejection::BadSignature)
             } else if dedup.contains(&id) {

@@ -148,6 +148,11 @@ pub fn signing_hash(body: &[u8]) -> Hash {
     HashDomain::DeviceReport.hash(body)
 }
 
+/// A report's identity for duplicate suppression: the device and the exact body it signed.
+pub fn report_id(device: &DeviceAddress, body: &[u8]) -> Hash {
+    HashDomain::DeviceReport.hash_parts(&[b"id", &device.key().0, body])
+}
+
 impl Envelope {
     /// Decodes and shape-checks untrusted bytes (no signature check: that is batched).
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {

@@ -1,6 +1,7 @@
 //! `trellis`: the command line of the Trellis DePIN network.
 
 mod bench;
+mod bench_ingest;
 mod bench_rewards;
 mod chain_cmd;
 mod client;
@@ -82,6 +83,10 @@ enum BenchCommand {
     ///
     /// Example: cargo run --release -p trellis -- bench rewards --devices 1000000
     Rewards(bench_rewards::RewardsBenchArgs),
+    /// Device reports accepted per second by ingest over HTTP vs raw ed25519 batch verification.
+    ///
+    /// Example: cargo run --release -p trellis -- bench ingest --reports 20000
+    Ingest(bench_ingest::IngestBenchArgs),
 }
 
 fn init_logs(format: &str) {
@@ -126,6 +131,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Bench(BenchCommand::Rewards(args)) => {
                 tokio::task::spawn_blocking(move || bench_rewards::run(args)).await?
             }
+            Command::Bench(BenchCommand::Ingest(args)) => bench_ingest::run(args).await,
         }
     })
 }

@@ -48,9 +48,15 @@ fn config(dir: &std::path::Path) -> IngestConfig {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+async fn fixture_with(tune: impl FnOnce(&mut IngestConfig)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry((1..=50).map(|n| DeviceAddress::from(device(n).public())).collect());
-    let ingest = start(config(dir.path()), Arc::new(registry)).await.unwrap();
+    let mut c = config(dir.path());
+    tune(&mut c);
+    let ingest = start(c, Arc::new(registry)).await.unwrap();
     let url = format!("http://{}/v1/reports", ingest.addr);
     Fixture { dir, ingest, url }
 }
@@ -125,6 +131,23 @@ async fn every_rejection_has_its_status_code_and_counter() {
     forged.device = device(2).public().0.to_vec();
     let (s, v) = post(&f.url, forged.encode_to_vec()).await;
     assert_eq!((s, code(&v)), (401, "bad_signature"));
+    // Identical bodies from two devices are two reports, not a duplicate.
+    let report = Report {
+        timestamp_ms: now_ms(),
+        kind: Some(Kind::Heartbeat(Heartbeat { uptime_s: 5 })),
+    };
+    assert_eq!(
+        post(&f.url, Envelope::sign(&report, &device(5)).encode_to_vec())
+            .await
+            .0,
+        202
+    );
+    assert_eq!(
+        post(&f.url, Envelope::sign(&report, &device(6)).encode_to_vec())
+            .await
+            .0,
+        202
+    );
     let once = heartbeat(&device(3), 42);
     assert_eq!(post(&f.url, once.clone()).await.0, 202);
     let (s, v) = post(&f.url, once).await;
@@ -157,7 +180,7 @@ async fn every_rejection_has_its_status_code_and_counter() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("trellis_ingest_accepted_total{kind=\"heartbeat\"} 6"),
+        metrics.contains("trellis_ingest_accepted_total{kind=\"heartbeat\"} 8"),
         "{metrics}"
     );
 }
@@ -194,7 +217,8 @@ async fn nothing_acknowledged_is_lost_when_ingest_crashes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reports_are_verified_in_batches() {
-    let f = fixture().await;
+    // A linger of 20 ms makes grouping certain even on a loaded machine.
+    let f = fixture_with(|c| c.batch_wait_ms = 20).await;
     let url = f.url.clone();
     let tasks: Vec<_> = (1..=50u8)
         .map(|n| {

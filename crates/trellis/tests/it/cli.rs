@@ -11,6 +11,10 @@ fn every_subcommand_has_help_with_an_example() {
         vec!["wallet", "new", "--help"],
         vec!["chain", "verify", "--help"],
         vec!["bench", "ledger", "--help"],
+        vec!["bench", "ingest", "--help"],
+        vec!["bench", "rewards", "--help"],
+        vec!["rewards", "audit", "--help"],
+        vec!["sim", "tokenomics", "--help"],
     ] {
         let out = trellis(&args, &[]);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
