@@ -31,7 +31,7 @@ pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisMaker};
 pub use ledger::{ChainTip, ExecutedBlock, Ledger, Proposal, Receipt, TxOutcome};
 pub use merkle::{merkle_root, MerkleProof};
 pub use params::Params;
-pub use reward_params::RewardParams;
+pub use reward_params::{PoolSplit, RewardParams};
 pub use state::{Account, Device, Manifest, StateRead, Supply, Unbonding};
 pub use store::{MemStore, Overlay, StateDiff, Store};
 pub use tx::{Antenna, Capability, Committee, DeviceClass, GovAction, Transaction, TxBody, TxKind};

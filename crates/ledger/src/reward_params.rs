@@ -10,6 +10,61 @@ use trellis_primitives::{
 /// Basis points in a whole.
 pub const BPS: u32 = 10_000;
 
+/// Shares of emission per pool, in basis points; they sum to 10,000.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSplit {
+    /// Coverage pool share.
+    pub coverage_bps: u32,
+    /// Storage pool share.
+    pub storage_bps: u32,
+    /// Compute pool share.
+    pub compute_bps: u32,
+    /// Sensor and energy pool share.
+    pub sensor_energy_bps: u32,
+    /// Operations pool share.
+    pub operations_bps: u32,
+    /// Treasury pool share (it also receives remainders and expired rollovers).
+    pub treasury_bps: u32,
+}
+
+impl Default for PoolSplit {
+    /// 30 % coverage, 20 % storage, 20 % compute, 10 % sensor/energy, 10 % operations, 10 % treasury.
+    fn default() -> Self {
+        PoolSplit {
+            coverage_bps: 3_000,
+            storage_bps: 2_000,
+            compute_bps: 2_000,
+            sensor_energy_bps: 1_000,
+            operations_bps: 1_000,
+            treasury_bps: 1_000,
+        }
+    }
+}
+
+impl PoolSplit {
+    /// The shares in pool order (coverage, storage, compute, sensor/energy, operations, treasury).
+    pub fn as_array(&self) -> [u32; 6] {
+        [
+            self.coverage_bps,
+            self.storage_bps,
+            self.compute_bps,
+            self.sensor_energy_bps,
+            self.operations_bps,
+            self.treasury_bps,
+        ]
+    }
+
+    /// Checks the shares add up to 100 %.
+    pub fn validate(&self) -> Result<(), String> {
+        let sum: u64 = self.as_array().iter().map(|b| u64::from(*b)).sum();
+        if sum != u64::from(BPS) {
+            return Err(format!("pool shares must sum to {BPS} basis points, found {sum}"));
+        }
+        Ok(())
+    }
+}
+
 /// Emission schedule and pool split.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,18 +79,8 @@ pub struct RewardParams {
     /// Re-mint the epoch's burned TRL up to this much (Helium-style net emission); none = off.
     #[serde(default)]
     pub net_emission_cap_per_epoch: Option<Amount>,
-    /// Coverage pool share, basis points.
-    pub coverage_bps: u32,
-    /// Storage pool share.
-    pub storage_bps: u32,
-    /// Compute pool share.
-    pub compute_bps: u32,
-    /// Sensor and energy pool share.
-    pub sensor_energy_bps: u32,
-    /// Operations pool share.
-    pub operations_bps: u32,
-    /// Treasury pool share (it also receives remainders and expired rollovers).
-    pub treasury_bps: u32,
+    /// The pool split.
+    pub split: PoolSplit,
     /// Receives the treasury pool.
     pub treasury: AccountAddress,
     /// Receives the operations pool.
@@ -43,30 +88,12 @@ pub struct RewardParams {
 }
 
 impl RewardParams {
-    /// The split, in pool order (coverage, storage, compute, sensor/energy, operations, treasury).
-    pub fn split_bps(&self) -> [u32; 6] {
-        [
-            self.coverage_bps,
-            self.storage_bps,
-            self.compute_bps,
-            self.sensor_energy_bps,
-            self.operations_bps,
-            self.treasury_bps,
-        ]
-    }
-
     /// Checks the invariants, naming the field.
     pub fn validate(&self) -> Result<(), String> {
         if self.halving_period_epochs == 0 {
             return Err("rewards.halving_period_epochs must be at least 1".into());
         }
-        let sum: u64 = self.split_bps().iter().map(|b| u64::from(*b)).sum();
-        if sum != u64::from(BPS) {
-            return Err(format!(
-                "rewards: pool shares must sum to {BPS} basis points, found {sum}"
-            ));
-        }
-        Ok(())
+        self.split.validate().map_err(|e| format!("rewards.split: {e}"))
     }
 }
 
@@ -76,7 +103,7 @@ impl Encode for RewardParams {
         self.halving_period_epochs.encode(out);
         put_option(out, &self.supply_cap);
         put_option(out, &self.net_emission_cap_per_epoch);
-        for bps in self.split_bps() {
+        for bps in self.split.as_array() {
             bps.encode(out);
         }
         self.treasury.encode(out);
@@ -91,12 +118,14 @@ impl Decode for RewardParams {
             halving_period_epochs: r.u64()?,
             supply_cap: r.option()?,
             net_emission_cap_per_epoch: r.option()?,
-            coverage_bps: r.u32()?,
-            storage_bps: r.u32()?,
-            compute_bps: r.u32()?,
-            sensor_energy_bps: r.u32()?,
-            operations_bps: r.u32()?,
-            treasury_bps: r.u32()?,
+            split: PoolSplit {
+                coverage_bps: r.u32()?,
+                storage_bps: r.u32()?,
+                compute_bps: r.u32()?,
+                sensor_energy_bps: r.u32()?,
+                operations_bps: r.u32()?,
+                treasury_bps: r.u32()?,
+            },
             treasury: AccountAddress::decode(r)?,
             operations: AccountAddress::decode(r)?,
         })

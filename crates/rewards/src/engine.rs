@@ -3,7 +3,7 @@
 use crate::{
     manifest::RewardManifest,
     payout::{distribute, DevicePayout},
-    pools::{Pool, PoolAmounts, PoolSplit},
+    pools::{split_emission, validate_split, Pool, PoolAmounts, PoolSplit},
     schedule::EmissionSchedule,
     shares::DeviceShare,
     RewardError,
@@ -37,14 +37,7 @@ impl From<&trellis_ledger::RewardParams> for RewardConfig {
                     None => crate::schedule::NetEmission::Off,
                 },
             },
-            split: PoolSplit {
-                coverage_bps: p.coverage_bps,
-                storage_bps: p.storage_bps,
-                compute_bps: p.compute_bps,
-                sensor_energy_bps: p.sensor_energy_bps,
-                operations_bps: p.operations_bps,
-                treasury_bps: p.treasury_bps,
-            },
+            split: p.split.clone(),
             treasury: p.treasury,
             operations: p.operations,
         }
@@ -55,7 +48,7 @@ impl RewardConfig {
     /// Checks every part.
     pub fn validate(&self) -> Result<(), RewardError> {
         self.schedule.validate()?;
-        self.split.validate()
+        validate_split(&self.split)
     }
 }
 
@@ -101,7 +94,7 @@ pub fn compute_epoch(config: &RewardConfig, inputs: &EpochInputs) -> Result<Epoc
     let emission = config
         .schedule
         .emission(inputs.epoch, inputs.issued_so_far, inputs.burned_in_epoch);
-    let fresh = config.split.split(emission);
+    let fresh = split_emission(&config.split, emission);
     let mut pools = fresh;
     for pool in Pool::ALL {
         pools.add(pool, inputs.carry.get(pool))?;

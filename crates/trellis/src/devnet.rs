@@ -250,18 +250,12 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
 /// and operations are demo accounts.
 pub(crate) fn reward_params() -> RewardParams {
     let schedule = EmissionSchedule::default();
-    let split = PoolSplit::default();
     RewardParams {
         initial_epoch_emission: schedule.initial_epoch_emission,
         halving_period_epochs: schedule.halving_period_epochs,
         supply_cap: None,
         net_emission_cap_per_epoch: Amount::from_trl(1_000),
-        coverage_bps: split.coverage_bps,
-        storage_bps: split.storage_bps,
-        compute_bps: split.compute_bps,
-        sensor_energy_bps: split.sensor_energy_bps,
-        operations_bps: split.operations_bps,
-        treasury_bps: split.treasury_bps,
+        split: PoolSplit::default(),
         treasury: account("treasury"),
         operations: account("operations"),
     }

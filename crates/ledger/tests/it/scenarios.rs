@@ -687,12 +687,14 @@ fn reward_parameters_change_only_by_admin_quorum_and_must_split_to_one_hundred_p
         halving_period_epochs: 10,
         supply_cap: None,
         net_emission_cap_per_epoch: Some(Amount::from_units(TRL)),
-        coverage_bps: 4_000,
-        storage_bps: 2_000,
-        compute_bps: 2_000,
-        sensor_energy_bps: 1_000,
-        operations_bps: 500,
-        treasury_bps: 500,
+        split: trellis_ledger::PoolSplit {
+            coverage_bps: 4_000,
+            storage_bps: 2_000,
+            compute_bps: 2_000,
+            sensor_energy_bps: 1_000,
+            operations_bps: 500,
+            treasury_bps: 500,
+        },
         treasury: addr("carol"),
         operations: addr("dave"),
     };
@@ -702,7 +704,10 @@ fn reward_parameters_change_only_by_admin_quorum_and_must_split_to_one_hundred_p
     let alone = c.tx("admin1", set(params.clone()));
     failed(&c.block(vec![alone]).executed.receipts[0].outcome, "quorum_not_met");
     let bad = trellis_ledger::RewardParams {
-        treasury_bps: 499,
+        split: trellis_ledger::PoolSplit {
+            treasury_bps: 499,
+            ..params.split.clone()
+        },
         ..params.clone()
     };
     let tx = c.tx("admin1", set(bad)).cosign(&key("admin2"));
