@@ -27,6 +27,9 @@ pub struct CoverageConfig {
     /// Extra allowance above the free-space limit, in centi-dB: covers the ±1.5 dB of distance
     /// error from H3 grid distance (see `physics::distance_m`) and receiver calibration error.
     pub rssi_tolerance_centi_db: i64,
+    /// Reciprocity looks back this many epochs besides the current one (Helium required recent
+    /// participation in both roles; with daily epochs, 2 means the last three days).
+    pub reciprocity_window_epochs: u64,
 }
 
 impl Default for CoverageConfig {
@@ -40,6 +43,7 @@ impl Default for CoverageConfig {
             max_witness_distance_m: 100_000,
             frequency_tolerance_hz: 100_000,
             rssi_tolerance_centi_db: 300,
+            reciprocity_window_epochs: 2,
         }
     }
 }

@@ -6,13 +6,13 @@ use crate::{
     reports::{BeaconReport, WitnessReport},
     verify::{verify_beacon, verify_witnesses, BeaconInvalid, VerifyContext, WitnessInvalid},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use trellis_primitives::{AccountAddress, DeviceAddress};
 use trellis_rewards::{shares::ShareBreakdown, DeviceShare, Pool};
 
 /// A beacon, its verdict, and its witnesses' verdicts in canonical order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PocOutcome {
     /// The beacon.
     pub beacon: BeaconReport,
@@ -63,6 +63,37 @@ pub fn verify_epoch(
             },
         )
         .collect()
+}
+
+/// What earlier epochs' verdicts say, for rules that span epochs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// Each hotspot's last valid beacon (receive time), for the beacon interval.
+    pub last_beacon_ms: BTreeMap<DeviceAddress, u64>,
+    /// Hotspots with a valid witness of someone else in the window.
+    pub recent_witnessers: BTreeSet<DeviceAddress>,
+    /// Hotspots with a witnessed valid beacon in the window.
+    pub recent_beaconers: BTreeSet<DeviceAddress>,
+}
+
+impl History {
+    /// Folds in one earlier epoch's outcomes.
+    pub fn absorb(&mut self, outcomes: &[PocOutcome]) {
+        for o in outcomes.iter().filter(|o| o.verdict.is_ok()) {
+            let last = self.last_beacon_ms.entry(o.beacon.beaconer).or_insert(0);
+            *last = (*last).max(o.beacon.received_ms);
+            let mut heard = false;
+            for (w, v) in &o.witnesses {
+                if v.is_ok() {
+                    heard = true;
+                    self.recent_witnessers.insert(w.witness);
+                }
+            }
+            if heard {
+                self.recent_beaconers.insert(o.beacon.beaconer);
+            }
+        }
+    }
 }
 
 /// Inputs of the share computation beyond the verdicts.

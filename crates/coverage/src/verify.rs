@@ -7,12 +7,12 @@ use crate::{
     physics::{distance_m, max_rssi_centi_dbm},
     reports::{BeaconReport, HotspotFacts, WitnessReport},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use trellis_primitives::DeviceAddress;
 
 /// Why a beacon is invalid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "snake_case")]
 pub enum BeaconInvalid {
     /// The beaconer is not registered.
@@ -42,7 +42,7 @@ pub enum BeaconInvalid {
 }
 
 /// Why a witness is invalid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "snake_case")]
 pub enum WitnessInvalid {
     /// The witness is not registered.

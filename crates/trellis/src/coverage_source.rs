@@ -13,7 +13,7 @@ use std::{
 use trellis_chain::Node;
 use trellis_coverage::{
     density::{hip17_defaults, transmit_scales},
-    epoch::{coverage_shares, verify_epoch, PocOutcome, ShareInputs},
+    epoch::{coverage_shares, verify_epoch, History, PocOutcome, ShareInputs},
     redundancy::RedundancyConfig,
     verify::VerifyContext,
     BeaconReport, CoverageConfig, HotspotFacts, WitnessReport,
@@ -117,6 +117,7 @@ pub(crate) fn compute(
     config: &CoverageConfig,
     redundancy: &RedundancyConfig,
     facts: &ChainFacts,
+    history: &History,
     beacons: &[BeaconReport],
     witnesses: &[WitnessReport],
 ) -> CoverageEpoch {
@@ -138,7 +139,7 @@ pub(crate) fn compute(
         denylist: &denylist,
         denylisted_edges: &edges,
     };
-    let outcomes = verify_epoch(&ctx, beacons, witnesses, &BTreeMap::new());
+    let outcomes = verify_epoch(&ctx, beacons, witnesses, &history.last_beacon_ms);
     let cells: BTreeMap<DeviceAddress, h3o::CellIndex> = facts
         .devices
         .iter()
@@ -147,13 +148,12 @@ pub(crate) fn compute(
         .collect();
     let scales = transmit_scales(&cells, &hip17_defaults());
     let owner = |d: &DeviceAddress| facts.devices.get(d).map(|dev| dev.owner);
-    let (recent_w, recent_b) = (BTreeSet::new(), BTreeSet::new());
     let inputs = ShareInputs {
         redundancy,
         transmit_scale_ppm: &scales,
         owner: &owner,
-        recent_witnessers: &recent_w,
-        recent_beaconers: &recent_b,
+        recent_witnessers: &history.recent_witnessers,
+        recent_beaconers: &history.recent_beaconers,
     };
     let shares = coverage_shares(&outcomes, &inputs);
     CoverageEpoch { outcomes, shares }
@@ -166,6 +166,8 @@ pub(crate) struct CoverageSource {
     pub(crate) archive_dir: PathBuf,
     pub(crate) config: CoverageConfig,
     pub(crate) redundancy: RedundancyConfig,
+    /// Where earlier epochs' verdicts are (the reward archive).
+    pub(crate) verdicts_dir: PathBuf,
 }
 
 impl CoverageSource {
@@ -208,7 +210,15 @@ impl CoverageSource {
                 );
             }
         }
-        Ok(compute(&self.config, &self.redundancy, &facts, &beacons, &witnesses))
+        let history = read_history(&self.verdicts_dir, epoch, self.config.reciprocity_window_epochs)?;
+        Ok(compute(
+            &self.config,
+            &self.redundancy,
+            &facts,
+            &history,
+            &beacons,
+            &witnesses,
+        ))
     }
 }
 
@@ -231,6 +241,22 @@ pub(crate) fn write_verdicts(
     let path = dir.join(format!("verdicts-{}.json", epoch.0));
     let doc = serde_json::json!({ "settings": settings, "outcomes": outcomes });
     std::fs::write(&path, serde_json::to_vec_pretty(&doc)?).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The cross-epoch history for `epoch`: the verdicts of the `window` epochs before it (missing
+/// files, e.g. before the first epoch, contribute nothing).
+pub(crate) fn read_history(dir: &Path, epoch: Epoch, window: u64) -> Result<History> {
+    let mut history = History::default();
+    for back in 1..=window.min(epoch.0) {
+        let path = dir.join(format!("verdicts-{}.json", epoch.0 - back));
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let doc: serde_json::Value =
+            serde_json::from_slice(&bytes).with_context(|| format!("{} is not a verdict file", path.display()))?;
+        let outcomes: Vec<PocOutcome> = serde_json::from_value(doc["outcomes"].clone())
+            .with_context(|| format!("{} has no outcomes", path.display()))?;
+        history.absorb(&outcomes);
+    }
+    Ok(history)
 }
 
 /// Reads the settings an epoch was verified with.

@@ -198,6 +198,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
             archive_dir: args.dir.join("ingest").join("archive"),
             config: coverage_config,
             redundancy: RedundancyConfig::default(),
+            verdicts_dir: args.dir.join("node").join("rewards"),
         }),
         settle_delay_ms: 2 * roll_ms,
     };

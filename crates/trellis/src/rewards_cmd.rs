@@ -1,24 +1,26 @@
 //! `trellis rewards`: check the oracles.
 
-use crate::{client::Client, oracle::read_archive, wallet::ApiArg};
+use crate::{
+    client::Client,
+    coverage_source::{
+        compute, epoch_reports, needed_heights, read_history, read_reports, read_settings, reporters, ChainFacts,
+        DeviceFacts, VerifierSettings,
+    },
+    oracle::read_archive,
+    wallet::ApiArg,
+};
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use trellis_primitives::DeviceAddress;
-use trellis_primitives::{Epoch, Hash};
+use std::{collections::BTreeMap, path::PathBuf};
+use trellis_primitives::{DeviceAddress, Epoch, Hash};
 use trellis_rewards::{AuditVerdict, DeviceShare, Pool};
-
-use crate::coverage_source::{
-    compute, epoch_reports, needed_heights, read_reports, read_settings, reporters, ChainFacts, DeviceFacts,
-    VerifierSettings,
-};
 
 /// Re-runs the coverage verifier for `epoch` from raw reports and chain facts read over the API.
 async fn coverage_from_reports(
     client: &Client,
     epoch: Epoch,
     reports: &std::path::Path,
+    archive_dir: &std::path::Path,
     settings: &VerifierSettings,
 ) -> Result<Vec<DeviceShare>> {
     let len = client.get("/v1/params").await?["params"]["epoch_len_blocks"]
@@ -59,7 +61,16 @@ async fn coverage_from_reports(
         };
         facts.devices.insert(device, facts_of);
     }
-    Ok(compute(&settings.coverage, &settings.redundancy, &facts, &beacons, &witnesses).shares)
+    let history = read_history(archive_dir, epoch, settings.coverage.reciprocity_window_epochs)?;
+    Ok(compute(
+        &settings.coverage,
+        &settings.redundancy,
+        &facts,
+        &history,
+        &beacons,
+        &witnesses,
+    )
+    .shares)
 }
 
 /// The first device (in address order) whose units differ, with (archived, recomputed) units.
@@ -110,7 +121,7 @@ pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
     let client = Client::new(&api.api)?;
     if let Some(reports) = reports {
         let settings = read_settings(&archive_dir, Epoch(epoch))?;
-        let recomputed = coverage_from_reports(&client, Epoch(epoch), &reports, &settings).await?;
+        let recomputed = coverage_from_reports(&client, Epoch(epoch), &reports, &archive_dir, &settings).await?;
         let archived: Vec<&DeviceShare> = archive
             .inputs
             .shares

@@ -472,4 +472,23 @@ mod epoch_shares {
         assert_eq!(forward[0].verdict, Ok(()));
         assert_eq!(forward[1].verdict, Err(BeaconInvalid::TooFrequent));
     }
+
+    #[test]
+    fn history_carries_the_beacon_interval_and_reciprocity_across_epochs() {
+        use trellis_coverage::epoch::History;
+        let w = World::new();
+        // Epoch e-1: hotspot 1 beacons, 2 witnesses it validly.
+        let earlier = w.check(|ctx| verify_epoch(ctx, &[beacon()], &[witness(&w, 2)], &BTreeMap::new()));
+        let mut history = History::default();
+        history.absorb(&earlier);
+        assert_eq!(history.last_beacon_ms.get(&dev(1)), Some(&beacon().received_ms));
+        assert!(history.recent_beaconers.contains(&dev(1)) && history.recent_witnessers.contains(&dev(2)));
+        // Epoch e: a beacon one second later is within the interval, whatever the epoch boundary.
+        let soon = BeaconReport {
+            received_ms: beacon().received_ms + 1_000,
+            ..beacon()
+        };
+        let now = w.check(|ctx| verify_epoch(ctx, &[soon], &[], &history.last_beacon_ms));
+        assert_eq!(now[0].verdict, Err(BeaconInvalid::TooFrequent));
+    }
 }
