@@ -8,7 +8,7 @@
 use crate::{
     config::NodeConfig,
     coverage_source::CoverageSource,
-    hotspots::HotspotFleet,
+    hotspots::{cheaters, Cheat, HotspotFleet},
     keystore::Keystore,
     oracle::RewardOracle,
     run::{self, RunningNode},
@@ -121,6 +121,10 @@ pub(crate) fn genesis(timestamp_ms: u64) -> Genesis {
                 address: account("oracle-1"),
                 balance: trl(100),
             },
+            GenesisAccount {
+                address: account("mallory"),
+                balance: trl(1_000),
+            },
         ],
         initial_price_micro_usd_per_trl: Some(1_500_000),
         rewards: Some(reward_params()),
@@ -171,8 +175,9 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     let fleet = HotspotFleet {
         node: running.node.clone(),
         ingest_url: ingest_url.clone(),
-        keys: (0..DEVICES_PER_CLASS)
-            .map(|i| device_key(DeviceClass::Hotspot, i))
+        hotspots: (0..DEVICES_PER_CLASS)
+            .map(|i| (device_key(DeviceClass::Hotspot, i), Cheat::None))
+            .chain(cheaters().into_iter().map(|(name, _, cheat)| (demo_key(name), cheat)))
             .collect(),
         round_ms: 4 * args.block_interval_ms,
         air: AirModel::default(),
@@ -220,9 +225,16 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         args.dir.display()
     );
     println!(
-        "  ingest:     {ingest_url}   ({} simulated hotspots beacon and witness through it)",
-        DEVICES_PER_CLASS
+        "  ingest:     {ingest_url}   ({} honest and {} cheating simulated hotspots report through it)",
+        DEVICES_PER_CLASS,
+        cheaters().len()
     );
+    for (name, _, _) in cheaters() {
+        println!(
+            "              {name:<24} {}",
+            DeviceAddress::from(demo_key(name).public())
+        );
+    }
     println!(
         "  rewards:    settled each epoch ({} blocks) by the oracle; archive {}/node/rewards",
         genesis_epoch_len(),
@@ -377,6 +389,7 @@ fn setup(node: &Node) -> Result<Vec<(DeviceClass, DeviceAddress)>> {
             }
         }
     }
+    queued_cheaters(node, &maker, &tx, &mut queued)?;
     // The mempool holds at most 64 nonces ahead per account: submit in windows.
     for chunk in queued.chunks(32) {
         let ids = chunk
@@ -386,6 +399,52 @@ fn setup(node: &Node) -> Result<Vec<(DeviceClass, DeviceAddress)>> {
         wait_all(node, &ids)?;
     }
     Ok(devices)
+}
+
+/// Mallory's hotspots, onboarded through the same maker: one forges RSSI, one spoofs its location.
+fn queued_cheaters(
+    node: &Node,
+    maker: &Keypair,
+    tx: &dyn Fn(&Keypair, u64, TxKind) -> Transaction,
+    queued: &mut Vec<Transaction>,
+) -> Result<()> {
+    let mallory = demo_key("mallory");
+    let mut nonce = node.with_state(|s, _| s.account(&account("mallory")))?.nonce;
+    let mut next = |kind: TxKind| {
+        let t = tx(&mallory, nonce, kind);
+        nonce += 1;
+        t
+    };
+    if node.with_state(|s, _| s.account(&account("mallory")))?.credits.0 == 0 {
+        queued.push(next(TxKind::BurnForCredits {
+            amount: Amount::from_trl(20).unwrap_or_default(),
+            beneficiary: account("mallory"),
+        }));
+    }
+    for (name, (lat, lng), _) in cheaters() {
+        let dk = demo_key(name);
+        let device = DeviceAddress::from(dk.public());
+        if node.with_state(|s, _| s.device(&device))?.is_some() {
+            continue;
+        }
+        let onboard = TxKind::OnboardDevice {
+            device,
+            maker: maker.public(),
+            class: DeviceClass::Hotspot,
+            capabilities: capabilities(DeviceClass::Hotspot),
+        };
+        queued.push(next(onboard).cosign(maker).cosign(&dk));
+        let antenna = Some(Antenna {
+            gain_dbi_tenths: 30,
+            elevation_m: 10,
+        });
+        queued.push(next(TxKind::AssertLocation {
+            device,
+            location: Location::from_degrees(lat, lng)?,
+            antenna,
+        }));
+    }
+    Ok(())
 }
 
 fn wait_all(node: &Node, ids: &[Hash]) -> Result<()> {

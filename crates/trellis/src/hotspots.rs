@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use trellis_chain::Node;
 use trellis_coverage::{entropy::beacon_payload, physics::distance_m};
 use trellis_ledger::StateRead;
-use trellis_primitives::{DeviceAddress, Keypair};
+use trellis_primitives::{DeviceAddress, Keypair, Location};
 use trellis_proto::{report::Kind, Beacon, Envelope, Report, Witness};
 use trellis_sim::air::AirModel;
 
@@ -17,11 +17,41 @@ pub(crate) const FREQUENCY_HZ: u64 = 904_300_000;
 /// Conducted transmit power of the simulated radios, centi-dBm (27 dBm: a typical LoRa gateway).
 const TX_POWER_CENTI_DBM: i64 = 2_700;
 
+/// How a simulated hotspot misbehaves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Cheat {
+    /// Honest.
+    None,
+    /// Reports every beacon it hears at −30 dBm, as if right next to the beaconer.
+    RssiForger,
+    /// Asserted its location far from where its radio really is.
+    LocationSpoofer {
+        /// Where it really is.
+        actual: Location,
+    },
+}
+
+/// The devnet's cheaters: (device key name, asserted location, behaviour). Owned by `mallory`.
+pub(crate) fn cheaters() -> Vec<(&'static str, (f64, f64), Cheat)> {
+    let actual = Location::from_degrees(37.705, -122.47).ok();
+    let mut out = vec![("cheater-rssi-forger", (37.70, -122.41), Cheat::RssiForger)];
+    if let Some(actual) = actual {
+        // Asserts ~39 km north of where it really is, among the honest hotspots.
+        out.push((
+            "cheater-location-spoofer",
+            (38.055, -122.47),
+            Cheat::LocationSpoofer { actual },
+        ));
+    }
+    out
+}
+
 /// The fleet.
 pub(crate) struct HotspotFleet {
     pub(crate) node: Node,
     pub(crate) ingest_url: String,
-    pub(crate) keys: Vec<Keypair>,
+    /// Every simulated hotspot and how it behaves.
+    pub(crate) hotspots: Vec<(Keypair, Cheat)>,
     pub(crate) round_ms: u64,
     pub(crate) air: AirModel,
 }
@@ -71,24 +101,28 @@ impl HotspotFleet {
         Ok(())
     }
 
+    /// Where a hotspot's radio really is, and its antenna gain (centi-dBi).
+    fn radio(&self, device: &DeviceAddress, cheat: &Cheat) -> Result<Option<(h3o::CellIndex, i64)>> {
+        let record = self.node.with_state(|s, _| s.device(device))?;
+        Ok(record.and_then(|dev| dev.location).map(|l| {
+            // A spoofer's radio is not where it said it is.
+            let cell = match cheat {
+                Cheat::LocationSpoofer { actual } => actual.cell(),
+                _ => l.location.cell(),
+            };
+            (cell, l.antenna.map_or(0, |a| i64::from(a.gain_dbi_tenths) * 10))
+        }))
+    }
+
     async fn round(&self, http: &reqwest::Client, round: u64) -> Result<()> {
-        if self.keys.is_empty() {
+        if self.hotspots.is_empty() {
             return Ok(());
         }
-        let beaconer = &self.keys[(round as usize) % self.keys.len()];
+        let (beaconer, beaconer_cheat) = &self.hotspots[(round as usize) % self.hotspots.len()];
         let beaconer_addr = DeviceAddress::from(beaconer.public());
         let entropy = self.node.tip().hash;
         let payload = beacon_payload(&entropy, &beaconer_addr).to_vec();
-        let locate = |d: &DeviceAddress| -> Result<Option<(h3o::CellIndex, i64)>> {
-            let device = self.node.with_state(|s, _| s.device(d))?;
-            Ok(device.and_then(|dev| dev.location).map(|l| {
-                (
-                    l.location.cell(),
-                    l.antenna.map_or(0, |a| i64::from(a.gain_dbi_tenths) * 10),
-                )
-            }))
-        };
-        let Some((from_cell, from_gain)) = locate(&beaconer_addr)? else {
+        let Some((from_cell, from_gain)) = self.radio(&beaconer_addr, beaconer_cheat)? else {
             return Ok(());
         };
         let beacon = Beacon {
@@ -100,35 +134,40 @@ impl HotspotFleet {
         self.post(http, beaconer, Kind::Beacon(beacon))
             .await
             .context("posting a beacon")?;
-        for key in self.keys.iter().filter(|k| k.public() != beaconer.public()) {
+        for (key, cheat) in self.hotspots.iter().filter(|(k, _)| k.public() != beaconer.public()) {
             let addr = DeviceAddress::from(key.public());
-            let Some((to_cell, to_gain)) = locate(&addr)? else {
+            let Some((to_cell, to_gain)) = self.radio(&addr, cheat)? else {
                 continue;
             };
             let Some(distance) = distance_m(from_cell, to_cell) else {
                 continue;
             };
             let gains_dbi = (from_gain + to_gain) as f64 / 100.0;
-            let heard = self.air.rssi_dbm(
+            let tx_dbm = TX_POWER_CENTI_DBM as f64 / 100.0;
+            let Some(rssi) = self.air.rssi_dbm(
                 &beaconer_addr,
                 &addr,
                 round,
-                TX_POWER_CENTI_DBM as f64 / 100.0,
+                tx_dbm,
                 gains_dbi,
                 distance as f64,
                 FREQUENCY_HZ,
-            );
-            if let Some(rssi) = heard {
-                let witness = Witness {
-                    payload: payload.clone(),
-                    frequency_hz: FREQUENCY_HZ,
-                    rssi_centi_dbm: (rssi * 100.0) as i64,
-                    snr_centi_db: 500,
-                };
-                self.post(http, key, Kind::Witness(witness))
-                    .await
-                    .context("posting a witness")?;
-            }
+            ) else {
+                continue;
+            };
+            let rssi_centi_dbm = match cheat {
+                Cheat::RssiForger => -3_000,
+                _ => (rssi * 100.0) as i64,
+            };
+            let witness = Witness {
+                payload: payload.clone(),
+                frequency_hz: FREQUENCY_HZ,
+                rssi_centi_dbm,
+                snr_centi_db: 500,
+            };
+            self.post(http, key, Kind::Witness(witness))
+                .await
+                .context("posting a witness")?;
         }
         Ok(())
     }

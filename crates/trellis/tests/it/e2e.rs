@@ -217,6 +217,26 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
         "{breakdown}"
     );
     assert!(units(&breakdown["payouts"][0]["amount"]) > 0, "{breakdown}");
+    // The RSSI forger is caught by free-space path loss on every witness and, having no valid
+    // witness of others, fails reciprocity for its beacons too: it earns nothing.
+    let forger = lines
+        .iter()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("cheater-rssi-forger")
+                .map(|r| r.trim().to_string())
+        })
+        .unwrap();
+    let f = get(&url, &format!("/v1/rewards/{epoch}/devices/{forger}")).unwrap();
+    assert_eq!(f["shares"][0]["units"], 0, "{f}");
+    assert!(
+        f["shares"][0]["breakdown"]["rejected_reports"]["witness_rssi_above_free_space"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{f}"
+    );
+    assert!(f["payouts"].as_array().unwrap().is_empty(), "{f}");
     let verdicts = std::fs::read_to_string(archive.join(format!("verdicts-{epoch}.json"))).unwrap();
     assert!(
         verdicts.contains("\"Ok\""),
