@@ -33,10 +33,9 @@ pub(crate) enum Cheat {
 
 /// The devnet's cheaters: (device key name, asserted location, behaviour). Owned by `mallory`.
 pub(crate) fn cheaters() -> Vec<(&'static str, (f64, f64), Cheat)> {
-    let actual = Location::from_degrees(37.705, -122.47).ok();
     let mut out = vec![("cheater-rssi-forger", (37.70, -122.41), Cheat::RssiForger)];
-    if let Some(actual) = actual {
-        // Asserts ~39 km north of where it really is, among the honest hotspots.
+    // Asserts ~39 km north of where its radio really is, among the honest hotspots.
+    if let Ok(actual) = Location::from_degrees(37.705, -122.47) {
         out.push((
             "cheater-location-spoofer",
             (38.055, -122.47),

@@ -202,7 +202,10 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
     let deadline = std::time::Instant::now() + DEADLINE;
     let (epoch, breakdown) = 'found: loop {
         for e in 1..20 {
-            if let Ok(b) = get(&url, &format!("/v1/rewards/{e}/devices/{hotspot}")) {
+            // Settled means archived, posted and every claim paid (the archive is written first).
+            let settled = get(&url, &format!("/v1/manifests/{e}"))
+                .is_ok_and(|m| m["manifest"]["claimed"] == m["manifest"]["total"]);
+            if let (true, Ok(b)) = (settled, get(&url, &format!("/v1/rewards/{e}/devices/{hotspot}"))) {
                 break 'found (e, b);
             }
         }
@@ -300,7 +303,8 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
             .unwrap()
     };
     let range = ts(epoch * len)..ts((epoch + 1) * len);
-    let paid_epoch_witness = alter_one_witness(&altered, range);
+    let honest: trellis_primitives::DeviceAddress = hotspot.parse().unwrap();
+    let paid_epoch_witness = alter_witnesses(&altered, range, &honest);
     assert!(paid_epoch_witness, "found a witness report to alter");
     let out = full_audit(&altered);
     assert!(!out.status.success());
@@ -325,9 +329,14 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-/// Rewrites the first witness report received in `received` (the audited epoch) with an
-/// RSSI no radio could receive at any asserted distance.
-fn alter_one_witness(archive: &std::path::Path, received: std::ops::Range<u64>) -> bool {
+/// Rewrites every witness report the honest hotspot `honest` sent during `received` (the audited
+/// epoch) with an RSSI no radio could receive at any asserted distance. At least one of them was
+/// valid, so the recomputed shares must differ from the archived ones.
+fn alter_witnesses(
+    archive: &std::path::Path,
+    received: std::ops::Range<u64>,
+    honest: &trellis_primitives::DeviceAddress,
+) -> bool {
     use prost::Message;
     use std::io::{Read, Write};
     let mut segments: Vec<_> = std::fs::read_dir(archive.join("reports"))
@@ -335,6 +344,8 @@ fn alter_one_witness(archive: &std::path::Path, received: std::ops::Range<u64>) 
         .map(|e| e.unwrap().path())
         .collect();
     segments.sort();
+    let honest_key = honest.key().0.to_vec();
+    let mut altered_any = false;
     for path in segments {
         let mut raw = Vec::new();
         flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
@@ -346,19 +357,22 @@ fn alter_one_witness(archive: &std::path::Path, received: std::ops::Range<u64>) 
             frames.push(trellis_proto::LoggedReport::decode_length_delimited(&mut cursor).unwrap());
         }
         let mut changed = false;
-        for frame in frames.iter_mut().filter(|f| received.contains(&f.received_ms)) {
+        for frame in frames
+            .iter_mut()
+            .filter(|f| received.contains(&f.received_ms) && f.report.as_ref().unwrap().device == honest_key)
+        {
             let signed = frame.report.as_mut().unwrap();
             let mut report = trellis_proto::Report::decode(signed.body.as_slice()).unwrap();
             if let Some(trellis_proto::report::Kind::Witness(w)) = report.kind.as_mut() {
                 w.rssi_centi_dbm = 2_000; // +20 dBm
                 signed.body = report.encode_to_vec();
                 changed = true;
-                break;
             }
         }
         if !changed {
             continue;
         }
+        altered_any = true;
         let mut out = Vec::new();
         for frame in &frames {
             frame.encode_length_delimited(&mut out).unwrap();
@@ -366,7 +380,6 @@ fn alter_one_witness(archive: &std::path::Path, received: std::ops::Range<u64>) 
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&out).unwrap();
         std::fs::write(&path, gz.finish().unwrap()).unwrap();
-        return true;
     }
-    false
+    altered_any
 }
