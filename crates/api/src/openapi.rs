@@ -23,6 +23,7 @@ pub const PATHS: &[&str] = &[
     "/v1/manifests/{epoch}",
     "/v1/rewards/{epoch}",
     "/v1/rewards/{epoch}/devices/{device}",
+    "/v1/rewards/{epoch}/devices/{device}/reports",
     "/metrics",
     "/openapi.json",
 ];
@@ -91,6 +92,16 @@ pub fn document() -> Value {
                         { "name": "device", "in": "path", "required": true, "description": "bech32m trd1… device address", "schema": { "type": "string" } }
                     ],
                     "responses": { "200": { "description": "OK" }, "400": { "description": "Malformed parameter" }, "404": { "description": "No archive, or no share for the device" } }
+                }
+            },
+            "/v1/rewards/{epoch}/devices/{device}/reports": {
+                "get": {
+                    "summary": "Every report a device sent in an epoch (beacons and witnesses) with its verdict and, if rejected, the reason.",
+                    "parameters": [
+                        { "name": "epoch", "in": "path", "required": true, "schema": { "type": "string" } },
+                        { "name": "device", "in": "path", "required": true, "description": "bech32m trd1… device address", "schema": { "type": "string" } }
+                    ],
+                    "responses": { "200": { "description": "OK" }, "400": { "description": "Malformed parameter" }, "404": { "description": "No verdicts archived for the epoch" } }
                 }
             },
             "/metrics": get("Prometheus text metrics.", None),

@@ -28,6 +28,7 @@ pub(crate) fn router(node: Node, archive: Option<PathBuf>) -> Router {
         .route("/v1/manifests/{epoch}", get(manifest))
         .route("/v1/rewards/{epoch}", get(epoch_result))
         .route("/v1/rewards/{epoch}/devices/{device}", get(device_breakdown))
+        .route("/v1/rewards/{epoch}/devices/{device}/reports", get(device_reports))
         .with_state(RewardsState { node, archive })
 }
 
@@ -141,4 +142,59 @@ async fn device_breakdown(
     Ok(Json(
         json!({ "epoch": e.0, "device": device, "shares": shares, "payouts": payouts }),
     ))
+}
+
+/// Every report of a device in an epoch with its verdict, from the verifier's archived verdicts:
+/// which reports counted and which were rejected, and why.
+async fn device_reports(
+    State(s): State<RewardsState>,
+    axum::extract::Path((e, device)): axum::extract::Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let e = epoch(&e)?;
+    let device: DeviceAddress = device.parse().map_err(|err| {
+        ApiError::bad_request("invalid_parameter", format!("invalid device address `{device}`: {err}"))
+    })?;
+    let dir = s
+        .archive
+        .clone()
+        .ok_or_else(|| ApiError::not_found("this node keeps no reward archive"))?;
+    let path = dir.join(format!("verdicts-{}.json", e.0));
+    let doc: Value = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let meta = std::fs::metadata(&path)
+            .map_err(|_| ApiError::not_found(format!("no verdicts archived for epoch {}", e.0)))?;
+        if meta.len() > MAX_ARCHIVE_BYTES {
+            return Err(ApiError::too_large(format!(
+                "verdicts of epoch {} are too large to serve",
+                e.0
+            )));
+        }
+        let bytes = std::fs::read(&path).map_err(ApiError::internal)?;
+        serde_json::from_slice(&bytes).map_err(ApiError::internal)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let me = json!(device);
+    let verdict = |v: &Value| match v.get("Err") {
+        Some(reason) => json!({ "valid": false, "reason": reason }),
+        None => json!({ "valid": true }),
+    };
+    let mut reports = Vec::new();
+    for outcome in doc["outcomes"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+        let beacon = &outcome["beacon"];
+        if beacon["beaconer"] == me {
+            reports.push(json!({ "kind": "beacon", "received_ms": beacon["received_ms"], "verdict": verdict(&outcome["verdict"]) }));
+        }
+        for pair in outcome["witnesses"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+            if pair[0]["witness"] == me {
+                reports.push(json!({
+                    "kind": "witness",
+                    "received_ms": pair[0]["received_ms"],
+                    "beaconer": beacon["beaconer"],
+                    "rssi_centi_dbm": pair[0]["rssi_centi_dbm"],
+                    "verdict": verdict(&pair[1]),
+                }));
+            }
+        }
+    }
+    Ok(Json(json!({ "epoch": e.0, "device": device, "reports": reports })))
 }

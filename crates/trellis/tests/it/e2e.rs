@@ -240,6 +240,24 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
         "{f}"
     );
     assert!(f["payouts"].as_array().unwrap().is_empty(), "{f}");
+    // And which reports, exactly, with their verdicts.
+    let r = get(&url, &format!("/v1/rewards/{epoch}/devices/{forger}/reports")).unwrap();
+    let reports = r["reports"].as_array().unwrap();
+    assert!(
+        reports
+            .iter()
+            .any(|x| x["kind"] == "witness" && x["verdict"]["reason"] == "rssi_above_free_space"),
+        "{r}"
+    );
+    let honest_reports = get(&url, &format!("/v1/rewards/{epoch}/devices/{hotspot}/reports")).unwrap();
+    assert!(
+        honest_reports["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["verdict"]["valid"] == true),
+        "{honest_reports}"
+    );
     let verdicts = std::fs::read_to_string(archive.join(format!("verdicts-{epoch}.json"))).unwrap();
     assert!(
         verdicts.contains("\"Ok\""),
