@@ -1,6 +1,7 @@
 //! `trellis`: the command line of the Trellis DePIN network.
 
 mod bench;
+mod bench_coverage;
 mod bench_ingest;
 mod bench_rewards;
 mod chain_cmd;
@@ -87,6 +88,10 @@ enum BenchCommand {
     ///
     /// Example: cargo run --release -p trellis -- bench ingest --reports 20000
     Ingest(bench_ingest::IngestBenchArgs),
+    /// One epoch of proof-of-coverage verification for many hotspots vs raw H3 grid distance.
+    ///
+    /// Example: cargo run --release -p trellis -- bench coverage --hotspots 100000
+    Coverage(bench_coverage::CoverageBenchArgs),
 }
 
 fn init_logs(format: &str) {
@@ -132,6 +137,9 @@ fn run(cli: Cli) -> Result<()> {
                 tokio::task::spawn_blocking(move || bench_rewards::run(args)).await?
             }
             Command::Bench(BenchCommand::Ingest(args)) => bench_ingest::run(args).await,
+            Command::Bench(BenchCommand::Coverage(args)) => {
+                tokio::task::spawn_blocking(move || bench_coverage::run(args)).await?
+            }
         }
     })
 }

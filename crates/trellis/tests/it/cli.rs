@@ -12,6 +12,7 @@ fn every_subcommand_has_help_with_an_example() {
         vec!["chain", "verify", "--help"],
         vec!["bench", "ledger", "--help"],
         vec!["bench", "ingest", "--help"],
+        vec!["bench", "coverage", "--help"],
         vec!["bench", "rewards", "--help"],
         vec!["rewards", "audit", "--help"],
         vec!["sim", "tokenomics", "--help"],
