@@ -26,6 +26,14 @@ pub(super) fn govern<S: Store>(view: View<'_, '_, S>, ctx: &BlockContext, action
         }
         GovAction::SetParams { params } => {
             params.validate().map_err(|e| TxFailure::Invalid(e.0))?;
+            // Epochs are `height / epoch_len_blocks`: a new length would renumber every past
+            // height, sending epoch numbers back (burns land in epochs already settled) or ahead
+            // (skipped epochs all become "complete" for manifests at once).
+            if params.epoch_len_blocks != ctx.params.epoch_len_blocks {
+                return Err(TxFailure::Invalid(
+                    "epoch_len_blocks is fixed at genesis: changing it would renumber past epochs".into(),
+                ));
+            }
             write(view, keys::PARAMS.to_vec(), params);
         }
         GovAction::SetOracles { committee } => {

@@ -1,8 +1,13 @@
-//! Integration tests of the ledger state machine: invariants as property tests, determinism,
-//! and every transaction kind's rules with the numbers written out.
+//! Integration tests of the ledger state machine: invariants as property tests over a random
+//! workload of every transaction kind, determinism across replicas, and every rule with the
+//! numbers written out.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
 mod determinism;
+mod devices;
 mod fixtures;
+mod genesis;
 mod props;
+mod rewards;
 mod scenarios;
+mod workload;

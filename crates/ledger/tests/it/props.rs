@@ -1,469 +1,309 @@
-//! Property tests over random transaction sequences: supply conservation, failure isolation,
-//! replay protection.
+//! Property tests over random transaction sequences of every kind: supply conservation and
+//! independent books after every block, failure isolation, replay protection, and replicas that
+//! agree byte for byte.
 
-use crate::fixtures::{addr, key, Chain, USERS};
-use proptest::prelude::*;
-use std::collections::BTreeSet;
-use trellis_ledger::{
-    execute::reward_leaf, merkle_root, state::keys, Antenna, Capability, DeviceClass, GovAction, Ledger, MemStore,
-    MerkleProof, Params, RejectReason, StateRead, Store, Transaction, TxKind, TxOutcome,
+use crate::fixtures::{
+    addr, all_accounts, all_devices, entries, fresh_ledger, scan, Chain, GENESIS_ISSUED, SUBMITTERS, USERS,
 };
-use trellis_primitives::{AccountAddress, Amount, Credits, DeviceAddress, Epoch, Hash, Location};
+use crate::workload::{build, op, Model, Op};
+use proptest::{
+    prelude::*,
+    strategy::ValueTree,
+    test_runner::{RngAlgorithm, RngSeed, TestRng, TestRunner},
+};
+use std::collections::{BTreeMap, BTreeSet};
+use trellis_ledger::{
+    execute::held_total, state::keys, ExecutedBlock, RejectReason, StateRead, Store, Transaction, TxKind, TxOutcome,
+};
+use trellis_primitives::{AccountAddress, Amount, Epoch};
 
-const TRL: u64 = crate::fixtures::TRL;
-
-#[derive(Debug, Clone)]
-enum Op {
-    Transfer {
-        from: usize,
-        to: usize,
-        amount: u64,
-    },
-    Burn {
-        who: usize,
-        amount: u64,
-    },
-    Spend {
-        who: usize,
-        credits: u64,
-    },
-    Onboard {
-        owner: usize,
-        device: usize,
-        class: usize,
-        maker_signs: bool,
-        device_signs: bool,
-    },
-    Assert {
-        owner: usize,
-        device: usize,
-        antenna: bool,
-    },
-    Stake {
-        owner: usize,
-        device: usize,
-        amount: u64,
-    },
-    Unstake {
-        owner: usize,
-        device: usize,
-        amount: u64,
-    },
-    Withdraw {
-        who: usize,
-    },
-    Slash {
-        by_verifier: bool,
-        device: usize,
-        amount: u64,
-    },
-    Price {
-        quorum: bool,
-        price: u64,
-    },
-    Manifest {
-        epoch: u64,
-        quorum: bool,
-        amounts: Vec<u64>,
-    },
-    Claim {
-        manifest: usize,
-        owner: usize,
-        inflate: bool,
-    },
-    Gov {
-        quorum: bool,
-        min_fee: u64,
-    },
-    FutureNonce {
-        who: usize,
-    },
-    BadSignature {
-        who: usize,
-    },
-}
-
-fn amount() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        Just(0u64),
-        1u64..1_000,
-        1u64..(50 * TRL),
-        Just(2_000 * TRL),
-        Just(u64::MAX)
-    ]
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    let u = 0..USERS.len();
-    let d = 0..6usize;
-    prop_oneof![
-        4 => (u.clone(), u.clone(), amount()).prop_map(|(from, to, amount)| Op::Transfer { from, to, amount }),
-        2 => (u.clone(), amount()).prop_map(|(who, amount)| Op::Burn { who, amount }),
-        1 => (u.clone(), 0u64..3_000_000).prop_map(|(who, credits)| Op::Spend { who, credits }),
-        2 => (u.clone(), d.clone(), 0..5usize, any::<bool>(), any::<bool>()).prop_map(|(owner, device, class, maker_signs, device_signs)| Op::Onboard { owner, device, class, maker_signs, device_signs }),
-        1 => (u.clone(), d.clone(), any::<bool>()).prop_map(|(owner, device, antenna)| Op::Assert { owner, device, antenna }),
-        2 => (u.clone(), d.clone(), amount()).prop_map(|(owner, device, amount)| Op::Stake { owner, device, amount }),
-        1 => (u.clone(), d.clone(), amount()).prop_map(|(owner, device, amount)| Op::Unstake { owner, device, amount }),
-        1 => u.clone().prop_map(|who| Op::Withdraw { who }),
-        1 => (any::<bool>(), d, amount()).prop_map(|(by_verifier, device, amount)| Op::Slash { by_verifier, device, amount }),
-        1 => (any::<bool>(), 0u64..5_000_000).prop_map(|(quorum, price)| Op::Price { quorum, price }),
-        1 => (0u64..4, any::<bool>(), proptest::collection::vec(0u64..(10 * TRL), 1..4)).prop_map(|(epoch, quorum, amounts)| Op::Manifest { epoch, quorum, amounts }),
-        2 => (0usize..4, u.clone(), any::<bool>()).prop_map(|(manifest, owner, inflate)| Op::Claim { manifest, owner, inflate }),
-        1 => (any::<bool>(), 1u64..5_000).prop_map(|(quorum, min_fee)| Op::Gov { quorum, min_fee }),
-        1 => u.clone().prop_map(|who| Op::FutureNonce { who }),
-        1 => u.prop_map(|who| Op::BadSignature { who }),
-    ]
-}
-
-/// Manifests posted so far (epoch, sorted leaves), to build claims against.
+/// The chain's accounting rebuilt from the blocks alone, without the ledger's code.
 #[derive(Default)]
-struct Model {
-    manifests: Vec<(u64, Vec<(AccountAddress, u64)>)>,
-    pending_manifest: Option<(u64, Vec<(AccountAddress, u64)>)>,
+struct Books {
+    fees: u128,
+    credit_burns: u128,
+    onboardings: u128,
+    minted: u128,
+    included: BTreeMap<AccountAddress, u64>,
 }
 
-fn device(i: usize) -> DeviceAddress {
-    key(&format!("device{i}")).public().into()
-}
-
-fn leaves_of(leaves: &[(AccountAddress, u64)]) -> Vec<Hash> {
-    leaves
-        .iter()
-        .map(|(o, a)| reward_leaf(o, Amount::from_units(*a)))
-        .collect()
-}
-
-fn build(chain: &mut Chain, model: &mut Model, op: &Op) -> Transaction {
-    let amt = Amount::from_units;
-    let user = |i: usize| USERS[i];
-    match op {
-        Op::Transfer { from, to, amount } => chain.tx(
-            user(*from),
-            TxKind::Transfer {
-                to: addr(user(*to)),
-                amount: amt(*amount),
-            },
-        ),
-        Op::Burn { who, amount } => chain.tx(
-            user(*who),
-            TxKind::BurnForCredits {
-                amount: amt(*amount),
-                beneficiary: addr(user(*who)),
-            },
-        ),
-        Op::Spend { who, credits } => chain.tx(
-            user(*who),
-            TxKind::SpendCredits {
-                amount: Credits(*credits),
-                purpose: Hash::ZERO,
-            },
-        ),
-        Op::Onboard {
-            owner,
-            device: d,
-            class,
-            maker_signs,
-            device_signs,
-        } => {
-            let kind = TxKind::OnboardDevice {
-                device: device(*d),
-                maker: key("maker").public(),
-                class: DeviceClass::ALL[*class],
-                capabilities: vec![Capability {
-                    name: "slots".into(),
-                    value: 1,
-                }],
-            };
-            let mut tx = chain.tx(user(*owner), kind);
-            if *maker_signs {
-                tx = tx.cosign(&key("maker"));
+impl Books {
+    fn record(&mut self, executed: &ExecutedBlock) {
+        for (tx, receipt) in executed.block.txs.iter().zip(&executed.receipts) {
+            self.fees += u128::from(tx.body.fee.units());
+            *self.included.entry(tx.body.signer).or_default() += 1;
+            if receipt.outcome != TxOutcome::Success {
+                continue;
             }
-            if *device_signs {
-                tx = tx.cosign(&key(&format!("device{d}")));
+            match &tx.body.kind {
+                TxKind::BurnForCredits { amount, .. } => self.credit_burns += u128::from(amount.units()),
+                TxKind::OnboardDevice { .. } => self.onboardings += 1,
+                TxKind::PostRewardManifest { total, .. } => self.minted += u128::from(total.units()),
+                _ => {}
             }
-            tx
-        }
-        Op::Assert {
-            owner,
-            device: d,
-            antenna,
-        } => {
-            let location = Location::from_degrees(10.0 + *d as f64, 20.0).unwrap();
-            let antenna = antenna.then_some(Antenna {
-                gain_dbi_tenths: 20,
-                elevation_m: 3,
-            });
-            chain.tx(
-                user(*owner),
-                TxKind::AssertLocation {
-                    device: device(*d),
-                    location,
-                    antenna,
-                },
-            )
-        }
-        Op::Stake {
-            owner,
-            device: d,
-            amount,
-        } => chain.tx(
-            user(*owner),
-            TxKind::Stake {
-                device: device(*d),
-                amount: amt(*amount),
-            },
-        ),
-        Op::Unstake {
-            owner,
-            device: d,
-            amount,
-        } => chain.tx(
-            user(*owner),
-            TxKind::Unstake {
-                device: device(*d),
-                amount: amt(*amount),
-            },
-        ),
-        Op::Withdraw { who } => chain.tx(user(*who), TxKind::WithdrawUnbonded),
-        Op::Slash {
-            by_verifier,
-            device: d,
-            amount,
-        } => {
-            let signer = if *by_verifier { "verifier" } else { "alice" };
-            chain.tx(
-                signer,
-                TxKind::Slash {
-                    device: device(*d),
-                    amount: amt(*amount),
-                    evidence: Hash::ZERO,
-                    reason: "test".into(),
-                },
-            )
-        }
-        Op::Price { quorum, price } => {
-            let tx = chain.tx(
-                "oracle1",
-                TxKind::PostPrice {
-                    micro_usd_per_trl: *price,
-                },
-            );
-            if *quorum {
-                tx.cosign(&key("oracle2"))
-            } else {
-                tx
-            }
-        }
-        Op::Manifest { epoch, quorum, amounts } => {
-            let mut leaves: Vec<(AccountAddress, u64)> =
-                amounts.iter().enumerate().map(|(i, a)| (addr(USERS[i]), *a)).collect();
-            leaves.sort();
-            let total = leaves.iter().map(|(_, a)| a).sum::<u64>();
-            let kind = TxKind::PostRewardManifest {
-                epoch: Epoch(*epoch),
-                root: merkle_root(&leaves_of(&leaves)),
-                total: amt(total),
-                owner_count: leaves.len() as u32,
-            };
-            model.pending_manifest = Some((*epoch, leaves));
-            let tx = chain.tx("oracle1", kind);
-            if *quorum {
-                tx.cosign(&key("oracle3"))
-            } else {
-                tx
-            }
-        }
-        Op::Claim {
-            manifest,
-            owner,
-            inflate,
-        } => {
-            let (epoch, owner_addr, amount, proof) = match model.manifests.get(*manifest) {
-                Some((epoch, leaves)) => {
-                    let index = owner % leaves.len();
-                    let (o, a) = leaves[index];
-                    (*epoch, o, a, MerkleProof::build(&leaves_of(leaves), index).unwrap())
-                }
-                None => (
-                    9,
-                    addr(USERS[*owner]),
-                    1,
-                    MerkleProof {
-                        index: 0,
-                        leaf_count: 1,
-                        siblings: vec![],
-                    },
-                ),
-            };
-            let amount = if *inflate { amount + 1 } else { amount };
-            chain.tx(
-                "dave",
-                TxKind::ClaimReward {
-                    epoch: Epoch(epoch),
-                    owner: owner_addr,
-                    amount: amt(amount),
-                    proof,
-                },
-            )
-        }
-        Op::Gov { quorum, min_fee } => {
-            let params = Params {
-                min_fee: amt(*min_fee),
-                ..chain.ledger.store().params().unwrap()
-            };
-            let tx = chain.tx(
-                "admin1",
-                TxKind::Governance {
-                    action: GovAction::SetParams { params },
-                },
-            );
-            if *quorum {
-                tx.cosign(&key("admin2"))
-            } else {
-                tx
-            }
-        }
-        Op::FutureNonce { who } => {
-            let mut tx = chain.tx(user(*who), TxKind::WithdrawUnbonded);
-            tx.body.nonce += 5;
-            Transaction::sign(tx.body, &key(user(*who)))
-        }
-        Op::BadSignature { who } => {
-            let mut tx = chain.tx(
-                user(*who),
-                TxKind::Transfer {
-                    to: addr("bob"),
-                    amount: Amount::from_units(1),
-                },
-            );
-            tx.signature.0[0] ^= 0x40;
-            tx
         }
     }
-}
 
-/// Keeps the fee at the chain's current minimum so governance changes don't starve the test.
-fn with_current_fee(chain: &Chain, mut tx: Transaction, op: &Op) -> Transaction {
-    let min_fee = chain.ledger.store().params().unwrap().min_fee;
-    if tx.body.fee != min_fee && !matches!(op, Op::BadSignature { .. }) {
-        tx.body.fee = min_fee;
-        let signer = [USERS.as_slice(), &["oracle1", "admin1", "verifier"]]
-            .concat()
-            .into_iter()
-            .find(|n| addr(n) == tx.body.signer)
-            .unwrap();
-        let cosigners: Vec<String> = tx
-            .cosignatures
+    /// The ledger's supply, burn records, credits and nonces agree with these books, and
+    /// everything the state holds is `issued - burned`.
+    fn check(&self, chain: &Chain) -> Result<(), TestCaseError> {
+        let store = chain.ledger.store();
+        let supply = store.supply().unwrap();
+        let (issued, burned) = (u128::from(supply.issued.units()), u128::from(supply.burned.units()));
+        prop_assert_eq!(held_total(store).unwrap(), issued - burned, "supply not conserved");
+        prop_assert_eq!(issued, u128::from(GENESIS_ISSUED) + self.minted);
+        let slashed: u128 = all_devices(store).iter().map(|d| u128::from(d.slashed.units())).sum();
+        // The workload's governance changes only min_fee, so the onboarding fee is constant.
+        let onboard_fee = u128::from(store.params().unwrap().onboard_fee.units());
+        prop_assert_eq!(
+            burned,
+            self.fees + self.credit_burns + self.onboardings * onboard_fee + slashed
+        );
+        let per_epoch: u128 = scan::<Amount>(store, keys::epoch_burn(Epoch(0))[0])
             .iter()
-            .map(|c| {
-                ["maker", "oracle2", "oracle3", "admin2"]
-                    .into_iter()
-                    .map(String::from)
-                    .chain((0..6).map(|i| format!("device{i}")))
-                    .find(|n| key(n).public() == c.key)
-                    .unwrap()
-            })
-            .collect();
-        let mut resigned = Transaction::sign(tx.body, &key(signer));
-        for c in cosigners {
-            resigned = resigned.cosign(&key(&c));
+            .map(|a| u128::from(a.units()))
+            .sum();
+        prop_assert_eq!(
+            per_epoch,
+            burned,
+            "epoch burn records do not add up to the burned total"
+        );
+        let credits: u64 = all_accounts(store).iter().map(|a| a.credits.0).sum();
+        prop_assert_eq!(credits, supply.credits_minted.0 - supply.credits_spent.0);
+        for name in USERS.iter().chain(SUBMITTERS.iter()) {
+            let included = self.included.get(&addr(name)).copied().unwrap_or(0);
+            prop_assert_eq!(store.account(&addr(name)).unwrap().nonce, included, "nonce of {}", name);
         }
-        tx = resigned;
+        Ok(())
     }
-    tx
 }
 
-fn note_manifest(model: &mut Model, outcome: &TxOutcome) {
-    if let Some(m) = model.pending_manifest.take() {
-        if outcome == &TxOutcome::Success {
-            model.manifests.push(m);
+/// How often each outcome happened: `ok:<kind>`, `failed:<code>`, `rejected:<code>`.
+type Stats = BTreeMap<String, usize>;
+
+fn tally(stats: &mut Stats, executed: &ExecutedBlock, rejected: &[(trellis_primitives::Hash, RejectReason)]) {
+    for (tx, receipt) in executed.block.txs.iter().zip(&executed.receipts) {
+        let key = match &receipt.outcome {
+            TxOutcome::Success => format!("ok:{}", tx.body.kind.name()),
+            TxOutcome::Failed { code, .. } => format!("failed:{code}"),
+        };
+        *stats.entry(key).or_default() += 1;
+    }
+    for (_, reason) in rejected {
+        *stats.entry(format!("rejected:{}", reason.code())).or_default() += 1;
+    }
+}
+
+/// Packs `ops` into blocks of `sizes`, checking the books after every block, refusals of every
+/// transaction that must be refused, and finally that a fresh replica fed the blocks agrees.
+fn run_packed(ops: &[Op], sizes: &[usize], stats: &mut Stats) -> Result<(), TestCaseError> {
+    let mut chain = Chain::new();
+    let (mut model, mut books) = (Model::default(), Books::default());
+    let mut included: Vec<Transaction> = Vec::new();
+    let mut ops = ops.iter();
+    for &size in sizes {
+        let mut txs = Vec::new();
+        let mut refused = Vec::new();
+        for op in ops.by_ref().take(size) {
+            if let Some(tx) = build(&mut chain, &mut model, &included, op) {
+                if op.must_be_rejected() {
+                    refused.push((tx.id(), op.clone()));
+                }
+                txs.push(tx);
+            }
         }
+        let proposal = chain.block(txs);
+        let executed = &proposal.executed;
+        for (id, op) in &refused {
+            prop_assert!(
+                executed.block.txs.iter().all(|t| t.id() != *id),
+                "{:?} was included",
+                op
+            );
+            let reason = proposal.rejected.iter().find(|(r, _)| r == id).map(|(_, why)| why);
+            let Some(reason) = reason else {
+                return Err(TestCaseError::fail(format!("{op:?} not rejected")));
+            };
+            let expected = match op {
+                Op::Replay { .. } | Op::FutureNonce { .. } => Some("bad_nonce"),
+                Op::BadSignature { .. } => Some("bad_signature"),
+                Op::WrongChain { .. } => Some("wrong_chain"),
+                _ => None, // a bad fee may also meet a nonce gap left by an earlier refusal
+            };
+            if let Some(code) = expected {
+                prop_assert_eq!(reason.code(), code, "{:?}", op);
+            }
+        }
+        books.record(executed);
+        model.note_block(executed);
+        books.check(&chain)?;
+        tally(stats, executed, &proposal.rejected);
+        included.extend(executed.block.txs.iter().cloned());
+    }
+    let mut replica = fresh_ledger();
+    for block in &chain.blocks[1..] {
+        let replayed = replica.apply_block(block).unwrap();
+        prop_assert_eq!(replayed.block.header.state_root, replica.store_mut().root());
+    }
+    prop_assert_eq!(replica.tip(), chain.ledger.tip());
+    prop_assert_eq!(entries(&replica), entries(&chain.ledger));
+    Ok(())
+}
+
+fn config(seed: u64) -> ProptestConfig {
+    ProptestConfig {
+        cases: 64,
+        rng_seed: RngSeed::Fixed(seed),
+        ..ProptestConfig::default()
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+    #![proptest_config(config(0x7e11))]
 
-    /// One transaction per block: whatever happens, supply is conserved, and a failed transaction
-    /// changes exactly the signer's balance (by the fee) and nonce (by one) and the burned total.
+    /// Many transactions per block: after every block supply is conserved and the books agree;
+    /// refused transactions stay out; a replica replaying the blocks ends byte-identical.
     #[test]
-    fn failed_transactions_change_only_fee_and_nonce_and_supply_is_conserved(ops in proptest::collection::vec(op(), 1..60)) {
+    fn packed_blocks_conserve_supply_keep_independent_books_and_refuse_replays(
+        ops in prop::collection::vec(op(), 1..120),
+        sizes in prop::collection::vec(1usize..12, 1..40),
+    ) {
+        run_packed(&ops, &sizes, &mut Stats::new())?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(0xfa11))]
+
+    /// One transaction per block: whatever happens, supply is conserved; a refused transaction
+    /// changes nothing; a failed one changes exactly the signer's balance (by the fee), its nonce
+    /// (by one), the burned total and the epoch's burn record (by the fee).
+    #[test]
+    fn failed_transactions_change_only_fee_and_nonce_and_refused_ones_nothing(
+        ops in prop::collection::vec(op(), 1..60),
+    ) {
         let mut chain = Chain::new();
-        let mut model = Model::default();
+        let (mut model, mut books) = (Model::default(), Books::default());
+        let mut included: Vec<Transaction> = Vec::new();
         for op in &ops {
-            let tx = build(&mut chain, &mut model, op);
-            let tx = with_current_fee(&chain, tx, op);
-            let signer = tx.body.signer;
+            let Some(tx) = build(&mut chain, &mut model, &included, op) else { continue };
+            let (signer, fee) = (tx.body.signer, tx.body.fee.units());
             let before = chain.ledger.store().account(&signer).unwrap();
-            let burned_before = chain.ledger.store().supply().unwrap().burned;
-            let fee = tx.body.fee;
+            let burned_before = chain.ledger.store().supply().unwrap().burned.units();
+            let root_before = chain.ledger.tip().state_root;
             let proposal = chain.block(vec![tx]);
-            chain.assert_supply_conserved();
-            match op {
-                Op::FutureNonce { .. } => {
-                    let future = matches!(proposal.rejected[0].1, RejectReason::BadNonce { .. });
-                    prop_assert!(future);
-                }
-                Op::BadSignature { .. } => prop_assert_eq!(&proposal.rejected[0].1, &RejectReason::BadSignature),
-                _ => {}
-            }
-            let Some(receipt) = proposal.executed.receipts.first() else {
-                model.pending_manifest = None;
-                prop_assert!(proposal.executed.diff.is_empty(), "a block with no transaction changed state");
+            let executed = &proposal.executed;
+            books.record(executed);
+            model.note_block(executed);
+            books.check(&chain)?;
+            let Some(receipt) = executed.receipts.first() else {
+                let reason = &proposal.rejected[0].1;
+                let expected = match op {
+                    Op::Replay { .. } | Op::FutureNonce { .. } => "bad_nonce",
+                    Op::BadSignature { .. } => "bad_signature",
+                    Op::WrongChain { .. } => "wrong_chain",
+                    Op::BadFee { high: true, .. } => "cannot_pay_fee",
+                    Op::BadFee { high: false, .. } => "fee_too_low",
+                    // A valid transaction stays out only when its signer cannot pay the fee.
+                    _ => {
+                        prop_assert!(before.balance.units() < fee);
+                        "cannot_pay_fee"
+                    }
+                };
+                prop_assert_eq!(reason.code(), expected, "{:?}", op);
+                prop_assert!(executed.diff.is_empty(), "a block with no transaction changed state");
+                prop_assert_eq!(chain.ledger.tip().state_root, root_before);
                 continue;
             };
-            note_manifest(&mut model, &receipt.outcome);
+            prop_assert!(!op.must_be_rejected(), "{:?} was included", op);
+            included.push(executed.block.txs[0].clone());
             if let TxOutcome::Failed { .. } = receipt.outcome {
-                let touched: BTreeSet<Vec<u8>> = proposal.executed.diff.keys().cloned().collect();
-                let epoch = trellis_primitives::Epoch::of_height(chain.ledger.tip().height, 5);
+                let touched: BTreeSet<Vec<u8>> = executed.diff.keys().cloned().collect();
+                let epoch = Epoch::of_height(chain.ledger.tip().height, 5);
                 let allowed: BTreeSet<Vec<u8>> =
                     [keys::account(&signer), keys::SUPPLY.to_vec(), keys::epoch_burn(epoch)].into_iter().collect();
                 prop_assert_eq!(touched, allowed);
                 let after = chain.ledger.store().account(&signer).unwrap();
-                prop_assert_eq!(after.balance.units(), before.balance.units() - fee.units());
+                prop_assert_eq!(after.balance.units(), before.balance.units() - fee);
                 prop_assert_eq!(after.nonce, before.nonce + 1);
                 prop_assert_eq!(after.credits, before.credits);
                 prop_assert_eq!(&after.unbonding, &before.unbonding);
-                let burned = chain.ledger.store().supply().unwrap().burned;
-                prop_assert_eq!(burned.units(), burned_before.units() + fee.units());
+                let burned = chain.ledger.store().supply().unwrap().burned.units();
+                prop_assert_eq!(burned, burned_before + fee);
             }
         }
     }
+}
 
-    /// Many transactions per block, then replay into a fresh ledger: identical roots and state,
-    /// and no included transaction can be included again.
-    #[test]
-    fn packed_blocks_conserve_supply_replay_identically_and_never_repeat_a_transaction(
-        ops in proptest::collection::vec(op(), 1..120),
-        block_sizes in proptest::collection::vec(1usize..12, 1..40),
-    ) {
-        let mut chain = Chain::new();
-        let mut model = Model::default();
-        let mut included: Vec<Transaction> = Vec::new();
-        let mut ops = ops.iter();
-        for size in block_sizes {
-            let txs: Vec<Transaction> = ops.by_ref().take(size).map(|op| {
-                let tx = build(&mut chain, &mut model, op);
-                with_current_fee(&chain, tx, op)
-            }).collect();
-            model.pending_manifest = None;
-            let proposal = chain.block(txs);
-            chain.assert_supply_conserved();
-            included.extend(proposal.executed.block.txs.iter().cloned());
-        }
-        // Replay protection: every included transaction, offered again, is refused.
-        if let Some(old) = included.first().cloned() {
-            let again = chain.block(vec![old]);
-            prop_assert!(again.executed.block.txs.is_empty());
-            let is_bad_nonce = matches!(again.rejected[0].1, RejectReason::BadNonce { .. });
-            prop_assert!(is_bad_nonce);
-        }
-        let (mut replica, _) = crate::fixtures::genesis().into_ledger(MemStore::new()).unwrap();
-        for block in &chain.blocks[1..] {
-            replica.apply_block(block).unwrap();
-        }
-        prop_assert_eq!(replica.tip(), chain.ledger.tip());
-        let entries = |l: &Ledger<MemStore>| l.store().entries().map(|(k, v)| (k.to_vec(), v.to_vec())).collect::<Vec<_>>();
-        prop_assert_eq!(entries(&replica), entries(&chain.ledger));
+/// Guards the properties above against vacuity: the same generator, with a fixed seed, reaches
+/// a success of every transaction kind, the interesting failures and every refusal.
+#[test]
+fn the_random_workload_reaches_every_kind_of_success_failure_and_refusal() {
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
+    let mut runner = TestRunner::new_with_rng(ProptestConfig::default(), rng);
+    let strategy = (
+        prop::collection::vec(op(), 80..120),
+        prop::collection::vec(1usize..12, 30..40),
+    );
+    let mut stats = Stats::new();
+    for _ in 0..24 {
+        let (ops, sizes) = strategy.new_tree(&mut runner).unwrap().current();
+        run_packed(&ops, &sizes, &mut stats).unwrap();
     }
+    let kinds = [
+        "transfer",
+        "burn_for_credits",
+        "spend_credits",
+        "onboard_device",
+        "assert_location",
+        "stake",
+    ]
+    .into_iter()
+    .chain([
+        "unstake",
+        "withdraw_unbonded",
+        "slash",
+        "post_price",
+        "post_reward_manifest",
+        "claim_reward",
+    ])
+    .chain(["governance"])
+    .map(|k| format!("ok:{k}"));
+    let failures = [
+        "insufficient_balance",
+        "zero_amount",
+        "missing_cosignature",
+        "quorum_not_met",
+        "bad_proof",
+    ]
+    .into_iter()
+    .chain([
+        "already_claimed",
+        "evidence_used",
+        "not_device_owner",
+        "nothing_to_withdraw",
+        "invalid",
+    ])
+    .chain([
+        "epoch_not_complete",
+        "manifest_exists",
+        "device_exists",
+        "insufficient_credits",
+    ])
+    .map(|c| format!("failed:{c}"));
+    let refusals = [
+        "bad_nonce",
+        "bad_signature",
+        "wrong_chain",
+        "fee_too_low",
+        "cannot_pay_fee",
+    ]
+    .into_iter()
+    .map(|c| format!("rejected:{c}"));
+    let missing: Vec<String> = kinds
+        .chain(failures)
+        .chain(refusals)
+        .filter(|k| !stats.contains_key(k))
+        .collect();
+    assert!(missing.is_empty(), "never happened: {missing:?}\nstats: {stats:#?}");
 }
