@@ -72,9 +72,11 @@ pub fn admit<S: Store>(view: View<'_, '_, S>, tx: &Transaction, ctx: &BlockConte
             available: account.balance,
         })?;
     account.nonce += 1;
+    // The burn first: it writes nothing unless it succeeds, so a refused transaction leaves no
+    // trace. (Burned never exceeds issued, a u64, so it cannot overflow; checked all the same.)
+    record_burn(view, ctx, body.fee)?.ok_or(RejectReason::SupplyOverflow)?;
     write(view, keys::account(&body.signer), &account);
-    // Burned never exceeds issued (a u64), so this cannot overflow; checked all the same.
-    record_burn(view, ctx, body.fee)?.ok_or(RejectReason::SupplyOverflow)
+    Ok(())
 }
 
 /// Adds `amount` to the supply's burned total and to the epoch's burn record. `None` on overflow.
