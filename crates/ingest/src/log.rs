@@ -50,8 +50,12 @@ struct Segment {
     start_ms: u64,
 }
 
-fn object_path(start_ms: u64, seq: u64) -> StorePath {
-    StorePath::from(format!("reports/{start_ms:013}-{seq:06}.pb.gz"))
+/// A segment's object is named after its write-ahead file (`<start_ms>-<seq>`), so uploading the
+/// same segment twice (a crash between the upload and the local delete) overwrites, never
+/// duplicates.
+fn object_path(wal: &Path) -> StorePath {
+    let stem = wal.file_stem().and_then(|s| s.to_str()).unwrap_or("segment");
+    StorePath::from(format!("reports/{stem}.pb.gz"))
 }
 
 impl ReportLog {
@@ -71,13 +75,7 @@ impl ReportLog {
             .collect();
         leftovers.sort();
         for path in leftovers {
-            let start_ms = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .and_then(|s| s.split('-').next())
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            log.upload(&path, start_ms).await?;
+            log.upload(&path).await?;
             tracing::info!(segment = %path.display(), "recovered report log segment after restart");
         }
         Ok(log)
@@ -121,21 +119,18 @@ impl ReportLog {
     pub async fn roll(&mut self) -> Result<(), LogError> {
         if let Some(segment) = self.current.take() {
             drop(segment.file);
-            self.upload(&segment.path, segment.start_ms).await?;
+            self.upload(&segment.path).await?;
         }
         Ok(())
     }
 
-    async fn upload(&mut self, path: &Path, start_ms: u64) -> Result<(), LogError> {
+    async fn upload(&mut self, path: &Path) -> Result<(), LogError> {
         let raw = std::fs::read(path)?;
         if !raw.is_empty() {
             let mut gz = GzEncoder::new(Vec::new(), Compression::default());
             gz.write_all(&raw)?;
             let compressed = gz.finish()?;
-            self.seq += 1;
-            self.store
-                .put(&object_path(start_ms, self.seq), PutPayload::from(compressed))
-                .await?;
+            self.store.put(&object_path(path), PutPayload::from(compressed)).await?;
         }
         std::fs::remove_file(path)?;
         Ok(())

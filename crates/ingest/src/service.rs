@@ -128,9 +128,20 @@ impl RunningIngest {
 
     /// Aborts without rolling or flushing anything beyond what was already acknowledged
     /// (simulates a crash, for tests).
-    pub fn abort(self) {
-        self.server.abort();
-        self.writer.abort();
+    pub async fn abort(self) {
+        // The writer goes first: once the server is gone its queue closes, and a writer still
+        // running would take that as a shutdown and roll its segment.
+        let RunningIngest {
+            shutdown,
+            server,
+            writer,
+            ..
+        } = self;
+        writer.abort();
+        let _writer_cancelled = writer.await;
+        server.abort();
+        let _server_cancelled = server.await;
+        drop(shutdown);
     }
 }
 

@@ -198,7 +198,7 @@ async fn nothing_acknowledged_is_lost_when_ingest_crashes() {
     assert_eq!(acked.len(), 20);
     let dir = f.dir;
     // Crash: no roll, no flush beyond what each acknowledgement already made durable.
-    f.ingest.abort();
+    f.ingest.abort().await;
     assert!(
         archived(dir.path()).await.is_empty(),
         "nothing was rolled before the crash"
@@ -257,5 +257,35 @@ async fn concurrent_reports_are_verified_in_batches() {
     assert!(
         batches < 50,
         "50 concurrent reports should share batches, got {batches}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_uploaded_twice_after_a_crash_is_stored_once() {
+    use trellis_ingest::log::ReportLog;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("archive")).unwrap();
+    let store: Arc<dyn object_store::ObjectStore> =
+        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path().join("archive")).unwrap());
+    let wal = dir.path().join("wal");
+    let mut log = ReportLog::open(&wal, store.clone(), 60_000).await.unwrap();
+    let signed = <trellis_proto::SignedReport as Message>::decode(heartbeat(&device(1), 3).as_slice()).unwrap();
+    let frame = trellis_proto::LoggedReport {
+        received_ms: 5,
+        report: Some(signed),
+    };
+    log.append(&[frame.clone(), frame], 1_000).await.unwrap();
+    // Keep a copy of the write-ahead file, as a crash between upload and delete would.
+    let segment = std::fs::read_dir(&wal).unwrap().next().unwrap().unwrap().path();
+    let copy = std::fs::read(&segment).unwrap();
+    log.roll().await.unwrap();
+    assert!(!segment.exists());
+    std::fs::write(&segment, copy).unwrap();
+    drop(log);
+    ReportLog::open(&wal, store, 60_000).await.unwrap();
+    assert_eq!(
+        archived(dir.path()).await.len(),
+        2,
+        "the re-upload replaced the object, it did not add one"
     );
 }
