@@ -3,8 +3,8 @@
 //! `trellis-store`, and only then reports it committed.
 //!
 //! **Architecture invariant:** this crate never changes state except through
-//! `Ledger::propose`/`Ledger::apply_block`; the BFT adapter (a later issue) will feed decided
-//! blocks to the same ledger.
+//! `Ledger::propose`/`Ledger::apply_block`; the BFT adapter (`trellis-bft`) feeds decided blocks
+//! to the same ledger through [`Node::commit_decided`].
 
 pub mod mempool;
 pub mod metrics;
@@ -12,4 +12,4 @@ pub mod node;
 
 pub use mempool::{Mempool, MempoolError};
 pub use metrics::ChainMetrics;
-pub use node::{BlockEvent, Node, NodeError, SequencerConfig, SubmitError, TxStatus};
+pub use node::{BlockEvent, Decided, Node, NodeError, SequencerConfig, SubmitError, TxStatus};

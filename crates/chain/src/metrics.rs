@@ -13,6 +13,7 @@ use std::{
 #[derive(Debug, Default)]
 pub struct ChainMetrics {
     height: AtomicU64,
+    finalized_tip: AtomicU64,
     blocks: AtomicU64,
     txs_committed: AtomicU64,
     txs_accepted: AtomicU64,
@@ -30,6 +31,11 @@ fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, code: &'static str) {
 impl ChainMetrics {
     pub(crate) fn set_height(&self, h: u64) {
         self.height.store(h, Ordering::Relaxed);
+    }
+    /// Records the height consensus has finalized (the committed height may trail it while a
+    /// validator catches up).
+    pub fn set_finalized_tip(&self, h: u64) {
+        self.finalized_tip.fetch_max(h, Ordering::Relaxed);
     }
     pub(crate) fn set_mempool(&self, n: usize) {
         self.mempool_len.store(n as u64, Ordering::Relaxed);
@@ -67,6 +73,13 @@ impl ChainMetrics {
             "Height of the committed tip.",
             "gauge",
             self.height.load(Ordering::Relaxed),
+        );
+        gauge(
+            out,
+            "trellis_finalized_height",
+            "Highest height consensus reported finalized (0 under the single-node sequencer).",
+            "gauge",
+            self.finalized_tip.load(Ordering::Relaxed),
         );
         gauge(
             out,

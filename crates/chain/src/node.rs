@@ -12,7 +12,7 @@ use std::{
 };
 use thiserror::Error;
 use tokio::sync::{broadcast, watch};
-use trellis_ledger::{Block, ChainTip, Ledger, MemStore, Receipt, StateRead, Transaction};
+use trellis_ledger::{Block, ChainTip, ExecutedBlock, Ledger, MemStore, Receipt, StateRead, Transaction};
 use trellis_primitives::Hash;
 use trellis_store::{ChainStore, StoreError, TxLocation};
 
@@ -22,6 +22,10 @@ pub const MAX_REMEMBERED_REJECTIONS: usize = 10_000;
 /// Capacity of the new-block broadcast channel. A subscriber more than this many blocks behind
 /// skips ahead (it is told how many it missed).
 pub const BLOCK_EVENT_BUFFER: usize = 256;
+/// Capacity of the channel announcing transactions submitted here (for gossip to peers). A
+/// gossiper that falls this far behind skips ahead; the skipped transactions still reach blocks
+/// through this node's own proposals.
+pub const ADMITTED_BUFFER: usize = 16_384;
 
 /// Sequencer settings.
 #[derive(Debug, Clone)]
@@ -53,6 +57,41 @@ pub enum NodeError {
     /// The node stopped after a fatal error.
     #[error("node has stopped: {0}")]
     Stopped(String),
+    /// A decided block does not follow the committed tip.
+    #[error("decided block {found} does not follow the committed tip {tip}")]
+    Gap {
+        /// Committed height.
+        tip: u64,
+        /// Height of the decided block.
+        found: u64,
+    },
+    /// A decided block differs from the one committed at its height: consensus safety is broken.
+    #[error("decided block {height} is {found} but {committed} is committed at that height")]
+    Conflict {
+        /// Height.
+        height: u64,
+        /// Hash committed here.
+        committed: Hash,
+        /// Hash decided now.
+        found: Hash,
+    },
+    /// A decided block does not execute: its proposer and a quorum broke the ledger rules.
+    #[error("decided block {height} is invalid: {source}")]
+    Invalid {
+        /// Height.
+        height: u64,
+        /// Why.
+        source: trellis_ledger::BlockError,
+    },
+}
+
+/// What [`Node::commit_decided`] did.
+#[derive(Debug, Clone)]
+pub enum Decided {
+    /// The block was executed, persisted and announced.
+    Committed(BlockEvent),
+    /// The same block was already committed (consensus may deliver a block more than once).
+    AlreadyCommitted,
 }
 
 /// A summary of a committed block, sent to subscribers.
@@ -110,6 +149,7 @@ pub struct Node {
     inner: Arc<Mutex<Inner>>,
     store: Arc<ChainStore>,
     blocks: broadcast::Sender<BlockEvent>,
+    admitted: broadcast::Sender<Transaction>,
     metrics: Arc<ChainMetrics>,
 }
 
@@ -124,6 +164,7 @@ impl Node {
     pub fn new(store: ChainStore) -> Result<Self, NodeError> {
         let ledger = store.load_ledger()?;
         let (blocks, _) = broadcast::channel(BLOCK_EVENT_BUFFER);
+        let (admitted, _) = broadcast::channel(ADMITTED_BUFFER);
         let metrics = Arc::new(ChainMetrics::default());
         metrics.set_height(ledger.tip().height);
         Ok(Node {
@@ -136,6 +177,7 @@ impl Node {
             })),
             store: Arc::new(store),
             blocks,
+            admitted,
             metrics,
         })
     }
@@ -178,8 +220,26 @@ impl Node {
         self.lock().mempool.len()
     }
 
-    /// Admits a transaction into the mempool.
+    /// Admits a transaction into the mempool and announces it to [`Node::subscribe_admitted`]
+    /// subscribers (the gossip to other validators).
     pub fn submit(&self, tx: Transaction) -> Result<Hash, SubmitError> {
+        let id = self.admit(tx.clone())?;
+        // Without a gossiper (single node) nobody listens, which is fine.
+        let _no_gossiper_is_fine = self.admitted.send(tx);
+        Ok(id)
+    }
+
+    /// Admits a transaction a peer gossiped, without announcing it again.
+    pub fn submit_gossiped(&self, tx: Transaction) -> Result<Hash, SubmitError> {
+        self.admit(tx)
+    }
+
+    /// Subscribes to transactions submitted to this node.
+    pub fn subscribe_admitted(&self) -> broadcast::Receiver<Transaction> {
+        self.admitted.subscribe()
+    }
+
+    fn admit(&self, tx: Transaction) -> Result<Hash, SubmitError> {
         let mut inner = self.lock();
         if let Some(reason) = &inner.fatal {
             return Err(SubmitError::Stopped(reason.clone()));
@@ -258,21 +318,44 @@ impl Node {
             inner.fatal = Some(reason.clone());
             return Err(NodeError::Stopped(reason));
         }
-        let header = &proposal.executed.block.header;
-        let mut drop_ids: Vec<Hash> = proposal.executed.receipts.iter().map(|r| r.tx_id).collect();
-        for (id, reason) in &proposal.rejected {
-            // A future nonce may become valid once the gap fills; everything else is final.
-            let future =
-                matches!(reason, trellis_ledger::RejectReason::BadNonce { expected, found } if found > expected);
-            if !future {
-                drop_ids.push(*id);
-                remember_rejection(&mut inner, *id, reason.code(), reason.to_string());
-                self.metrics.tx_dropped(reason.code());
+        self.drop_rejected(&mut inner, &proposal.rejected, false);
+        Ok(Some(self.announce(inner, &proposal.executed, started)))
+    }
+
+    /// Forgets mempool candidates a block builder refused for good, remembering why. A future
+    /// nonce may become valid once the gap fills, so those stay. With `keep_stale` (a builder
+    /// working on a not yet final parent) a stale nonce stays too: it may be valid again if that
+    /// parent is abandoned; committed nonces prune it anyway.
+    fn drop_rejected(&self, inner: &mut Inner, rejected: &[(Hash, trellis_ledger::RejectReason)], keep_stale: bool) {
+        let mut drop_ids = Vec::new();
+        for (id, reason) in rejected {
+            if let trellis_ledger::RejectReason::BadNonce { expected, found } = reason {
+                if found > expected || keep_stale {
+                    continue;
+                }
             }
+            drop_ids.push(*id);
+            remember_rejection(inner, *id, reason.code(), reason.to_string());
+            self.metrics.tx_dropped(reason.code());
         }
-        let Inner { ledger, mempool, .. } = &mut *inner;
+        let Inner { ledger, mempool, .. } = inner;
         let store = ledger.store();
         mempool.prune(&drop_ids, |s| store.account(s).map(|a| a.nonce).unwrap_or(0));
+    }
+
+    /// Bookkeeping after a block is durable: prunes the mempool, updates metrics, tells
+    /// subscribers.
+    fn announce(
+        &self,
+        mut inner: MutexGuard<'_, Inner>,
+        executed: &ExecutedBlock,
+        started: std::time::Instant,
+    ) -> BlockEvent {
+        let header = &executed.block.header;
+        let included: Vec<Hash> = executed.receipts.iter().map(|r| r.tx_id).collect();
+        let Inner { ledger, mempool, .. } = &mut *inner;
+        let store = ledger.store();
+        mempool.prune(&included, |s| store.account(s).map(|a| a.nonce).unwrap_or(0));
         let event = BlockEvent {
             height: header.height,
             hash: header.hash(),
@@ -287,7 +370,69 @@ impl Node {
         // No subscribers is fine; the block is committed either way.
         let _no_subscribers_is_fine = self.blocks.send(event.clone());
         tracing::debug!(height = event.height, txs = event.tx_count, "block committed");
-        Ok(Some(event))
+        event
+    }
+
+    /// Runs `f` on the committed state and the mempool: a BFT proposer selects candidates and
+    /// executes them on top of its (possibly not yet final) parent. Candidates refused for good
+    /// by `f` (its second result) are dropped from the mempool.
+    pub fn with_mempool<T>(
+        &self,
+        f: impl FnOnce(&MemStore, &ChainTip, &Mempool) -> (T, Vec<(Hash, trellis_ledger::RejectReason)>),
+    ) -> T {
+        let mut inner = self.lock();
+        let tip = *inner.ledger.tip();
+        let (out, rejected) = f(inner.ledger.store(), &tip, &inner.mempool);
+        self.drop_rejected(&mut inner, &rejected, true);
+        out
+    }
+
+    /// Executes, persists and announces a block decided by consensus. A block at or below the
+    /// committed height must be the one committed there (delivery is at-least-once); anything
+    /// else is an error, and a conflict or a persistence failure stops the node.
+    pub fn commit_decided(&self, block: &Block) -> Result<Decided, NodeError> {
+        let started = std::time::Instant::now();
+        let mut inner = self.lock();
+        if let Some(reason) = &inner.fatal {
+            return Err(NodeError::Stopped(reason.clone()));
+        }
+        let tip = *inner.ledger.tip();
+        let height = block.header.height;
+        if height <= tip.height {
+            let committed = match self.store.block(height)? {
+                Some(b) => b.header.hash(),
+                None => return Err(NodeError::Stopped(format!("committed block {height} is missing"))),
+            };
+            let found = block.header.hash();
+            if committed == found {
+                return Ok(Decided::AlreadyCommitted);
+            }
+            let error = NodeError::Conflict {
+                height,
+                committed,
+                found,
+            };
+            tracing::error!(%error, "consensus safety violated; node stops");
+            inner.fatal = Some(error.to_string());
+            return Err(error);
+        }
+        if height != tip.height + 1 {
+            return Err(NodeError::Gap {
+                tip: tip.height,
+                found: height,
+            });
+        }
+        let executed = inner
+            .ledger
+            .apply_block(block)
+            .map_err(|source| NodeError::Invalid { height, source })?;
+        if let Err(e) = self.store.commit_block(&executed) {
+            let reason = format!("could not persist block {height}: {e}");
+            tracing::error!(%reason, "fatal storage error; node stops");
+            inner.fatal = Some(reason.clone());
+            return Err(NodeError::Stopped(reason));
+        }
+        Ok(Decided::Committed(self.announce(inner, &executed, started)))
     }
 
     /// Runs the sequencer until `shutdown` flips to true or a fatal error.

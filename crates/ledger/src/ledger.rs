@@ -143,6 +143,11 @@ impl<S: Store> Ledger<S> {
         }
     }
 
+    /// The store and the tip, giving the ledger up (a speculative execution keeps its writes).
+    pub fn into_parts(self) -> (S, ChainTip) {
+        (self.store, self.tip)
+    }
+
     /// The latest block.
     pub fn tip(&self) -> &ChainTip {
         &self.tip

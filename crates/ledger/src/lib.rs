@@ -33,5 +33,5 @@ pub use merkle::{merkle_root, MerkleProof};
 pub use params::Params;
 pub use reward_params::{PoolSplit, RewardParams};
 pub use state::{Account, Device, Manifest, StateRead, Supply, Unbonding};
-pub use store::{MemStore, Overlay, StateDiff, Store};
+pub use store::{Layered, MemStore, Overlay, StateDiff, Store};
 pub use tx::{Antenna, Capability, Committee, DeviceClass, GovAction, Transaction, TxBody, TxKind};

@@ -112,6 +112,122 @@ impl Store for MemStore {
     }
 }
 
+/// Uncommitted blocks' state over a borrowed [`MemStore`]: the committed state plus the merged
+/// diffs of a chain of blocks that are not final yet.
+///
+/// Under BFT consensus a validator executes a proposal on top of its parent before the parent is
+/// final. Copying the whole state per pending block would cost O(state) memory each; a layer
+/// costs only what the pending blocks changed. Diff values are absolute, so a layer stays
+/// correct while the base advances along the layer's own ancestry (the base then already holds
+/// some of the layer's writes, which the layer simply repeats).
+#[derive(Debug)]
+pub struct Layered<'a> {
+    base: &'a MemStore,
+    diff: StateDiff,
+    root: Option<Hash>,
+}
+
+impl<'a> Layered<'a> {
+    /// `diff` applied over `base`.
+    pub fn new(base: &'a MemStore, diff: StateDiff) -> Self {
+        Layered { base, diff, root: None }
+    }
+
+    /// Everything written over the base, merged.
+    pub fn into_diff(self) -> StateDiff {
+        self.diff
+    }
+
+    /// Everything written over the base, merged.
+    pub fn diff(&self) -> &StateDiff {
+        &self.diff
+    }
+
+    /// Leaf hashes of the merged view, in key order.
+    fn leaves(&self) -> Vec<Hash> {
+        let mut out = Vec::with_capacity(self.base.len() + self.diff.len());
+        let mut base = self.base.entries.iter().peekable();
+        let mut diff = self.diff.iter().peekable();
+        loop {
+            let take_base = match (base.peek(), diff.peek()) {
+                (None, None) => return out,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((bk, _)), Some((dk, _))) => bk < dk,
+            };
+            if take_base {
+                if let Some((_, (_, leaf))) = base.next() {
+                    out.push(*leaf);
+                }
+                continue;
+            }
+            if let Some((key, value)) = diff.next() {
+                // The write replaces the base entry under the same key, if any.
+                if base.peek().is_some_and(|(bk, _)| *bk == key) {
+                    base.next();
+                }
+                if let Some(value) = value {
+                    out.push(state_leaf(key, value));
+                }
+            }
+        }
+    }
+}
+
+impl Store for Layered<'_> {
+    fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        match self.diff.get(key) {
+            Some(written) => written.as_deref(),
+            None => self.base.get(key),
+        }
+    }
+
+    fn apply(&mut self, diff: &StateDiff) {
+        self.diff.extend(diff.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.root = None;
+    }
+
+    fn root(&mut self) -> Hash {
+        if let Some(root) = self.root {
+            return root;
+        }
+        let root = merkle_root(&self.leaves());
+        self.root = Some(root);
+        root
+    }
+
+    fn prove(&mut self, key: &[u8]) -> Option<(Vec<u8>, MerkleProof)> {
+        let value = self.get(key)?.to_vec();
+        let index = self.entries().position(|(k, _)| k == key)?;
+        let proof = MerkleProof::build(&self.leaves(), index)?;
+        Some((value, proof))
+    }
+
+    fn entries(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
+        let mut base = self.base.entries.iter().peekable();
+        let mut diff = self.diff.iter().peekable();
+        Box::new(std::iter::from_fn(move || loop {
+            let take_base = match (base.peek(), diff.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((bk, _)), Some((dk, _))) => bk < dk,
+            };
+            if take_base {
+                let (k, (v, _)) = base.next()?;
+                return Some((k.as_slice(), v.as_slice()));
+            }
+            let (key, value) = diff.next()?;
+            if base.peek().is_some_and(|(bk, _)| *bk == key) {
+                base.next();
+            }
+            if let Some(value) = value {
+                return Some((key.as_slice(), value.as_slice()));
+            }
+        }))
+    }
+}
+
 /// Pending writes over a read-only store, in layers: a transaction runs in its own layer that is
 /// merged into the block's on success and dropped on failure.
 #[derive(Debug)]
@@ -228,5 +344,34 @@ mod tests {
         b.apply(&StateDiff::from([(b"k".to_vec(), Some(b"w".to_vec()))]));
         assert_ne!(a.root(), b.root());
         assert_eq!(a.root(), a.clone().root());
+    }
+
+    #[test]
+    fn layered_matches_the_store_with_the_diff_applied() {
+        let mut base = MemStore::new();
+        for i in 0..20u8 {
+            base.insert(vec![i * 2], vec![i]);
+        }
+        let diff = StateDiff::from([
+            (vec![0], None),
+            (vec![3], Some(b"new".to_vec())),
+            (vec![4], Some(b"changed".to_vec())),
+            (vec![38], None),
+            (vec![99], Some(b"last".to_vec())),
+        ]);
+        let mut applied = base.clone();
+        applied.apply(&diff);
+        let mut layered = Layered::new(&base, diff);
+        assert_eq!(layered.root(), applied.root());
+        let merged: Vec<_> = layered.entries().collect();
+        let expected: Vec<_> = applied.entries().collect();
+        assert_eq!(merged, expected);
+        assert_eq!(layered.get(&[0]), None);
+        assert_eq!(layered.get(&[2]), Some(&[1u8][..]));
+        let (value, proof) = layered.prove(&[3]).unwrap();
+        assert!(proof.verify(state_leaf(&[3], &value), &applied.root()));
+        layered.apply(&StateDiff::from([(vec![2], None)]));
+        applied.apply(&StateDiff::from([(vec![2], None)]));
+        assert_eq!(layered.root(), applied.root());
     }
 }
