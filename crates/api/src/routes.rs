@@ -131,7 +131,7 @@ async fn status(State(node): State<Node>) -> ApiResult<Json<Value>> {
         "timestamp_ms": tip.timestamp_ms,
         "epoch": Epoch::of_height(tip.height, params.epoch_len_blocks).0,
         "mempool_txs": node.mempool_len(),
-        "finality": "final on commit (single-node sequencer)",
+        "finality": node.finality(),
     })))
 }
 

@@ -10,6 +10,7 @@
 pub mod app;
 pub mod block;
 pub mod gossip;
+pub mod net;
 pub mod validator;
 
 pub use app::{AppConfig, Finalizer, LedgerApp};

@@ -151,7 +151,11 @@ pub struct Node {
     blocks: broadcast::Sender<BlockEvent>,
     admitted: broadcast::Sender<Transaction>,
     metrics: Arc<ChainMetrics>,
+    finality: Arc<Mutex<String>>,
 }
+
+/// How blocks become final under the single-node sequencer.
+pub const SEQUENCER_FINALITY: &str = "final on commit (single-node sequencer)";
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -179,6 +183,7 @@ impl Node {
             blocks,
             admitted,
             metrics,
+            finality: Arc::new(Mutex::new(SEQUENCER_FINALITY.to_string())),
         })
     }
 
@@ -186,6 +191,16 @@ impl Node {
         // A panic while holding the lock would be a bug; the state it guards is only ever
         // replaced whole (ledger.propose applies atomically), so recovering the guard is sound.
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Says how this node's blocks become final (shown by the API).
+    pub fn set_finality(&self, description: String) {
+        *self.finality.lock().unwrap_or_else(|p| p.into_inner()) = description;
+    }
+
+    /// How this node's blocks become final.
+    pub fn finality(&self) -> String {
+        self.finality.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The metrics.

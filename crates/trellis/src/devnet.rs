@@ -150,6 +150,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         block_interval_ms: args.block_interval_ms,
         empty_blocks: true,
         reward_archive: Some(args.dir.join("node").join("rewards")),
+        consensus: None,
     };
     std::fs::write(args.dir.join("node.toml"), toml::to_string_pretty(&config)?)?;
     config.validate()?;

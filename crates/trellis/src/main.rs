@@ -4,6 +4,7 @@ mod bench;
 mod bench_coverage;
 mod bench_ingest;
 mod bench_rewards;
+mod bft_node;
 mod chain_cmd;
 mod client;
 mod config;
@@ -15,6 +16,7 @@ mod oracle;
 mod rewards_cmd;
 mod run;
 mod sim_cmd;
+mod testnet;
 mod wallet;
 
 use anyhow::Result;
@@ -45,6 +47,11 @@ enum Command {
     /// Run a node.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Run a local multi-validator network: keys, genesis and one `trellis node` process per
+    /// validator, all on loopback.
+    ///
+    /// Example: trellis testnet --validators 4 --dir .trellis-testnet
+    Testnet(testnet::TestnetArgs),
     /// Keys and signed transactions.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
@@ -66,12 +73,18 @@ enum Command {
 enum NodeCommand {
     /// Run a node from a config file (TOML; TRELLIS_* environment variables override it).
     ///
+    /// Without a `[consensus]` section the node is a single-node sequencer; with one it is a
+    /// validator of a BFT network (see ARCHITECTURE.md, "Running validators").
+    ///
     /// Example: trellis node run --config node.toml
     Run {
         /// Config file.
         #[arg(long)]
         config: PathBuf,
     },
+    /// A loaded single-node config (internal).
+    #[command(skip)]
+    Start(config::NodeConfig),
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,14 +133,24 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // A validator and a testnet supervisor build their own runtimes.
+    let command = match cli.command {
+        Command::Node(NodeCommand::Run { config }) => {
+            let config = config::NodeConfig::load(&config)?;
+            if config.consensus.is_some() {
+                return bft_node::run(config);
+            }
+            Command::Node(NodeCommand::Start(config))
+        }
+        Command::Testnet(args) => return testnet::run(args),
+        other => other,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Devnet(args) => devnet::run(args).await,
-            Command::Node(NodeCommand::Run { config }) => {
-                let config = config::NodeConfig::load(&config)?;
-                run::start(&config).await?.run_until_signal().await
-            }
+            Command::Node(NodeCommand::Start(config)) => run::start(&config).await?.run_until_signal().await,
+            Command::Node(NodeCommand::Run { .. }) | Command::Testnet(_) => unreachable!("dispatched above"),
             Command::Wallet(command) => wallet::run(command).await,
             Command::Chain(command) => chain_cmd::run(command).await,
             Command::Sim(command) => sim_cmd::run(command),

@@ -1,10 +1,9 @@
 //! SIGKILL under load loses nothing the node reported committed, and the database replays.
 
-use crate::harness::{get, stdout, trellis, wait_for_api, Proc};
-use serde_json::Value;
+use crate::harness::{get, post, stdout, trellis, wait_for_api, Proc};
 use std::{collections::BTreeMap, path::Path};
 use trellis_ledger::{Genesis, GenesisAccount, Transaction, TxBody, TxKind};
-use trellis_primitives::{AccountAddress, Amount, Encode, Hash, Keypair};
+use trellis_primitives::{AccountAddress, Amount, Hash, Keypair};
 
 const SENDERS: usize = 8;
 const KILL_CYCLES: usize = 3;
@@ -42,28 +41,6 @@ fn start(config: &Path, data: &Path, log: &Path) -> (Proc, String) {
     let proc = Proc::spawn(&["node", "run", "--config", config.to_str().unwrap()], log);
     let url = wait_for_api(data);
     (proc, url)
-}
-
-fn post(url: &str, tx: &Transaction) -> Result<Hash, String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let r = reqwest::Client::new()
-            .post(format!("{url}/v1/txs"))
-            .header("content-type", "application/octet-stream")
-            .body(tx.to_bytes())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let v: Value = r.json().await.map_err(|e| e.to_string())?;
-        v["tx_id"]
-            .as_str()
-            .ok_or(v.to_string())?
-            .parse()
-            .map_err(|_| "bad id".to_string())
-    })
 }
 
 /// (height, index, receipt status) of a committed transaction.

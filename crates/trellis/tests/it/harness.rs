@@ -134,3 +134,23 @@ pub fn get(base: &str, path: &str) -> Result<Value, String> {
 pub fn units(v: &Value) -> u64 {
     v.as_str().unwrap().parse().unwrap()
 }
+
+/// POSTs a signed transaction; its id, or the error body.
+pub fn post(url: &str, tx: &trellis_ledger::Transaction) -> Result<trellis_primitives::Hash, String> {
+    use trellis_primitives::Encode as _;
+    runtime().block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{url}/v1/txs"))
+            .header("content-type", "application/octet-stream")
+            .body(tx.to_bytes())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: Value = r.json().await.map_err(|e| e.to_string())?;
+        v["tx_id"]
+            .as_str()
+            .ok_or(v.to_string())?
+            .parse()
+            .map_err(|_| "bad id".to_string())
+    })
+}

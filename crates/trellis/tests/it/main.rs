@@ -5,4 +5,5 @@ mod cli;
 mod crash;
 mod e2e;
 mod harness;
+mod testnet;
 mod tidy;
