@@ -186,7 +186,10 @@ impl Mempool {
         }
         let (signer, nonce) = (body.signer, body.nonce);
         if let Some(existing) = self.by_signer.get(&signer).and_then(|q| q.get(&nonce)) {
-            if existing.tx.body.fee >= body.fee {
+            // Entry does not check signatures, so the occupant may be a forgery squatting on the
+            // signer's nonce (from a client or a gossiping peer): it only keeps its place against
+            // an equal or lower bid if its own signature holds.
+            if existing.tx.body.fee >= body.fee && verify_alone(&existing.tx, &existing.id).is_ok() {
                 return Err(MempoolError::Underpriced {
                     existing: existing.tx.body.fee,
                 });
@@ -378,6 +381,23 @@ mod tests {
         pool.insert(tx(&a, 0, 20), &ctx(&acct)).unwrap();
         assert_eq!(pool.len(), 1);
         assert_eq!(pool.select(5, |_| 0)[0].body.fee, Amount::from_units(20));
+    }
+
+    #[test]
+    fn a_forged_occupant_does_not_block_the_genuine_transaction() {
+        let a = Keypair::from_seed([1; 32]);
+        let acct = rich();
+        let mut pool = Mempool::new();
+        // Entry does not check signatures: a forgery bidding high gets in first.
+        let mut forged = tx(&a, 0, 50);
+        forged.body.kind = TxKind::WithdrawUnbonded;
+        let forged_id = pool.insert(forged, &ctx(&acct)).unwrap();
+        // The genuine transaction at a lower fee still takes the nonce.
+        let genuine = tx(&a, 0, 10);
+        let genuine_id = pool.insert(genuine, &ctx(&acct)).unwrap();
+        assert!(!pool.contains(&forged_id));
+        assert!(pool.contains(&genuine_id));
+        assert_eq!(pool.len(), 1);
     }
 
     #[test]

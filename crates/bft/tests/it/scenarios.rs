@@ -163,3 +163,27 @@ fn same_seed_same_run() {
     assert_eq!(a, b);
     assert_ne!(a.2, c.2, "different seeds should schedule differently");
 }
+
+/// A validator that floods every channel with malformed messages and forged transactions is
+/// ignored (or blocked): the other three keep finalizing, and no forged transaction lands.
+#[test]
+fn garbage_from_a_peer_does_not_halt_the_others() {
+    for seed in 0..2 {
+        runner(seed).start(|context| async move {
+            let mut sim = Sim::new(context, 4, link(30, 10, 100)).await;
+            sim.start_spammer(0).await;
+            for slot in 1..4 {
+                sim.start(slot).await;
+            }
+            sim.wait_for_height(3, Duration::from_secs(120)).await;
+            submit_transfers(&sim, &[1, 2, 3], 0, 3);
+            let target = sim.heights().into_iter().max().unwrap() + 10;
+            sim.wait_for_height(target, Duration::from_secs(240)).await;
+            assert!(sim.assert_agreement() >= target);
+            for slot in 1..4 {
+                // Only the three genuine transfers moved money.
+                assert_eq!(balance(&sim, slot, 2), FUNDED + 3_000, "seed {seed} slot {slot}");
+            }
+        });
+    }
+}

@@ -246,6 +246,47 @@ impl Sim {
         self.slots[slot].task = Some(task);
     }
 
+    /// Runs slot `slot` as a Byzantine validator that floods every channel with malformed
+    /// messages and transactions with wrong signatures, and never votes.
+    pub(crate) async fn start_spammer(&mut self, slot: usize) {
+        use commonware_p2p::{Recipients, Sender as _};
+        use commonware_runtime::Clock as _;
+        use trellis_primitives::Encode as _;
+        let key = self.slots[slot].key.clone();
+        let control = self.oracle.control(key.public_key());
+        let mut senders = Vec::new();
+        for ch in [
+            channel::VOTES,
+            channel::CERTIFICATES,
+            channel::RESOLVER,
+            channel::BACKFILL,
+            channel::BLOCKS,
+            channel::TXS,
+        ] {
+            let (sender, _receiver) = control.register(ch, QUOTA).await.unwrap();
+            senders.push(sender);
+        }
+        let task = self.context.child("spammer").spawn(move |context| async move {
+            let mut round = 0u64;
+            loop {
+                round += 1;
+                for (i, sender) in senders.iter_mut().enumerate() {
+                    // Truncated varints, huge length prefixes, random tags.
+                    let garbage: Vec<u8> = (0..(round % 97) as usize)
+                        .map(|j| (round as usize * 31 + j * 7 + i) as u8)
+                        .chain([0xff; 9])
+                        .collect();
+                    sender.send(Recipients::All, garbage, false);
+                }
+                let mut forged = transfer(1, 2, 1, round);
+                forged.signature.0[0] ^= 0xff;
+                senders[5].send(Recipients::All, forged.to_bytes(), false);
+                context.sleep(Duration::from_millis(20)).await;
+            }
+        });
+        self.slots[slot].task = Some(task);
+    }
+
     /// Crashes validator `slot`: every task it runs stops and its node is dropped.
     pub(crate) async fn crash(&mut self, slot: usize) {
         if let Some(task) = self.slots[slot].task.take() {
