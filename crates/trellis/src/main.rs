@@ -1,6 +1,7 @@
 //! `trellis`: the command line of the Trellis DePIN network.
 
 mod bench;
+mod bench_bft;
 mod bench_coverage;
 mod bench_ingest;
 mod bench_rewards;
@@ -74,7 +75,7 @@ enum NodeCommand {
     /// Run a node from a config file (TOML; TRELLIS_* environment variables override it).
     ///
     /// Without a `[consensus]` section the node is a single-node sequencer; with one it is a
-    /// validator of a BFT network (see ARCHITECTURE.md, "Running validators").
+    /// validator of a BFT network (see README.md, "Running validators").
     ///
     /// Example: trellis node run --config node.toml
     Run {
@@ -105,6 +106,11 @@ enum BenchCommand {
     ///
     /// Example: cargo run --release -p trellis -- bench coverage --hotspots 100000
     Coverage(bench_coverage::CoverageBenchArgs),
+    /// Finalized transfers per second and finality latency of 1, 4 and 7 validator processes on
+    /// loopback, beside the single-node sequencer and raw ed25519 batch verification.
+    ///
+    /// Example: cargo run --release -p trellis -- bench bft --validators 1,4,7
+    Bft(bench_bft::BftBenchArgs),
 }
 
 fn init_logs(format: &str) {
@@ -160,6 +166,7 @@ fn run(cli: Cli) -> Result<()> {
                 tokio::task::spawn_blocking(move || bench_rewards::run(args)).await?
             }
             Command::Bench(BenchCommand::Ingest(args)) => bench_ingest::run(args).await,
+            Command::Bench(BenchCommand::Bft(args)) => bench_bft::run(args).await,
             Command::Bench(BenchCommand::Coverage(args)) => {
                 tokio::task::spawn_blocking(move || bench_coverage::run(args)).await?
             }

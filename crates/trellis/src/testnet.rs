@@ -71,6 +71,64 @@ fn random_seed() -> Zeroizing<[u8; 32]> {
     seed
 }
 
+/// Writes `genesis`, one key and one `node.toml` per validator (in `dir/vN/`) for a network of
+/// `validators` validators on loopback.
+pub(crate) fn write_network(
+    dir: &Path,
+    validators: usize,
+    genesis: &Genesis,
+    block_interval_ms: u64,
+    base_port: u16,
+) -> Result<()> {
+    let genesis_path = dir.join("genesis.json");
+    std::fs::write(&genesis_path, serde_json::to_string_pretty(genesis)?)?;
+
+    let mut entries = Vec::new();
+    let mut ports = Vec::new();
+    for i in 0..validators {
+        let seed = random_seed();
+        let key = PrivateKey::decode(bytes::Bytes::copy_from_slice(seed.as_ref()))
+            .map_err(|e| anyhow::anyhow!("generated key is invalid: {e}"))?;
+        let vdir = dir.join(format!("v{i}"));
+        std::fs::create_dir_all(&vdir)?;
+        write_validator_key(&vdir.join("validator.key"), &seed)?;
+        let (api, p2p) = if base_port == 0 {
+            (free_port()?, free_port()?)
+        } else {
+            let base = u32::from(base_port) + 2 * i as u32;
+            if base + 1 > u32::from(u16::MAX) {
+                bail!("--base-port {} leaves no room for {} validators", base_port, validators);
+            }
+            (base as u16, base as u16 + 1)
+        };
+        ports.push((api, p2p));
+        entries.push(ValidatorEntry {
+            public_key: public_hex(&key.public_key()),
+            address: SocketAddr::from(([127, 0, 0, 1], p2p)),
+        });
+    }
+    for (i, (api, p2p)) in ports.into_iter().enumerate() {
+        let vdir = dir.join(format!("v{i}"));
+        let config = NodeConfig {
+            data_dir: vdir.join("data"),
+            genesis: Some(genesis_path.clone()),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], api)),
+            block_interval_ms,
+            empty_blocks: true,
+            reward_archive: None,
+            consensus: Some(ConsensusConfig {
+                key_file: vdir.join("validator.key"),
+                p2p_listen: SocketAddr::from(([127, 0, 0, 1], p2p)),
+                validators: entries.clone(),
+                leader_timeout_ms: None,
+            }),
+        };
+        config.validate()?;
+        std::fs::write(node_config_path(dir, i), toml::to_string_pretty(&config)?)?;
+    }
+    Ok(())
+}
+
 /// Writes a new testnet into `args.dir`.
 fn init(args: &TestnetArgs) -> Result<()> {
     let dir = &args.dir;
@@ -88,56 +146,7 @@ fn init(args: &TestnetArgs) -> Result<()> {
     let mut genesis = Genesis::single_authority(TESTNET_CHAIN_ID, Keypair::from_seed(*admin_seed).public(), accounts);
     genesis.timestamp_ms = trellis_chain::node::wall_clock_ms();
     genesis.normalise();
-    let genesis_path = dir.join("genesis.json");
-    std::fs::write(&genesis_path, serde_json::to_string_pretty(&genesis)?)?;
-
-    let mut entries = Vec::new();
-    let mut ports = Vec::new();
-    for i in 0..args.validators {
-        let seed = random_seed();
-        let key = PrivateKey::decode(bytes::Bytes::copy_from_slice(seed.as_ref()))
-            .map_err(|e| anyhow::anyhow!("generated key is invalid: {e}"))?;
-        let vdir = dir.join(format!("v{i}"));
-        std::fs::create_dir_all(&vdir)?;
-        write_validator_key(&vdir.join("validator.key"), &seed)?;
-        let (api, p2p) = if args.base_port == 0 {
-            (free_port()?, free_port()?)
-        } else {
-            let base = u32::from(args.base_port) + 2 * i as u32;
-            if base + 1 > u32::from(u16::MAX) {
-                bail!(
-                    "--base-port {} leaves no room for {} validators",
-                    args.base_port,
-                    args.validators
-                );
-            }
-            (base as u16, base as u16 + 1)
-        };
-        ports.push((api, p2p));
-        entries.push(ValidatorEntry {
-            public_key: public_hex(&key.public_key()),
-            address: SocketAddr::from(([127, 0, 0, 1], p2p)),
-        });
-    }
-    for (i, (api, p2p)) in ports.into_iter().enumerate() {
-        let vdir = dir.join(format!("v{i}"));
-        let config = NodeConfig {
-            data_dir: vdir.join("data"),
-            genesis: Some(genesis_path.clone()),
-            api_listen: SocketAddr::from(([127, 0, 0, 1], api)),
-            block_interval_ms: args.block_interval_ms,
-            empty_blocks: true,
-            reward_archive: None,
-            consensus: Some(ConsensusConfig {
-                key_file: vdir.join("validator.key"),
-                p2p_listen: SocketAddr::from(([127, 0, 0, 1], p2p)),
-                validators: entries.clone(),
-                leader_timeout_ms: None,
-            }),
-        };
-        config.validate()?;
-        std::fs::write(node_config_path(&dir, i), toml::to_string_pretty(&config)?)?;
-    }
+    write_network(&dir, args.validators, &genesis, args.block_interval_ms, args.base_port)?;
     println!(
         "testnet of {} validators written to {}\n  faucet: {} (seed in {}; import it with \
          `trellis wallet import --keystore faucet.json --seed-file {}`)",
@@ -150,13 +159,12 @@ fn init(args: &TestnetArgs) -> Result<()> {
     Ok(())
 }
 
-/// A validator process that is stopped (SIGTERM, then SIGKILL) when dropped.
-struct Validator {
-    index: usize,
+/// A node process that is stopped (SIGTERM, then SIGKILL) when dropped.
+pub(crate) struct NodeProcess {
     child: Child,
 }
 
-impl Drop for Validator {
+impl Drop for NodeProcess {
     fn drop(&mut self) {
         terminate(&mut self.child);
     }
@@ -180,39 +188,66 @@ fn terminate(child: &mut Child) {
         }
     }
     if let Err(e) = child.kill() {
-        tracing::warn!(error = %e, "cannot kill validator process");
+        tracing::warn!(error = %e, "cannot kill node process");
     }
     if let Err(e) = child.wait() {
-        tracing::warn!(error = %e, "cannot reap validator process");
+        tracing::warn!(error = %e, "cannot reap node process");
     }
 }
 
-fn spawn(dir: &Path, i: usize) -> Result<Validator> {
-    let config = node_config_path(dir, i);
-    let data = dir.join(format!("v{i}")).join("data");
-    std::fs::create_dir_all(&data)?;
+/// Starts `trellis node run --config CONFIG` with its output appended to `log`.
+pub(crate) fn spawn_node(config: &Path, data_dir: &Path, log: &Path) -> Result<NodeProcess> {
+    std::fs::create_dir_all(data_dir)?;
     // A stale URL from an earlier run must not be mistaken for this run's.
-    match std::fs::remove_file(data.join(API_URL_FILE)) {
+    match std::fs::remove_file(data_dir.join(API_URL_FILE)) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).context("cannot remove a stale api.url"),
     }
-    let log_path = dir.join(format!("v{i}")).join("node.log");
-    let log = std::fs::OpenOptions::new()
+    let log_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&log_path)
-        .with_context(|| format!("cannot open {}", log_path.display()))?;
+        .open(log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
     let exe = std::env::current_exe().context("cannot find the trellis executable")?;
     let child = Command::new(exe)
         .args(["node", "run", "--config"])
-        .arg(&config)
+        .arg(config)
         .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
         .spawn()
-        .with_context(|| format!("cannot start validator {i}"))?;
-    Ok(Validator { index: i, child })
+        .with_context(|| format!("cannot start a node for {}", config.display()))?;
+    Ok(NodeProcess { child })
+}
+
+impl NodeProcess {
+    /// Waits until the node writes its API URL into `data_dir`.
+    pub(crate) fn wait_for_url(&mut self, data_dir: &Path, log: &Path) -> Result<String> {
+        let started = Instant::now();
+        let url_file = data_dir.join(API_URL_FILE);
+        loop {
+            if let Ok(url) = std::fs::read_to_string(&url_file) {
+                return Ok(url);
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                bail!("node exited ({status}) during start; see {}", log.display());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                bail!(
+                    "node did not open its API within {START_TIMEOUT:?}; see {}",
+                    log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Paths of validator `i` in `dir`: config, data directory, log.
+pub(crate) fn validator_paths(dir: &Path, i: usize) -> (PathBuf, PathBuf, PathBuf) {
+    let vdir = dir.join(format!("v{i}"));
+    (vdir.join("node.toml"), vdir.join("data"), vdir.join("node.log"))
 }
 
 fn count_validators(dir: &Path) -> usize {
@@ -244,37 +279,17 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
     let dir = args.dir.canonicalize()?;
     let mut validators = Vec::new();
     for i in 0..args.validators {
-        validators.push(spawn(&dir, i)?);
+        let (config, data, log) = validator_paths(&dir, i);
+        validators.push((spawn_node(&config, &data, &log)?, log));
     }
-    let started = Instant::now();
     let mut urls = Vec::new();
-    for v in &mut validators {
-        let url_file = dir.join(format!("v{}", v.index)).join("data").join(API_URL_FILE);
-        loop {
-            if let Ok(url) = std::fs::read_to_string(&url_file) {
-                urls.push(url);
-                break;
-            }
-            if let Ok(Some(status)) = v.child.try_wait() {
-                bail!(
-                    "validator {} exited ({status}) during start; see {}",
-                    v.index,
-                    dir.join(format!("v{}", v.index)).join("node.log").display()
-                );
-            }
-            if started.elapsed() > START_TIMEOUT {
-                bail!("validator {} did not open its API within {START_TIMEOUT:?}", v.index);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    for (i, (v, log)) in validators.iter_mut().enumerate() {
+        let (_, data, _) = validator_paths(&dir, i);
+        urls.push(v.wait_for_url(&data, log).with_context(|| format!("validator {i}"))?);
     }
     println!("{} validators running (Ctrl-C stops them):", validators.len());
-    for (v, url) in validators.iter().zip(&urls) {
-        println!(
-            "  v{}: {url}  (log: {})",
-            v.index,
-            dir.join(format!("v{}", v.index)).join("node.log").display()
-        );
+    for (i, ((_, log), url)) in validators.iter().zip(&urls).enumerate() {
+        println!("  v{i}: {url}  (log: {})", log.display());
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut exited = vec![false; validators.len()];
@@ -285,13 +300,13 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
                 _ = run::shutdown_signal() => return,
                 _ = tick.tick() => {}
             }
-            for (v, reported) in validators.iter_mut().zip(exited.iter_mut()) {
+            for (i, ((v, _), reported)) in validators.iter_mut().zip(exited.iter_mut()).enumerate() {
                 if *reported {
                     continue;
                 }
                 if let Ok(Some(status)) = v.child.try_wait() {
                     *reported = true;
-                    tracing::error!(validator = v.index, %status, "validator exited; the others go on while a quorum remains");
+                    tracing::error!(validator = i, %status, "validator exited; the others go on while a quorum remains");
                 }
             }
         }

@@ -7,6 +7,15 @@ use trellis_ledger::StateRead as _;
 use trellis_ledger::Store as _;
 use trellis_primitives::AccountAddress;
 
+/// Seeds per scenario: `TRELLIS_SIM_SEEDS` (default 8; CI runs the default).
+fn seeds() -> std::ops::Range<u64> {
+    let n = std::env::var("TRELLIS_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    0..n
+}
+
 fn runner(seed: u64) -> deterministic::Runner {
     deterministic::Runner::new(
         deterministic::Config::new()
@@ -25,7 +34,7 @@ fn balance(sim: &Sim, slot: usize, user: u8) -> u64 {
 /// validators, and agree on every block.
 #[test]
 fn four_validators_finalize_transfers_over_lossy_links() {
-    for seed in 0..3 {
+    for seed in seeds() {
         runner(seed).start(|context| async move {
             let mut sim = Sim::new(context, 4, link(40, 20, 90)).await;
             for slot in 0..4 {
@@ -67,7 +76,7 @@ fn submit_transfers(sim: &Sim, via: &[usize], nonce: u64, count: u64) {
 /// syncs the missed blocks from its peers and reaches the same chain and state root.
 #[test]
 fn crashed_validator_restarts_and_catches_up() {
-    for seed in 0..3 {
+    for seed in seeds() {
         runner(seed).start(|context| async move {
             let mut sim = Sim::new(context, 4, link(30, 10, 98)).await;
             for slot in 0..4 {
@@ -97,7 +106,7 @@ fn crashed_validator_restarts_and_catches_up() {
 /// heals, finalization resumes and everyone agrees.
 #[test]
 fn partition_stalls_then_heals() {
-    for seed in 0..3 {
+    for seed in seeds() {
         runner(seed).start(|context| async move {
             let good = link(30, 10, 100);
             let mut sim = Sim::new(context, 4, good.clone()).await;
@@ -123,7 +132,7 @@ fn partition_stalls_then_heals() {
 /// finalizing transfers and agree.
 #[test]
 fn equivocating_validator_does_not_break_safety_or_liveness() {
-    for seed in 0..3 {
+    for seed in seeds() {
         runner(seed).start(|context| async move {
             let mut sim = Sim::new(context, 4, link(30, 10, 98)).await;
             sim.start_equivocator(0).await;
@@ -168,7 +177,7 @@ fn same_seed_same_run() {
 /// ignored (or blocked): the other three keep finalizing, and no forged transaction lands.
 #[test]
 fn garbage_from_a_peer_does_not_halt_the_others() {
-    for seed in 0..2 {
+    for seed in seeds() {
         runner(seed).start(|context| async move {
             let mut sim = Sim::new(context, 4, link(30, 10, 100)).await;
             sim.start_spammer(0).await;
