@@ -25,7 +25,9 @@ use std::{
     time::{Duration, UNIX_EPOCH},
 };
 use trellis_chain::{Decided, Mempool, Node};
-use trellis_ledger::{Block, BlockError, ChainTip, Layered, Ledger, MemStore, RejectReason, StateDiff, StateRead as _};
+use trellis_ledger::{
+    BlockError, ChainTip, ExecutedBlock, Layered, Ledger, MemStore, RejectReason, StateDiff, StateRead as _,
+};
 use trellis_primitives::{codec::Encode as _, Hash};
 
 /// How far ahead of a validator's clock a block timestamp may be before it votes against it.
@@ -34,11 +36,13 @@ pub const MAX_FUTURE_DRIFT: Duration = Duration::from_secs(10);
 /// means this validator is far behind, and marshal's sync catches it up first.
 pub const MAX_SPECULATION_DEPTH: usize = 256;
 
-/// A block executed ahead of finality: its tip and the state writes since the committed tip.
+/// A block executed ahead of finality: its tip, the state writes since the committed tip, and
+/// its own execution (committed as is once it is final).
 #[derive(Debug)]
 struct Speculated {
     tip: ChainTip,
     diff: StateDiff,
+    executed: ExecutedBlock,
 }
 
 /// Executed, not yet final blocks by header hash.
@@ -178,8 +182,8 @@ impl LedgerApp {
         };
         let mut ledger = Ledger::resume(Layered::new(store, diff), tip).map_err(SpeculationError::Ancestor)?;
         for block in above {
-            ledger.apply_block(block.block()).map_err(SpeculationError::Ancestor)?;
-            self.remember(&ledger);
+            let executed = ledger.apply_block(block.block()).map_err(SpeculationError::Ancestor)?;
+            self.remember(&ledger, executed);
         }
         let (layered, tip) = ledger.into_parts();
         Ok(Position {
@@ -188,13 +192,18 @@ impl LedgerApp {
         })
     }
 
-    /// Records the ledger's tip and writes as an executed block.
-    fn remember(&self, ledger: &Ledger<Layered<'_>>) {
+    /// Records an executed block: the ledger's tip and writes after it, and its execution.
+    fn remember(&self, ledger: &Ledger<Layered<'_>>, executed: ExecutedBlock) {
         let tip = *ledger.tip();
         let diff = ledger.store().diff().clone();
         self.speculation()
             .blocks
-            .insert(tip.hash, Arc::new(Speculated { tip, diff }));
+            .insert(tip.hash, Arc::new(Speculated { tip, diff, executed }));
+    }
+
+    /// This node's execution of the block with header hash `hash`, if it has one.
+    fn executed(&self, hash: &Hash) -> Option<Arc<Speculated>> {
+        self.speculation().blocks.get(hash).cloned()
     }
 }
 
@@ -253,8 +262,9 @@ impl<E: Clock + Send + Sync + 'static> Application<E> for LedgerApp {
         let timestamp = now_ms(&clock);
         let built = self.at(&anchor, &above, |store, position, mempool| {
             match build(store, &position, mempool, timestamp) {
-                Ok((ledger, block, rejected)) => {
-                    self.remember(&ledger);
+                Ok((ledger, executed, rejected)) => {
+                    let block = executed.block.clone();
+                    self.remember(&ledger, executed);
                     (Some(block), rejected)
                 }
                 Err(e) => {
@@ -306,8 +316,8 @@ impl<E: Clock + Send + Sync + 'static> Application<E> for LedgerApp {
         };
         let outcome = self.at(&anchor, &above, |store, position, _| {
             let applied = position.ledger(store).and_then(|mut ledger| {
-                ledger.apply_block(block.block())?;
-                self.remember(&ledger);
+                let executed = ledger.apply_block(block.block())?;
+                self.remember(&ledger, executed);
                 Ok(())
             });
             (applied, Vec::new())
@@ -327,13 +337,13 @@ impl<E: Clock + Send + Sync + 'static> Application<E> for LedgerApp {
 }
 
 /// Builds a block from the mempool at `position`, within [`MAX_BFT_BLOCK_BYTES`]: the ledger
-/// after it, the block, and the candidates refused.
+/// after it, the executed block, and the candidates refused.
 fn build<'a>(
     store: &'a MemStore,
     position: &Position,
     mempool: &Mempool,
     timestamp_ms: u64,
-) -> Result<(Ledger<Layered<'a>>, Block, Rejected), BlockError> {
+) -> Result<(Ledger<Layered<'a>>, ExecutedBlock, Rejected), BlockError> {
     let mut max = position.ledger(store)?.store().params()?.max_block_txs as usize;
     loop {
         let mut ledger = position.ledger(store)?;
@@ -342,9 +352,8 @@ fn build<'a>(
             mempool.select(max, |s| state.account(s).map(|a| a.nonce).unwrap_or(u64::MAX))
         };
         let proposal = ledger.propose(candidates, timestamp_ms)?;
-        let block = proposal.executed.block;
-        if block.to_bytes().len() <= MAX_BFT_BLOCK_BYTES {
-            return Ok((ledger, block, proposal.rejected));
+        if proposal.executed.block.to_bytes().len() <= MAX_BFT_BLOCK_BYTES {
+            return Ok((ledger, proposal.executed, proposal.rejected));
         }
         // Too many large transactions: try with half as many (an empty block always fits).
         max /= 2;
@@ -374,7 +383,20 @@ impl Reporter for Finalizer {
             }
             Update::Block(block, ack) => {
                 let height = block.height().get();
-                match self.app.node.commit_decided(block.inner().block()) {
+                let ledger_block = block.inner().block();
+                // Commit this node's own execution when it has one (it voted on the block), so a
+                // block is executed once per validator; otherwise (catching up) execute it now.
+                let committed = match self.app.executed(&ledger_block.header.hash()) {
+                    Some(speculated) => match self.app.node.commit_executed(&speculated.executed) {
+                        Err(trellis_chain::NodeError::Invalid { source, .. }) => {
+                            tracing::error!(height, error = %source, "recorded execution disagrees; executing again");
+                            self.app.node.commit_decided(ledger_block)
+                        }
+                        other => other,
+                    },
+                    None => self.app.node.commit_decided(ledger_block),
+                };
+                match committed {
                     Ok(decided) => {
                         if let Decided::Committed(event) = decided {
                             tracing::debug!(height, txs = event.tx_count, "finalized block committed");

@@ -406,6 +406,17 @@ impl Node {
     /// committed height must be the one committed there (delivery is at-least-once); anything
     /// else is an error, and a conflict or a persistence failure stops the node.
     pub fn commit_decided(&self, block: &Block) -> Result<Decided, NodeError> {
+        self.commit_final(block, None)
+    }
+
+    /// [`Node::commit_decided`] for a block this node already executed on the same parent (to
+    /// vote on it): its recorded writes are applied and checked against the header's state root
+    /// instead of executing it again.
+    pub fn commit_executed(&self, executed: &ExecutedBlock) -> Result<Decided, NodeError> {
+        self.commit_final(&executed.block, Some(executed))
+    }
+
+    fn commit_final(&self, block: &Block, executed: Option<&ExecutedBlock>) -> Result<Decided, NodeError> {
         let started = std::time::Instant::now();
         let mut inner = self.lock();
         if let Some(reason) = &inner.fatal {
@@ -437,10 +448,21 @@ impl Node {
                 found: height,
             });
         }
-        let executed = inner
-            .ledger
-            .apply_block(block)
-            .map_err(|source| NodeError::Invalid { height, source })?;
+        let executed = match executed {
+            Some(executed) => {
+                inner
+                    .ledger
+                    .apply_executed(executed)
+                    .map_err(|source| NodeError::Invalid { height, source })?;
+                std::borrow::Cow::Borrowed(executed)
+            }
+            None => std::borrow::Cow::Owned(
+                inner
+                    .ledger
+                    .apply_block(block)
+                    .map_err(|source| NodeError::Invalid { height, source })?,
+            ),
+        };
         if let Err(e) = self.store.commit_block(&executed) {
             let reason = format!("could not persist block {height}: {e}");
             tracing::error!(%reason, "fatal storage error; node stops");

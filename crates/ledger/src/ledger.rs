@@ -298,6 +298,44 @@ impl<S: Store> Ledger<S> {
     }
 }
 
+impl<S: Store> Ledger<S> {
+    /// Applies a block this node already executed on the same parent state (under consensus: to
+    /// vote on it), without executing it again: checks it follows the tip, applies the recorded
+    /// writes, and checks the resulting state root against the header. On error the ledger is
+    /// unchanged.
+    pub fn apply_executed(&mut self, executed: &ExecutedBlock) -> Result<(), BlockError> {
+        let header = &executed.block.header;
+        if header.height != self.tip.height + 1 {
+            return Err(BlockError::WrongHeight {
+                tip: self.tip.height,
+                found: header.height,
+            });
+        }
+        if header.parent != self.tip.hash {
+            return Err(BlockError::WrongParent {
+                expected: self.tip.hash,
+                found: header.parent,
+            });
+        }
+        let undo: StateDiff = executed
+            .diff
+            .keys()
+            .map(|k| (k.clone(), self.store.get(k).map(<[u8]>::to_vec)))
+            .collect();
+        self.store.apply(&executed.diff);
+        let computed = self.store.root();
+        if computed != header.state_root {
+            self.store.apply(&undo);
+            return Err(BlockError::StateRootMismatch {
+                header: header.state_root,
+                computed,
+            });
+        }
+        self.tip = ChainTip::of(header);
+        Ok(())
+    }
+}
+
 fn run<S: Store>(overlay: &mut Overlay<'_, S>, tx: &Transaction, id: Hash, ctx: &BlockContext) -> Receipt {
     overlay.begin();
     let outcome = match apply(overlay, tx, ctx) {

@@ -236,3 +236,29 @@ fn proposes_mempool_transactions_that_another_validator_accepts() {
         assert_eq!(next.inner().block().header.parent, block.header.hash());
     });
 }
+
+#[test]
+fn a_recorded_execution_is_committed_only_if_it_reaches_the_header_root() {
+    let mut f = Fixture::new();
+    let executed = f.ledger.propose(vec![transfer(1, 2, 5, 0)], START_MS).unwrap().executed;
+    let mut tampered = executed.clone();
+    let (key, _) = tampered
+        .diff
+        .iter()
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap();
+    tampered.diff.insert(key, Some(b"forged".to_vec()));
+    assert!(f.app.node().commit_executed(&tampered).is_err());
+    assert_eq!(f.app.node().tip().height, 0, "a failed commit changes nothing");
+    assert!(matches!(
+        f.app.node().commit_executed(&executed),
+        Ok(Decided::Committed(_))
+    ));
+    let tip = f.app.node().tip();
+    assert_eq!(tip.hash, executed.block.header.hash());
+    let root = f.app.node().with_state(|s, _| trellis_ledger::Store::root(s));
+    assert_eq!(root, tip.state_root);
+    // The stored block replays like any other.
+    assert_eq!(f.app.node().block(1).unwrap().unwrap(), executed.block);
+}
