@@ -28,18 +28,24 @@ pub(crate) const CONSENSUS_DIR: &str = "consensus";
 /// Largest validator key file read (64 hex digits and some whitespace).
 const MAX_KEY_FILE_BYTES: u64 = 1024;
 
-/// Reads a validator key file: the 32-byte ed25519 seed in hex.
-pub(crate) fn read_validator_key(path: &Path) -> Result<PrivateKey> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read validator key {}", path.display()))?;
+/// Reads a key file holding a 32-byte ed25519 seed in hex (validator and device keys).
+pub(crate) fn read_seed(path: &Path) -> Result<Zeroizing<[u8; 32]>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?;
     if meta.len() > MAX_KEY_FILE_BYTES {
-        bail!("{} is too large to be a validator key", path.display());
+        bail!("{} is too large to be a key file", path.display());
     }
     let text = Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("cannot read validator key {}", path.display()))?,
+        std::fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?,
     );
     let mut seed = Zeroizing::new([0u8; 32]);
     hex::decode_to_slice(text.trim(), seed.as_mut())
         .with_context(|| format!("{} must hold 64 hex digits", path.display()))?;
+    Ok(seed)
+}
+
+/// Reads a validator key file.
+pub(crate) fn read_validator_key(path: &Path) -> Result<PrivateKey> {
+    let seed = read_seed(path)?;
     PrivateKey::decode(bytes::Bytes::copy_from_slice(seed.as_ref()))
         .map_err(|e| anyhow::anyhow!("{} is not an ed25519 seed: {e}", path.display()))
 }

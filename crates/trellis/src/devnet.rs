@@ -6,9 +6,10 @@
 //! storage and compute providers. Later issues plug their simulated devices in here.
 
 use crate::{
+    air_hub::AirHub,
     config::NodeConfig,
     coverage_source::CoverageSource,
-    hotspots::{cheaters, Cheat, HotspotFleet},
+    hotspots::{cheaters, start_agent, AgentEnv, Cheat},
     keystore::Keystore,
     oracle::RewardOracle,
     run::{self, RunningNode},
@@ -63,6 +64,9 @@ pub(crate) struct DevnetArgs {
     /// Device ingest listen address (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8646")]
     pub(crate) ingest_listen: SocketAddr,
+    /// Simulated air (UDP) listen address for the hotspot agents (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8647")]
+    pub(crate) air_listen: SocketAddr,
     /// Delete the directory first and start a fresh chain.
     #[arg(long)]
     pub(crate) reset: bool,
@@ -70,8 +74,12 @@ pub(crate) struct DevnetArgs {
 
 /// The deterministic demo key called `name`. Anyone can recompute these: devnet only.
 pub(crate) fn demo_key(name: &str) -> Keypair {
-    let seed = blake3::derive_key("trellis devnet demo key 2026", name.as_bytes());
-    Keypair::from_seed(seed)
+    Keypair::from_seed(demo_seed(name))
+}
+
+/// The seed of [`demo_key`] `name`.
+pub(crate) fn demo_seed(name: &str) -> [u8; 32] {
+    blake3::derive_key("trellis devnet demo key 2026", name.as_bytes())
 }
 
 fn account(name: &str) -> AccountAddress {
@@ -173,22 +181,38 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         .await
         .map_err(anyhow::Error::msg)?;
     let ingest_url = format!("http://{}/v1/reports", ingest.addr);
-    let fleet = HotspotFleet {
-        node: running.node.clone(),
-        ingest_url: ingest_url.clone(),
-        hotspots: (0..DEVICES_PER_CLASS)
-            .map(|i| (device_key(DeviceClass::Hotspot, i), Cheat::None))
-            .chain(cheaters().into_iter().map(|(name, _, cheat)| (demo_key(name), cheat)))
-            .collect(),
-        round_ms: 4 * args.block_interval_ms,
-        air: AirModel::default(),
-    };
-    let fleet_shutdown = running.shutdown_watch();
+    // The simulated air, in process, and one `trellis agent hotspot` process per hotspot.
+    let hub = AirHub::bind(args.air_listen, AirModel::default()).await?;
+    let air = hub.local_addr()?;
+    let mut air_shutdown = running.shutdown_watch();
     tokio::spawn(async move {
-        if let Err(e) = fleet.run(fleet_shutdown).await {
-            tracing::error!(error = %format!("{e:#}"), "simulated hotspots stopped");
+        let stop = async move {
+            let _stopped_or_gone = air_shutdown.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = hub.serve(stop).await {
+            tracing::error!(error = %format!("{e:#}"), "simulated air stopped");
         }
     });
+    let url = format!("http://{}", running.api_addr);
+    let env = AgentEnv {
+        dir: &args.dir,
+        node_url: &url,
+        ingest_url: &format!("http://{}", ingest.addr),
+        air,
+        // Each hotspot beacons every 12 block intervals; the verifier allows one per 8.
+        beacon_interval_ms: 12 * args.block_interval_ms,
+    };
+    let mut agents = Vec::new();
+    for i in 0..DEVICES_PER_CLASS {
+        agents.push(start_agent(
+            &env,
+            &device_key_name(DeviceClass::Hotspot, i),
+            Cheat::None,
+        )?);
+    }
+    for (name, _, cheat) in cheaters() {
+        agents.push(start_agent(&env, name, cheat)?);
+    }
     let coverage_config = CoverageConfig {
         // Each simulated hotspot beacons every (hotspots × round) = 12 block intervals.
         beacon_interval_ms: 8 * args.block_interval_ms,
@@ -214,7 +238,6 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
             tracing::error!(error = %format!("{e:#}"), "reward oracle stopped");
         }
     });
-    let url = format!("http://{}", running.api_addr);
     println!("Trellis devnet is running.");
     println!("  API:        {url}   (try {url}/v1/status, {url}/openapi.json)");
     println!(
@@ -226,9 +249,13 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         args.dir.display()
     );
     println!(
-        "  ingest:     {ingest_url}   ({} honest and {} cheating simulated hotspots report through it)",
+        "  ingest:     {ingest_url}   ({} honest and {} cheating hotspot agents report through it)",
         DEVICES_PER_CLASS,
         cheaters().len()
+    );
+    println!(
+        "  air:        {air} (simulated radio; agent logs and seeds in {}/agents)",
+        args.dir.display()
     );
     for (name, _, _) in cheaters() {
         println!(
@@ -252,6 +279,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     println!("  try:        TRELLIS_PASSPHRASE={DEVNET_PASSPHRASE} trellis wallet show --keystore {}/wallets/operator.json --api {url}", args.dir.display());
     println!("Ctrl-C stops it; running it again resumes the same chain (--reset starts over).");
     let result = running.run_until_signal().await;
+    drop(agents);
     // Rolls the open report segment into the archive.
     if let Err(e) = ingest.shutdown().await {
         tracing::warn!(error = %e, "ingest did not shut down cleanly");
@@ -291,7 +319,11 @@ fn write_wallets(dir: &Path) -> Result<()> {
 }
 
 fn device_key(class: DeviceClass, i: u32) -> Keypair {
-    demo_key(&format!("device-{}-{i}", class.name()))
+    demo_key(&device_key_name(class, i))
+}
+
+fn device_key_name(class: DeviceClass, i: u32) -> String {
+    format!("device-{}-{i}", class.name())
 }
 
 fn capabilities(class: DeviceClass) -> Vec<Capability> {

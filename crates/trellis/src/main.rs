@@ -1,5 +1,7 @@
 //! `trellis`: the command line of the Trellis DePIN network.
 
+mod agent;
+mod air_hub;
 mod bench;
 mod bench_bft;
 mod bench_coverage;
@@ -53,6 +55,13 @@ enum Command {
     ///
     /// Example: trellis testnet --validators 4 --dir .trellis-testnet
     Testnet(testnet::TestnetArgs),
+    /// Software operators run next to their hardware.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// The simulated radio medium hotspot agents share (UDP on loopback).
+    ///
+    /// Example: trellis air --listen 127.0.0.1:8647
+    Air(air_hub::AirArgs),
     /// Keys and signed transactions.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
@@ -68,6 +77,15 @@ enum Command {
     /// Benchmarks that print our rate next to the raw hardware limit.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentCommand {
+    /// Run a hotspot: beacon with fresh block entropy, witness what the radio hears, send
+    /// heartbeats; every report signed with the device key and sent to ingest.
+    ///
+    /// Example: trellis agent hotspot --key-file hotspot.seed --air 127.0.0.1:8647
+    Hotspot(agent::HotspotArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +146,7 @@ fn init_logs(format: &str) {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logs(&cli.log_format);
+    testnet::exit_with_parent();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -167,6 +186,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             Command::Bench(BenchCommand::Ingest(args)) => bench_ingest::run(args).await,
             Command::Bench(BenchCommand::Bft(args)) => bench_bft::run(args).await,
+            Command::Agent(AgentCommand::Hotspot(args)) => agent::run(args).await,
+            Command::Air(args) => air_hub::run(args).await,
             Command::Bench(BenchCommand::Coverage(args)) => {
                 tokio::task::spawn_blocking(move || bench_coverage::run(args)).await?
             }

@@ -159,7 +159,8 @@ fn init(args: &TestnetArgs) -> Result<()> {
     Ok(())
 }
 
-/// A node process that is stopped (SIGTERM, then SIGKILL) when dropped.
+/// A `trellis` child process (a node, an agent) that is stopped (SIGTERM, then SIGKILL) when
+/// dropped.
 pub(crate) struct NodeProcess {
     child: Child,
 }
@@ -204,6 +205,36 @@ pub(crate) fn spawn_node(config: &Path, data_dir: &Path, log: &Path) -> Result<N
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).context("cannot remove a stale api.url"),
     }
+    let args: Vec<std::ffi::OsString> = vec!["node".into(), "run".into(), "--config".into(), config.into()];
+    spawn_trellis(&args, log)
+}
+
+/// Set on child processes to the parent's pid: a child exits when its parent is gone.
+pub(crate) const EXIT_WITH_PARENT_ENV: &str = "TRELLIS_EXIT_WITH_PARENT";
+
+/// Exits this process once the parent named by [`EXIT_WITH_PARENT_ENV`] is gone (checked twice
+/// a second on a background thread). Exiting abruptly is safe: nodes are crash-consistent.
+pub(crate) fn exit_with_parent() {
+    #[cfg(unix)]
+    {
+        let Some(parent) = std::env::var(EXIT_WITH_PARENT_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+        else {
+            return;
+        };
+        std::thread::spawn(move || loop {
+            if std::os::unix::process::parent_id() != parent {
+                eprintln!("parent process {parent} is gone; exiting");
+                std::process::exit(1);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        });
+    }
+}
+
+/// Starts this executable with `args`, its output appended to `log`; stopped when dropped.
+pub(crate) fn spawn_trellis(args: &[std::ffi::OsString], log: &Path) -> Result<NodeProcess> {
     let log_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -211,13 +242,19 @@ pub(crate) fn spawn_node(config: &Path, data_dir: &Path, log: &Path) -> Result<N
         .with_context(|| format!("cannot open {}", log.display()))?;
     let exe = std::env::current_exe().context("cannot find the trellis executable")?;
     let child = Command::new(exe)
-        .args(["node", "run", "--config"])
-        .arg(config)
+        .args(args)
+        // If this process dies without stopping its children (SIGKILL), they follow it.
+        .env(EXIT_WITH_PARENT_ENV, std::process::id().to_string())
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file)
         .spawn()
-        .with_context(|| format!("cannot start a node for {}", config.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot start `trellis {}`",
+                args.first().map(|a| a.to_string_lossy()).unwrap_or_default()
+            )
+        })?;
     Ok(NodeProcess { child })
 }
 

@@ -18,6 +18,8 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
             "127.0.0.1:0",
             "--block-interval-ms",
             "50",
+            "--air-listen",
+            "127.0.0.1:0",
         ],
         &dir.path().join("devnet.log"),
     );
