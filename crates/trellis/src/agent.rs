@@ -58,6 +58,11 @@ pub(crate) struct HotspotArgs {
     /// Only for demonstrating that the verifier catches it (devnet's RSSI forger).
     #[arg(long, hide = true, allow_hyphen_values = true)]
     forge_rssi_centi_dbm: Option<i64>,
+    /// Cheat: also join this second simulated air at the asserted location, transmit beacons on
+    /// it and witness what arrives there: an off-band channel colluders use to witness each other
+    /// without radio contact (devnet's Sybil cluster and collusion ring).
+    #[arg(long, hide = true)]
+    also_air: Option<SocketAddr>,
 }
 
 /// What the agent did, printed when it stops.
@@ -131,7 +136,7 @@ impl Agent {
         Ok(())
     }
 
-    async fn beacon(&mut self, radio: &impl Radio) -> Result<()> {
+    async fn beacon(&mut self, radio: &impl Radio) -> Result<Frame> {
         let status = self.get("/v1/status").await?;
         let entropy: Hash = status["hash"]
             .as_str()
@@ -145,18 +150,17 @@ impl Agent {
             tx_power_centi_dbm: TX_POWER_CENTI_DBM,
         }))
         .await?;
-        radio
-            .transmit(&Frame {
-                from: None,
-                payload,
-                frequency_hz: FREQUENCY_HZ,
-                power_centi_dbm: TX_POWER_CENTI_DBM,
-                snr_centi_db: 0,
-            })
-            .await?;
+        let frame = Frame {
+            from: None,
+            payload,
+            frequency_hz: FREQUENCY_HZ,
+            power_centi_dbm: TX_POWER_CENTI_DBM,
+            snr_centi_db: 0,
+        };
+        radio.transmit(&frame).await?;
         self.tally.beacons += 1;
         tracing::info!(beacons = self.tally.beacons, "beaconed");
-        Ok(())
+        Ok(frame)
     }
 
     async fn witness(&mut self, frame: Frame) -> Result<()> {
@@ -201,6 +205,16 @@ pub(crate) async fn run(args: HotspotArgs) -> Result<()> {
         "hotspot {device} on the air at {:.5},{:.5} (air {})",
         position.0, position.1, args.air
     );
+    let side = match args.also_air {
+        Some(addr) => Some(SimulatedRadio::join(addr, device, asserted, gain).await?),
+        None => None,
+    };
+    let side_receive = || async {
+        match &side {
+            Some(radio) => radio.receive().await,
+            None => std::future::pending().await,
+        }
+    };
 
     let interval = Duration::from_millis(args.beacon_interval_ms);
     // Hotspots spread their beacons over the interval: the first comes after an offset derived
@@ -217,8 +231,13 @@ pub(crate) async fn run(args: HotspotArgs) -> Result<()> {
         tokio::select! {
             _ = &mut stop => break,
             _ = beacon_tick.tick() => {
-                if let Err(e) = agent.beacon(&radio).await {
-                    tracing::warn!(error = %format!("{e:#}"), "beacon failed");
+                match agent.beacon(&radio).await {
+                    Ok(frame) => {
+                        if let Some(side) = &side {
+                            side.transmit(&frame).await?;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "beacon failed"),
                 }
                 if args.beacons > 0 && agent.tally.beacons >= args.beacons {
                     break;
@@ -231,7 +250,17 @@ pub(crate) async fn run(args: HotspotArgs) -> Result<()> {
                     Err(e) => tracing::warn!(error = %format!("{e:#}"), "heartbeat failed"),
                 }
             }
-            _ = keepalive_tick.tick() => radio.keepalive().await?,
+            _ = keepalive_tick.tick() => {
+                radio.keepalive().await?;
+                if let Some(side) = &side {
+                    side.keepalive().await?;
+                }
+            }
+            frame = side_receive() => {
+                if let Err(e) = agent.witness(frame?).await {
+                    tracing::warn!(error = %format!("{e:#}"), "witness failed");
+                }
+            }
             frame = radio.receive() => {
                 let mut frame = frame?;
                 if let Some(forged) = args.forge_rssi_centi_dbm {

@@ -193,8 +193,30 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
             tracing::error!(error = %format!("{e:#}"), "simulated air stopped");
         }
     });
+    // The colluders' off-band channel: everyone hears everyone, at an RSSI plausible for their
+    // asserted distance (path-loss exponent 2.5, little fading).
+    let collusion = AirHub::bind(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        AirModel {
+            exponent: 2.5,
+            shadowing_sigma_db: 1.0,
+            sensitivity_dbm: -200.0,
+        },
+    )
+    .await?;
+    let collusion_air = collusion.local_addr()?;
+    let mut collusion_shutdown = running.shutdown_watch();
+    tokio::spawn(async move {
+        let stop = async move {
+            let _stopped_or_gone = collusion_shutdown.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = collusion.serve(stop).await {
+            tracing::error!(error = %format!("{e:#}"), "collusion channel stopped");
+        }
+    });
     let url = format!("http://{}", running.api_addr);
     let env = AgentEnv {
+        collusion_air,
         dir: &args.dir,
         node_url: &url,
         ingest_url: &format!("http://{}", ingest.addr),
@@ -448,9 +470,23 @@ fn queued_cheaters(
         nonce += 1;
         t
     };
-    if node.with_state(|s, _| s.account(&account("mallory")))?.credits.0 == 0 {
+    let missing = cheaters()
+        .into_iter()
+        .map(|(name, _, _)| node.with_state(|s, _| s.device(&DeviceAddress::from(demo_key(name).public()))))
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .filter(|d| d.is_none())
+        .count() as u64;
+    let (credits, fee) = node.with_state(|s, _| -> Result<_> {
+        Ok((
+            s.account(&account("mallory"))?.credits.0,
+            s.params()?.location_fee_credits.0,
+        ))
+    })?;
+    if credits < missing * fee {
+        // At the devnet's $1.50 per TRL, 10 TRL buy 1.5 location assertions' worth of credits.
         queued.push(next(TxKind::BurnForCredits {
-            amount: Amount::from_trl(20).unwrap_or_default(),
+            amount: Amount::from_trl(10 * (missing + 1)).unwrap_or_default(),
             beneficiary: account("mallory"),
         }));
     }

@@ -24,11 +24,30 @@ pub(crate) enum Cheat {
         /// Where its radio really is (lat, lng).
         actual: (f64, f64),
     },
+    /// One of several hotspots of one operator in one place, asserted a few km apart, that also
+    /// witness each other over an off-band channel with RSSI plausible for the asserted spread.
+    Sybil {
+        /// Where the cluster's radios really are (lat, lng).
+        actual: (f64, f64),
+    },
+    /// A ring member: honest about its location, but witnesses the other members' beacons,
+    /// 80-90 km away and out of radio range, over an off-band channel with plausible RSSI.
+    Colluder,
 }
+
+/// Where the Sybil cluster really is.
+const SYBIL_SITE: (f64, f64) = (37.76, -122.40);
 
 /// The devnet's cheaters: (device key name, asserted location, behaviour). Owned by `mallory`.
 pub(crate) fn cheaters() -> Vec<(&'static str, (f64, f64), Cheat)> {
+    let sybil = Cheat::Sybil { actual: SYBIL_SITE };
     vec![
+        ("cheater-sybil-0", SYBIL_SITE, sybil),
+        ("cheater-sybil-1", (37.78, -122.38), sybil),
+        ("cheater-sybil-2", (37.745, -122.375), sybil),
+        ("cheater-ring-0", (37.30, -122.00), Cheat::Colluder),
+        ("cheater-ring-1", (37.90, -121.55), Cheat::Colluder),
+        ("cheater-ring-2", (37.95, -122.55), Cheat::Colluder),
         ("cheater-rssi-forger", (37.70, -122.41), Cheat::RssiForger),
         // Asserts ~39 km north of where its radio really is, among the honest hotspots.
         (
@@ -47,6 +66,8 @@ pub(crate) struct AgentEnv<'a> {
     pub(crate) node_url: &'a str,
     pub(crate) ingest_url: &'a str,
     pub(crate) air: SocketAddr,
+    /// The colluders' off-band channel.
+    pub(crate) collusion_air: SocketAddr,
     pub(crate) beacon_interval_ms: u64,
 }
 
@@ -82,6 +103,16 @@ pub(crate) fn start_agent(env: &AgentEnv<'_>, name: &str, cheat: Cheat) -> Resul
         Cheat::LocationSpoofer { actual: (lat, lng) } => {
             args.push("--position".into());
             args.push(format!("{lat},{lng}").into());
+        }
+        Cheat::Sybil { actual: (lat, lng) } => {
+            args.push("--position".into());
+            args.push(format!("{lat},{lng}").into());
+            args.push("--also-air".into());
+            args.push(env.collusion_air.to_string().into());
+        }
+        Cheat::Colluder => {
+            args.push("--also-air".into());
+            args.push(env.collusion_air.to_string().into());
         }
     }
     spawn_trellis(&args, &agents.join(format!("{name}.log")))
