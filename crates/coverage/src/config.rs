@@ -30,6 +30,17 @@ pub struct CoverageConfig {
     /// Reciprocity looks back this many epochs besides the current one (Helium required recent
     /// participation in both roles; with daily epochs, 2 means the last three days).
     pub reciprocity_window_epochs: u64,
+    /// Whether a witness counts when its hotspot has the same owner as the beaconer. Off by
+    /// default: an operator's hotspots vouching for each other prove nothing to the network (the
+    /// devnet's Sybil cluster earns as much as honest hotspots otherwise), and honest operators
+    /// lose only the witnesses among their own hotspots. Helium met the same cluster with its
+    /// denylist. Archives written before this setting existed were verified with it on.
+    #[serde(default = "same_owner_counted_before")]
+    pub count_same_owner_witnesses: bool,
+}
+
+fn same_owner_counted_before() -> bool {
+    true
 }
 
 impl Default for CoverageConfig {
@@ -44,6 +55,7 @@ impl Default for CoverageConfig {
             frequency_tolerance_hz: 100_000,
             rssi_tolerance_centi_db: 300,
             reciprocity_window_epochs: 2,
+            count_same_owner_witnesses: false,
         }
     }
 }

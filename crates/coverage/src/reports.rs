@@ -47,4 +47,6 @@ pub struct HotspotFacts {
     pub gain_centi_dbi: i64,
     /// Its regulatory region (frequency plan), derived from the asserted location.
     pub region: u16,
+    /// The account it pays out to, if known.
+    pub owner: Option<trellis_primitives::AccountAddress>,
 }

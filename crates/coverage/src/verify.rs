@@ -63,6 +63,9 @@ pub enum WitnessInvalid {
     /// A hotspot witnessing its own beacon.
     #[error("self-witness")]
     SelfWitness,
+    /// The witness and the beaconer have the same owner (unless the config counts those).
+    #[error("witness has the same owner as the beaconer")]
+    SameOwner,
     /// The beacon's entropy had expired when the witness arrived.
     #[error("entropy is not fresh")]
     StaleEntropy,
@@ -169,6 +172,9 @@ pub fn verify_witness(
     }
     if witness.witness == beacon.beaconer {
         return Err(WitnessInvalid::SelfWitness);
+    }
+    if !ctx.config.count_same_owner_witnesses && facts.owner.is_some() && facts.owner == beaconer.owner {
+        return Err(WitnessInvalid::SameOwner);
     }
     let entropy_ms = (ctx.entropy_time_ms)(&beacon.entropy).ok_or(WitnessInvalid::StaleEntropy)?;
     if !fresh(ctx, entropy_ms, witness.received_ms) {

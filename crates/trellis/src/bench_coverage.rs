@@ -56,6 +56,7 @@ pub(crate) fn run(args: CoverageBenchArgs) -> Result<()> {
                 location: Some(location),
                 gain_centi_dbi: 300,
                 region: 1,
+                owner: None,
             },
         );
     }

@@ -127,6 +127,7 @@ pub(crate) fn compute(
             location: dev.location,
             gain_centi_dbi: dev.gain_centi_dbi,
             region: DEVNET_REGION,
+            owner: Some(dev.owner),
         })
     };
     let entropy_times: BTreeMap<Hash, u64> = facts.blocks.values().copied().collect();

@@ -9,7 +9,7 @@ use crate::{
     air_hub::AirHub,
     config::NodeConfig,
     coverage_source::CoverageSource,
-    hotspots::{cheaters, start_agent, AgentEnv, Cheat},
+    hotspots::{cheaters, onboard_owned_hotspots, start_agent, AgentEnv, Cheat, OwnedHotspot},
     keystore::Keystore,
     oracle::RewardOracle,
     run::{self, RunningNode},
@@ -82,7 +82,7 @@ pub(crate) fn demo_seed(name: &str) -> [u8; 32] {
     blake3::derive_key("trellis devnet demo key 2026", name.as_bytes())
 }
 
-fn account(name: &str) -> AccountAddress {
+pub(crate) fn account(name: &str) -> AccountAddress {
     demo_key(name).public().into()
 }
 
@@ -348,7 +348,7 @@ fn device_key_name(class: DeviceClass, i: u32) -> String {
     format!("device-{}-{i}", class.name())
 }
 
-fn capabilities(class: DeviceClass) -> Vec<Capability> {
+pub(crate) fn capabilities(class: DeviceClass) -> Vec<Capability> {
     let cap = |name: &str, value: u64| Capability {
         name: name.into(),
         value,
@@ -415,7 +415,9 @@ fn setup(node: &Node) -> Result<Vec<(DeviceClass, DeviceAddress)>> {
             let dk = device_key(class, i);
             let device = DeviceAddress::from(dk.public());
             devices.push((class, device));
-            if node.with_state(|s, _| s.device(&device))?.is_some() {
+            // Hotspots belong to operators of their own (below): the verifier does not count
+            // witnesses among one owner's hotspots.
+            if class == DeviceClass::Hotspot || node.with_state(|s, _| s.device(&device))?.is_some() {
                 continue;
             }
             let onboard = TxKind::OnboardDevice {
@@ -453,6 +455,25 @@ fn setup(node: &Node) -> Result<Vec<(DeviceClass, DeviceAddress)>> {
             .collect::<Result<Vec<_>, _>>()?;
         wait_all(node, &ids)?;
     }
+    let honest: Vec<OwnedHotspot> = (0..DEVICES_PER_CLASS)
+        .map(|i| OwnedHotspot {
+            owner: format!("hotspot-owner-{i}"),
+            device: device_key_name(DeviceClass::Hotspot, i),
+            location: (37.70, -122.50 + 0.03 * f64::from(i)),
+        })
+        .collect();
+    onboard_owned_hotspots(node, &maker, &tx, &operator, &honest)?;
+    let ring: Vec<OwnedHotspot> = cheaters()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (_, _, cheat))| matches!(cheat, Cheat::Colluder))
+        .map(|(i, (name, location, _))| OwnedHotspot {
+            owner: format!("ring-owner-{i}"),
+            device: name.to_string(),
+            location,
+        })
+        .collect();
+    onboard_owned_hotspots(node, &maker, &tx, &demo_key("mallory"), &ring)?;
     Ok(devices)
 }
 
@@ -472,6 +493,7 @@ fn queued_cheaters(
     };
     let missing = cheaters()
         .into_iter()
+        .filter(|(_, _, cheat)| !matches!(cheat, Cheat::Colluder))
         .map(|(name, _, _)| node.with_state(|s, _| s.device(&DeviceAddress::from(demo_key(name).public()))))
         .collect::<Result<Vec<_>, _>>()?
         .iter()
@@ -490,7 +512,10 @@ fn queued_cheaters(
             beneficiary: account("mallory"),
         }));
     }
-    for (name, (lat, lng), _) in cheaters() {
+    for (name, (lat, lng), cheat) in cheaters() {
+        if matches!(cheat, Cheat::Colluder) {
+            continue;
+        }
         let dk = demo_key(name);
         let device = DeviceAddress::from(dk.public());
         if node.with_state(|s, _| s.device(&device))?.is_some() {
@@ -516,7 +541,7 @@ fn queued_cheaters(
     Ok(())
 }
 
-fn wait_all(node: &Node, ids: &[Hash]) -> Result<()> {
+pub(crate) fn wait_all(node: &Node, ids: &[Hash]) -> Result<()> {
     let deadline = std::time::Instant::now() + SETUP_TIMEOUT;
     for id in ids {
         loop {

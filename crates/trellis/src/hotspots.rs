@@ -3,11 +3,14 @@
 //! runs its agent.
 
 use crate::{
-    devnet::demo_seed,
+    devnet::{account, capabilities, demo_key, demo_seed, wait_all},
     testnet::{spawn_trellis, NodeProcess},
 };
 use anyhow::Result;
 use std::{ffi::OsString, net::SocketAddr, path::Path};
+use trellis_chain::Node;
+use trellis_ledger::{Antenna, DeviceClass, StateRead as _, Transaction, TxKind};
+use trellis_primitives::{Amount, DeviceAddress, Keypair, Location};
 
 /// The RSSI the forger claims for every witness, centi-dBm (as if right next to the beaconer).
 pub(crate) const FORGED_RSSI_CENTI_DBM: i64 = -3_000;
@@ -116,4 +119,86 @@ pub(crate) fn start_agent(env: &AgentEnv<'_>, name: &str, cheat: Cheat) -> Resul
         }
     }
     spawn_trellis(&args, &agents.join(format!("{name}.log")))
+}
+
+/// A hotspot with an owner account of its own.
+pub(crate) struct OwnedHotspot {
+    /// Demo key name of the owner account.
+    pub(crate) owner: String,
+    /// Demo key name of the device.
+    pub(crate) device: String,
+    /// Asserted location.
+    pub(crate) location: (f64, f64),
+}
+
+/// Onboards each hotspot under its own owner: `funder` sends every new owner 100 TRL, then each
+/// owner buys credits, onboards its hotspot (co-signed by `maker` and the device) and asserts its
+/// location. Hotspots already on chain are skipped.
+pub(crate) fn onboard_owned_hotspots(
+    node: &Node,
+    maker: &Keypair,
+    tx: &dyn Fn(&Keypair, u64, TxKind) -> Transaction,
+    funder: &Keypair,
+    hotspots: &[OwnedHotspot],
+) -> Result<()> {
+    let mut missing = Vec::new();
+    for h in hotspots {
+        let device = DeviceAddress::from(demo_key(&h.device).public());
+        if node.with_state(|s, _| s.device(&device))?.is_none() {
+            missing.push(h);
+        }
+    }
+    let funder_account = trellis_primitives::AccountAddress::from(funder.public());
+    let mut nonce = node.with_state(|s, _| s.account(&funder_account))?.nonce;
+    let mut funding = Vec::new();
+    for h in &missing {
+        if node.with_state(|s, _| s.account(&account(&h.owner)))?.balance < Amount::from_units(1) {
+            let kind = TxKind::Transfer {
+                to: account(&h.owner),
+                amount: Amount::from_trl(100).unwrap_or_default(),
+            };
+            funding.push(node.submit(tx(funder, nonce, kind))?);
+            nonce += 1;
+        }
+    }
+    wait_all(node, &funding)?;
+    let mut ids = Vec::new();
+    for h in &missing {
+        let owner = demo_key(&h.owner);
+        let dk = demo_key(&h.device);
+        let device = DeviceAddress::from(dk.public());
+        let state = node.with_state(|s, _| s.account(&account(&h.owner)))?;
+        let mut nonce = state.nonce;
+        let mut next = |kind: TxKind| {
+            let t = tx(&owner, nonce, kind);
+            nonce += 1;
+            t
+        };
+        let mut txs = Vec::new();
+        if state.credits.0 == 0 {
+            txs.push(next(TxKind::BurnForCredits {
+                amount: Amount::from_trl(10).unwrap_or_default(),
+                beneficiary: account(&h.owner),
+            }));
+        }
+        let onboard = TxKind::OnboardDevice {
+            device,
+            maker: maker.public(),
+            class: DeviceClass::Hotspot,
+            capabilities: capabilities(DeviceClass::Hotspot),
+        };
+        txs.push(next(onboard).cosign(maker).cosign(&dk));
+        txs.push(next(TxKind::AssertLocation {
+            device,
+            location: Location::from_degrees(h.location.0, h.location.1)?,
+            antenna: Some(Antenna {
+                gain_dbi_tenths: 30,
+                elevation_m: 10,
+            }),
+        }));
+        for t in txs {
+            ids.push(node.submit(t)?);
+        }
+    }
+    wait_all(node, &ids)
 }

@@ -10,7 +10,7 @@ use trellis_coverage::{
     verify_beacon, verify_witness, BeaconInvalid, BeaconReport, CoverageConfig, HotspotFacts, WitnessInvalid,
     WitnessReport,
 };
-use trellis_primitives::{DeviceAddress, Hash, HashDomain, Keypair, Location};
+use trellis_primitives::{AccountAddress, DeviceAddress, Hash, HashDomain, Keypair, Location};
 
 const T0: u64 = 1_800_000_000_000;
 const FREQ: u64 = 904_300_000;
@@ -43,6 +43,7 @@ impl World {
             location,
             gain_centi_dbi: 300,
             region,
+            owner: None,
         };
         let mut facts = BTreeMap::new();
         facts.insert(dev(1), hs(at(37.7700, -122.4200), 1));
@@ -269,6 +270,27 @@ fn hotspot_witnessing_its_own_beacon_is_a_self_witness() {
         ..witness(&w, 2)
     };
     assert_eq!(witness_verdict(&w, &own), Err(WitnessInvalid::SelfWitness));
+}
+
+#[test]
+fn a_witness_of_the_same_owner_is_invalid_unless_configured() {
+    let mut w = World::new();
+    let owner = AccountAddress::from(Keypair::from_seed([77; 32]).public());
+    let other = AccountAddress::from(Keypair::from_seed([78; 32]).public());
+    w.facts.get_mut(&dev(1)).unwrap().owner = Some(owner);
+    w.facts.get_mut(&dev(2)).unwrap().owner = Some(owner);
+    let honest = witness(&w, 2);
+    assert_eq!(witness_verdict(&w, &honest), Err(WitnessInvalid::SameOwner));
+    w.config.count_same_owner_witnesses = true;
+    assert_eq!(witness_verdict(&w, &honest), Ok(()));
+    w.config.count_same_owner_witnesses = false;
+    w.facts.get_mut(&dev(2)).unwrap().owner = Some(other);
+    assert_eq!(witness_verdict(&w, &honest), Ok(()));
+    // Archived settings from before the rule existed verify as they did then.
+    let mut old = serde_json::to_value(CoverageConfig::default()).unwrap();
+    old.as_object_mut().unwrap().remove("count_same_owner_witnesses");
+    let old: CoverageConfig = serde_json::from_value(old).unwrap();
+    assert!(old.count_same_owner_witnesses);
 }
 
 #[test]
