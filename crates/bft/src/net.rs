@@ -88,15 +88,8 @@ pub async fn start(context: tokio::Context, config: NetConfig, node: Node) -> Re
     );
     let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
     oracle.track(0, addresses);
-    let mut register = |ch| network.register(ch, PEER_QUOTA);
-    let channels = Channels {
-        votes: register(channel::VOTES),
-        certificates: register(channel::CERTIFICATES),
-        resolver: register(channel::RESOLVER),
-        backfill: register(channel::BACKFILL),
-        blocks: register(channel::BLOCKS),
-        txs: register(channel::TXS),
-    };
+    let pairs = channel::ALL.map(|ch| network.register(ch, PEER_QUOTA)).into();
+    let channels = Channels::from_pairs(pairs).ok_or("channel registration")?;
     let network = network.start();
     let validator = validator::start(
         context.child("validator"),

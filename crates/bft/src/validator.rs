@@ -42,6 +42,8 @@ pub mod channel {
     pub const BLOCKS: u64 = 4;
     /// Transaction gossip.
     pub const TXS: u64 = 5;
+    /// Every channel, in [`Channels`](super::Channels) order.
+    pub const ALL: [u64; 6] = [VOTES, CERTIFICATES, RESOLVER, BACKFILL, BLOCKS, TXS];
 }
 
 /// Consensus timeouts and pacing.
@@ -117,6 +119,21 @@ pub struct Channels<S, R> {
     pub blocks: (S, R),
     /// [`channel::TXS`].
     pub txs: (S, R),
+}
+
+impl<S, R> Channels<S, R> {
+    /// The channels from pairs in [`channel::ALL`] order; `None` unless there are exactly six.
+    pub fn from_pairs(pairs: Vec<(S, R)>) -> Option<Self> {
+        let [votes, certificates, resolver, backfill, blocks, txs]: [(S, R); 6] = pairs.try_into().ok()?;
+        Some(Channels {
+            votes,
+            certificates,
+            resolver,
+            backfill,
+            blocks,
+            txs,
+        })
+    }
 }
 
 /// The largest message any channel carries for `validators` validators.

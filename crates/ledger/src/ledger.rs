@@ -236,18 +236,7 @@ impl<S: Store> Ledger<S> {
     /// ledger is unchanged.
     pub fn apply_block(&mut self, block: &Block) -> Result<ExecutedBlock, BlockError> {
         let header = &block.header;
-        if header.height != self.tip.height + 1 {
-            return Err(BlockError::WrongHeight {
-                tip: self.tip.height,
-                found: header.height,
-            });
-        }
-        if header.parent != self.tip.hash {
-            return Err(BlockError::WrongParent {
-                expected: self.tip.hash,
-                found: header.parent,
-            });
-        }
+        self.check_follows(header)?;
         if header.timestamp_ms < self.tip.timestamp_ms {
             return Err(BlockError::TimestampBackwards {
                 parent: self.tip.timestamp_ms,
@@ -276,20 +265,7 @@ impl<S: Store> Ledger<S> {
             receipts.push(run(&mut overlay, tx, ids[index], &ctx));
         }
         let diff = overlay.into_diff();
-        let undo: StateDiff = diff
-            .keys()
-            .map(|k| (k.clone(), self.store.get(k).map(<[u8]>::to_vec)))
-            .collect();
-        self.store.apply(&diff);
-        let computed = self.store.root();
-        if computed != header.state_root {
-            self.store.apply(&undo);
-            return Err(BlockError::StateRootMismatch {
-                header: header.state_root,
-                computed,
-            });
-        }
-        self.tip = ChainTip::of(header);
+        self.apply_checked(&diff, header)?;
         Ok(ExecutedBlock {
             block: block.clone(),
             receipts,
@@ -305,6 +281,12 @@ impl<S: Store> Ledger<S> {
     /// unchanged.
     pub fn apply_executed(&mut self, executed: &ExecutedBlock) -> Result<(), BlockError> {
         let header = &executed.block.header;
+        self.check_follows(header)?;
+        self.apply_checked(&executed.diff, header)
+    }
+
+    /// Whether `header` can follow the tip (height and parent).
+    fn check_follows(&self, header: &BlockHeader) -> Result<(), BlockError> {
         if header.height != self.tip.height + 1 {
             return Err(BlockError::WrongHeight {
                 tip: self.tip.height,
@@ -317,12 +299,17 @@ impl<S: Store> Ledger<S> {
                 found: header.parent,
             });
         }
-        let undo: StateDiff = executed
-            .diff
+        Ok(())
+    }
+
+    /// Applies `diff` and makes `header` the tip if the state root then matches it; otherwise
+    /// restores the state and fails.
+    fn apply_checked(&mut self, diff: &StateDiff, header: &BlockHeader) -> Result<(), BlockError> {
+        let undo: StateDiff = diff
             .keys()
             .map(|k| (k.clone(), self.store.get(k).map(<[u8]>::to_vec)))
             .collect();
-        self.store.apply(&executed.diff);
+        self.store.apply(diff);
         let computed = self.store.root();
         if computed != header.state_root {
             self.store.apply(&undo);

@@ -143,33 +143,57 @@ impl<'a> Layered<'a> {
         &self.diff
     }
 
-    /// Leaf hashes of the merged view, in key order.
-    fn leaves(&self) -> Vec<Hash> {
-        let mut out = Vec::with_capacity(self.base.len() + self.diff.len());
+    /// The merged view in key order: base entries not written over, and written values.
+    fn merged(&self) -> impl Iterator<Item = (&[u8], Merged<'_>)> + '_ {
         let mut base = self.base.entries.iter().peekable();
         let mut diff = self.diff.iter().peekable();
-        loop {
+        std::iter::from_fn(move || loop {
             let take_base = match (base.peek(), diff.peek()) {
-                (None, None) => return out,
+                (None, None) => return None,
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
                 (Some((bk, _)), Some((dk, _))) => bk < dk,
             };
             if take_base {
-                if let Some((_, (_, leaf))) = base.next() {
-                    out.push(*leaf);
-                }
-                continue;
+                let (key, entry) = base.next()?;
+                return Some((key.as_slice(), Merged::Base(entry)));
             }
-            if let Some((key, value)) = diff.next() {
-                // The write replaces the base entry under the same key, if any.
-                if base.peek().is_some_and(|(bk, _)| *bk == key) {
-                    base.next();
-                }
-                if let Some(value) = value {
-                    out.push(state_leaf(key, value));
-                }
+            let (key, value) = diff.next()?;
+            // The write replaces the base entry under the same key, if any.
+            if base.peek().is_some_and(|(bk, _)| *bk == key) {
+                base.next();
             }
+            if let Some(value) = value {
+                return Some((key.as_slice(), Merged::Written(value)));
+            }
+        })
+    }
+
+    /// Leaf hashes of the merged view, in key order (cached for base entries).
+    fn leaves(&self) -> Vec<Hash> {
+        self.merged()
+            .map(|(key, entry)| match entry {
+                Merged::Base((_, leaf)) => *leaf,
+                Merged::Written(value) => state_leaf(key, value),
+            })
+            .collect()
+    }
+}
+
+/// One entry of a [`Layered`] view.
+#[derive(Clone, Copy)]
+enum Merged<'a> {
+    /// From the base, with its cached leaf hash.
+    Base(&'a (Vec<u8>, Hash)),
+    /// Written over the base.
+    Written(&'a Vec<u8>),
+}
+
+impl<'a> Merged<'a> {
+    fn value(self) -> &'a [u8] {
+        match self {
+            Merged::Base((value, _)) => value,
+            Merged::Written(value) => value,
         }
     }
 }
@@ -204,27 +228,7 @@ impl Store for Layered<'_> {
     }
 
     fn entries(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
-        let mut base = self.base.entries.iter().peekable();
-        let mut diff = self.diff.iter().peekable();
-        Box::new(std::iter::from_fn(move || loop {
-            let take_base = match (base.peek(), diff.peek()) {
-                (None, None) => return None,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (Some((bk, _)), Some((dk, _))) => bk < dk,
-            };
-            if take_base {
-                let (k, (v, _)) = base.next()?;
-                return Some((k.as_slice(), v.as_slice()));
-            }
-            let (key, value) = diff.next()?;
-            if base.peek().is_some_and(|(bk, _)| *bk == key) {
-                base.next();
-            }
-            if let Some(value) = value {
-                return Some((key.as_slice(), value.as_slice()));
-            }
-        }))
+        Box::new(self.merged().map(|(key, entry)| (key, entry.value())))
     }
 }
 

@@ -88,3 +88,92 @@ mod tests {
         assert_eq!(air.rssi_dbm(&a, &b, 1, 27.0, 6.0, 400_000.0, 904_300_000), None);
     }
 }
+
+/// Largest datagram of the simulated air protocol.
+pub const MAX_DATAGRAM: usize = 2_048;
+/// Largest LoRa payload relayed (LoRaWAN's maximum at the fastest data rates is 222 bytes).
+pub const MAX_PAYLOAD: usize = 255;
+
+/// A datagram between the simulated air (`trellis air`) and a radio: JSON, deliberately close in
+/// shape to the Semtech packet forwarder's `txpk`/`rxpk` objects.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AirMessage {
+    /// A radio says where it really is (its antenna gain in centi-dBi).
+    Hello {
+        /// The radio's device.
+        device: DeviceAddress,
+        /// Latitude, degrees.
+        lat: f64,
+        /// Longitude, degrees.
+        lng: f64,
+        /// Antenna gain, centi-dBi.
+        gain_centi_dbi: i64,
+    },
+    /// A radio transmits a frame; `seq` (per transmitter) seeds the link's fading.
+    Transmit {
+        /// The transmitting device.
+        device: DeviceAddress,
+        /// Per-transmitter sequence number.
+        seq: u64,
+        /// The frame, hex.
+        payload_hex: String,
+        /// Channel.
+        frequency_hz: u64,
+        /// Conducted power, centi-dBm.
+        tx_power_centi_dbm: i64,
+    },
+    /// The air delivers a frame a radio heard.
+    Receive {
+        /// Who sent it.
+        from: DeviceAddress,
+        /// The frame, hex.
+        payload_hex: String,
+        /// Channel.
+        frequency_hz: u64,
+        /// Received power, centi-dBm.
+        rssi_centi_dbm: i64,
+        /// Signal-to-noise ratio, centi-dB.
+        snr_centi_db: i64,
+    },
+}
+
+/// Why a datagram is not an air message.
+#[derive(Debug, thiserror::Error)]
+pub enum AirDecodeError {
+    /// Larger than [`MAX_DATAGRAM`].
+    #[error("datagram of {0} bytes exceeds {MAX_DATAGRAM}")]
+    TooLarge(usize),
+    /// Not the JSON of an [`AirMessage`].
+    #[error("not an air message: {0}")]
+    Malformed(String),
+    /// The payload exceeds [`MAX_PAYLOAD`] bytes.
+    #[error("payload exceeds {MAX_PAYLOAD} bytes")]
+    PayloadTooLarge,
+}
+
+impl AirMessage {
+    /// Decodes an untrusted datagram.
+    pub fn decode(bytes: &[u8]) -> Result<Self, AirDecodeError> {
+        if bytes.len() > MAX_DATAGRAM {
+            return Err(AirDecodeError::TooLarge(bytes.len()));
+        }
+        let message: AirMessage =
+            serde_json::from_slice(bytes).map_err(|e| AirDecodeError::Malformed(e.to_string()))?;
+        match &message {
+            AirMessage::Transmit { payload_hex, .. } | AirMessage::Receive { payload_hex, .. }
+                if payload_hex.len() > 2 * MAX_PAYLOAD =>
+            {
+                Err(AirDecodeError::PayloadTooLarge)
+            }
+            _ => Ok(message),
+        }
+    }
+
+    /// Encodes for sending.
+    pub fn encode(&self) -> Vec<u8> {
+        // A derived Serialize of strings and numbers cannot fail; an empty datagram would be
+        // refused by the receiver anyway.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}

@@ -10,7 +10,6 @@
 //! `hello` every few seconds; the hub forgets radios silent for longer than [`RADIO_TTL`].
 
 use anyhow::{bail, Context as _, Result};
-use serde::{Deserialize, Serialize};
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
@@ -19,66 +18,10 @@ use std::{
 use tokio::net::UdpSocket;
 use trellis_coverage::physics::distance_m;
 use trellis_primitives::{DeviceAddress, Location};
-use trellis_sim::air::AirModel;
+use trellis_sim::air::{AirMessage, AirModel, MAX_DATAGRAM};
 
-/// Largest datagram the hub or a radio accepts.
-pub(crate) const MAX_DATAGRAM: usize = 2_048;
 /// A radio that has not said hello for this long is forgotten.
 pub(crate) const RADIO_TTL: Duration = Duration::from_secs(30);
-/// Largest LoRa payload relayed (LoRaWAN's maximum at the fastest data rates is 222 bytes).
-pub(crate) const MAX_PAYLOAD: usize = 255;
-
-/// A datagram between the hub and a radio.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub(crate) enum AirMessage {
-    /// A radio says where it really is (its antenna gain in centi-dBi).
-    Hello {
-        device: DeviceAddress,
-        lat: f64,
-        lng: f64,
-        gain_centi_dbi: i64,
-    },
-    /// A radio transmits a frame; `seq` (per transmitter) seeds the link's fading.
-    Transmit {
-        device: DeviceAddress,
-        seq: u64,
-        payload_hex: String,
-        frequency_hz: u64,
-        tx_power_centi_dbm: i64,
-    },
-    /// The hub delivers a frame a radio heard.
-    Receive {
-        from: DeviceAddress,
-        payload_hex: String,
-        frequency_hz: u64,
-        rssi_centi_dbm: i64,
-        snr_centi_db: i64,
-    },
-}
-
-impl AirMessage {
-    /// Decodes an untrusted datagram.
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() > MAX_DATAGRAM {
-            bail!("datagram of {} bytes exceeds {MAX_DATAGRAM}", bytes.len());
-        }
-        let message: AirMessage = serde_json::from_slice(bytes).context("not an air message")?;
-        match &message {
-            AirMessage::Transmit { payload_hex, .. } | AirMessage::Receive { payload_hex, .. }
-                if payload_hex.len() > 2 * MAX_PAYLOAD =>
-            {
-                bail!("payload exceeds {MAX_PAYLOAD} bytes")
-            }
-            _ => Ok(message),
-        }
-    }
-
-    /// Encodes for sending.
-    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
-        Ok(serde_json::to_vec(self)?)
-    }
-}
 
 struct Registered {
     addr: SocketAddr,
@@ -199,7 +142,7 @@ impl AirHub {
                         // -120 dBm noise floor, capped at a typical +10 dB.
                         snr_centi_db: ((rssi + 120.0) * 100.0).round().clamp(-2_000.0, 1_000.0) as i64,
                     };
-                    deliveries.push((radio.addr, receive.encode()?));
+                    deliveries.push((radio.addr, receive.encode()));
                 }
                 for (addr, bytes) in deliveries {
                     self.socket.send_to(&bytes, addr).await?;
@@ -264,7 +207,7 @@ impl SimulatedRadio {
             lng,
             gain_centi_dbi,
         }
-        .encode()?;
+        .encode();
         let radio = SimulatedRadio {
             socket,
             hub,
@@ -287,7 +230,7 @@ impl Radio for SimulatedRadio {
             frequency_hz: frame.frequency_hz,
             tx_power_centi_dbm: frame.power_centi_dbm,
         };
-        self.socket.send_to(&message.encode()?, self.hub).await?;
+        self.socket.send_to(&message.encode(), self.hub).await?;
         Ok(())
     }
 
@@ -367,6 +310,7 @@ pub(crate) async fn run(args: AirArgs) -> Result<()> {
 mod tests {
     use super::*;
     use trellis_primitives::Keypair;
+    use trellis_sim::air::MAX_PAYLOAD;
 
     fn device(i: u8) -> DeviceAddress {
         DeviceAddress::from(Keypair::from_seed([i; 32]).public())
@@ -394,14 +338,14 @@ mod tests {
             frequency_hz: 1,
             tx_power_centi_dbm: 0,
         };
-        assert!(AirMessage::decode(&long.encode().unwrap()).is_err());
+        assert!(AirMessage::decode(&long.encode()).is_err());
         let hello = AirMessage::Hello {
             device: device(1),
             lat: 37.7,
             lng: -122.4,
             gain_centi_dbi: 300,
         };
-        assert_eq!(AirMessage::decode(&hello.encode().unwrap()).unwrap(), hello);
+        assert_eq!(AirMessage::decode(&hello.encode()).unwrap(), hello);
     }
 
     #[tokio::test]

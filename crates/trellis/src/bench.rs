@@ -24,11 +24,38 @@ pub(crate) struct BenchArgs {
     pub(crate) block_txs: u32,
 }
 
-fn key(i: usize) -> Keypair {
+/// Deterministic benchmark key `i` of family `tag`.
+pub(crate) fn bench_key(i: usize, tag: u8) -> Keypair {
     let mut seed = [0u8; 32];
     seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
-    seed[31] = 0xbe;
+    seed[31] = tag;
     Keypair::from_seed(seed)
+}
+
+fn key(i: usize) -> Keypair {
+    bench_key(i, 0xbe)
+}
+
+/// `n` signed transfers of 1 unit (fee 1) round robin over `keys`, each to the next key, in nonce
+/// order per sender.
+pub(crate) fn signed_transfers(keys: &[Keypair], n: usize, chain_id: &str) -> Vec<Transaction> {
+    (0..n)
+        .map(|i| {
+            let (sender, nonce) = (i % keys.len(), (i / keys.len()) as u64);
+            let to: AccountAddress = keys[(sender + 1) % keys.len()].public().into();
+            let body = TxBody {
+                chain_id: chain_id.to_string(),
+                signer: keys[sender].public().into(),
+                nonce,
+                fee: Amount::from_units(1),
+                kind: TxKind::Transfer {
+                    to,
+                    amount: Amount::from_units(1),
+                },
+            };
+            Transaction::sign(body, &keys[sender])
+        })
+        .collect()
 }
 
 fn rate(n: usize, secs: f64) -> f64 {
@@ -62,23 +89,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         ..Params::default()
     };
     eprintln!("signing {} transfers (not timed)", args.txs);
-    let txs: Vec<Transaction> = (0..args.txs)
-        .map(|i| {
-            let (sender, nonce) = (i % args.accounts, (i / args.accounts) as u64);
-            let to: AccountAddress = keys[(sender + 1) % args.accounts].public().into();
-            let body = TxBody {
-                chain_id: genesis.chain_id.clone(),
-                signer: keys[sender].public().into(),
-                nonce,
-                fee: Amount::from_units(1),
-                kind: TxKind::Transfer {
-                    to,
-                    amount: Amount::from_units(1),
-                },
-            };
-            Transaction::sign(body, &keys[sender])
-        })
-        .collect();
+    let txs = signed_transfers(&keys, args.txs, &genesis.chain_id);
 
     // Raw limits, same messages as the chain will check.
     let ids: Vec<_> = txs.iter().map(Transaction::id).collect();

@@ -17,7 +17,7 @@ use std::{
     },
     time::{Duration, Instant},
 };
-use trellis_ledger::{Genesis, GenesisAccount, Params, Transaction, TxBody, TxKind};
+use trellis_ledger::{Genesis, GenesisAccount, Params, Transaction};
 use trellis_primitives::{keys::verify_batch, Amount, Encode as _, Hash, Keypair, SignedMessage};
 
 /// Options of `trellis bench bft`.
@@ -47,10 +47,7 @@ pub(crate) struct BftBenchArgs {
 const SAMPLE_EVERY: usize = 50;
 
 fn key(i: usize) -> Keypair {
-    let mut seed = [0u8; 32];
-    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
-    seed[31] = 0xbf;
-    Keypair::from_seed(seed)
+    crate::bench::bench_key(i, 0xbf)
 }
 
 /// What one measurement found.
@@ -92,22 +89,7 @@ pub(crate) async fn run(args: BftBenchArgs) -> Result<()> {
     genesis.timestamp_ms = trellis_chain::node::wall_clock_ms();
     genesis.normalise();
     eprintln!("signing {} transfers (not timed)", args.txs);
-    let txs: Vec<Transaction> = (0..args.txs)
-        .map(|i| {
-            let (sender, nonce) = (i % args.accounts, (i / args.accounts) as u64);
-            let body = TxBody {
-                chain_id: genesis.chain_id.clone(),
-                signer: keys[sender].public().into(),
-                nonce,
-                fee: Amount::from_units(1),
-                kind: TxKind::Transfer {
-                    to: keys[(sender + 1) % args.accounts].public().into(),
-                    amount: Amount::from_units(1),
-                },
-            };
-            Transaction::sign(body, &keys[sender])
-        })
-        .collect();
+    let txs = crate::bench::signed_transfers(&keys, args.txs, &genesis.chain_id);
     let raw = raw_batch_rate(&txs)?;
 
     let mut rows = Vec::new();

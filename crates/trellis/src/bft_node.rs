@@ -50,19 +50,9 @@ pub(crate) fn read_validator_key(path: &Path) -> Result<PrivateKey> {
         .map_err(|e| anyhow::anyhow!("{} is not an ed25519 seed: {e}", path.display()))
 }
 
-/// Writes a new validator key file readable by its owner only; refuses to overwrite.
+/// Writes a new seed file (hex) readable by its owner only; refuses to overwrite.
 pub(crate) fn write_validator_key(path: &Path, seed: &[u8; 32]) -> Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create key file {} (does it exist already?)", path.display()))?;
-    file.write_all(hex::encode(seed).as_bytes())?;
-    file.sync_all()?;
-    Ok(())
+    crate::keystore::write_private(path, hex::encode(seed).as_bytes())
 }
 
 /// A public key in hex, as configs list them.

@@ -182,38 +182,15 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         .map_err(anyhow::Error::msg)?;
     let ingest_url = format!("http://{}/v1/reports", ingest.addr);
     // The simulated air, in process, and one `trellis agent hotspot` process per hotspot.
-    let hub = AirHub::bind(args.air_listen, AirModel::default()).await?;
-    let air = hub.local_addr()?;
-    let mut air_shutdown = running.shutdown_watch();
-    tokio::spawn(async move {
-        let stop = async move {
-            let _stopped_or_gone = air_shutdown.wait_for(|stop| *stop).await;
-        };
-        if let Err(e) = hub.serve(stop).await {
-            tracing::error!(error = %format!("{e:#}"), "simulated air stopped");
-        }
-    });
+    let air = serve_air(&running, args.air_listen, AirModel::default()).await?;
     // The colluders' off-band channel: everyone hears everyone, at an RSSI plausible for their
     // asserted distance (path-loss exponent 2.5, little fading).
-    let collusion = AirHub::bind(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        AirModel {
-            exponent: 2.5,
-            shadowing_sigma_db: 1.0,
-            sensitivity_dbm: -200.0,
-        },
-    )
-    .await?;
-    let collusion_air = collusion.local_addr()?;
-    let mut collusion_shutdown = running.shutdown_watch();
-    tokio::spawn(async move {
-        let stop = async move {
-            let _stopped_or_gone = collusion_shutdown.wait_for(|stop| *stop).await;
-        };
-        if let Err(e) = collusion.serve(stop).await {
-            tracing::error!(error = %format!("{e:#}"), "collusion channel stopped");
-        }
-    });
+    let collusion = AirModel {
+        exponent: 2.5,
+        shadowing_sigma_db: 1.0,
+        sensitivity_dbm: -200.0,
+    };
+    let collusion_air = serve_air(&running, SocketAddr::from(([127, 0, 0, 1], 0)), collusion).await?;
     let url = format!("http://{}", running.api_addr);
     let env = AgentEnv {
         collusion_air,
@@ -307,6 +284,22 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         tracing::warn!(error = %e, "ingest did not shut down cleanly");
     }
     result
+}
+
+/// Runs a simulated air on `listen` until the node shuts down; its address.
+async fn serve_air(running: &RunningNode, listen: SocketAddr, model: AirModel) -> Result<SocketAddr> {
+    let hub = AirHub::bind(listen, model).await?;
+    let addr = hub.local_addr()?;
+    let mut shutdown = running.shutdown_watch();
+    tokio::spawn(async move {
+        let stop = async move {
+            let _stopped_or_gone = shutdown.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = hub.serve(stop).await {
+            tracing::error!(error = %format!("{e:#}"), %addr, "simulated air stopped");
+        }
+    });
+    Ok(addr)
 }
 
 /// The devnet's reward parameters: the engine's defaults (10,000 TRL per epoch, halving every

@@ -160,18 +160,7 @@ impl Keystore {
 
     /// Writes the file, refusing to overwrite an existing one. On Unix it is readable by the owner only.
     pub(crate) fn write_new(&self, path: &Path) -> Result<()> {
-        use std::io::Write;
-        let json = serde_json::to_string_pretty(self)?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options
-            .open(path)
-            .with_context(|| format!("cannot create key file {} (does it exist already?)", path.display()))?;
-        file.write_all(json.as_bytes())?;
-        file.sync_all()?;
-        Ok(())
+        write_private(path, serde_json::to_string_pretty(self)?.as_bytes())
     }
 
     /// Reads a key file.
@@ -183,6 +172,22 @@ impl Keystore {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{} is not a Trellis key file", path.display()))
     }
+}
+
+/// Creates `path` with `bytes`, readable by its owner only (on Unix), synced to disk; refuses to
+/// overwrite an existing file. For key material.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create key file {} (does it exist already?)", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
 }
 
 #[cfg(test)]

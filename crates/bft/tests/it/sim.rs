@@ -169,32 +169,27 @@ impl Sim {
         }
     }
 
+    /// Registers every validator channel of `public` on the simulated network.
+    async fn register(
+        &self,
+        public: &PublicKey,
+    ) -> Vec<(
+        simulated::Sender<PublicKey, deterministic::Context>,
+        simulated::Receiver<PublicKey>,
+    )> {
+        let control = self.oracle.control(public.clone());
+        let mut pairs = Vec::new();
+        for ch in channel::ALL {
+            pairs.push(control.register(ch, QUOTA).await.unwrap());
+        }
+        pairs
+    }
+
     /// Starts (or restarts) validator `slot` from its store and simulated storage.
     pub(crate) async fn start(&mut self, slot: usize) {
         let key = self.slots[slot].key.clone();
         let public = key.public_key();
-        let control = self.oracle.control(public.clone());
-        let mut pairs = Vec::new();
-        for ch in [
-            channel::VOTES,
-            channel::CERTIFICATES,
-            channel::RESOLVER,
-            channel::BACKFILL,
-            channel::BLOCKS,
-            channel::TXS,
-        ] {
-            pairs.push(control.register(ch, QUOTA).await.unwrap());
-        }
-        let mut pairs = pairs.into_iter();
-        let mut next = || pairs.next().unwrap();
-        let channels = Channels {
-            votes: next(),
-            certificates: next(),
-            resolver: next(),
-            backfill: next(),
-            blocks: next(),
-            txs: next(),
-        };
+        let channels = Channels::from_pairs(self.register(&public).await).unwrap();
         let node = Node::new(ChainStore::open(&self.slots[slot].store_path).unwrap()).unwrap();
         let config = ValidatorConfig {
             key,
@@ -253,19 +248,12 @@ impl Sim {
         use commonware_runtime::Clock as _;
         use trellis_primitives::Encode as _;
         let key = self.slots[slot].key.clone();
-        let control = self.oracle.control(key.public_key());
-        let mut senders = Vec::new();
-        for ch in [
-            channel::VOTES,
-            channel::CERTIFICATES,
-            channel::RESOLVER,
-            channel::BACKFILL,
-            channel::BLOCKS,
-            channel::TXS,
-        ] {
-            let (sender, _receiver) = control.register(ch, QUOTA).await.unwrap();
-            senders.push(sender);
-        }
+        let mut senders: Vec<_> = self
+            .register(&key.public_key())
+            .await
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
         let task = self.context.child("spammer").spawn(move |context| async move {
             let mut round = 0u64;
             loop {
