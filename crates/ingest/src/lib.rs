@@ -18,4 +18,4 @@ mod service;
 
 pub use checks::Rejection;
 pub use config::IngestConfig;
-pub use service::{start, DeviceDirectory, IngestMetrics, RunningIngest};
+pub use service::{start, DeviceDirectory, IngestMetrics, Lookup, RunningIngest};

@@ -27,10 +27,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 use trellis_primitives::{keys::verify_batch_cached, DeviceAddress, KeyCache, SignedMessage};
 use trellis_proto::{signing_hash, Envelope, LoggedReport, SignedReport, MAX_ENVELOPE_BYTES};
 
-/// Which devices exist (the chain's registry, in the node).
+/// A lookup in progress.
+pub type Lookup<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>>;
+
+/// Which devices exist: the chain's registry, read in process (devnet) or over the node's API
+/// (a standalone ingest). Asynchronous, because the second kind asks the network.
 pub trait DeviceDirectory: Send + Sync + 'static {
     /// Whether `device` is registered.
-    fn is_registered(&self, device: &DeviceAddress) -> bool;
+    fn is_registered<'a>(&'a self, device: &'a DeviceAddress) -> Lookup<'a>;
 }
 
 /// Counters for `/metrics`.
@@ -231,7 +235,7 @@ async fn submit(State(front): State<Front>, body: Result<Bytes, axum::extract::r
     if envelope.report.timestamp_ms.abs_diff(now_ms()) > front.config.timestamp_window_ms {
         return reject(&front.metrics, Rejection::StaleTimestamp);
     }
-    if !front.directory.is_registered(&envelope.device) {
+    if !front.directory.is_registered(&envelope.device).await {
         return reject(&front.metrics, Rejection::UnknownDevice);
     }
     let Ok(signed) = <SignedReport as prost::Message>::decode(body.as_ref()) else {

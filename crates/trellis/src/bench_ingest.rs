@@ -27,8 +27,8 @@ pub(crate) struct IngestBenchArgs {
 struct Everyone;
 
 impl DeviceDirectory for Everyone {
-    fn is_registered(&self, _: &DeviceAddress) -> bool {
-        true
+    fn is_registered<'a>(&'a self, _: &'a DeviceAddress) -> trellis_ingest::Lookup<'a> {
+        Box::pin(async { true })
     }
 }
 

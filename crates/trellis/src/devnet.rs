@@ -37,8 +37,9 @@ use trellis_sim::air::AirModel;
 struct NodeDirectory(Node);
 
 impl DeviceDirectory for NodeDirectory {
-    fn is_registered(&self, device: &DeviceAddress) -> bool {
-        matches!(self.0.with_state(|s, _| s.device(device)), Ok(Some(_)))
+    fn is_registered<'a>(&'a self, device: &'a DeviceAddress) -> trellis_ingest::Lookup<'a> {
+        let known = matches!(self.0.with_state(|s, _| s.device(device)), Ok(Some(_)));
+        Box::pin(async move { known })
     }
 }
 

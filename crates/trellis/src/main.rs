@@ -14,6 +14,7 @@ mod config;
 mod coverage_source;
 mod devnet;
 mod hotspots;
+mod ingest_cmd;
 mod keystore;
 mod oracle;
 mod rewards_cmd;
@@ -58,6 +59,9 @@ enum Command {
     /// Software operators run next to their hardware.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Device ingest as its own service, in front of any node.
+    #[command(subcommand)]
+    Ingest(ingest_cmd::IngestCommand),
     /// The simulated radio medium hotspot agents share (UDP on loopback).
     ///
     /// Example: trellis air --listen 127.0.0.1:8647
@@ -188,6 +192,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Bench(BenchCommand::Bft(args)) => bench_bft::run(args).await,
             Command::Agent(AgentCommand::Hotspot(args)) => agent::run(args).await,
             Command::Air(args) => air_hub::run(args).await,
+            Command::Ingest(command) => ingest_cmd::run(command).await,
             Command::Bench(BenchCommand::Coverage(args)) => {
                 tokio::task::spawn_blocking(move || bench_coverage::run(args)).await?
             }

@@ -10,8 +10,9 @@ use trellis_proto::{report::Kind, Envelope, Heartbeat, Report, Witness, MAX_ENVE
 struct Registry(BTreeSet<DeviceAddress>);
 
 impl DeviceDirectory for Registry {
-    fn is_registered(&self, device: &DeviceAddress) -> bool {
-        self.0.contains(device)
+    fn is_registered<'a>(&'a self, device: &'a DeviceAddress) -> trellis_ingest::Lookup<'a> {
+        let known = self.0.contains(device);
+        Box::pin(async move { known })
     }
 }
 

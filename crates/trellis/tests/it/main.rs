@@ -5,5 +5,6 @@ mod cli;
 mod crash;
 mod e2e;
 mod harness;
+mod ingest;
 mod testnet;
 mod tidy;
