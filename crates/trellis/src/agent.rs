@@ -6,7 +6,10 @@
 //! by `trellis air`). A LoRa gateway would implement the same three calls over its
 //! concentrator (see ARCHITECTURE.md, "Hotspot agent").
 
-use crate::air_hub::{Frame, Radio, SimulatedRadio};
+use crate::{
+    air_hub::{Frame, Radio, SimulatedRadio},
+    semtech::SemtechRadio,
+};
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use prost::Message as _;
@@ -41,6 +44,11 @@ pub(crate) struct HotspotArgs {
     /// Address of the simulated air (`trellis air`).
     #[arg(long, default_value = "127.0.0.1:8647")]
     air: SocketAddr,
+    /// Use a real LoRa gateway instead of the simulated air: listen here for its Semtech UDP
+    /// packet forwarder (set the forwarder's server_address to this host and both ports to this
+    /// port, usually 1680).
+    #[arg(long, conflicts_with_all = ["position", "also_air"])]
+    semtech_listen: Option<SocketAddr>,
     /// Where the radio really is, `LAT,LNG`. Default: the location asserted on chain.
     #[arg(long)]
     position: Option<String>,
@@ -177,6 +185,37 @@ impl Agent {
     }
 }
 
+/// The radio an agent drives.
+enum AnyRadio {
+    /// A radio in the simulated air.
+    Simulated(SimulatedRadio),
+    /// A LoRa gateway over the Semtech packet forwarder protocol.
+    Gateway(SemtechRadio),
+}
+
+impl Radio for AnyRadio {
+    async fn transmit(&self, frame: &Frame) -> Result<()> {
+        match self {
+            AnyRadio::Simulated(r) => r.transmit(frame).await,
+            AnyRadio::Gateway(r) => r.transmit(frame).await,
+        }
+    }
+
+    async fn receive(&self) -> Result<Frame> {
+        match self {
+            AnyRadio::Simulated(r) => r.receive().await,
+            AnyRadio::Gateway(r) => r.receive().await,
+        }
+    }
+
+    async fn keepalive(&self) -> Result<()> {
+        match self {
+            AnyRadio::Simulated(r) => r.keepalive().await,
+            AnyRadio::Gateway(r) => r.keepalive().await,
+        }
+    }
+}
+
 /// Runs `trellis agent hotspot`.
 pub(crate) async fn run(args: HotspotArgs) -> Result<()> {
     anyhow::ensure!(
@@ -200,11 +239,24 @@ pub(crate) async fn run(args: HotspotArgs) -> Result<()> {
         Some(text) => parse_position(text)?,
         None => asserted,
     };
-    let radio = SimulatedRadio::join(args.air, device, position, gain).await?;
-    println!(
-        "hotspot {device} on the air at {:.5},{:.5} (air {})",
-        position.0, position.1, args.air
-    );
+    let radio = match args.semtech_listen {
+        Some(listen) => {
+            let radio = SemtechRadio::listen(listen).await?;
+            println!(
+                "hotspot {device} waiting for its packet forwarder on udp://{}",
+                radio.local_addr()?
+            );
+            AnyRadio::Gateway(radio)
+        }
+        None => {
+            let radio = SimulatedRadio::join(args.air, device, position, gain).await?;
+            println!(
+                "hotspot {device} on the air at {:.5},{:.5} (air {})",
+                position.0, position.1, args.air
+            );
+            AnyRadio::Simulated(radio)
+        }
+    };
     let side = match args.also_air {
         Some(addr) => Some(SimulatedRadio::join(addr, device, asserted, gain).await?),
         None => None,

@@ -19,6 +19,7 @@ mod keystore;
 mod oracle;
 mod rewards_cmd;
 mod run;
+mod semtech;
 mod sim_cmd;
 mod testnet;
 mod wallet;
