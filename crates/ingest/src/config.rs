@@ -30,6 +30,74 @@ pub struct IngestConfig {
     pub batch_wait_ms: u64,
     /// Reports waiting for verification before ingest answers "overloaded".
     pub queue_max: usize,
+    /// Roll segments into an S3-compatible bucket instead of `archive_dir`.
+    #[serde(default)]
+    pub archive_s3: Option<S3Archive>,
+}
+
+/// An S3-compatible bucket for the report archive. Credentials come from the environment
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optionally `AWS_SESSION_TOKEN`), never from
+/// the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Archive {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix inside the bucket (e.g. `ingest/eu-1`); empty for the bucket root.
+    #[serde(default)]
+    pub prefix: String,
+    /// Region.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Endpoint of an S3-compatible service (MinIO, Ceph, R2, …); AWS when absent.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Allow a plain-HTTP endpoint (only for services on a trusted network).
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+impl IngestConfig {
+    /// The object store segments roll into: the S3 bucket if configured, else `archive_dir`.
+    pub fn archive_store(&self) -> Result<std::sync::Arc<dyn object_store::ObjectStore>, String> {
+        match &self.archive_s3 {
+            Some(s3) => s3.store(),
+            None => {
+                std::fs::create_dir_all(&self.archive_dir)
+                    .map_err(|e| format!("cannot create {}: {e}", self.archive_dir.display()))?;
+                let local = object_store::local::LocalFileSystem::new_with_prefix(&self.archive_dir)
+                    .map_err(|e| format!("archive_dir {}: {e}", self.archive_dir.display()))?;
+                Ok(std::sync::Arc::new(local))
+            }
+        }
+    }
+}
+
+impl S3Archive {
+    /// The bucket (under the prefix) as an object store.
+    pub fn store(&self) -> Result<std::sync::Arc<dyn object_store::ObjectStore>, String> {
+        let mut builder = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(&self.bucket)
+            .with_region(&self.region)
+            .with_allow_http(self.allow_http);
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        let s3 = builder
+            .build()
+            .map_err(|e| format!("archive_s3 (bucket {}): {e}", self.bucket))?;
+        if self.prefix.is_empty() {
+            return Ok(std::sync::Arc::new(s3));
+        }
+        Ok(std::sync::Arc::new(object_store::prefix::PrefixStore::new(
+            s3,
+            self.prefix.as_str(),
+        )))
+    }
 }
 
 impl IngestConfig {
@@ -47,6 +115,7 @@ impl IngestConfig {
             batch_max: 1_024,
             batch_wait_ms: 0,
             queue_max: 65_536,
+            archive_s3: None,
         }
     }
 
@@ -63,6 +132,14 @@ impl IngestConfig {
         }
         if self.timestamp_window_ms == 0 {
             return Err("timestamp_window_ms must be at least 1".into());
+        }
+        if let Some(s3) = &self.archive_s3 {
+            if s3.bucket.is_empty() {
+                return Err("archive_s3.bucket must not be empty".into());
+            }
+            if s3.endpoint.as_deref().is_some_and(|e| e.starts_with("http://")) && !s3.allow_http {
+                return Err("archive_s3.endpoint is plain http: set archive_s3.allow_http = true to allow it".into());
+            }
         }
         Ok(())
     }

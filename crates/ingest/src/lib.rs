@@ -17,5 +17,5 @@ pub mod log;
 mod service;
 
 pub use checks::Rejection;
-pub use config::IngestConfig;
+pub use config::{IngestConfig, S3Archive};
 pub use service::{start, DeviceDirectory, IngestMetrics, Lookup, RunningIngest};

@@ -159,11 +159,7 @@ fn now_ms() -> u64 {
 /// Starts ingest: recovers the log, binds the listener, spawns the writer and the server.
 pub async fn start(config: IngestConfig, directory: Arc<dyn DeviceDirectory>) -> Result<RunningIngest, String> {
     config.validate()?;
-    std::fs::create_dir_all(&config.archive_dir)
-        .map_err(|e| format!("cannot create {}: {e}", config.archive_dir.display()))?;
-    let store: Arc<dyn object_store::ObjectStore> = Arc::new(
-        object_store::local::LocalFileSystem::new_with_prefix(&config.archive_dir).map_err(|e| e.to_string())?,
-    );
+    let store = config.archive_store()?;
     let log = ReportLog::open(&config.wal_dir, store, config.segment_roll_ms)
         .await
         .map_err(|e| e.to_string())?;

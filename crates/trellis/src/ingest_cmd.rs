@@ -167,11 +167,13 @@ pub(crate) async fn run(command: IngestCommand) -> Result<()> {
         .await
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("cannot start ingest on {listen}"))?;
+    let archive = match &file.ingest.archive_s3 {
+        Some(s3) => format!("s3://{}/{}", s3.bucket, s3.prefix),
+        None => file.ingest.archive_dir.display().to_string(),
+    };
     println!(
-        "ingest listening on http://{}/v1/reports (registry: {}; archive: {})",
-        ingest.addr,
-        file.node,
-        file.ingest.archive_dir.display()
+        "ingest listening on http://{}/v1/reports (registry: {}; archive: {archive})",
+        ingest.addr, file.node
     );
     crate::run::shutdown_signal().await;
     tracing::info!("shutting down; rolling the open segment into the archive");

@@ -1,6 +1,8 @@
 //! Ingest on a real loopback server: every rejection reason, durability across a crash, batching.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+mod s3;
+
 use prost::Message;
 use std::{collections::BTreeSet, sync::Arc};
 use trellis_ingest::{log::read_all, start, DeviceDirectory, IngestConfig, Rejection, RunningIngest};
@@ -53,6 +55,11 @@ async fn fixture() -> Fixture {
 }
 
 async fn fixture_with(tune: impl FnOnce(&mut IngestConfig)) -> Fixture {
+    fixture_with_store(tune).await
+}
+
+/// A fixture whose archive may be reconfigured by `tune` (the local `archive` dir otherwise).
+async fn fixture_with_store(tune: impl FnOnce(&mut IngestConfig)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry((1..=50).map(|n| DeviceAddress::from(device(n).public())).collect());
     let mut c = config(dir.path());
