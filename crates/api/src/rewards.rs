@@ -33,9 +33,41 @@ pub(crate) fn router(node: Node, archive: Option<PathBuf>) -> Router {
 }
 
 fn epoch(text: &str) -> Result<Epoch, ApiError> {
-    text.parse::<u64>()
-        .map(Epoch)
-        .map_err(|e| ApiError::bad_request("invalid_parameter", format!("invalid epoch `{text}`: {e}")))
+    crate::routes::parse::<u64>("epoch", text).map(Epoch)
+}
+
+/// The epoch and device of a `/v1/rewards/{epoch}/devices/{device}…` path.
+fn epoch_and_device((e, device): &(String, String)) -> Result<(Epoch, DeviceAddress), ApiError> {
+    Ok((epoch(e)?, crate::routes::parse("device address", device)?))
+}
+
+/// Reads and parses `file` of the archive directory off the blocking pool; `what` names it in
+/// errors ("archived rewards", "verdicts").
+async fn read_archived<T: serde::de::DeserializeOwned + Send + 'static>(
+    s: &RewardsState,
+    file: String,
+    what: &'static str,
+    e: Epoch,
+) -> Result<T, ApiError> {
+    let dir = s
+        .archive
+        .clone()
+        .ok_or_else(|| ApiError::not_found("this node keeps no reward archive"))?;
+    let path = dir.join(file);
+    tokio::task::spawn_blocking(move || {
+        let meta = std::fs::metadata(&path).map_err(|_| ApiError::not_found(format!("no {what} for epoch {}", e.0)))?;
+        if meta.len() > MAX_ARCHIVE_BYTES {
+            return Err(ApiError::too_large(format!(
+                "{what} of epoch {} are too large to serve",
+                e.0
+            )));
+        }
+        let bytes = std::fs::read(&path).map_err(ApiError::internal)?;
+        serde_json::from_slice::<T>(&bytes)
+            .map_err(|err| ApiError::internal(format!("{} is corrupt: {err}", path.display())))
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 async fn manifest(
@@ -81,28 +113,9 @@ async fn epoch_summary(
     })))
 }
 
-/// Reads the archive of `epoch` off the blocking pool.
+/// Reads the archive of `epoch`.
 async fn load(s: &RewardsState, e: Epoch) -> Result<EpochArchive, ApiError> {
-    let dir = s
-        .archive
-        .clone()
-        .ok_or_else(|| ApiError::not_found("this node keeps no reward archive"))?;
-    let path = dir.join(format!("epoch-{}.json", e.0));
-    tokio::task::spawn_blocking(move || {
-        let meta = std::fs::metadata(&path)
-            .map_err(|_| ApiError::not_found(format!("no archived rewards for epoch {}", e.0)))?;
-        if meta.len() > MAX_ARCHIVE_BYTES {
-            return Err(ApiError::too_large(format!(
-                "archive of epoch {} is too large to serve",
-                e.0
-            )));
-        }
-        let bytes = std::fs::read(&path).map_err(ApiError::internal)?;
-        serde_json::from_slice::<EpochArchive>(&bytes)
-            .map_err(|err| ApiError::internal(format!("archive {} is corrupt: {err}", path.display())))
-    })
-    .await
-    .map_err(ApiError::internal)?
+    read_archived(s, format!("epoch-{}.json", e.0), "archived rewards", e).await
 }
 
 async fn epoch_result(
@@ -124,12 +137,9 @@ async fn epoch_result(
 
 async fn device_breakdown(
     State(s): State<RewardsState>,
-    axum::extract::Path((e, device)): axum::extract::Path<(String, String)>,
+    crate::routes::Param(path): crate::routes::Param<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let e = epoch(&e)?;
-    let device: DeviceAddress = device.parse().map_err(|err| {
-        ApiError::bad_request("invalid_parameter", format!("invalid device address `{device}`: {err}"))
-    })?;
+    let (e, device) = epoch_and_device(&path)?;
     let archive = load(&s, e).await?;
     let shares: Vec<_> = archive.inputs.shares.iter().filter(|sh| sh.device == device).collect();
     let payouts: Vec<_> = archive.result.devices.iter().filter(|p| p.device == device).collect();
@@ -148,31 +158,10 @@ async fn device_breakdown(
 /// which reports counted and which were rejected, and why.
 async fn device_reports(
     State(s): State<RewardsState>,
-    axum::extract::Path((e, device)): axum::extract::Path<(String, String)>,
+    crate::routes::Param(path): crate::routes::Param<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let e = epoch(&e)?;
-    let device: DeviceAddress = device.parse().map_err(|err| {
-        ApiError::bad_request("invalid_parameter", format!("invalid device address `{device}`: {err}"))
-    })?;
-    let dir = s
-        .archive
-        .clone()
-        .ok_or_else(|| ApiError::not_found("this node keeps no reward archive"))?;
-    let path = dir.join(format!("verdicts-{}.json", e.0));
-    let doc: Value = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
-        let meta = std::fs::metadata(&path)
-            .map_err(|_| ApiError::not_found(format!("no verdicts archived for epoch {}", e.0)))?;
-        if meta.len() > MAX_ARCHIVE_BYTES {
-            return Err(ApiError::too_large(format!(
-                "verdicts of epoch {} are too large to serve",
-                e.0
-            )));
-        }
-        let bytes = std::fs::read(&path).map_err(ApiError::internal)?;
-        serde_json::from_slice(&bytes).map_err(ApiError::internal)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let (e, device) = epoch_and_device(&path)?;
+    let doc: Value = read_archived(&s, format!("verdicts-{}.json", e.0), "verdicts archived", e).await?;
     let me = json!(device);
     let verdict = |v: &Value| match v.get("Err") {
         Some(reason) => json!({ "valid": false, "reason": reason }),

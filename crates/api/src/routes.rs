@@ -97,21 +97,21 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 /// One path parameter as text. Axum's own `Path` rejection (a segment that is not UTF-8 once
 /// percent-decoded, e.g. `/v1/accounts/%FF`) is a plain-text body; this turns it into the JSON
 /// error every other bad input gets.
-pub(crate) struct Param(pub(crate) String);
+pub(crate) struct Param<T = String>(pub(crate) T);
 
-impl<S: Send + Sync> FromRequestParts<S> for Param {
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Param<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Path::<String>::from_request_parts(parts, state).await {
-            Ok(Path(text)) => Ok(Param(text)),
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Param(value)),
             Err(e) if e.status().is_client_error() => Err(ApiError::bad_request("invalid_parameter", e.body_text())),
             Err(e) => Err(internal(e.body_text())),
         }
     }
 }
 
-fn parse<T: std::str::FromStr>(what: &'static str, text: &str) -> ApiResult<T>
+pub(crate) fn parse<T: std::str::FromStr>(what: &'static str, text: &str) -> ApiResult<T>
 where
     T::Err: std::fmt::Display,
 {

@@ -249,12 +249,10 @@ pub(crate) fn write_verdicts(
 pub(crate) fn read_history(dir: &Path, epoch: Epoch, window: u64) -> Result<History> {
     let mut history = History::default();
     for back in 1..=window.min(epoch.0) {
-        let path = dir.join(format!("verdicts-{}.json", epoch.0 - back));
-        let Ok(bytes) = std::fs::read(&path) else { continue };
-        let doc: serde_json::Value =
-            serde_json::from_slice(&bytes).with_context(|| format!("{} is not a verdict file", path.display()))?;
-        let outcomes: Vec<PocOutcome> = serde_json::from_value(doc["outcomes"].clone())
-            .with_context(|| format!("{} has no outcomes", path.display()))?;
+        // An epoch without a verdict file (verified by nobody) adds nothing to the history.
+        let Some(outcomes) = read_verdicts::<Vec<PocOutcome>>(dir, Epoch(epoch.0 - back), "outcomes", true)? else {
+            continue;
+        };
         history.absorb(&outcomes);
     }
     Ok(history)
@@ -262,9 +260,26 @@ pub(crate) fn read_history(dir: &Path, epoch: Epoch, window: u64) -> Result<Hist
 
 /// Reads the settings an epoch was verified with.
 pub(crate) fn read_settings(dir: &Path, epoch: Epoch) -> Result<VerifierSettings> {
+    read_verdicts(dir, epoch, "settings", false)?.with_context(|| format!("no verdicts-{}.json", epoch.0))
+}
+
+/// Reads field `field` of `verdicts-<epoch>.json`; `None` if the file is missing and
+/// `missing_ok`.
+fn read_verdicts<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    epoch: Epoch,
+    field: &str,
+    missing_ok: bool,
+) -> Result<Option<T>> {
     let path = dir.join(format!("verdicts-{}.json", epoch.0));
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if missing_ok && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
     let doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?)?;
-    serde_json::from_value(doc["settings"].clone())
-        .with_context(|| format!("{} has no verifier settings", path.display()))
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is not a verdict file", path.display()))?;
+    let value = serde_json::from_value(doc[field].clone())
+        .with_context(|| format!("{} has no valid `{field}`", path.display()))?;
+    Ok(Some(value))
 }

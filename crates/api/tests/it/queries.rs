@@ -29,6 +29,11 @@ async fn malformed_parameters_are_400_invalid_parameter() {
         "/v1/accounts/%FF".to_string(),
         "/v1/txs/%C0".to_string(),
         "/v1/blocks/%FF".to_string(),
+        // Two-segment routes too.
+        "/v1/rewards/1/devices/%FF".to_string(),
+        format!("/v1/rewards/%FF/devices/{device}/reports"),
+        format!("/v1/rewards/x/devices/{device}"),
+        format!("/v1/rewards/1/devices/{account}/reports"),
     ] {
         let (status, v) = s.get(&path).await;
         assert_eq!((status, code(&v)), (400, "invalid_parameter"), "{path}: {v}");
