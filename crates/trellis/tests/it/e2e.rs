@@ -1,7 +1,7 @@
 //! `trellis devnet` in the background; the CLI creates a wallet, transfers, burns for credits,
 //! stakes; the API shows exactly the results.
 
-use crate::harness::{get, stderr, stdout, trellis, units, Proc, DEADLINE};
+use crate::harness::{get, start_devnet, stderr, stdout, trellis, units, DEADLINE};
 
 const DEVNET_PASS: (&str, &str) = ("TRELLIS_PASSPHRASE", "devnet");
 
@@ -9,29 +9,8 @@ const DEVNET_PASS: (&str, &str) = ("TRELLIS_PASSPHRASE", "devnet");
 fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let devnet_dir = dir.path().join("devnet");
-    let devnet = Proc::spawn(
-        &[
-            "devnet",
-            "--dir",
-            devnet_dir.to_str().unwrap(),
-            "--api-listen",
-            "127.0.0.1:0",
-            "--block-interval-ms",
-            "50",
-            "--air-listen",
-            "127.0.0.1:0",
-        ],
-        &dir.path().join("devnet.log"),
-    );
-    let lines = devnet.wait_for_line("Ctrl-C stops it", DEADLINE);
-    let url = lines
-        .iter()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("API:")
-                .map(|r| r.split_whitespace().next().unwrap().to_string())
-        })
-        .unwrap();
+    // Held (not `_`) so the devnet runs until the end of the test.
+    let (_devnet, lines, url) = start_devnet(&devnet_dir, &dir.path().join("devnet.log"));
     let storage_device = lines
         .iter()
         .find_map(|l| l.trim().strip_prefix("storage").map(|r| r.trim().to_string()))

@@ -154,3 +154,34 @@ pub fn post(url: &str, tx: &trellis_ledger::Transaction) -> Result<trellis_primi
             .map_err(|_| "bad id".to_string())
     })
 }
+
+/// A devnet in `dir` on free ports with 50 ms blocks: the process, what it printed up to
+/// "Ctrl-C stops it", and its API URL.
+pub fn start_devnet(dir: &Path, log: &Path) -> (Proc, Vec<String>, String) {
+    let devnet = Proc::spawn(
+        &[
+            "devnet",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--api-listen",
+            "127.0.0.1:0",
+            "--ingest-listen",
+            "127.0.0.1:0",
+            "--air-listen",
+            "127.0.0.1:0",
+            "--block-interval-ms",
+            "50",
+        ],
+        log,
+    );
+    let lines = devnet.wait_for_line("Ctrl-C stops it", DEADLINE);
+    let url = lines
+        .iter()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("API:")
+                .map(|r| r.split_whitespace().next().unwrap().to_string())
+        })
+        .unwrap();
+    (devnet, lines, url)
+}

@@ -2,7 +2,7 @@
 //! accepted (the registry is read over the node's API), unknown ones get a typed rejection, and
 //! what was accepted is in the archive after a graceful stop.
 
-use crate::harness::{Proc, DEADLINE};
+use crate::harness::{start_devnet, Proc, DEADLINE};
 use prost::Message as _;
 use std::{path::Path, time::Instant};
 use trellis_primitives::Keypair;
@@ -43,31 +43,7 @@ fn archived(dir: &Path) -> Vec<trellis_proto::LoggedReport> {
 #[test]
 fn standalone_ingest_reads_the_registry_from_the_node_and_archives_what_it_accepts() {
     let dir = tempfile::tempdir().unwrap();
-    let devnet = Proc::spawn(
-        &[
-            "devnet",
-            "--dir",
-            dir.path().join("devnet").to_str().unwrap(),
-            "--api-listen",
-            "127.0.0.1:0",
-            "--ingest-listen",
-            "127.0.0.1:0",
-            "--air-listen",
-            "127.0.0.1:0",
-            "--block-interval-ms",
-            "50",
-        ],
-        &dir.path().join("devnet.log"),
-    );
-    let lines = devnet.wait_for_line("Ctrl-C stops it", DEADLINE);
-    let api = lines
-        .iter()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("API:")
-                .map(|r| r.split_whitespace().next().unwrap().to_string())
-        })
-        .unwrap();
+    let (devnet, _, api) = start_devnet(&dir.path().join("devnet"), &dir.path().join("devnet.log"));
     let (wal, archive) = (dir.path().join("wal"), dir.path().join("archive"));
     let config = dir.path().join("ingest.toml");
     std::fs::write(
