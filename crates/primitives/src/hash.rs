@@ -38,6 +38,10 @@ pub enum HashDomain {
     BeaconPayload,
     /// The message a device signs for a report body.
     DeviceReport,
+    /// One erasure-coded shard of a stored file.
+    StorageShard,
+    /// A stored file's content commitment (over its segment roots).
+    StorageContent,
 }
 
 impl HashDomain {
@@ -56,6 +60,8 @@ impl HashDomain {
             Self::Genesis => "trellis 2026 genesis",
             Self::BeaconPayload => "trellis 2026 beacon payload",
             Self::DeviceReport => "trellis 2026 device report",
+            Self::StorageShard => "trellis 2026 storage shard",
+            Self::StorageContent => "trellis 2026 storage content",
         }
     }
 
