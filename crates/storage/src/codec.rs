@@ -200,6 +200,8 @@ pub fn encode(
     } else {
         data.chunks(params.segment_bytes as usize).collect()
     };
+    // One encoder for the whole file: setting one up costs far more than coding a segment.
+    let mut encoder: Option<reed_solomon_simd::ReedSolomonEncoder> = None;
     for (index, chunk) in chunks.into_iter().enumerate() {
         let sealed = cipher
             .encrypt(
@@ -214,10 +216,25 @@ pub fn encode(
         let shard_len = sealed.len().div_ceil(k).next_multiple_of(2).max(2);
         let mut padded = sealed.clone();
         padded.resize(shard_len * k, 0);
-        let originals: Vec<&[u8]> = padded.chunks(shard_len).collect();
-        let parity = reed_solomon_simd::encode(k, usize::from(params.parity_shards), &originals)
-            .map_err(|e| CodecError::Coding(e.to_string()))?;
-        let all: Vec<Vec<u8>> = originals.iter().map(|s| s.to_vec()).chain(parity).collect();
+        let coding = |e: reed_solomon_simd::Error| CodecError::Coding(e.to_string());
+        let m = usize::from(params.parity_shards);
+        let rs = match encoder.as_mut() {
+            Some(rs) => {
+                rs.reset(k, m, shard_len).map_err(coding)?;
+                rs
+            }
+            None => encoder.insert(reed_solomon_simd::ReedSolomonEncoder::new(k, m, shard_len).map_err(coding)?),
+        };
+        for original in padded.chunks(shard_len) {
+            rs.add_original_shard(original).map_err(coding)?;
+        }
+        let parity: Vec<Vec<u8>> = rs
+            .encode()
+            .map_err(coding)?
+            .recovery_iter()
+            .map(<[u8]>::to_vec)
+            .collect();
+        let all: Vec<Vec<u8>> = padded.chunks(shard_len).map(<[u8]>::to_vec).chain(parity).collect();
         let shard_hashes: Vec<Hash> = all.iter().map(|s| shard_hash(s)).collect();
         segments.push(SegmentInfo {
             sealed_len: sealed.len() as u32,

@@ -7,6 +7,7 @@ mod bench_bft;
 mod bench_coverage;
 mod bench_ingest;
 mod bench_rewards;
+mod bench_storage;
 mod bft_node;
 mod chain_cmd;
 mod client;
@@ -134,6 +135,10 @@ enum BenchCommand {
     ///
     /// Example: cargo run --release -p trellis -- bench bft --validators 1,4,7
     Bft(bench_bft::BftBenchArgs),
+    /// Storage client encode/decode throughput vs raw Reed-Solomon, AEAD and blake3 rates.
+    ///
+    /// Example: cargo run --release -p trellis -- bench storage --mib 256
+    Storage(bench_storage::StorageBenchArgs),
 }
 
 fn init_logs(format: &str) {
@@ -191,6 +196,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             Command::Bench(BenchCommand::Ingest(args)) => bench_ingest::run(args).await,
             Command::Bench(BenchCommand::Bft(args)) => bench_bft::run(args).await,
+            Command::Bench(BenchCommand::Storage(args)) => {
+                tokio::task::spawn_blocking(move || bench_storage::run(args)).await?
+            }
             Command::Agent(AgentCommand::Hotspot(args)) => agent::run(args).await,
             Command::Air(args) => air_hub::run(args).await,
             Command::Ingest(command) => ingest_cmd::run(command).await,
