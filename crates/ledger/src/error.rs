@@ -2,7 +2,7 @@
 
 use crate::state::CorruptState;
 use thiserror::Error;
-use trellis_primitives::{Amount, Credits, Hash};
+use trellis_primitives::{Amount, Credits, DeviceAddress, Hash};
 
 /// Why a transaction cannot be included in a block at all. An included transaction always pays
 /// its fee and consumes its nonce; these are the checks that come before that.
@@ -184,6 +184,31 @@ pub enum TxFailure {
     /// The claim would take the manifest over its total.
     #[error("claim would exceed the manifest total")]
     ClaimExceedsManifest,
+    /// No deal with that id.
+    #[error("no storage deal {0}")]
+    UnknownDeal(Hash),
+    /// A deal with the same content commitment exists.
+    #[error("storage deal {0} already exists")]
+    DealExists(Hash),
+    /// Only the deal's client (or a verifier, for repairs) may do this.
+    #[error("signer is not the client of the deal")]
+    NotDealClient,
+    /// A piece was placed on a device that cannot hold it.
+    #[error("device {device} cannot hold pieces: {why}")]
+    NotStorageProvider {
+        /// The device.
+        device: DeviceAddress,
+        /// Why not.
+        why: String,
+    },
+    /// This epoch of the deal was settled already, or is outside the deal.
+    #[error("epoch {epoch} of the deal cannot be settled: {why}")]
+    CannotSettle {
+        /// The epoch.
+        epoch: u64,
+        /// Why not.
+        why: &'static str,
+    },
     /// The state is corrupt.
     #[error(transparent)]
     Corrupt(#[from] CorruptState),
@@ -219,6 +244,11 @@ impl TxFailure {
             TxFailure::AlreadyClaimed => "already_claimed",
             TxFailure::BadProof(_) => "bad_proof",
             TxFailure::ClaimExceedsManifest => "claim_exceeds_manifest",
+            TxFailure::UnknownDeal(_) => "unknown_deal",
+            TxFailure::DealExists(_) => "deal_exists",
+            TxFailure::NotDealClient => "not_deal_client",
+            TxFailure::NotStorageProvider { .. } => "not_storage_provider",
+            TxFailure::CannotSettle { .. } => "cannot_settle",
             TxFailure::Corrupt(_) => "corrupt_state",
         }
     }

@@ -32,6 +32,9 @@ pub use ledger::{ChainTip, ExecutedBlock, Ledger, Proposal, Receipt, TxOutcome};
 pub use merkle::{merkle_root, MerkleProof};
 pub use params::Params;
 pub use reward_params::{PoolSplit, RewardParams};
-pub use state::{Account, Device, Manifest, StateRead, Supply, Unbonding};
+pub use state::{Account, Deal, Device, Manifest, StateRead, Supply, Unbonding};
 pub use store::{Layered, MemStore, Overlay, StateDiff, Store};
-pub use tx::{Antenna, Capability, Committee, DeviceClass, GovAction, Transaction, TxBody, TxKind};
+pub use tx::{
+    Antenna, Capability, Committee, DealTerms, DeviceClass, GovAction, Piece, Transaction, TxBody, TxKind, GIB,
+    MAX_PIECES, PIECE_CHUNK_BYTES,
+};

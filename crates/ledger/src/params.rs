@@ -30,6 +30,13 @@ pub struct Params {
     pub max_manifest_total: Amount,
     /// Most transactions in one block.
     pub max_block_txs: u32,
+    /// Collateral a storage provider must have bonded before a deal may place a piece on it.
+    #[serde(default = "default_storage_min_collateral")]
+    pub storage_min_collateral: Amount,
+}
+
+fn default_storage_min_collateral() -> Amount {
+    Amount::from_units(100 * 100_000_000)
 }
 
 /// A parameter set that breaks an invariant.
@@ -72,6 +79,7 @@ impl Default for Params {
             unbonding_delay_blocks: 100,
             max_manifest_total: Amount::from_units(1_000_000 * 100_000_000),
             max_block_txs: 10_000,
+            storage_min_collateral: default_storage_min_collateral(),
         }
     }
 }
@@ -87,6 +95,7 @@ impl Encode for Params {
         self.unbonding_delay_blocks.encode(out);
         self.max_manifest_total.encode(out);
         self.max_block_txs.encode(out);
+        self.storage_min_collateral.encode(out);
     }
 }
 
@@ -102,6 +111,7 @@ impl Decode for Params {
             unbonding_delay_blocks: r.u64()?,
             max_manifest_total: Amount::decode(r)?,
             max_block_txs: r.u32()?,
+            storage_min_collateral: Amount::decode(r)?,
         })
     }
 }

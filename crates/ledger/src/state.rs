@@ -4,8 +4,8 @@ use crate::{
     params::Params,
     store::{Overlay, Store},
     tx::{
-        Antenna, Capability, DeviceClass, MAX_CAPABILITIES, MAX_CHAIN_ID_BYTES, MAX_COMMITTEE, MAX_NAME_BYTES,
-        MAX_REASON_BYTES,
+        Antenna, Capability, DealTerms, DeviceClass, MAX_CAPABILITIES, MAX_CHAIN_ID_BYTES, MAX_COMMITTEE,
+        MAX_NAME_BYTES, MAX_REASON_BYTES,
     },
 };
 use serde::Serialize;
@@ -142,6 +142,30 @@ pub struct SlashRecord {
     pub height: u64,
 }
 
+/// An open storage deal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deal {
+    /// The client that opened and pays for it.
+    pub client: AccountAddress,
+    /// Coding, pieces (with their current providers) and price.
+    pub terms: DealTerms,
+    /// First epoch it is paid for (the epoch it opened in).
+    pub start_epoch: Epoch,
+    /// Credits still held for the providers.
+    pub escrow: Credits,
+    /// Credits paid to providers so far.
+    pub paid: Credits,
+    /// Epochs settled so far; the next settlement must be for `start_epoch + settled_epochs`.
+    pub settled_epochs: u32,
+}
+
+impl Deal {
+    /// The first epoch after the paid-for duration.
+    pub fn end_epoch(&self) -> Epoch {
+        Epoch(self.start_epoch.0.saturating_add(u64::from(self.terms.duration_epochs)))
+    }
+}
+
 /// Chain-wide money accounting. Invariant (checked by property tests):
 /// `issued - burned == Σ balances + Σ stake + Σ unbonding + Σ (manifest.total - manifest.claimed)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -210,6 +234,21 @@ pub mod keys {
     pub fn slash_evidence(evidence: &Hash) -> Vec<u8> {
         prefixed(0x09, evidence.as_bytes())
     }
+    /// Key of a storage deal.
+    pub fn deal(id: &Hash) -> Vec<u8> {
+        prefixed(DEAL_TABLE, id.as_bytes())
+    }
+    /// Key of a device's published endpoint URL.
+    pub fn endpoint(d: &DeviceAddress) -> Vec<u8> {
+        prefixed(0x0B, &d.key().0)
+    }
+    /// Key of the credits a device earned from deals in an epoch: the reward engine pays them
+    /// out in TRL, the way Helium pays data transfer.
+    pub fn storage_earned(e: Epoch, d: &DeviceAddress) -> Vec<u8> {
+        let mut k = prefixed(STORAGE_EARNED_TABLE, &e.0.to_be_bytes());
+        k.extend_from_slice(&d.key().0);
+        k
+    }
     /// Key of the parameters.
     pub const PARAMS: &[u8] = &[0x10];
     /// Key of the admin committee.
@@ -233,6 +272,10 @@ pub mod keys {
     pub const DEVICE_TABLE: u8 = 0x02;
     /// Table byte of manifests, for scans.
     pub const MANIFEST_TABLE: u8 = 0x05;
+    /// Table byte of storage deals, for scans.
+    pub const DEAL_TABLE: u8 = 0x0A;
+    /// Table byte of per-epoch storage earnings, for scans.
+    pub const STORAGE_EARNED_TABLE: u8 = 0x0C;
 
     fn prefixed(table: u8, rest: &[u8]) -> Vec<u8> {
         let mut k = Vec::with_capacity(1 + rest.len());
@@ -276,6 +319,18 @@ pub trait StateRead {
     /// The supply accounting.
     fn supply(&self) -> Result<Supply, CorruptState> {
         Ok(self.read(keys::SUPPLY)?.unwrap_or_default())
+    }
+
+    /// A storage deal, if open.
+    fn deal(&self, id: &Hash) -> Result<Option<Deal>, CorruptState> {
+        self.read(&keys::deal(id))
+    }
+
+    /// A device's endpoint URL, if published.
+    fn endpoint(&self, d: &DeviceAddress) -> Result<Option<String>, CorruptState> {
+        Ok(self
+            .raw(&keys::endpoint(d))
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
     /// The chain id.
@@ -437,6 +492,29 @@ impl Decode for Manifest {
             owner_count: r.u32()?,
             claimed: Amount::decode(r)?,
             posted_height: r.u64()?,
+        })
+    }
+}
+
+impl Encode for Deal {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.client.encode(out);
+        self.terms.encode(out);
+        self.start_epoch.encode(out);
+        self.escrow.encode(out);
+        self.paid.encode(out);
+        self.settled_epochs.encode(out);
+    }
+}
+impl Decode for Deal {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Deal {
+            client: AccountAddress::decode(r)?,
+            terms: DealTerms::decode(r)?,
+            start_epoch: Epoch::decode(r)?,
+            escrow: Credits::decode(r)?,
+            paid: Credits::decode(r)?,
+            settled_epochs: r.u32()?,
         })
     }
 }

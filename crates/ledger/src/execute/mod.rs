@@ -8,6 +8,7 @@ mod credits;
 mod devices;
 mod governance;
 mod rewards;
+mod storage;
 
 pub use credits::credits_for_burn;
 pub use rewards::reward_leaf;
@@ -148,6 +149,11 @@ pub fn apply<S: Store>(view: View<'_, '_, S>, tx: &Transaction, ctx: &BlockConte
             require_quorum(view, tx, keys::ADMINS, "admin")?;
             governance::govern(view, ctx, action)
         }
+        TxKind::SetEndpoint { device, url } => storage::set_endpoint(view, &signer, device, url),
+        TxKind::OpenDeal { terms } => storage::open_deal(view, ctx, &signer, terms),
+        TxKind::MovePiece { deal, index, provider } => storage::move_piece(view, tx, ctx, deal, *index, provider),
+        TxKind::SettleDeal { deal, epoch, proven } => storage::settle_deal(view, tx, ctx, deal, *epoch, proven),
+        TxKind::CloseDeal { deal } => storage::close_deal(view, &signer, deal),
     }
 }
 
@@ -247,6 +253,27 @@ fn require_quorum<S: Store>(
         });
     }
     Ok(())
+}
+
+/// Sums every account's credits and every deal's escrow: the credits the state holds. Must
+/// equal `credits_minted - credits_spent`.
+pub fn held_credits<S: Store>(store: &S) -> Result<u128, crate::state::CorruptState> {
+    use trellis_primitives::Decode;
+    let mut total: u128 = 0;
+    for (key, value) in store.entries() {
+        let corrupt = |source| crate::state::CorruptState {
+            key: format!("{key:02x?}"),
+            source,
+        };
+        match key.first() {
+            Some(&keys::ACCOUNT_TABLE) => total += u128::from(Account::from_bytes(value).map_err(corrupt)?.credits.0),
+            Some(&keys::DEAL_TABLE) => {
+                total += u128::from(crate::state::Deal::from_bytes(value).map_err(corrupt)?.escrow.0)
+            }
+            _ => {}
+        }
+    }
+    Ok(total)
 }
 
 /// Sums every account, bond, unbonding entry and unclaimed manifest: the TRL the state holds.

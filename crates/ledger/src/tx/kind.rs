@@ -1,6 +1,9 @@
 //! What a transaction does, and its encoding.
 
-use super::{Antenna, Capability, DeviceClass, GovAction, MAX_CAPABILITIES, MAX_REASON_BYTES};
+use super::{
+    Antenna, Capability, DealTerms, DeviceClass, GovAction, MAX_CAPABILITIES, MAX_PIECES, MAX_REASON_BYTES,
+    MAX_URL_BYTES,
+};
 use crate::merkle::MerkleProof;
 use serde::{Deserialize, Serialize};
 use trellis_primitives::{
@@ -114,6 +117,42 @@ pub enum TxKind {
         /// The action.
         action: GovAction,
     },
+    /// Publish where a device serves clients (storage and compute providers); empty removes it.
+    SetEndpoint {
+        /// The device (owned by the signer).
+        device: DeviceAddress,
+        /// `http://` or `https://` URL, at most 200 bytes.
+        url: String,
+    },
+    /// Open a storage deal: escrow its price in credits and record where every piece lives.
+    OpenDeal {
+        /// The terms; the deal id is their content commitment.
+        terms: DealTerms,
+    },
+    /// Move a piece to another provider (repair, or a failed upload). Signed by the deal's client
+    /// or co-signed by a verifier.
+    MovePiece {
+        /// The deal.
+        deal: Hash,
+        /// Which piece.
+        index: u16,
+        /// The new provider.
+        provider: DeviceAddress,
+    },
+    /// Pay a deal's providers for one audited epoch from its escrow. Co-signed by a verifier.
+    SettleDeal {
+        /// The deal.
+        deal: Hash,
+        /// The completed epoch the audits cover.
+        epoch: Epoch,
+        /// Indexes of the pieces that passed every audit in that epoch, ascending.
+        proven: Vec<u16>,
+    },
+    /// End a deal early or after it expires; the unspent escrow returns to the client.
+    CloseDeal {
+        /// The deal.
+        deal: Hash,
+    },
 }
 
 impl TxKind {
@@ -133,6 +172,11 @@ impl TxKind {
             TxKind::PostRewardManifest { .. } => "post_reward_manifest",
             TxKind::ClaimReward { .. } => "claim_reward",
             TxKind::Governance { .. } => "governance",
+            TxKind::SetEndpoint { .. } => "set_endpoint",
+            TxKind::OpenDeal { .. } => "open_deal",
+            TxKind::MovePiece { .. } => "move_piece",
+            TxKind::SettleDeal { .. } => "settle_deal",
+            TxKind::CloseDeal { .. } => "close_deal",
         }
     }
 }
@@ -232,6 +276,31 @@ impl Encode for TxKind {
                 out.push(13);
                 action.encode(out);
             }
+            TxKind::SetEndpoint { device, url } => {
+                out.push(14);
+                device.encode(out);
+                put_bytes(out, url.as_bytes());
+            }
+            TxKind::OpenDeal { terms } => {
+                out.push(15);
+                terms.encode(out);
+            }
+            TxKind::MovePiece { deal, index, provider } => {
+                out.push(16);
+                deal.encode(out);
+                index.encode(out);
+                provider.encode(out);
+            }
+            TxKind::SettleDeal { deal, epoch, proven } => {
+                out.push(17);
+                deal.encode(out);
+                epoch.encode(out);
+                put_list(out, proven);
+            }
+            TxKind::CloseDeal { deal } => {
+                out.push(18);
+                deal.encode(out);
+            }
         }
     }
 }
@@ -295,6 +364,24 @@ impl Decode for TxKind {
             13 => TxKind::Governance {
                 action: GovAction::decode(r)?,
             },
+            14 => TxKind::SetEndpoint {
+                device: DeviceAddress::decode(r)?,
+                url: r.string("endpoint url", MAX_URL_BYTES)?,
+            },
+            15 => TxKind::OpenDeal {
+                terms: DealTerms::decode(r)?,
+            },
+            16 => TxKind::MovePiece {
+                deal: Hash::decode(r)?,
+                index: r.u16()?,
+                provider: DeviceAddress::decode(r)?,
+            },
+            17 => TxKind::SettleDeal {
+                deal: Hash::decode(r)?,
+                epoch: Epoch::decode(r)?,
+                proven: r.list("proven pieces", MAX_PIECES)?,
+            },
+            18 => TxKind::CloseDeal { deal: Hash::decode(r)? },
             tag => {
                 return Err(DecodeError::InvalidTag {
                     what: "transaction kind",

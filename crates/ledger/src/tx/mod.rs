@@ -3,10 +3,12 @@
 mod device;
 mod governance;
 mod kind;
+mod storage;
 
 pub use device::{Antenna, Capability, DeviceClass};
 pub use governance::{Committee, GovAction};
 pub use kind::TxKind;
+pub use storage::{DealTerms, Piece, GIB, MAX_PIECES, MAX_URL_BYTES, PIECE_CHUNK_BYTES};
 
 use serde::{Deserialize, Serialize};
 use trellis_primitives::{

@@ -7,8 +7,10 @@
 
 use std::collections::BTreeMap;
 use trellis_ledger::{
-    execute::held_total, state::keys, Account, Block, Committee, Device, Genesis, GenesisAccount, GenesisMaker, Ledger,
-    MemStore, Params, Proposal, StateRead, Store, Transaction, TxBody, TxKind, TxOutcome,
+    execute::{held_credits, held_total},
+    state::keys,
+    Account, Block, Committee, Device, Genesis, GenesisAccount, GenesisMaker, Ledger, MemStore, Params, Proposal,
+    StateRead, Store, Transaction, TxBody, TxKind, TxOutcome,
 };
 use trellis_primitives::{AccountAddress, Amount, Decode, HashDomain, Keypair, PublicKey};
 
@@ -60,6 +62,7 @@ pub fn genesis() -> Genesis {
             epoch_len_blocks: 5,
             onboard_fee: Amount::from_units(TRL),
             unbonding_delay_blocks: 3,
+            storage_min_collateral: Amount::from_units(TRL),
             ..Params::default()
         },
         admins: committee("admin", 2),
@@ -204,6 +207,12 @@ impl Chain {
             held,
             u128::from(supply.circulating().unwrap().units()),
             "supply not conserved: {supply:?}"
+        );
+        let credits = held_credits(self.ledger.store()).unwrap();
+        assert_eq!(
+            credits,
+            u128::from(supply.credits_minted.0 - supply.credits_spent.0),
+            "credits not conserved: {supply:?}"
         );
     }
 }

@@ -52,6 +52,7 @@ price_max_age_blocks = 3600
 unbonding_delay_blocks = 3
 max_manifest_total = "100000000000000"
 max_block_txs = 10000
+storage_min_collateral = "100000000"
 
 [admins]
 threshold = {admin_threshold}

@@ -10,4 +10,5 @@ mod genesis;
 mod props;
 mod rewards;
 mod scenarios;
+mod storage;
 mod workload;

@@ -5,7 +5,7 @@
 use crate::fixtures::{
     addr, all_accounts, all_devices, entries, fresh_ledger, scan, Chain, GENESIS_ISSUED, SUBMITTERS, USERS,
 };
-use crate::workload::{build, op, Model, Op};
+use crate::workload::{build, op, with_storage_preamble, Model, Op};
 use proptest::{
     prelude::*,
     strategy::ValueTree,
@@ -13,7 +13,9 @@ use proptest::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 use trellis_ledger::{
-    execute::held_total, state::keys, ExecutedBlock, RejectReason, StateRead, Store, Transaction, TxKind, TxOutcome,
+    execute::{held_credits, held_total},
+    state::keys,
+    Deal, ExecutedBlock, RejectReason, StateRead, Store, Transaction, TxKind, TxOutcome,
 };
 use trellis_primitives::{AccountAddress, Amount, Epoch};
 
@@ -68,8 +70,11 @@ impl Books {
             burned,
             "epoch burn records do not add up to the burned total"
         );
+        // Credits live in accounts and in deal escrow; settled escrow counts as spent.
         let credits: u64 = all_accounts(store).iter().map(|a| a.credits.0).sum();
-        prop_assert_eq!(credits, supply.credits_minted.0 - supply.credits_spent.0);
+        let escrow: u64 = scan::<Deal>(store, keys::DEAL_TABLE).iter().map(|d| d.escrow.0).sum();
+        prop_assert_eq!(credits + escrow, supply.credits_minted.0 - supply.credits_spent.0);
+        prop_assert_eq!(u128::from(credits + escrow), held_credits(store).unwrap());
         for name in USERS.iter().chain(SUBMITTERS.iter()) {
             let included = self.included.get(&addr(name)).copied().unwrap_or(0);
             prop_assert_eq!(store.account(&addr(name)).unwrap().nonce, included, "nonce of {}", name);
@@ -165,7 +170,7 @@ proptest! {
     /// refused transactions stay out; a replica replaying the blocks ends byte-identical.
     #[test]
     fn packed_blocks_conserve_supply_keep_independent_books_and_refuse_replays(
-        ops in prop::collection::vec(op(), 1..120),
+        ops in prop::collection::vec(op(), 1..120).prop_map(with_storage_preamble),
         sizes in prop::collection::vec(1usize..12, 1..40),
     ) {
         run_packed(&ops, &sizes, &mut Stats::new())?;
@@ -180,7 +185,7 @@ proptest! {
     /// (by one), the burned total and the epoch's burn record (by the fee).
     #[test]
     fn failed_transactions_change_only_fee_and_nonce_and_refused_ones_nothing(
-        ops in prop::collection::vec(op(), 1..60),
+        ops in prop::collection::vec(op(), 1..60).prop_map(with_storage_preamble),
     ) {
         let mut chain = Chain::new();
         let (mut model, mut books) = (Model::default(), Books::default());
@@ -242,7 +247,7 @@ fn the_random_workload_reaches_every_kind_of_success_failure_and_refusal() {
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
     let mut runner = TestRunner::new_with_rng(ProptestConfig::default(), rng);
     let strategy = (
-        prop::collection::vec(op(), 80..120),
+        prop::collection::vec(op(), 80..120).prop_map(with_storage_preamble),
         prop::collection::vec(1usize..12, 30..40),
     );
     let mut stats = Stats::new();
@@ -267,7 +272,7 @@ fn the_random_workload_reaches_every_kind_of_success_failure_and_refusal() {
         "post_reward_manifest",
         "claim_reward",
     ])
-    .chain(["governance"])
+    .chain(["governance", "open_deal", "settle_deal", "move_piece", "close_deal"])
     .map(|k| format!("ok:{k}"));
     let failures = [
         "insufficient_balance",
@@ -289,6 +294,12 @@ fn the_random_workload_reaches_every_kind_of_success_failure_and_refusal() {
         "manifest_exists",
         "device_exists",
         "insufficient_credits",
+    ])
+    .chain([
+        "not_storage_provider",
+        "not_deal_client",
+        "cannot_settle",
+        "unknown_deal",
     ])
     .map(|c| format!("failed:{c}"));
     let refusals = [

@@ -5,13 +5,13 @@ use crate::fixtures::{addr, key, Chain, CHAIN_ID, TRL, USERS};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use trellis_ledger::{
-    execute::reward_leaf, merkle_root, Antenna, Capability, DeviceClass, ExecutedBlock, GovAction, MerkleProof, Params,
-    StateRead, Transaction, TxKind, TxOutcome,
+    execute::reward_leaf, merkle_root, Antenna, Capability, DealTerms, DeviceClass, ExecutedBlock, GovAction,
+    MerkleProof, Params, Piece, StateRead, Transaction, TxKind, TxOutcome, GIB,
 };
 use trellis_primitives::{AccountAddress, Amount, Credits, DeviceAddress, Epoch, Hash, Location};
 
 /// Device keys the workload uses (`device0..`).
-pub const DEVICES: usize = 4;
+pub const DEVICES: usize = 6;
 
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -81,6 +81,34 @@ pub enum Op {
         quorum: bool,
         min_fee: u64,
     },
+    /// A 1-of-2 storage deal on devices `a` and `b` (usually rejected: they must be staked
+    /// storage providers).
+    Deal {
+        who: usize,
+        a: usize,
+        b: usize,
+        price: u64,
+        duration: u32,
+        nonce: u8,
+    },
+    /// Settles the next epoch of an opened deal, maybe without the verifier.
+    Settle {
+        pick: usize,
+        by_verifier: bool,
+        proven: u8,
+    },
+    /// Moves a piece of an opened deal, by its client or by someone else.
+    Move {
+        pick: usize,
+        index: u16,
+        device: usize,
+        by_client: bool,
+    },
+    /// Closes an opened deal, by its client or by someone else.
+    Close {
+        pick: usize,
+        by_client: bool,
+    },
     /// A nonce ahead of the account's: rejected with `BadNonce`.
     FutureNonce {
         who: usize,
@@ -149,8 +177,10 @@ pub fn owner_of(owner: Option<usize>, d: usize) -> &'static str {
 }
 
 /// The class of device `d` unless an op says otherwise: device 0 is a hotspot, 1 storage, ...
+/// in class order, and device 5 a second storage provider so deals can open.
 pub fn class_of(class: Option<usize>, d: usize) -> DeviceClass {
-    DeviceClass::ALL[class.unwrap_or(d) % DeviceClass::ALL.len()]
+    let usual = if d == 5 { 1 } else { d };
+    DeviceClass::ALL[class.unwrap_or(usual) % DeviceClass::ALL.len()]
 }
 
 /// Mostly `None` (the usual choice), sometimes an arbitrary one.
@@ -173,17 +203,46 @@ pub fn op() -> impl Strategy<Value = Op> {
         3 => (owner(), d.clone(), collateral()).prop_map(|(owner, device, amount)| Op::Stake { owner, device, amount }),
         3 => (owner(), d.clone(), collateral()).prop_map(|(owner, device, amount)| Op::Unstake { owner, device, amount: amount / 4 }),
         2 => usually_none(u.clone()).prop_map(|who| Op::Withdraw { who }),
-        3 => (prop::bool::weighted(0.75), d, collateral(), 0u8..4).prop_map(|(by_verifier, device, amount, evidence)| Op::Slash { by_verifier, device, amount: amount / 8, evidence }),
+        3 => (prop::bool::weighted(0.75), d.clone(), collateral(), 0u8..4).prop_map(|(by_verifier, device, amount, evidence)| Op::Slash { by_verifier, device, amount: amount / 8, evidence }),
         1 => (any::<bool>(), prop_oneof![Just(0u64), 100_000u64..5_000_000]).prop_map(|(quorum, price)| Op::Price { quorum, price }),
         2 => (0u64..4, prop::bool::weighted(0.75), prop::collection::vec(0u64..(10 * TRL), 1..4)).prop_map(|(epoch, quorum, amounts)| Op::Manifest { epoch, quorum, amounts }),
         3 => (any::<usize>(), u.clone(), any::<bool>()).prop_map(|(manifest, owner, inflate)| Op::Claim { manifest, owner, inflate }),
         1 => (any::<bool>(), 1u64..5_000).prop_map(|(quorum, min_fee)| Op::Gov { quorum, min_fee }),
+        2 => (u.clone(), prop_oneof![3 => Just((1, 5)), 1 => (d.clone(), d.clone())], 1u64..2_000, 1u32..4, 0u8..3).prop_map(|(who, (a, b), price, duration, nonce)| Op::Deal { who, a, b, price, duration, nonce }),
+        2 => (any::<usize>(), prop::bool::weighted(0.8), 0u8..4).prop_map(|(pick, by_verifier, proven)| Op::Settle { pick, by_verifier, proven }),
+        1 => (any::<usize>(), 0u16..3, d, prop::bool::weighted(0.8)).prop_map(move |(pick, index, device, by_client)| Op::Move { pick, index, device, by_client }),
+        1 => (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(pick, by_client)| Op::Close { pick, by_client }),
         1 => u.clone().prop_map(|who| Op::FutureNonce { who }),
         1 => u.clone().prop_map(|who| Op::BadSignature { who }),
         1 => u.clone().prop_map(|who| Op::WrongChain { who }),
         1 => (u, any::<bool>()).prop_map(|(who, high)| Op::BadFee { who, high }),
         1 => any::<usize>().prop_map(|pick| Op::Replay { pick }),
     ]
+}
+
+/// Three staked storage providers (devices 1 and 5, and 2 as a repair target) and credits for the
+/// first user, followed by `ops`: without them almost no random storage deal could open.
+pub fn with_storage_preamble(ops: Vec<Op>) -> Vec<Op> {
+    let onboard = |device| Op::Onboard {
+        owner: None,
+        device,
+        class: Some(1),
+        maker_signs: true,
+        device_signs: true,
+    };
+    let stake = |device| Op::Stake {
+        owner: None,
+        device,
+        amount: 5 * TRL,
+    };
+    let burn = Op::Burn {
+        who: 0,
+        amount: 10 * TRL,
+    };
+    [onboard(1), onboard(5), onboard(2), stake(1), stake(5), stake(2), burn]
+        .into_iter()
+        .chain(ops)
+        .collect()
 }
 
 pub fn device(i: usize) -> DeviceAddress {
@@ -204,6 +263,8 @@ fn leaf_hashes(leaves: &Leaves) -> Vec<Hash> {
 pub struct Model {
     built: BTreeMap<Hash, (u64, Leaves)>,
     pub posted: Vec<(u64, Leaves)>,
+    /// Ids of deals the workload proposed (open or not).
+    deals: Vec<Hash>,
 }
 
 impl Model {
@@ -410,6 +471,87 @@ pub fn build(chain: &mut Chain, model: &mut Model, included: &[Transaction], op:
             } else {
                 tx
             }
+        }
+        Op::Deal {
+            who,
+            a,
+            b,
+            price,
+            duration,
+            nonce,
+        } => {
+            let terms = DealTerms {
+                nonce: [*nonce; 16],
+                size: GIB / 4,
+                data_shards: 1,
+                parity_shards: 1,
+                segment_bytes: 1 << 20,
+                piece_len: GIB / 4,
+                pieces: [*a, *b]
+                    .iter()
+                    .map(|i| Piece {
+                        provider: device(*i),
+                        root: Hash([*i as u8; 32]),
+                    })
+                    .collect(),
+                duration_epochs: *duration,
+                price_per_gib_epoch: Credits(*price),
+            };
+            model.deals.push(terms.commitment());
+            chain.tx(user(*who), TxKind::OpenDeal { terms })
+        }
+        Op::Settle {
+            pick,
+            by_verifier,
+            proven,
+        } => {
+            let id = *model.deals.get(pick % model.deals.len().max(1))?;
+            let epoch = chain
+                .ledger
+                .store()
+                .deal(&id)
+                .unwrap()
+                .map_or(0, |d| d.start_epoch.0 + u64::from(d.settled_epochs));
+            let proven = (0..2u16).filter(|i| proven & (1 << i) != 0).collect();
+            let kind = TxKind::SettleDeal {
+                deal: id,
+                epoch: Epoch(epoch),
+                proven,
+            };
+            let tx = chain.tx("dave", kind);
+            if *by_verifier {
+                tx.cosign(&key("verifier"))
+            } else {
+                tx
+            }
+        }
+        Op::Move {
+            pick,
+            index,
+            device: d,
+            by_client,
+        } => {
+            let id = *model.deals.get(pick % model.deals.len().max(1))?;
+            let client = chain.ledger.store().deal(&id).unwrap().map(|d| d.client);
+            let signer = match client {
+                Some(c) if *by_client => USERS.iter().find(|u| addr(u) == c).copied().unwrap_or("dave"),
+                _ => "carol",
+            };
+            let kind = TxKind::MovePiece {
+                deal: id,
+                index: *index,
+                provider: device(*d),
+            };
+            chain.tx(signer, kind)
+        }
+        Op::Close { pick, by_client } => {
+            let id = *model.deals.get(pick % model.deals.len().max(1))?;
+            let client = chain.ledger.store().deal(&id).unwrap().map(|d| d.client);
+            let signer = match client {
+                Some(c) if *by_client => USERS.iter().find(|u| addr(u) == c).copied().unwrap_or("dave"),
+                _ => "bob",
+            };
+            chain.tx(signer, TxKind::CloseDeal { deal: id })
         }
         Op::FutureNonce { who } => {
             let mut tx = chain.tx(user(*who), TxKind::WithdrawUnbonded);

@@ -1,0 +1,195 @@
+//! Storage deals: escrow on open, piece moves for repair, per-epoch settlement, close.
+//!
+//! Credit accounting: opening moves credits from the client into the deal's escrow; settling
+//! moves the epoch price of every proven piece out of escrow into the provider's earnings for
+//! that epoch (counted as spent: the reward engine pays earnings in TRL); closing returns what is
+//! left to the client. So `Σ account credits + Σ escrow == minted − spent` always holds.
+
+use super::*;
+use crate::state::Deal;
+use crate::tx::{DealTerms, MAX_URL_BYTES};
+
+/// Publishes (or with an empty URL removes) where a device serves clients.
+pub(super) fn set_endpoint<S: Store>(
+    view: View<'_, '_, S>,
+    signer: &AccountAddress,
+    device: &DeviceAddress,
+    url: &str,
+) -> Result<(), TxFailure> {
+    owned_device(view, signer, device)?;
+    if url.is_empty() {
+        view.delete(keys::endpoint(device));
+        return Ok(());
+    }
+    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+    if !scheme_ok || url.len() > MAX_URL_BYTES || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(TxFailure::Invalid(format!(
+            "endpoint must be an http:// or https:// URL of at most {MAX_URL_BYTES} bytes without spaces"
+        )));
+    }
+    view.put(keys::endpoint(device), url.as_bytes().to_vec());
+    Ok(())
+}
+
+/// Whether `device` may hold a piece of a deal priced at `price`.
+fn check_provider<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    device: &DeviceAddress,
+    price: Credits,
+) -> Result<(), TxFailure> {
+    let refuse = |why: String| TxFailure::NotStorageProvider { device: *device, why };
+    let dev = view.device(device)?.ok_or_else(|| refuse("not registered".into()))?;
+    if dev.class != DeviceClass::Storage {
+        return Err(refuse(format!("it is a {} device", dev.class.name())));
+    }
+    if dev.stake < ctx.params.storage_min_collateral {
+        return Err(refuse(format!(
+            "collateral {} is below the required {}",
+            dev.stake, ctx.params.storage_min_collateral
+        )));
+    }
+    let asked = dev.capabilities.iter().find(|c| c.name == "price_per_gib_epoch");
+    if let Some(asked) = asked.filter(|c| c.value > price.0) {
+        return Err(refuse(format!(
+            "it asks {} credits per GiB-epoch, the deal offers {price}",
+            asked.value
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn open_deal<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    signer: &AccountAddress,
+    terms: &DealTerms,
+) -> Result<(), TxFailure> {
+    terms.validate().map_err(TxFailure::Invalid)?;
+    let id = terms.commitment();
+    if view.deal(&id)?.is_some() {
+        return Err(TxFailure::DealExists(id));
+    }
+    for piece in &terms.pieces {
+        check_provider(view, ctx, &piece.provider, terms.price_per_gib_epoch)?;
+    }
+    let escrow = terms.escrow().ok_or(TxFailure::Overflow)?;
+    if escrow.0 == 0 {
+        return Err(TxFailure::Invalid("the deal pays nothing: raise the price".into()));
+    }
+    let mut client = view.account(signer)?;
+    client.credits = client
+        .credits
+        .checked_sub(escrow)
+        .ok_or(TxFailure::InsufficientCredits {
+            needed: escrow,
+            available: client.credits,
+        })?;
+    write(view, keys::account(signer), &client);
+    let deal = Deal {
+        client: *signer,
+        terms: terms.clone(),
+        start_epoch: ctx.epoch,
+        escrow,
+        paid: Credits(0),
+        settled_epochs: 0,
+    };
+    write(view, keys::deal(&id), &deal);
+    Ok(())
+}
+
+fn open<S: Store>(view: View<'_, '_, S>, id: &Hash) -> Result<Deal, TxFailure> {
+    view.deal(id)?.ok_or(TxFailure::UnknownDeal(*id))
+}
+
+fn has_verifier<S: Store>(view: View<'_, '_, S>, tx: &Transaction) -> Result<bool, TxFailure> {
+    let verifiers: VerifierKeys = view.read(keys::VERIFIERS)?.unwrap_or_default();
+    Ok(signers(tx).any(|k| verifiers.0.binary_search(k).is_ok()))
+}
+
+pub(super) fn move_piece<S: Store>(
+    view: View<'_, '_, S>,
+    tx: &Transaction,
+    ctx: &BlockContext,
+    id: &Hash,
+    index: u16,
+    provider: &DeviceAddress,
+) -> Result<(), TxFailure> {
+    let mut deal = open(view, id)?;
+    if deal.client != tx.body.signer && !has_verifier(view, tx)? {
+        return Err(TxFailure::NotDealClient);
+    }
+    if deal.terms.pieces.iter().any(|p| &p.provider == provider) {
+        return Err(TxFailure::Invalid(
+            "the provider already holds a piece of this deal".into(),
+        ));
+    }
+    check_provider(view, ctx, provider, deal.terms.price_per_gib_epoch)?;
+    let count = deal.terms.pieces.len();
+    let piece = deal
+        .terms
+        .pieces
+        .get_mut(usize::from(index))
+        .ok_or_else(|| TxFailure::Invalid(format!("piece {index} does not exist (the deal has {count})")))?;
+    piece.provider = *provider;
+    write(view, keys::deal(id), &deal);
+    Ok(())
+}
+
+pub(super) fn settle_deal<S: Store>(
+    view: View<'_, '_, S>,
+    tx: &Transaction,
+    ctx: &BlockContext,
+    id: &Hash,
+    epoch: Epoch,
+    proven: &[u16],
+) -> Result<(), TxFailure> {
+    if !has_verifier(view, tx)? {
+        return Err(TxFailure::MissingCosignature("verifier"));
+    }
+    let mut deal = open(view, id)?;
+    let refuse = |why| TxFailure::CannotSettle { epoch: epoch.0, why };
+    if deal.settled_epochs >= deal.terms.duration_epochs {
+        return Err(refuse("the deal's duration is fully settled"));
+    }
+    if epoch.0 != deal.start_epoch.0 + u64::from(deal.settled_epochs) {
+        return Err(refuse("it is not the deal's next unsettled epoch"));
+    }
+    if epoch >= ctx.epoch {
+        return Err(refuse("the epoch is not complete"));
+    }
+    if proven.windows(2).any(|w| w[0] >= w[1]) || proven.iter().any(|&i| usize::from(i) >= deal.terms.pieces.len()) {
+        return Err(TxFailure::Invalid(
+            "proven piece indexes must be ascending, unique and in range".into(),
+        ));
+    }
+    let price = deal.terms.piece_epoch_price().ok_or(TxFailure::Overflow)?;
+    let mut total = Credits(0);
+    for &index in proven {
+        let provider = deal.terms.pieces[usize::from(index)].provider;
+        let key = keys::storage_earned(epoch, &provider);
+        let earned: Credits = view.read(&key)?.unwrap_or_default();
+        write(view, key, &earned.checked_add(price).ok_or(TxFailure::Overflow)?);
+        total = total.checked_add(price).ok_or(TxFailure::Overflow)?;
+    }
+    deal.escrow = deal.escrow.checked_sub(total).ok_or(TxFailure::Overflow)?;
+    deal.paid = deal.paid.checked_add(total).ok_or(TxFailure::Overflow)?;
+    deal.settled_epochs += 1;
+    write(view, keys::deal(id), &deal);
+    update_supply(view, |s| {
+        s.credits_spent = s.credits_spent.checked_add(total)?;
+        Some(())
+    })
+}
+
+pub(super) fn close_deal<S: Store>(view: View<'_, '_, S>, signer: &AccountAddress, id: &Hash) -> Result<(), TxFailure> {
+    let deal = open(view, id)?;
+    if &deal.client != signer {
+        return Err(TxFailure::NotDealClient);
+    }
+    let mut client = view.account(signer)?;
+    client.credits = client.credits.checked_add(deal.escrow).ok_or(TxFailure::Overflow)?;
+    write(view, keys::account(signer), &client);
+    view.delete(keys::deal(id));
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! Storage deals: who may hold pieces, escrow on open, per-epoch settlement to proven pieces,
+//! repair moves, close and refund, provider endpoints; with the numbers written out.
+
+use crate::fixtures::{addr, failed, key, ok, Chain, TRL};
+use trellis_ledger::{state::keys, Capability, DealTerms, DeviceClass, Piece, StateRead, TxKind, TxOutcome, GIB};
+use trellis_primitives::{Amount, Credits, DeviceAddress, Epoch, Hash, HashDomain};
+
+fn dev(name: &str) -> DeviceAddress {
+    key(name).public().into()
+}
+
+/// Onboards `device` for bob as a storage provider asking 1,000 credits per GiB-epoch.
+fn provider(c: &mut Chain, device: &str, class: DeviceClass, stake_trl: u64) {
+    let kind = TxKind::OnboardDevice {
+        device: dev(device),
+        maker: key("maker").public(),
+        class,
+        capabilities: vec![
+            Capability {
+                name: "capacity_bytes".into(),
+                value: 50 * GIB,
+            },
+            Capability {
+                name: "price_per_gib_epoch".into(),
+                value: 1_000,
+            },
+        ],
+    };
+    let tx = c.tx("bob", kind).cosign(&key("maker")).cosign(&key(device));
+    ok(&c.run_tx(tx));
+    if stake_trl > 0 {
+        let stake = TxKind::Stake {
+            device: dev(device),
+            amount: Amount::from_units(stake_trl * TRL),
+        };
+        ok(&c.run("bob", stake));
+    }
+}
+
+/// A 2-of-3 deal of half-GiB pieces on `providers` for 4 epochs at `price`.
+fn terms(providers: [&str; 3], price: u64) -> DealTerms {
+    DealTerms {
+        nonce: [7; 16],
+        size: GIB,
+        data_shards: 2,
+        parity_shards: 1,
+        segment_bytes: 4 << 20,
+        piece_len: GIB / 2,
+        pieces: providers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Piece {
+                provider: dev(p),
+                root: HashDomain::StorageShard.hash(&[i as u8]),
+            })
+            .collect(),
+        duration_epochs: 4,
+        price_per_gib_epoch: Credits(price),
+    }
+}
+
+fn setup() -> Chain {
+    let mut c = Chain::new();
+    for p in ["p1", "p2", "p3"] {
+        provider(&mut c, p, DeviceClass::Storage, 100);
+    }
+    provider(&mut c, "p4", DeviceClass::Storage, 0);
+    provider(&mut c, "h1", DeviceClass::Hotspot, 100);
+    // 20 TRL at $1 buys 2,000,000 credits.
+    let burn = TxKind::BurnForCredits {
+        amount: Amount::from_units(20 * TRL),
+        beneficiary: addr("alice"),
+    };
+    ok(&c.run("alice", burn));
+    c
+}
+
+fn open(c: &mut Chain, who: &str, terms: DealTerms) -> TxOutcome {
+    c.run(who, TxKind::OpenDeal { terms })
+}
+
+fn settle(c: &mut Chain, deal: Hash, epoch: u64, proven: Vec<u16>, verifier: bool) -> TxOutcome {
+    let kind = TxKind::SettleDeal {
+        deal,
+        epoch: Epoch(epoch),
+        proven,
+    };
+    let tx = c.tx("dave", kind);
+    let tx = if verifier { tx.cosign(&key("verifier")) } else { tx };
+    c.run_tx(tx)
+}
+
+fn earned(c: &Chain, epoch: u64, device: &str) -> Credits {
+    c.ledger
+        .store()
+        .read(&keys::storage_earned(Epoch(epoch), &dev(device)))
+        .unwrap()
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_deal_needs_staked_storage_providers_that_accept_its_price_and_escrows_its_cost() {
+    let mut c = setup();
+    let fail = |c: &mut Chain, t, code| failed(&open(c, "alice", t), code);
+    fail(&mut c, terms(["p1", "p2", "p4"], 1_000), "not_storage_provider");
+    fail(&mut c, terms(["p1", "p2", "h1"], 1_000), "not_storage_provider");
+    fail(&mut c, terms(["p1", "p2", "p3"], 999), "not_storage_provider");
+    fail(&mut c, terms(["p1", "p2", "p2"], 1_000), "invalid");
+    let mut short = terms(["p1", "p2", "p3"], 1_000);
+    short.pieces.pop();
+    fail(&mut c, short, "invalid");
+    failed(
+        &open(&mut c, "carol", terms(["p1", "p2", "p3"], 1_000)),
+        "insufficient_credits",
+    );
+
+    let t = terms(["p1", "p2", "p3"], 1_000);
+    // Half a GiB at 1,000 per GiB-epoch is 500 per piece-epoch: 3 pieces × 4 epochs = 6,000.
+    assert_eq!(
+        (t.piece_epoch_price(), t.escrow()),
+        (Some(Credits(500)), Some(Credits(6_000)))
+    );
+    ok(&open(&mut c, "alice", t.clone()));
+    assert_eq!(c.account("alice").credits, Credits(2_000_000 - 6_000));
+    let deal = c.ledger.store().deal(&t.commitment()).unwrap().unwrap();
+    assert_eq!(
+        (deal.client, deal.escrow, deal.paid),
+        (addr("alice"), Credits(6_000), Credits(0))
+    );
+    assert_eq!(deal.end_epoch(), Epoch(deal.start_epoch.0 + 4));
+    failed(&open(&mut c, "alice", t), "deal_exists");
+    c.assert_supply_conserved();
+}
+
+#[test]
+fn settlement_pays_proven_pieces_once_per_completed_epoch_in_order() {
+    let mut c = setup();
+    let t = terms(["p1", "p2", "p3"], 1_000);
+    let id = t.commitment();
+    ok(&open(&mut c, "alice", t));
+    let start = c.ledger.store().deal(&id).unwrap().unwrap().start_epoch.0;
+    failed(&settle(&mut c, id, start, vec![0, 2], true), "cannot_settle");
+    c.advance_to((start + 1) * 5);
+    failed(&settle(&mut c, id, start, vec![0, 2], false), "missing_cosignature");
+    failed(&settle(&mut c, id, start + 1, vec![0, 2], true), "cannot_settle");
+    failed(&settle(&mut c, id, start, vec![2, 0], true), "invalid");
+    failed(&settle(&mut c, id, start, vec![3], true), "invalid");
+    failed(&settle(&mut c, Hash([1; 32]), start, vec![0], true), "unknown_deal");
+    // Piece 1 failed its audits: its 500 stays in escrow.
+    ok(&settle(&mut c, id, start, vec![0, 2], true));
+    assert_eq!(
+        [
+            earned(&c, start, "p1"),
+            earned(&c, start, "p2"),
+            earned(&c, start, "p3")
+        ],
+        [Credits(500), Credits(0), Credits(500)]
+    );
+    let deal = c.ledger.store().deal(&id).unwrap().unwrap();
+    assert_eq!(
+        (deal.escrow, deal.paid, deal.settled_epochs),
+        (Credits(5_000), Credits(1_000), 1)
+    );
+    assert_eq!(c.ledger.store().supply().unwrap().credits_spent, Credits(1_000));
+    failed(&settle(&mut c, id, start, vec![0], true), "cannot_settle");
+    c.assert_supply_conserved();
+
+    // Closing returns what was not paid; only the client may close.
+    failed(&c.run("bob", TxKind::CloseDeal { deal: id }), "not_deal_client");
+    ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
+    assert_eq!(c.account("alice").credits, Credits(2_000_000 - 1_000));
+    assert_eq!(c.ledger.store().deal(&id).unwrap(), None);
+    failed(&c.run("alice", TxKind::CloseDeal { deal: id }), "unknown_deal");
+    c.assert_supply_conserved();
+}
+
+#[test]
+fn a_deal_stops_settling_after_its_duration() {
+    let mut c = setup();
+    let mut t = terms(["p1", "p2", "p3"], 1_000);
+    t.duration_epochs = 1;
+    let id = t.commitment();
+    ok(&open(&mut c, "alice", t));
+    let start = c.ledger.store().deal(&id).unwrap().unwrap().start_epoch.0;
+    c.advance_to((start + 3) * 5);
+    ok(&settle(&mut c, id, start, vec![0, 1, 2], true));
+    failed(&settle(&mut c, id, start + 1, vec![0], true), "cannot_settle");
+    assert_eq!(c.ledger.store().deal(&id).unwrap().unwrap().escrow, Credits(0));
+}
+
+#[test]
+fn pieces_move_by_the_client_or_a_verifier_onto_eligible_providers_only() {
+    let mut c = setup();
+    let t = terms(["p1", "p2", "p3"], 1_000);
+    let id = t.commitment();
+    ok(&open(&mut c, "alice", t.clone()));
+    let move_to = |index, provider: &str| TxKind::MovePiece {
+        deal: id,
+        index,
+        provider: dev(provider),
+    };
+    failed(&c.run("carol", move_to(1, "p4")), "not_deal_client");
+    failed(&c.run("alice", move_to(1, "p4")), "not_storage_provider");
+    failed(&c.run("alice", move_to(1, "p3")), "invalid");
+    let stake = TxKind::Stake {
+        device: dev("p4"),
+        amount: Amount::from_units(100 * TRL),
+    };
+    ok(&c.run("bob", stake));
+    failed(&c.run("alice", move_to(3, "p4")), "invalid");
+    let by_verifier = c.tx("dave", move_to(1, "p4")).cosign(&key("verifier"));
+    ok(&c.run_tx(by_verifier));
+    let deal = c.ledger.store().deal(&id).unwrap().unwrap();
+    assert_eq!(deal.terms.pieces[1].provider, dev("p4"));
+    // The content commitment does not depend on who holds the pieces.
+    assert_eq!(deal.terms.commitment(), id);
+    assert_eq!(deal.terms.pieces[1].root, t.pieces[1].root);
+}
+
+#[test]
+fn endpoints_are_set_by_the_owner_as_http_urls_and_removed_when_empty() {
+    let mut c = setup();
+    let set = |url: &str| TxKind::SetEndpoint {
+        device: dev("p1"),
+        url: url.into(),
+    };
+    failed(&c.run("alice", set("http://127.0.0.1:9000")), "not_device_owner");
+    failed(&c.run("bob", set("ftp://127.0.0.1")), "invalid");
+    failed(&c.run("bob", set("http://a b")), "invalid");
+    ok(&c.run("bob", set("http://127.0.0.1:9000")));
+    assert_eq!(
+        c.ledger.store().endpoint(&dev("p1")).unwrap().as_deref(),
+        Some("http://127.0.0.1:9000")
+    );
+    ok(&c.run("bob", set("")));
+    assert_eq!(c.ledger.store().endpoint(&dev("p1")).unwrap(), None);
+}
