@@ -20,6 +20,7 @@ pub mod genesis;
 pub mod ledger;
 pub mod merkle;
 pub mod params;
+mod reputation;
 pub mod reward_params;
 pub mod state;
 pub mod store;
@@ -32,7 +33,7 @@ pub use ledger::{ChainTip, ExecutedBlock, Ledger, Proposal, Receipt, TxOutcome};
 pub use merkle::{merkle_root, MerkleProof};
 pub use params::Params;
 pub use reward_params::{PoolSplit, RewardParams};
-pub use state::{Account, Deal, Device, Manifest, StateRead, Supply, Unbonding};
+pub use state::{Account, Deal, Device, Manifest, Reputation, StateRead, Supply, Unbonding};
 pub use store::{Layered, MemStore, Overlay, StateDiff, Store};
 pub use tx::{
     Antenna, Capability, Committee, DealTerms, DeviceClass, GovAction, Piece, Transaction, TxBody, TxKind, GIB,

@@ -43,6 +43,14 @@ fn check_provider<S: Store>(
     if dev.class != DeviceClass::Storage {
         return Err(refuse(format!("it is a {} device", dev.class.name())));
     }
+    let reputation = view.reputation(device)?;
+    if reputation.disqualified() {
+        return Err(refuse(format!(
+            "it is disqualified by failed audits (reputation {} ppm, minimum {})",
+            reputation.score_ppm(),
+            crate::state::REPUTATION_DQ_PPM
+        )));
+    }
     if dev.stake < ctx.params.storage_min_collateral {
         return Err(refuse(format!(
             "collateral {} is below the required {}",
@@ -89,7 +97,9 @@ pub(super) fn open_deal<S: Store>(
     let deal = Deal {
         client: *signer,
         terms: terms.clone(),
-        start_epoch: ctx.epoch,
+        // Paid from the first full epoch after opening: the rest of this one is the upload
+        // window, so an honest provider is never audited for a piece still on its way.
+        start_epoch: Epoch(ctx.epoch.0.checked_add(1).ok_or(TxFailure::Overflow)?),
         escrow,
         paid: Credits(0),
         settled_epochs: 0,
@@ -164,6 +174,12 @@ pub(super) fn settle_deal<S: Store>(
         ));
     }
     let price = deal.terms.piece_epoch_price().ok_or(TxFailure::Overflow)?;
+    // Every piece was audited: each provider's reputation records its verdict, in piece order.
+    for (index, piece) in deal.terms.pieces.iter().enumerate() {
+        let passed = proven.binary_search(&(index as u16)).is_ok();
+        let reputation = view.reputation(&piece.provider)?.record(passed);
+        write(view, keys::reputation(&piece.provider), &reputation);
+    }
     let mut total = Credits(0);
     for &index in proven {
         let provider = deal.terms.pieces[usize::from(index)].provider;

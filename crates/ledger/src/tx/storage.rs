@@ -98,11 +98,13 @@ impl DealTerms {
         self.piece_len.checked_mul(self.pieces.len() as u64)
     }
 
-    /// Credits one piece earns per proven epoch: the per-epoch price of its bytes, rounded down
-    /// (the rounding remainder stays in escrow and returns to the client at close).
+    /// Credits one piece earns per proven epoch: the per-epoch price of its bytes, rounded up,
+    /// so a piece smaller than the price's resolution still pays its provider something. The
+    /// client escrows exactly these amounts, so no remainder is left over.
     pub fn piece_epoch_price(&self) -> Option<Credits> {
-        let per_piece =
-            u128::from(self.piece_len).checked_mul(u128::from(self.price_per_gib_epoch.0))? / u128::from(GIB);
+        let per_piece = u128::from(self.piece_len)
+            .checked_mul(u128::from(self.price_per_gib_epoch.0))?
+            .div_ceil(u128::from(GIB));
         u64::try_from(per_piece).ok().map(Credits)
     }
 

@@ -235,3 +235,56 @@ fn endpoints_are_set_by_the_owner_as_http_urls_and_removed_when_empty() {
     ok(&c.run("bob", set("")));
     assert_eq!(c.ledger.store().endpoint(&dev("p1")).unwrap(), None);
 }
+
+#[test]
+fn a_failed_piece_lowers_its_providers_reputation_and_disqualifies_an_unvetted_one() {
+    let mut c = setup();
+    let t = terms(["p1", "p2", "p3"], 1_000);
+    let id = t.commitment();
+    ok(&open(&mut c, "alice", t));
+    let start = c.ledger.store().deal(&id).unwrap().unwrap().start_epoch.0;
+    c.advance_to((start + 1) * 5);
+    ok(&settle(&mut c, id, start, vec![0, 2], true));
+    let rep = |c: &Chain, p: &str| c.ledger.store().reputation(&dev(p)).unwrap();
+    // p1: alpha 0.95 + 1, beta 0; p2: alpha 0.95, beta 0 + 1 → 0.95 / 1.95.
+    assert_eq!(
+        (rep(&c, "p1").alpha, rep(&c, "p1").beta, rep(&c, "p1").proven),
+        (1_950_000, 0, 1)
+    );
+    assert_eq!(
+        (rep(&c, "p2").alpha, rep(&c, "p2").beta, rep(&c, "p2").failed),
+        (950_000, 1_000_000, 1)
+    );
+    assert_eq!(rep(&c, "p2").score_ppm(), 487_179);
+    assert!(rep(&c, "p2").disqualified() && !rep(&c, "p1").disqualified());
+    // No new deal may place a piece on the disqualified provider.
+    let mut again = terms(["p1", "p2", "p3"], 1_000);
+    again.nonce = [8; 16];
+    failed(&open(&mut c, "alice", again.clone()), "not_storage_provider");
+    again.pieces[1].provider = dev("p4");
+    let stake = TxKind::Stake {
+        device: dev("p4"),
+        amount: Amount::from_units(100 * TRL),
+    };
+    ok(&c.run("bob", stake));
+    ok(&open(&mut c, "alice", again));
+}
+
+#[test]
+fn a_provider_with_a_long_clean_history_survives_nine_failures_in_a_row_but_not_ten() {
+    let mut r = trellis_ledger::Reputation::default();
+    for _ in 0..200 {
+        r = r.record(true);
+    }
+    // alpha converges to 1 / (1 − 0.95) = 20 units.
+    assert!((19_990_000..=20_000_000).contains(&r.alpha), "{}", r.alpha);
+    for failures in 1..=10 {
+        r = r.record(false);
+        assert_eq!(
+            r.disqualified(),
+            failures == 10,
+            "after {failures} failures: {} ppm",
+            r.score_ppm()
+        );
+    }
+}
