@@ -9,6 +9,7 @@ mod error;
 pub mod openapi;
 mod rewards;
 mod routes;
+mod storage;
 
 pub use error::ApiError;
 pub use routes::{router, serve, serve_with, ApiOptions};

@@ -24,6 +24,9 @@ pub const PATHS: &[&str] = &[
     "/v1/rewards/{epoch}",
     "/v1/rewards/{epoch}/devices/{device}",
     "/v1/rewards/{epoch}/devices/{device}/reports",
+    "/v1/deals/{id}",
+    "/v1/accounts/{address}/deals",
+    "/v1/providers",
     "/metrics",
     "/openapi.json",
 ];
@@ -104,6 +107,9 @@ pub fn document() -> Value {
                     "responses": { "200": { "description": "OK" }, "400": { "description": "Malformed parameter" }, "404": { "description": "No verdicts archived for the epoch" } }
                 }
             },
+            "/v1/deals/{id}": get("An open storage deal: client, coding, pieces with their providers and Merkle roots, escrow, paid, epochs settled, end epoch.", Some(("id", "deal id (the content commitment, hex)"))),
+            "/v1/accounts/{address}/deals": get("Every open storage deal of a client.", Some(("address", "bech32m tr1… account address"))),
+            "/v1/providers": get("Storage providers: address, owner, collateral and whether it meets the minimum, declared capacity and price, location, endpoint URL.", None),
             "/metrics": get("Prometheus text metrics.", None),
             "/openapi.json": get("This document.", None)
         },

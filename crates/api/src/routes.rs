@@ -45,6 +45,7 @@ pub struct ApiOptions {
 /// The router over a node.
 pub fn router(node: Node, options: ApiOptions) -> Router {
     let rewards = crate::rewards::router(node.clone(), options.reward_archive);
+    let storage = crate::storage::router(node.clone());
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/txs", post(submit))
@@ -67,6 +68,7 @@ pub fn router(node: Node, options: ApiOptions) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(node)
         .merge(rewards)
+        .merge(storage)
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

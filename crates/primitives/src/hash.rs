@@ -40,8 +40,12 @@ pub enum HashDomain {
     DeviceReport,
     /// One erasure-coded shard of a stored file.
     StorageShard,
-    /// A stored file's content commitment (over its segment roots).
+    /// A stored file's content commitment (over its piece roots).
     StorageContent,
+    /// What a storage provider signs when it answers a challenge.
+    StorageAnswer,
+    /// Storage audit challenges derived from block entropy.
+    StorageChallenge,
 }
 
 impl HashDomain {
@@ -62,6 +66,8 @@ impl HashDomain {
             Self::DeviceReport => "trellis 2026 device report",
             Self::StorageShard => "trellis 2026 storage shard",
             Self::StorageContent => "trellis 2026 storage content",
+            Self::StorageAnswer => "trellis 2026 storage answer",
+            Self::StorageChallenge => "trellis 2026 storage challenge",
         }
     }
 

@@ -51,6 +51,13 @@ impl Location {
     pub fn index(&self) -> u64 {
         u64::from(self.0)
     }
+
+    /// The 64-bit index of the coarser cell at `resolution` (0..=12) that contains this one;
+    /// `None` for a resolution outside that range.
+    pub fn parent_index(&self, resolution: u8) -> Option<u64> {
+        let res = Resolution::try_from(resolution).ok()?;
+        self.0.parent(res).map(u64::from)
+    }
 }
 
 impl TryFrom<u64> for Location {

@@ -1,21 +1,23 @@
-//! The client-side data path of a stored file: encrypt, segment, erasure-code, commit; and back.
+//! The client-side data path of a stored file: encrypt, segment, erasure-code into pieces; and back.
 //!
 //! A file is cut into segments of [`CodingParams::segment_bytes`]. Each segment is sealed with
 //! XChaCha20-Poly1305 under the file key (the nonce names the file and the segment, so segments
 //! cannot be swapped or replayed), padded, split into `data_shards` equal shards and extended with
 //! `parity_shards` Reed-Solomon parity shards: any `data_shards` of the `n` shards rebuild it.
-//! Every shard is hashed; a segment's root is the Merkle root over its shard hashes, and the
-//! file's content commitment hashes its segment roots. Providers only ever hold ciphertext
-//! shards, and a downloader checks every shard against the manifest before using it, so a
-//! provider returning bad bytes is detected and its shard treated as missing.
+//! Piece `i` is shard `i` of every segment, concatenated, and goes to one provider; it is
+//! committed by its [`PieceTree`] root, which the storage deal records. Providers only ever hold
+//! ciphertext, and a downloader checks a whole piece against its root before using it, so a
+//! provider returning bad bytes is detected and its piece treated as missing. Everything runs
+//! one segment at a time, so memory stays bounded whatever the file size.
 
+use crate::piece::{PieceHasher, PieceTree};
 use chacha20poly1305::{
     aead::{Aead, KeyInit, Payload},
     XChaCha20Poly1305, XNonce,
 };
 use serde::{Deserialize, Serialize};
-use trellis_ledger::merkle_root;
-use trellis_primitives::{Hash, HashDomain};
+use std::io::{Read, Write};
+use trellis_primitives::Hash;
 use zeroize::Zeroizing;
 
 /// Most shards per segment (data + parity).
@@ -82,80 +84,36 @@ impl FileKey {
     }
 }
 
-/// What one segment became.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SegmentInfo {
-    /// Sealed (ciphertext + tag) length before padding.
-    pub sealed_len: u32,
-    /// Bytes per shard.
-    pub shard_len: u32,
-    /// Hash of every shard, in shard order.
-    pub shard_hashes: Vec<Hash>,
-    /// Merkle root over `shard_hashes`.
-    pub root: Hash,
-}
-
-/// Everything needed to rebuild a file from its shards, except the key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileManifest {
-    /// Random per file: separates keys and nonces of different files.
-    pub nonce: [u8; 16],
-    /// Plaintext length.
-    pub size: u64,
-    /// How it was coded.
-    pub params: CodingParams,
-    /// Per segment.
-    pub segments: Vec<SegmentInfo>,
-}
-
-impl FileManifest {
-    /// The content commitment recorded in a storage deal: a hash over the coding parameters,
-    /// size and every segment root.
-    pub fn commitment(&self) -> Hash {
-        let mut h = HashDomain::StorageContent.hasher();
-        h.update(&self.nonce);
-        h.update(&self.size.to_le_bytes());
-        h.update(&self.params.data_shards.to_le_bytes());
-        h.update(&self.params.parity_shards.to_le_bytes());
-        h.update(&self.params.segment_bytes.to_le_bytes());
-        for segment in &self.segments {
-            h.update(&segment.sealed_len.to_le_bytes());
-            h.update(&segment.shard_len.to_le_bytes());
-            h.update(segment.root.as_bytes());
-        }
-        Hash(*h.finalize().as_bytes())
-    }
-
-    /// Whether the per-shard hashes agree with the segment roots (a manifest from elsewhere).
-    pub fn is_consistent(&self) -> bool {
-        self.params.validate().is_ok()
-            && self.segments.len() == segment_count(self.size, self.params.segment_bytes)
-            && self
-                .segments
-                .iter()
-                .all(|s| s.shard_hashes.len() == self.params.total_shards() && merkle_root(&s.shard_hashes) == s.root)
-    }
-}
-
 /// Why coding failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
     /// Unsupported parameters.
     #[error("invalid coding parameters: {0}")]
     Params(&'static str),
-    /// The manifest's shard hashes and roots disagree.
-    #[error("the manifest is inconsistent")]
-    BadManifest,
-    /// Fewer than `data_shards` good shards of a segment.
-    #[error("segment {segment}: {good} good shards, {needed} needed")]
-    NotEnoughShards {
-        /// Segment index.
-        segment: usize,
-        /// Shards that matched their hashes.
+    /// Fewer than `data_shards` pieces were given.
+    #[error("{good} pieces, {needed} needed")]
+    NotEnoughPieces {
+        /// Pieces given.
         good: usize,
-        /// Shards needed.
+        /// Pieces needed.
         needed: usize,
     },
+    /// A piece index outside `0..n`, or given twice.
+    #[error("piece {0} is out of range or given twice")]
+    BadPiece(usize),
+    /// The input was shorter or longer than the layout says.
+    #[error("{what}: expected {expected} bytes, found {found}")]
+    Length {
+        /// Which input.
+        what: &'static str,
+        /// Expected length.
+        expected: u64,
+        /// Found length.
+        found: u64,
+    },
+    /// Reading or writing failed.
+    #[error("{0}")]
+    Io(String),
     /// Decryption failed: wrong key, or data not from this manifest.
     #[error("segment {0} does not decrypt: wrong key or corrupted data")]
     Decrypt(usize),
@@ -164,166 +122,340 @@ pub enum CodecError {
     Coding(String),
 }
 
-/// The hash of a shard.
-pub fn shard_hash(shard: &[u8]) -> Hash {
-    HashDomain::StorageShard.hash(shard)
+/// Bytes the AEAD adds to every sealed segment.
+const TAG_BYTES: u64 = 16;
+
+/// Where every byte of a file goes: segment sizes, shard sizes and piece length, all derived from
+/// the plaintext size and the coding parameters (nothing else needs to be stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Plaintext size.
+    pub size: u64,
+    /// The coding.
+    pub params: CodingParams,
 }
 
-fn segment_count(size: u64, segment_bytes: u32) -> usize {
-    size.div_ceil(u64::from(segment_bytes)).max(1) as usize
+impl Layout {
+    /// The layout of a file of `size` bytes coded with `params`.
+    pub fn new(size: u64, params: CodingParams) -> Result<Self, CodecError> {
+        params.validate()?;
+        Ok(Layout { size, params })
+    }
+
+    /// Number of segments (an empty file has one, empty, segment).
+    pub fn segments(&self) -> u64 {
+        self.size.div_ceil(u64::from(self.params.segment_bytes)).max(1)
+    }
+
+    /// Plaintext bytes in segment `s`.
+    pub fn plain_len(&self, s: u64) -> usize {
+        let seg = u64::from(self.params.segment_bytes);
+        (self.size.saturating_sub(s * seg)).min(seg) as usize
+    }
+
+    /// Bytes of each shard of segment `s`: the sealed segment split in `k`, rounded up to even
+    /// (the coder works on 16-bit symbols).
+    pub fn shard_len(&self, s: u64) -> usize {
+        let sealed = self.plain_len(s) as u64 + TAG_BYTES;
+        sealed.div_ceil(u64::from(self.params.data_shards)).next_multiple_of(2) as usize
+    }
+
+    /// Bytes in every piece: one shard of every segment.
+    pub fn piece_len(&self) -> u64 {
+        let last = self.segments() - 1;
+        last * self.shard_len(0) as u64 + self.shard_len(last) as u64
+    }
+
+    /// Bytes stored across all `n` pieces.
+    pub fn stored_len(&self) -> u64 {
+        self.piece_len() * self.params.total_shards() as u64
+    }
 }
 
-fn nonce(file: &[u8; 16], segment: usize) -> XNonce {
+fn nonce(file: &[u8; 16], segment: u64) -> XNonce {
     let mut n = [0u8; 24];
     n[..16].copy_from_slice(file);
-    n[16..].copy_from_slice(&(segment as u64).to_le_bytes());
+    n[16..].copy_from_slice(&segment.to_le_bytes());
     XNonce::from(n)
 }
 
-/// The `n` shards of each segment, in segment order.
-pub type Shards = Vec<Vec<Vec<u8>>>;
+fn coding(e: reed_solomon_simd::Error) -> CodecError {
+    CodecError::Coding(e.to_string())
+}
 
-/// Encrypts and erasure-codes `data`: the manifest, and per segment its `n` shards.
-pub fn encode(
-    data: &[u8],
-    key: &FileKey,
-    file_nonce: [u8; 16],
-    params: CodingParams,
-) -> Result<(FileManifest, Shards), CodecError> {
-    params.validate()?;
-    let cipher = XChaCha20Poly1305::new(key.0.as_ref().into());
-    let k = usize::from(params.data_shards);
-    let mut segments = Vec::new();
-    let mut shards = Vec::new();
-    let chunks: Vec<&[u8]> = if data.is_empty() {
-        vec![&[]]
-    } else {
-        data.chunks(params.segment_bytes as usize).collect()
-    };
-    // One encoder for the whole file: setting one up costs far more than coding a segment.
-    let mut encoder: Option<reed_solomon_simd::ReedSolomonEncoder> = None;
-    for (index, chunk) in chunks.into_iter().enumerate() {
-        let sealed = cipher
+fn io(what: &'static str) -> impl Fn(std::io::Error) -> CodecError {
+    move |e| CodecError::Io(format!("{what}: {e}"))
+}
+
+/// Seals and erasure-codes segments, and rebuilds and opens them. Keeps its coder between
+/// segments: setting one up costs far more than coding a segment.
+pub struct Coder {
+    cipher: XChaCha20Poly1305,
+    nonce: [u8; 16],
+    layout: Layout,
+    encoder: Option<reed_solomon_simd::ReedSolomonEncoder>,
+    decoder: Option<reed_solomon_simd::ReedSolomonDecoder>,
+}
+
+impl Coder {
+    /// A coder for the file with `nonce` and `layout` under `key`.
+    pub fn new(key: &FileKey, nonce: [u8; 16], layout: Layout) -> Self {
+        Coder {
+            cipher: XChaCha20Poly1305::new(key.0.as_ref().into()),
+            nonce,
+            layout,
+            encoder: None,
+            decoder: None,
+        }
+    }
+
+    /// Seals and codes segment `s` (whose plaintext is `plain`), handing each of its `n` shards
+    /// to `sink(index, bytes)` in index order.
+    pub fn encode_segment(
+        &mut self,
+        s: u64,
+        plain: &[u8],
+        mut sink: impl FnMut(usize, &[u8]) -> Result<(), CodecError>,
+    ) -> Result<(), CodecError> {
+        let expected = self.layout.plain_len(s);
+        if plain.len() != expected || s >= self.layout.segments() {
+            return Err(CodecError::Length {
+                what: "segment",
+                expected: expected as u64,
+                found: plain.len() as u64,
+            });
+        }
+        let mut sealed = self
+            .cipher
             .encrypt(
-                &nonce(&file_nonce, index),
+                &nonce(&self.nonce, s),
                 Payload {
-                    msg: chunk,
-                    aad: &file_nonce,
+                    msg: plain,
+                    aad: &self.nonce,
                 },
             )
             .map_err(|_| CodecError::Coding("encryption failed".into()))?;
-        // Shards are equal and of even length (the coder works on 16-bit symbols).
-        let shard_len = sealed.len().div_ceil(k).next_multiple_of(2).max(2);
-        let mut padded = sealed.clone();
-        padded.resize(shard_len * k, 0);
-        let coding = |e: reed_solomon_simd::Error| CodecError::Coding(e.to_string());
-        let m = usize::from(params.parity_shards);
-        let rs = match encoder.as_mut() {
+        let (k, m) = (
+            usize::from(self.layout.params.data_shards),
+            usize::from(self.layout.params.parity_shards),
+        );
+        let shard_len = self.layout.shard_len(s);
+        sealed.resize(shard_len * k, 0);
+        let rs = match self.encoder.as_mut() {
             Some(rs) => {
                 rs.reset(k, m, shard_len).map_err(coding)?;
                 rs
             }
-            None => encoder.insert(reed_solomon_simd::ReedSolomonEncoder::new(k, m, shard_len).map_err(coding)?),
+            None => self
+                .encoder
+                .insert(reed_solomon_simd::ReedSolomonEncoder::new(k, m, shard_len).map_err(coding)?),
         };
-        for original in padded.chunks(shard_len) {
+        for original in sealed.chunks(shard_len) {
             rs.add_original_shard(original).map_err(coding)?;
         }
-        let parity: Vec<Vec<u8>> = rs
-            .encode()
-            .map_err(coding)?
-            .recovery_iter()
-            .map(<[u8]>::to_vec)
-            .collect();
-        let all: Vec<Vec<u8>> = padded.chunks(shard_len).map(<[u8]>::to_vec).chain(parity).collect();
-        let shard_hashes: Vec<Hash> = all.iter().map(|s| shard_hash(s)).collect();
-        segments.push(SegmentInfo {
-            sealed_len: sealed.len() as u32,
-            shard_len: shard_len as u32,
-            root: merkle_root(&shard_hashes),
-            shard_hashes,
-        });
-        shards.push(all);
-    }
-    let manifest = FileManifest {
-        nonce: file_nonce,
-        size: data.len() as u64,
-        params,
-        segments,
-    };
-    Ok((manifest, shards))
-}
-
-/// Rebuilds one segment from whatever shards arrived (`(index, bytes)`; wrong ones are ignored)
-/// and decrypts it.
-pub fn decode_segment(
-    manifest: &FileManifest,
-    key: &FileKey,
-    segment: usize,
-    shards: &[(usize, Vec<u8>)],
-) -> Result<Vec<u8>, CodecError> {
-    let info = manifest.segments.get(segment).ok_or(CodecError::BadManifest)?;
-    let params = manifest.params;
-    let (k, n) = (usize::from(params.data_shards), params.total_shards());
-    let mut good: Vec<Option<&[u8]>> = vec![None; n];
-    for (index, bytes) in shards {
-        let fits = *index < n && bytes.len() == info.shard_len as usize;
-        if fits && good[*index].is_none() && shard_hash(bytes) == info.shard_hashes[*index] {
-            good[*index] = Some(bytes);
+        for (i, original) in sealed.chunks(shard_len).enumerate() {
+            sink(i, original)?;
         }
+        for (i, recovery) in rs.encode().map_err(coding)?.recovery_iter().enumerate() {
+            sink(k + i, recovery)?;
+        }
+        Ok(())
     }
-    let count = good.iter().filter(|s| s.is_some()).count();
-    if count < k {
-        return Err(CodecError::NotEnoughShards {
-            segment,
-            good: count,
-            needed: k,
-        });
-    }
-    let mut originals: Vec<Option<Vec<u8>>> = good[..k].iter().map(|s| s.map(<[u8]>::to_vec)).collect();
-    if originals.iter().any(Option::is_none) {
-        let present = good[..k].iter().enumerate().filter_map(|(i, s)| s.map(|b| (i, b)));
-        let recovery = good[k..].iter().enumerate().filter_map(|(i, s)| s.map(|b| (i, b)));
-        let restored = reed_solomon_simd::decode(k, usize::from(params.parity_shards), present, recovery)
-            .map_err(|e| CodecError::Coding(e.to_string()))?;
-        for (i, shard) in restored {
-            if let Some(slot) = originals.get_mut(i) {
-                *slot = Some(shard);
+
+    /// Rebuilds segment `s` from at least `k` of its shards (`shards[i]` is shard `i`, if
+    /// present) and opens it. Shards must already be verified; a wrong one fails decryption.
+    pub fn decode_segment(&mut self, s: u64, shards: &[Option<&[u8]>]) -> Result<Vec<u8>, CodecError> {
+        let params = self.layout.params;
+        let (k, m) = (usize::from(params.data_shards), usize::from(params.parity_shards));
+        let shard_len = self.layout.shard_len(s);
+        let present = shards.iter().filter(|x| x.is_some()).count();
+        if shards.len() != k + m || present < k {
+            return Err(CodecError::NotEnoughPieces {
+                good: present,
+                needed: k,
+            });
+        }
+        if let Some(i) = shards.iter().position(|x| x.is_some_and(|b| b.len() != shard_len)) {
+            return Err(CodecError::BadPiece(i));
+        }
+        let mut sealed = Vec::with_capacity(shard_len * k);
+        if shards[..k].iter().all(Option::is_some) {
+            for shard in shards[..k].iter().flatten() {
+                sealed.extend_from_slice(shard);
+            }
+        } else {
+            let rs = match self.decoder.as_mut() {
+                Some(rs) => {
+                    rs.reset(k, m, shard_len).map_err(coding)?;
+                    rs
+                }
+                None => self
+                    .decoder
+                    .insert(reed_solomon_simd::ReedSolomonDecoder::new(k, m, shard_len).map_err(coding)?),
+            };
+            for (i, shard) in shards.iter().enumerate() {
+                match shard {
+                    Some(b) if i < k => rs.add_original_shard(i, b).map_err(coding)?,
+                    Some(b) => rs.add_recovery_shard(i - k, b).map_err(coding)?,
+                    None => {}
+                }
+            }
+            let result = rs.decode().map_err(coding)?;
+            for (i, shard) in shards[..k].iter().enumerate() {
+                let restored = match shard {
+                    Some(b) => *b,
+                    None => result
+                        .restored_original(i)
+                        .ok_or_else(|| CodecError::Coding(format!("shard {i} was not restored")))?,
+                };
+                sealed.extend_from_slice(restored);
             }
         }
+        sealed.truncate(self.layout.plain_len(s) + TAG_BYTES as usize);
+        self.cipher
+            .decrypt(
+                &nonce(&self.nonce, s),
+                Payload {
+                    msg: &sealed,
+                    aad: &self.nonce,
+                },
+            )
+            .map_err(|_| CodecError::Decrypt(s as usize))
     }
-    let mut sealed = Vec::with_capacity(info.shard_len as usize * k);
-    for shard in originals {
-        sealed.extend_from_slice(&shard.ok_or(CodecError::NotEnoughShards {
-            segment,
-            good: count,
-            needed: k,
-        })?);
-    }
-    sealed.truncate(info.sealed_len as usize);
-    let cipher = XChaCha20Poly1305::new(key.0.as_ref().into());
-    cipher
-        .decrypt(
-            &nonce(&manifest.nonce, segment),
-            Payload {
-                msg: &sealed,
-                aad: &manifest.nonce,
-            },
-        )
-        .map_err(|_| CodecError::Decrypt(segment))
 }
 
-/// Rebuilds the whole file; `shards[s]` holds what arrived for segment `s`.
-pub fn decode(manifest: &FileManifest, key: &FileKey, shards: &[Vec<(usize, Vec<u8>)>]) -> Result<Vec<u8>, CodecError> {
-    if !manifest.is_consistent() || shards.len() != manifest.segments.len() {
-        return Err(CodecError::BadManifest);
+/// Encrypts and codes the file read from `input` (exactly `layout.size` bytes) into `n` pieces,
+/// one per writer, calling `progress(plaintext bytes done)` after each segment. Returns every
+/// piece's tree, whose roots go into the deal.
+pub fn encode_pieces<R: Read, W: Write>(
+    input: &mut R,
+    layout: Layout,
+    key: &FileKey,
+    nonce: [u8; 16],
+    pieces: &mut [W],
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<PieceTree>, CodecError> {
+    let n = layout.params.total_shards();
+    if pieces.len() != n {
+        return Err(CodecError::NotEnoughPieces {
+            good: pieces.len(),
+            needed: n,
+        });
     }
-    let mut out = Vec::with_capacity(manifest.size as usize);
-    for (segment, arrived) in shards.iter().enumerate() {
-        out.extend(decode_segment(manifest, key, segment, arrived)?);
+    let mut coder = Coder::new(key, nonce, layout);
+    let mut trees: Vec<PieceHasher> = (0..n).map(|_| PieceHasher::new()).collect();
+    let mut buf = vec![0u8; layout.plain_len(0)];
+    let mut done = 0u64;
+    for s in 0..layout.segments() {
+        let len = layout.plain_len(s);
+        buf.resize(len, 0);
+        input.read_exact(&mut buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => CodecError::Length {
+                what: "input",
+                expected: layout.size,
+                found: done,
+            },
+            _ => CodecError::Io(format!("reading the input: {e}")),
+        })?;
+        coder.encode_segment(s, &buf, |i, shard| {
+            trees[i].update(shard);
+            pieces[i].write_all(shard).map_err(io("writing a piece"))
+        })?;
+        done += len as u64;
+        progress(done);
     }
-    if out.len() as u64 != manifest.size {
-        return Err(CodecError::BadManifest);
+    let mut extra = [0u8; 1];
+    if input.read(&mut extra).map_err(io("reading the input"))? != 0 {
+        return Err(CodecError::Length {
+            what: "input",
+            expected: layout.size,
+            found: layout.size + 1,
+        });
     }
+    Ok(trees.into_iter().map(PieceHasher::finish).collect())
+}
+
+/// Rebuilds the file from `k` or more verified pieces (`(index, reader)`, each reader at the
+/// piece's start) into `out`, calling `progress(plaintext bytes done)` after each segment.
+pub fn decode_pieces<R: Read, W: Write>(
+    pieces: Vec<(usize, R)>,
+    layout: Layout,
+    key: &FileKey,
+    nonce: [u8; 16],
+    out: &mut W,
+    mut progress: impl FnMut(u64),
+) -> Result<(), CodecError> {
+    let (k, n) = (usize::from(layout.params.data_shards), layout.params.total_shards());
+    let mut readers: Vec<Option<R>> = (0..n).map(|_| None).collect();
+    for (i, r) in pieces {
+        match readers.get_mut(i) {
+            Some(slot @ None) => *slot = Some(r),
+            _ => return Err(CodecError::BadPiece(i)),
+        }
+    }
+    // Data pieces first: when all k are present no reconstruction is needed.
+    let chosen: Vec<usize> = (0..n).filter(|i| readers[*i].is_some()).take(k).collect();
+    if chosen.len() < k {
+        return Err(CodecError::NotEnoughPieces {
+            good: chosen.len(),
+            needed: k,
+        });
+    }
+    let mut coder = Coder::new(key, nonce, layout);
+    let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); n];
+    let mut done = 0u64;
+    for s in 0..layout.segments() {
+        let shard_len = layout.shard_len(s);
+        for &i in &chosen {
+            bufs[i].resize(shard_len, 0);
+            if let Some(r) = readers[i].as_mut() {
+                r.read_exact(&mut bufs[i]).map_err(io("reading a piece"))?;
+            }
+        }
+        let shards: Vec<Option<&[u8]>> = (0..n)
+            .map(|i| chosen.contains(&i).then(|| bufs[i].as_slice()))
+            .collect();
+        let plain = coder.decode_segment(s, &shards)?;
+        out.write_all(&plain).map_err(io("writing the output"))?;
+        done += plain.len() as u64;
+        progress(done);
+    }
+    Ok(())
+}
+
+/// Codes `data` in memory: the `n` pieces and their trees (tests, benchmarks, small files).
+pub fn encode(
+    data: &[u8],
+    key: &FileKey,
+    nonce: [u8; 16],
+    params: CodingParams,
+) -> Result<(Vec<Vec<u8>>, Vec<PieceTree>), CodecError> {
+    let layout = Layout::new(data.len() as u64, params)?;
+    let mut pieces: Vec<Vec<u8>> = (0..params.total_shards())
+        .map(|_| Vec::with_capacity(layout.piece_len() as usize))
+        .collect();
+    let trees = encode_pieces(&mut &data[..], layout, key, nonce, &mut pieces, |_| {})?;
+    Ok((pieces, trees))
+}
+
+/// Rebuilds in memory from `(index, piece)` pairs, checking each piece against its root first;
+/// pieces that do not match are skipped, like a downloader skips a bad provider.
+pub fn decode(
+    pieces: &[(usize, &[u8])],
+    roots: &[Hash],
+    size: u64,
+    params: CodingParams,
+    key: &FileKey,
+    nonce: [u8; 16],
+) -> Result<Vec<u8>, CodecError> {
+    let layout = Layout::new(size, params)?;
+    let good: Vec<(usize, &[u8])> = pieces
+        .iter()
+        .filter(|(i, p)| roots.get(*i) == Some(&PieceTree::of(p).root()) && p.len() as u64 == layout.piece_len())
+        .copied()
+        .collect();
+    let mut out = Vec::with_capacity(size as usize);
+    decode_pieces(good, layout, key, nonce, &mut out, |_| {})?;
     Ok(out)
 }
 

@@ -1,9 +1,21 @@
 //! Trellis storage network (the Filecoin row).
 //!
-//! This first part is the client's data path ([`codec`]): client-side encryption, erasure coding
-//! into shards for distinct providers, and the content commitment a storage deal records.
-//! Providers, placement, deals on the ledger, proofs of storage and repair build on it.
+//! - [`codec`]: the client's data path: client-side encryption, erasure coding into one piece
+//!   per provider, and bounded-memory streaming both ways.
+//! - [`piece`]: piece commitments (Merkle trees over 4 KiB chunks) and single-chunk proofs.
+//! - [`protocol`]: challenges and the providers' signed answers.
+//! - [`provider`]: a provider's pieces on disk and its HTTP server.
+//! - [`audit`]: challenges from block entropy, verdicts, detection probability, slashing evidence.
+//! - [`client`]: placement, piece uploads and verified downloads, repair.
+//! - [`chain`]: the deals and providers a node's API reports.
 
+pub mod audit;
+pub mod chain;
+pub mod client;
 pub mod codec;
+pub mod piece;
+pub mod protocol;
+pub mod provider;
 
-pub use codec::{decode, encode, CodecError, CodingParams, FileKey, FileManifest};
+pub use codec::{decode, decode_pieces, encode, encode_pieces, CodecError, Coder, CodingParams, FileKey, Layout};
+pub use piece::{ChunkProof, PieceHasher, PieceTree};

@@ -1,0 +1,263 @@
+//! Proofs of storage over time: which chunks an auditor challenges, how an answer is judged, and
+//! what a verdict earns.
+//!
+//! Every epoch, each piece of each open deal is challenged for [`AuditConfig::chunks_per_piece`]
+//! chunks picked from the epoch's last block hash, so anyone can recompute who was asked for
+//! what, and a provider cannot know in advance which chunks it must keep. The provider answers
+//! with the chunks, their Merkle paths to the piece root recorded in the deal, and its device
+//! signature ([`crate::protocol::Answer`]).
+//!
+//! **Detection probability.** A provider that deleted (or corrupted) a fraction `f` of a piece
+//! answers one uniformly drawn chunk correctly with probability `1 − f`, so `c` challenged chunks
+//! catch it with probability `1 − (1 − f)^c`. For `f = 10 %` and `≥ 99.9 %`:
+//! `c ≥ ln(0.001) / ln(0.9) = 65.6`, so at least **66 chunks per piece per day**.
+//! [`AuditConfig::validate`] enforces that for the network's epochs per day; with hourly epochs
+//! the default of 3 chunks per piece per epoch gives 72 per day (`1 − 0.9^72 = 99.95 %`). A
+//! single flipped byte is one chunk of `chunk_count` and is found at rate
+//! `chunks_per_day / chunk_count` per day; downloads (which check every byte) and the provider's
+//! own integrity check on read find it sooner.
+
+use crate::{
+    piece::chunk_count,
+    protocol::{decode_answer, AnswerFault, Challenge},
+};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use trellis_primitives::{DeviceAddress, Encode, Hash, HashDomain};
+
+/// Chunks per piece per day needed to catch a provider that lost 10 % of a piece with 99.9 %
+/// probability (see the module docs).
+pub const MIN_CHUNKS_PER_DAY: u64 = 66;
+
+/// How audits run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditConfig {
+    /// Chunks challenged per piece per epoch.
+    pub chunks_per_piece: u16,
+    /// How long a provider has to answer.
+    pub deadline_ms: u64,
+    /// Pieces of a deal that must stay healthy; below this the auditor repairs the failed ones.
+    /// `0` means all of them (repair every failure at once).
+    pub repair_threshold: u16,
+    /// Share of collateral slashed for a failed piece, in basis points.
+    pub slash_bps: u16,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            chunks_per_piece: 3,
+            deadline_ms: 10_000,
+            repair_threshold: 0,
+            slash_bps: 1_000,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// Checks the config for a network with `epoch_ms` milliseconds per epoch.
+    pub fn validate(&self, epoch_ms: u64) -> Result<(), String> {
+        if self.chunks_per_piece == 0 || usize::from(self.chunks_per_piece) > crate::protocol::MAX_CHALLENGE_CHUNKS {
+            return Err(format!(
+                "chunks_per_piece must be in 1..={}",
+                crate::protocol::MAX_CHALLENGE_CHUNKS
+            ));
+        }
+        let epochs_per_day = (86_400_000 / epoch_ms.max(1)).max(1);
+        let per_day = u64::from(self.chunks_per_piece) * epochs_per_day;
+        if per_day < MIN_CHUNKS_PER_DAY {
+            return Err(format!(
+                "chunks_per_piece {} × {epochs_per_day} epochs a day = {per_day} challenged chunks a day; \
+                 at least {MIN_CHUNKS_PER_DAY} are needed to catch a provider missing 10 % of a piece within a day \
+                 with 99.9 % probability",
+                self.chunks_per_piece
+            ));
+        }
+        if self.deadline_ms == 0 || self.deadline_ms >= epoch_ms {
+            return Err("the audit deadline must be positive and shorter than the epoch".into());
+        }
+        if self.slash_bps > 10_000 {
+            return Err("slash_bps must be at most 10,000".into());
+        }
+        Ok(())
+    }
+
+    /// The answer deadline.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.deadline_ms)
+    }
+}
+
+/// The challenge for piece `index` of `deal` in the epoch whose last block hash is `entropy`.
+pub fn challenge_for(entropy: &Hash, deal: &Hash, index: u16, piece_len: u64, chunks: u16) -> Challenge {
+    let mut h = HashDomain::StorageChallenge.hasher();
+    h.update(entropy.as_bytes());
+    h.update(deal.as_bytes());
+    h.update(&index.to_le_bytes());
+    let nonce = Hash(*h.finalize().as_bytes());
+    let count = chunk_count(piece_len).max(1);
+    let picks = (0..u64::from(chunks))
+        .map(|j| {
+            let mut h = HashDomain::StorageChallenge.hasher();
+            h.update(nonce.as_bytes());
+            h.update(&j.to_le_bytes());
+            let word: [u8; 8] = h.finalize().as_bytes()[..8].try_into().unwrap_or([0; 8]);
+            // Modulo bias is below count / 2^64: irrelevant for any real piece.
+            u64::from_le_bytes(word) % count
+        })
+        .collect();
+    Challenge {
+        deal: *deal,
+        index,
+        chunks: picks,
+        nonce,
+    }
+}
+
+/// How one piece fared in one epoch's audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "result", content = "detail")]
+pub enum Verdict {
+    /// Every challenged chunk proven.
+    Passed,
+    /// No answer in time, or no connection: counts against reputation, but is no evidence.
+    Unresponsive(String),
+    /// The provider says it does not hold the piece.
+    NotStored,
+    /// A signed answer that fails: wrong chunk bytes, wrong count, replayed nonce.
+    BadAnswer(String),
+    /// An answer that is not the provider's (bad signature) or does not decode.
+    Malformed(String),
+    /// The provider has published no endpoint.
+    NoEndpoint,
+}
+
+impl Verdict {
+    /// Whether the piece is proven for the epoch.
+    pub fn passed(&self) -> bool {
+        matches!(self, Verdict::Passed)
+    }
+
+    /// Whether the failure is the provider's own word or signature against it (slashable),
+    /// rather than something a network fault could cause.
+    pub fn slashable(&self) -> bool {
+        matches!(self, Verdict::NotStored | Verdict::BadAnswer(_))
+    }
+
+    /// A stable name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Unresponsive(_) => "unresponsive",
+            Verdict::NotStored => "not_stored",
+            Verdict::BadAnswer(_) => "bad_answer",
+            Verdict::Malformed(_) => "malformed",
+            Verdict::NoEndpoint => "no_endpoint",
+        }
+    }
+}
+
+/// Sends `challenge` to the provider at `endpoint` and judges the answer against the piece's
+/// `root` and length and the provider's key.
+pub async fn audit_piece(
+    http: &reqwest::Client,
+    endpoint: &str,
+    challenge: &Challenge,
+    root: &Hash,
+    piece_len: u64,
+    provider: &DeviceAddress,
+    deadline: Duration,
+) -> Verdict {
+    let url = format!("{}/v1/challenge", endpoint.trim_end_matches('/'));
+    let sent = http
+        .post(&url)
+        .timeout(deadline)
+        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+        .body(challenge.to_bytes())
+        .send()
+        .await;
+    let response = match sent {
+        Ok(r) => r,
+        Err(e) => return Verdict::Unresponsive(e.to_string()),
+    };
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Verdict::NotStored;
+    }
+    if !response.status().is_success() {
+        return Verdict::Unresponsive(format!("answered {}", response.status()));
+    }
+    let body = match response.bytes().await {
+        Ok(b) => b,
+        Err(e) => return Verdict::Unresponsive(e.to_string()),
+    };
+    let answer = match decode_answer(&body) {
+        Ok(a) => a,
+        Err(e) => return Verdict::Malformed(e.to_string()),
+    };
+    match answer.check(challenge, root, piece_len, provider) {
+        Ok(()) => Verdict::Passed,
+        Err(AnswerFault::BadSignature) => Verdict::Malformed(AnswerFault::BadSignature.to_string()),
+        Err(fault) => Verdict::BadAnswer(fault.to_string()),
+    }
+}
+
+/// The evidence hash a slash for this verdict cites: unique per deal, piece, epoch and provider,
+/// so one failure slashes once.
+pub fn evidence(deal: &Hash, index: u16, epoch: u64, provider: &DeviceAddress, verdict: &Verdict) -> Hash {
+    let mut h = HashDomain::StorageChallenge.hasher();
+    h.update(b"slash");
+    h.update(deal.as_bytes());
+    h.update(&index.to_le_bytes());
+    h.update(&epoch.to_le_bytes());
+    h.update(&provider.key().0);
+    h.update(verdict.name().as_bytes());
+    Hash(*h.finalize().as_bytes())
+}
+
+/// Storage-pool units a provider earns for proven bytes: KiB-epochs proven, scaled by its
+/// reputation score (parts per million), rounded down.
+pub fn storage_units(proven_bytes: u64, reputation_ppm: u64) -> u64 {
+    let kib = u128::from(proven_bytes / 1024);
+    u64::try_from(kib * u128::from(reputation_ppm.min(1_000_000)) / 1_000_000).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_are_a_pure_function_of_entropy_deal_and_piece() {
+        let (e, d) = (Hash([1; 32]), Hash([2; 32]));
+        let a = challenge_for(&e, &d, 0, 1 << 20, 8);
+        assert_eq!(a, challenge_for(&e, &d, 0, 1 << 20, 8));
+        assert_ne!(a.chunks, challenge_for(&e, &d, 1, 1 << 20, 8).chunks);
+        assert_ne!(a.nonce, challenge_for(&Hash([3; 32]), &d, 0, 1 << 20, 8).nonce);
+        assert!(a.chunks.iter().all(|&c| c < 256));
+        assert_eq!(a.chunks.len(), 8);
+    }
+
+    #[test]
+    fn the_default_config_catches_a_ten_percent_loss_within_a_day() {
+        let hour = 3_600_000;
+        AuditConfig::default().validate(hour).unwrap();
+        // 1 − 0.9^72 ≥ 0.999, written in integers: 0.9^72 · 10^n < 10^(n−3).
+        let miss = (0..72).fold(1u128 << 100, |p, _| p * 9 / 10);
+        assert!(miss * 1000 < 1u128 << 100);
+        let daily = AuditConfig {
+            chunks_per_piece: 2,
+            ..AuditConfig::default()
+        };
+        assert!(daily.validate(hour).unwrap_err().contains("48 challenged chunks a day"));
+        assert!(
+            AuditConfig::default().validate(5_000).is_err(),
+            "deadline longer than the epoch"
+        );
+    }
+
+    #[test]
+    fn units_are_proven_kib_scaled_by_reputation() {
+        assert_eq!(storage_units(1 << 30, 1_000_000), 1 << 20);
+        assert_eq!(storage_units(1 << 30, 500_000), 1 << 19);
+        assert_eq!(storage_units(1023, 1_000_000), 0);
+    }
+}

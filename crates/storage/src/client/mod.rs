@@ -1,0 +1,12 @@
+//! The storage client's network side: choosing providers for a file's pieces, moving pieces to
+//! and from providers over HTTP (streamed from and to disk, every downloaded byte checked against
+//! its commitment), and rebuilding lost pieces for repair. The CLI drives these and signs the
+//! deal transactions; nothing here holds a wallet key.
+
+mod placement;
+mod repair;
+mod transfer;
+
+pub use placement::{coding_for, place, Candidate, Placement, PlacementError};
+pub use repair::rebuild_piece;
+pub use transfer::{download_piece, upload_piece, PieceRef, TransferError, TRANSFER_TIMEOUT};

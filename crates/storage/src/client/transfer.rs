@@ -1,0 +1,205 @@
+//! Moving one piece between a file on disk and a provider, streamed both ways.
+//!
+//! Downloads hash every byte as it arrives and keep the piece only if its Merkle root is the one
+//! the deal records, so a provider can delay a download but never corrupt one.
+
+use crate::piece::PieceHasher;
+use futures::StreamExt;
+use std::{path::Path, time::Duration};
+use tokio::io::AsyncWriteExt;
+use trellis_primitives::Hash;
+
+/// Longest a single piece transfer may take before the client gives up on that provider.
+pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(600);
+/// Upload bodies are streamed from disk in reads of this size.
+const READ_CHUNK_BYTES: usize = 256 << 10;
+
+/// Why moving a piece failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// The provider could not be reached, or the connection broke.
+    #[error("provider {url} unreachable: {message}")]
+    Unreachable {
+        /// Its endpoint.
+        url: String,
+        /// What happened.
+        message: String,
+    },
+    /// The provider refused, with its error code.
+    #[error("provider {url} refused ({status}, {code}): {message}")]
+    Refused {
+        /// Its endpoint.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// Its error code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// The provider returned bytes that do not match the commitment.
+    #[error("provider {url} returned a piece that does not match its commitment ({found} bytes hashing to {root}, expected {expected} bytes)")]
+    BadData {
+        /// Its endpoint.
+        url: String,
+        /// Bytes received.
+        found: u64,
+        /// Bytes expected.
+        expected: u64,
+        /// What they hash to.
+        root: Hash,
+    },
+    /// Local disk trouble.
+    #[error("{0}")]
+    Local(String),
+}
+
+impl TransferError {
+    /// Whether the provider is at fault in a way worth reporting (wrong bytes).
+    pub fn is_bad_data(&self) -> bool {
+        matches!(self, TransferError::BadData { .. })
+    }
+}
+
+fn piece_url(endpoint: &str, deal: &Hash, index: u16) -> String {
+    format!("{}/v1/pieces/{deal}/{index}", endpoint.trim_end_matches('/'))
+}
+
+async fn refusal(url: &str, response: reqwest::Response) -> TransferError {
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    TransferError::Refused {
+        url: url.to_string(),
+        status,
+        code: body["error"]["code"].as_str().unwrap_or("unknown").to_string(),
+        message: body["error"]["message"].as_str().unwrap_or("").to_string(),
+    }
+}
+
+/// Uploads the piece file at `path` as piece `index` of `deal`, calling `progress(bytes)` as
+/// bytes are read for sending.
+pub async fn upload_piece(
+    http: &reqwest::Client,
+    endpoint: &str,
+    deal: &Hash,
+    index: u16,
+    path: &Path,
+    progress: impl Fn(u64) + Send + Sync + 'static,
+) -> Result<(), TransferError> {
+    let url = piece_url(endpoint, deal, index);
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| TransferError::Local(format!("cannot open {}: {e}", path.display())))?;
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| TransferError::Local(format!("cannot stat {}: {e}", path.display())))?
+        .len();
+    let stream = tokio_util_stream(file).map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            progress(bytes.len() as u64);
+        }
+        chunk
+    });
+    let response = http
+        .put(&url)
+        .header(reqwest::header::CONTENT_LENGTH, len)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .map_err(|e| TransferError::Unreachable {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(refusal(&url, response).await)
+    }
+}
+
+/// A file as a stream of byte chunks.
+fn tokio_util_stream(
+    file: tokio::fs::File,
+) -> impl futures::Stream<Item = Result<bytes_compat::Bytes, std::io::Error>> + Send {
+    futures::stream::unfold(Some(file), |state| async move {
+        use tokio::io::AsyncReadExt;
+        let mut file = state?;
+        let mut buf = vec![0u8; READ_CHUNK_BYTES];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes_compat::Bytes::from(buf)), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })
+}
+
+/// `bytes` as re-exported by axum (the same crate reqwest streams).
+mod bytes_compat {
+    pub(super) use axum::body::Bytes;
+}
+
+/// Which piece to fetch and what it must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PieceRef {
+    /// The deal.
+    pub deal: Hash,
+    /// The piece index.
+    pub index: u16,
+    /// Its Merkle root, as the deal records it.
+    pub root: Hash,
+    /// Its length in bytes.
+    pub len: u64,
+}
+
+/// Downloads `piece` into `dest`, keeping it only if it is exactly `piece.len` bytes hashing to
+/// `piece.root`. Calls `progress(bytes)` as bytes arrive.
+pub async fn download_piece(
+    http: &reqwest::Client,
+    endpoint: &str,
+    piece: &PieceRef,
+    dest: &Path,
+    progress: impl Fn(u64),
+) -> Result<(), TransferError> {
+    let PieceRef { deal, index, root, len } = *piece;
+    let url = piece_url(endpoint, &deal, index);
+    let unreachable = |e: reqwest::Error| TransferError::Unreachable {
+        url: url.clone(),
+        message: e.to_string(),
+    };
+    let response = http.get(&url).send().await.map_err(unreachable)?;
+    if !response.status().is_success() {
+        return Err(refusal(&url, response).await);
+    }
+    let local = |e: std::io::Error| TransferError::Local(format!("cannot write {}: {e}", dest.display()));
+    let mut file = tokio::fs::File::create(dest).await.map_err(local)?;
+    let mut hasher = PieceHasher::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(unreachable)?;
+        if hasher.len() + chunk.len() as u64 > len {
+            break; // more than the piece: it cannot match, stop reading
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(local)?;
+        progress(chunk.len() as u64);
+    }
+    file.flush().await.map_err(local)?;
+    let tree = hasher.finish();
+    if tree.len != len || tree.root() != root {
+        drop(file);
+        if let Err(e) = tokio::fs::remove_file(dest).await {
+            tracing::warn!(path = %dest.display(), error = %e, "cannot remove a rejected download");
+        }
+        return Err(TransferError::BadData {
+            url,
+            found: tree.len,
+            expected: len,
+            root: tree.root(),
+        });
+    }
+    Ok(())
+}

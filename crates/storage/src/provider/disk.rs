@@ -1,0 +1,298 @@
+//! A provider's pieces on disk, with capacity accounting that survives restarts.
+//!
+//! Layout under the data directory:
+//! - `pieces/<deal>/<index>.piece`: the piece bytes;
+//! - `pieces/<deal>/<index>.leaves`: its chunk hashes (32 bytes per 4 KiB chunk), so a
+//!   challenge is answered with one chunk read instead of hashing the whole piece;
+//! - `tmp/`: uploads in progress, emptied at start.
+//!
+//! A piece becomes visible only when complete: the leaves are written and synced first, then
+//! the synced temporary file is renamed into place and the directory synced. At start, a piece
+//! without leaves or leaves without a piece (a crash between the two) are removed.
+
+use crate::piece::{PieceTree, PIECE_CHUNK_BYTES};
+use std::{
+    fs,
+    io::{self, Read, Seek, SeekFrom},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, PoisonError},
+};
+use trellis_primitives::Hash;
+
+/// Which piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PieceId {
+    /// The deal.
+    pub deal: Hash,
+    /// The piece index.
+    pub index: u16,
+}
+
+/// Why space could not be reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the provider is full: {free} bytes free, {needed} needed")]
+pub struct Full {
+    /// Bytes still free.
+    pub free: u64,
+    /// Bytes asked for.
+    pub needed: u64,
+}
+
+/// Bytes a stored piece of `len` bytes occupies with its leaves.
+pub fn footprint(len: u64) -> u64 {
+    len + len.div_ceil(PIECE_CHUNK_BYTES as u64) * 32
+}
+
+#[derive(Debug)]
+struct Usage {
+    used: u64,
+}
+
+/// The pieces a provider holds.
+#[derive(Debug)]
+pub struct PieceStore {
+    root: PathBuf,
+    capacity: u64,
+    usage: Arc<Mutex<Usage>>,
+}
+
+/// Space held for an upload in progress; given back when dropped unless committed.
+#[derive(Debug)]
+pub struct Reservation {
+    bytes: u64,
+    usage: Arc<Mutex<Usage>>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+        usage.used = usage.used.saturating_sub(self.bytes);
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+impl PieceStore {
+    /// Opens (creating) the store under `root` with room for `capacity` bytes; clears
+    /// interrupted uploads and half-written pieces, and counts what is stored.
+    pub fn open(root: &Path, capacity: u64) -> io::Result<Self> {
+        let tmp = root.join("tmp");
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp)?;
+        }
+        fs::create_dir_all(&tmp)?;
+        fs::create_dir_all(root.join("pieces"))?;
+        let store = PieceStore {
+            root: root.to_path_buf(),
+            capacity,
+            usage: Arc::new(Mutex::new(Usage { used: 0 })),
+        };
+        let mut used = 0;
+        for deal_dir in fs::read_dir(root.join("pieces"))? {
+            let deal_dir = deal_dir?.path();
+            for entry in fs::read_dir(&deal_dir)? {
+                let path = entry?.path();
+                let (piece, leaves) = (path.with_extension("piece"), path.with_extension("leaves"));
+                let complete = piece.exists() && leaves.exists();
+                if !complete {
+                    tracing::warn!(path = %path.display(), "removing a half-written piece");
+                    fs::remove_file(&path)?;
+                } else if path.extension().is_some_and(|e| e == "piece") {
+                    used += fs::metadata(&piece)?.len() + fs::metadata(&leaves)?.len();
+                }
+            }
+        }
+        store.usage.lock().unwrap_or_else(PoisonError::into_inner).used = used;
+        Ok(store)
+    }
+
+    /// Configured capacity in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Bytes stored or reserved.
+    pub fn used(&self) -> u64 {
+        self.usage.lock().unwrap_or_else(PoisonError::into_inner).used
+    }
+
+    /// Holds room for a piece of `len` bytes and its leaves.
+    pub fn reserve(&self, len: u64) -> Result<Reservation, Full> {
+        let needed = footprint(len);
+        let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+        let free = self.capacity.saturating_sub(usage.used);
+        if needed > free {
+            return Err(Full { free, needed });
+        }
+        usage.used += needed;
+        Ok(Reservation {
+            bytes: needed,
+            usage: self.usage.clone(),
+        })
+    }
+
+    fn dir(&self, deal: &Hash) -> PathBuf {
+        self.root.join("pieces").join(deal.to_string())
+    }
+
+    fn piece_path(&self, id: &PieceId) -> PathBuf {
+        self.dir(&id.deal).join(format!("{}.piece", id.index))
+    }
+
+    fn leaves_path(&self, id: &PieceId) -> PathBuf {
+        self.dir(&id.deal).join(format!("{}.leaves", id.index))
+    }
+
+    /// A fresh path for an upload in progress.
+    pub fn temp_path(&self, id: &PieceId) -> PathBuf {
+        let unique: u64 = rand::random();
+        self.root
+            .join("tmp")
+            .join(format!("{}-{}-{unique:016x}.part", id.deal, id.index))
+    }
+
+    /// Whether the piece is stored.
+    pub fn has(&self, id: &PieceId) -> bool {
+        self.piece_path(id).exists() && self.leaves_path(id).exists()
+    }
+
+    /// Makes a fully received, verified upload durable and visible.
+    pub fn commit(&self, id: &PieceId, temp: &Path, tree: &PieceTree, reservation: Reservation) -> io::Result<()> {
+        let dir = self.dir(&id.deal);
+        fs::create_dir_all(&dir)?;
+        fs::File::open(temp)?.sync_all()?;
+        let leaves_tmp = temp.with_extension("leaves");
+        fs::write(&leaves_tmp, tree.leaves_bytes())?;
+        fs::File::open(&leaves_tmp)?.sync_all()?;
+        fs::rename(&leaves_tmp, self.leaves_path(id))?;
+        fs::rename(temp, self.piece_path(id))?;
+        sync_dir(&dir)?;
+        // The space stays used: the reservation becomes the stored piece.
+        std::mem::forget(reservation);
+        Ok(())
+    }
+
+    /// The piece's tree, from its leaves file.
+    pub fn tree(&self, id: &PieceId) -> io::Result<PieceTree> {
+        let len = fs::metadata(self.piece_path(id))?.len();
+        let bytes = fs::read(self.leaves_path(id))?;
+        PieceTree::from_leaves_bytes(&bytes, len)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "leaves file does not fit the piece"))
+    }
+
+    /// Opens the piece for reading.
+    pub fn open_piece(&self, id: &PieceId) -> io::Result<fs::File> {
+        fs::File::open(self.piece_path(id))
+    }
+
+    /// Reads chunk `index` of the piece.
+    pub fn read_chunk(&self, id: &PieceId, len: u64, index: u64) -> io::Result<Vec<u8>> {
+        let size = crate::piece::chunk_len(len, index)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "chunk index past the end of the piece"))?;
+        let mut file = self.open_piece(id)?;
+        file.seek(SeekFrom::Start(index * PIECE_CHUNK_BYTES as u64))?;
+        let mut chunk = vec![0u8; size];
+        file.read_exact(&mut chunk)?;
+        Ok(chunk)
+    }
+
+    /// Removes a piece and gives its space back.
+    pub fn delete(&self, id: &PieceId) -> io::Result<()> {
+        let (piece, leaves) = (self.piece_path(id), self.leaves_path(id));
+        let mut freed = 0;
+        for path in [&piece, &leaves] {
+            if let Ok(meta) = fs::metadata(path) {
+                freed += meta.len();
+                fs::remove_file(path)?;
+            }
+        }
+        let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+        usage.used = usage.used.saturating_sub(freed);
+        drop(usage);
+        // Best effort: the deal directory goes when its last piece does.
+        if fs::read_dir(self.dir(&id.deal))?.next().is_none() {
+            fs::remove_dir(self.dir(&id.deal))?;
+        }
+        Ok(())
+    }
+
+    /// Every stored piece.
+    pub fn list(&self) -> io::Result<Vec<PieceId>> {
+        let mut ids = Vec::new();
+        for deal_dir in fs::read_dir(self.root.join("pieces"))? {
+            let deal_dir = deal_dir?;
+            let Ok(deal) = deal_dir.file_name().to_string_lossy().parse::<Hash>() else {
+                continue;
+            };
+            for entry in fs::read_dir(deal_dir.path())? {
+                let path = entry?.path();
+                let is_piece = path.extension().is_some_and(|e| e == "piece");
+                let index = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok());
+                if let (true, Some(index)) = (is_piece, index) {
+                    ids.push(PieceId { deal, index });
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(index: u16) -> PieceId {
+        PieceId {
+            deal: Hash([3; 32]),
+            index,
+        }
+    }
+
+    fn put(store: &PieceStore, id: &PieceId, bytes: &[u8]) {
+        let reservation = store.reserve(bytes.len() as u64).unwrap();
+        let temp = store.temp_path(id);
+        fs::write(&temp, bytes).unwrap();
+        store.commit(id, &temp, &PieceTree::of(bytes), reservation).unwrap();
+    }
+
+    #[test]
+    fn capacity_is_reserved_released_and_recounted_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PieceStore::open(dir.path(), footprint(10_000) + 100).unwrap();
+        let held = store.reserve(10_000).unwrap();
+        assert_eq!(
+            store.reserve(200).unwrap_err(),
+            Full {
+                free: 100,
+                needed: footprint(200)
+            }
+        );
+        drop(held);
+        assert_eq!(store.used(), 0);
+        let bytes: Vec<u8> = (0..10_000).map(|i| i as u8).collect();
+        put(&store, &id(0), &bytes);
+        assert_eq!(store.used(), footprint(10_000));
+        assert_eq!(store.read_chunk(&id(0), 10_000, 2).unwrap(), bytes[8192..]);
+        assert_eq!(store.tree(&id(0)).unwrap().root(), PieceTree::of(&bytes).root());
+        // A crash mid-upload leaves a temp file and a piece without leaves: both go at start.
+        fs::write(store.temp_path(&id(1)), b"partial").unwrap();
+        fs::write(
+            dir.path()
+                .join("pieces")
+                .join(Hash([3; 32]).to_string())
+                .join("1.piece"),
+            b"x",
+        )
+        .unwrap();
+        drop(store);
+        let store = PieceStore::open(dir.path(), footprint(10_000) + 100).unwrap();
+        assert_eq!(store.used(), footprint(10_000));
+        assert_eq!(store.list().unwrap(), vec![id(0)]);
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        store.delete(&id(0)).unwrap();
+        assert_eq!((store.used(), store.list().unwrap()), (0, vec![]));
+    }
+}

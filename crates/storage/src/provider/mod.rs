@@ -1,0 +1,7 @@
+//! The storage provider: pieces on disk and the HTTP server clients and auditors talk to.
+
+pub mod disk;
+mod server;
+
+pub use disk::{PieceId, PieceStore};
+pub use server::{Provider, Refusal};

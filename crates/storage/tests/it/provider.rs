@@ -1,0 +1,415 @@
+//! A provider against a real node (redb on disk, the sequencer, the HTTP API on loopback): every
+//! upload checked against the deal on chain, ranged and integrity-checked downloads, signed
+//! challenge answers, a clean refusal when full, pieces that survive a restart.
+
+use std::time::{Duration, Instant};
+use tokio::{io::AsyncWriteExt, sync::watch};
+use trellis_chain::{Node, SequencerConfig, TxStatus};
+use trellis_ledger::{
+    Capability, DealTerms, DeviceClass, Genesis, GenesisAccount, GenesisMaker, Piece, Transaction, TxBody, TxKind,
+    TxOutcome,
+};
+use trellis_primitives::{AccountAddress, Amount, Credits, Decode, DeviceAddress, Hash, Keypair};
+use trellis_storage::{
+    audit::challenge_for,
+    chain::NodeApi,
+    encode,
+    protocol::{decode_answer, AnswerFault, Challenge},
+    provider::{PieceStore, Provider},
+    CodingParams, FileKey, PieceTree,
+};
+
+const CHAIN: &str = "storage-test";
+const TRL: u64 = 100_000_000;
+
+fn key(name: &str) -> Keypair {
+    Keypair::from_seed(blake3::derive_key("storage provider test", name.as_bytes()))
+}
+
+fn device(name: &str) -> DeviceAddress {
+    key(name).public().into()
+}
+
+/// A node with `alice` (client) and `bob` (provider owner) funded and a maker authorised.
+struct Chain {
+    node: Node,
+    url: String,
+    _stop: watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+impl Chain {
+    async fn start() -> Chain {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = ["alice", "bob"]
+            .iter()
+            .map(|n| GenesisAccount {
+                address: key(n).public().into(),
+                balance: Amount::from_units(1_000 * TRL),
+            })
+            .collect();
+        let mut genesis = Genesis::single_authority(CHAIN, key("admin").public(), accounts);
+        genesis.makers.push(GenesisMaker {
+            key: key("maker").public(),
+            name: "test maker".into(),
+        });
+        genesis.initial_price_micro_usd_per_trl = Some(1_000_000);
+        genesis.normalise();
+        let store = trellis_store::ChainStore::open(&dir.path().join("chain.redb")).unwrap();
+        store.initialise(&genesis).unwrap();
+        let node = Node::new(store).unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mut api_stopped = stopped.clone();
+        tokio::spawn(trellis_api::serve(node.clone(), listener, async move {
+            let _stop_or_dropped = api_stopped.wait_for(|stop| *stop).await;
+        }));
+        tokio::spawn(node.clone().run_sequencer(
+            SequencerConfig {
+                block_interval_ms: 20,
+                empty_blocks: true,
+            },
+            stopped,
+        ));
+        Chain {
+            node,
+            url,
+            _stop: stop,
+            _dir: dir,
+        }
+    }
+
+    /// Signs `kind` as `signer` (co-signed by `cosigners`) and waits for it to succeed.
+    async fn run(&self, signer: &str, kind: TxKind, cosigners: &[&str]) {
+        let address = AccountAddress::from(key(signer).public());
+        let nonce = self
+            .node
+            .with_state(|s, _| trellis_ledger::StateRead::account(s, &address))
+            .unwrap()
+            .nonce;
+        let body = TxBody {
+            chain_id: CHAIN.into(),
+            signer: address,
+            nonce,
+            fee: Amount::from_units(100_000),
+            kind,
+        };
+        let mut tx = Transaction::sign(body, &key(signer));
+        for c in cosigners {
+            tx = tx.cosign(&key(c));
+        }
+        let id = self.node.submit(tx).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.node.tx_status(&id).unwrap() {
+                TxStatus::Committed { receipt, .. } => {
+                    assert_eq!(receipt.outcome, TxOutcome::Success);
+                    return;
+                }
+                TxStatus::Rejected { code, message } => panic!("rejected {code}: {message}"),
+                _ => {
+                    assert!(Instant::now() < deadline, "transaction not committed in time");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
+    /// Onboards `name` for bob as a staked storage provider.
+    async fn provider(&self, name: &str) {
+        let onboard = TxKind::OnboardDevice {
+            device: device(name),
+            maker: key("maker").public(),
+            class: DeviceClass::Storage,
+            capabilities: vec![Capability {
+                name: "price_per_gib_epoch".into(),
+                value: 1_000,
+            }],
+        };
+        self.run("bob", onboard, &["maker", name]).await;
+        let stake = TxKind::Stake {
+            device: device(name),
+            amount: Amount::from_units(100 * TRL),
+        };
+        self.run("bob", stake, &[]).await;
+    }
+}
+
+/// A file coded 1-of-2 with piece 0 on `p1` and piece 1 on `p2`, its deal opened by alice.
+struct Stored {
+    id: Hash,
+    pieces: Vec<Vec<u8>>,
+    terms: DealTerms,
+}
+
+async fn stored_file(chain: &Chain, size: usize) -> Stored {
+    chain.provider("p1").await;
+    chain.provider("p2").await;
+    let burn = TxKind::BurnForCredits {
+        amount: Amount::from_units(10 * TRL),
+        beneficiary: key("alice").public().into(),
+    };
+    chain.run("alice", burn, &[]).await;
+    let params = CodingParams {
+        data_shards: 1,
+        parity_shards: 1,
+        segment_bytes: 64 << 10,
+    };
+    let data: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
+    let (pieces, trees) = encode(&data, &FileKey::derive(&[1; 32], &[2; 16]), [2; 16], params).unwrap();
+    let terms = DealTerms {
+        nonce: [2; 16],
+        size: size as u64,
+        data_shards: 1,
+        parity_shards: 1,
+        segment_bytes: params.segment_bytes,
+        piece_len: pieces[0].len() as u64,
+        pieces: ["p1", "p2"]
+            .iter()
+            .zip(&trees)
+            .map(|(p, t)| Piece {
+                provider: device(p),
+                root: t.root(),
+            })
+            .collect(),
+        duration_epochs: 10,
+        price_per_gib_epoch: Credits(1_000),
+    };
+    chain.run("alice", TxKind::OpenDeal { terms: terms.clone() }, &[]).await;
+    Stored {
+        id: terms.commitment(),
+        pieces,
+        terms,
+    }
+}
+
+/// Provider `p1` serving `dir` with `capacity` bytes; its base URL.
+async fn serve(chain: &Chain, dir: &std::path::Path, capacity: u64) -> (String, Provider) {
+    let store = PieceStore::open(dir, capacity).unwrap();
+    let provider = Provider::new(store, NodeApi::new(&chain.url).unwrap(), key("p1"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let p = provider.clone();
+    tokio::spawn(async move { p.serve(listener, std::future::pending()).await });
+    (url, provider)
+}
+
+async fn put(url: &str, deal: &Hash, index: u16, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .put(format!("{url}/v1/pieces/{deal}/{index}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or_default())
+}
+
+fn code(v: &serde_json::Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+#[tokio::test]
+async fn uploads_are_checked_against_the_deal_on_chain() {
+    let chain = Chain::start().await;
+    let file = stored_file(&chain, 50_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, provider) = serve(&chain, dir.path(), 1 << 30).await;
+    let piece = file.pieces[0].clone();
+
+    let (status, v) = put(&url, &Hash([9; 32]), 0, piece.clone()).await;
+    assert_eq!((status, code(&v)), (404, "unknown_deal"));
+    let (status, v) = put(&url, &file.id, 1, file.pieces[1].clone()).await;
+    assert_eq!((status, code(&v)), (403, "not_assigned"), "piece 1 is p2's");
+    let (status, v) = put(&url, &file.id, 0, [piece.clone(), vec![0]].concat()).await;
+    assert_eq!((status, code(&v)), (413, "too_large"));
+    let (status, v) = put(&url, &file.id, 0, piece[..piece.len() - 1].to_vec()).await;
+    assert_eq!((status, code(&v)), (400, "wrong_length"));
+    let mut wrong = piece.clone();
+    wrong[7] ^= 1;
+    let (status, v) = put(&url, &file.id, 0, wrong).await;
+    assert_eq!((status, code(&v)), (422, "wrong_commitment"), "{v}");
+    let (status, v) = put(&url, &file.id, 0, b"x".to_vec()).await;
+    assert_eq!((status, code(&v)), (400, "wrong_length"));
+
+    // A body that stops short of its declared length: nothing is stored, no space is held.
+    let addr = url.trim_start_matches("http://").to_string();
+    let mut raw = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "PUT /v1/pieces/{}/0 HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n\r\n",
+        file.id,
+        piece.len()
+    );
+    raw.write_all(head.as_bytes()).await.unwrap();
+    raw.write_all(&piece[..piece.len() / 2]).await.unwrap();
+    drop(raw);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while provider.store().used() != 0 || std::fs::read_dir(dir.path().join("tmp")).unwrap().count() != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a truncated upload left space or a file behind"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!provider.store().has(&trellis_storage::provider::PieceId {
+        deal: file.id,
+        index: 0
+    }));
+
+    let (status, _) = put(&url, &file.id, 0, piece.clone()).await;
+    assert_eq!(status, 201);
+    let (status, v) = put(&url, &file.id, 0, piece.clone()).await;
+    assert_eq!((status, v["already"].as_bool()), (200, Some(true)));
+    let status: serde_json::Value = reqwest::get(format!("{url}/v1/status"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["pieces"], 1);
+    assert_eq!(
+        status["used_bytes"],
+        trellis_storage::provider::disk::footprint(piece.len() as u64)
+    );
+}
+
+#[tokio::test]
+async fn downloads_serve_ranges_and_never_serve_a_corrupt_chunk() {
+    let chain = Chain::start().await;
+    let file = stored_file(&chain, 30_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _) = serve(&chain, dir.path(), 1 << 30).await;
+    let piece = file.pieces[0].clone();
+    assert_eq!(put(&url, &file.id, 0, piece.clone()).await.0, 201);
+    let http = reqwest::Client::new();
+    let get = |range: Option<&str>| {
+        let mut r = http.get(format!("{url}/v1/pieces/{}/0", file.id));
+        if let Some(range) = range {
+            r = r.header("range", range);
+        }
+        r.send()
+    };
+    let whole = get(None).await.unwrap();
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.bytes().await.unwrap().to_vec(), piece);
+    let part = get(Some("bytes=4090-4100")).await.unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"].to_str().unwrap(),
+        format!("bytes 4090-4100/{}", piece.len())
+    );
+    assert_eq!(part.bytes().await.unwrap().to_vec(), piece[4090..=4100]);
+    assert_eq!(get(Some("bytes=99999999-")).await.unwrap().status(), 416);
+    assert_eq!(get(Some("lines=1-2")).await.unwrap().status(), 416);
+    let missing = http.get(format!("{url}/v1/pieces/{}/1", file.id)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    // Flip a byte on disk: the chunk holding it is never served.
+    let path = dir.path().join("pieces").join(file.id.to_string()).join("0.piece");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[5_000] ^= 0x80;
+    std::fs::write(&path, bytes).unwrap();
+    let before = get(Some("bytes=0-4095")).await.unwrap().bytes().await.unwrap();
+    assert_eq!(
+        before.to_vec(),
+        piece[..4096],
+        "the first chunk is intact and still served"
+    );
+    let body = get(Some("bytes=4096-8191")).await.unwrap().bytes().await;
+    assert!(
+        body.is_err() || body.unwrap().is_empty(),
+        "the corrupt chunk was served"
+    );
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("trellis_provider_corrupt_reads_total 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn challenges_get_signed_proofs_that_cannot_be_replayed() {
+    let chain = Chain::start().await;
+    let file = stored_file(&chain, 40_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _) = serve(&chain, dir.path(), 1 << 30).await;
+    assert_eq!(put(&url, &file.id, 0, file.pieces[0].clone()).await.0, 201);
+    let http = reqwest::Client::new();
+    let ask = |c: &Challenge| {
+        use trellis_primitives::Encode;
+        http.post(format!("{url}/v1/challenge")).body(c.to_bytes()).send()
+    };
+    let (root, len) = (file.terms.pieces[0].root, file.terms.piece_len);
+    let first = challenge_for(&Hash([1; 32]), &file.id, 0, len, 8);
+    let answer = decode_answer(&ask(&first).await.unwrap().bytes().await.unwrap()).unwrap();
+    assert_eq!(answer.check(&first, &root, len, &device("p1")), Ok(()));
+    assert_eq!(
+        answer.check(&first, &root, len, &device("p2")),
+        Err(AnswerFault::BadSignature)
+    );
+    let second = challenge_for(&Hash([2; 32]), &file.id, 0, len, 8);
+    assert_eq!(
+        answer.check(&second, &root, len, &device("p1")),
+        Err(AnswerFault::WrongNonce)
+    );
+    // Same nonce, other chunks: the proofs no longer match what was asked.
+    let mut reshuffled = first.clone();
+    reshuffled.chunks.reverse();
+    reshuffled.chunks[0] = (reshuffled.chunks[0] + 1) % trellis_storage::piece::chunk_count(len);
+    assert!(answer.check(&reshuffled, &root, len, &device("p1")).is_err());
+    assert_eq!(PieceTree::of(&file.pieces[0]).root(), root);
+
+    let garbage = http
+        .post(format!("{url}/v1/challenge"))
+        .body(vec![1, 2, 3])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 400);
+    let huge = http
+        .post(format!("{url}/v1/challenge"))
+        .body(vec![0; 10_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+    let past_end = Challenge {
+        chunks: vec![1_000_000],
+        ..first.clone()
+    };
+    assert_eq!(ask(&past_end).await.unwrap().status(), 400);
+    let elsewhere = Challenge { index: 1, ..first };
+    assert_eq!(ask(&elsewhere).await.unwrap().status(), 404);
+    assert!(trellis_storage::protocol::Answer::from_bytes(&[0; 10]).is_err());
+}
+
+#[tokio::test]
+async fn a_full_provider_refuses_cleanly_and_pieces_survive_a_restart() {
+    let chain = Chain::start().await;
+    let file = stored_file(&chain, 20_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let piece = file.pieces[0].clone();
+    {
+        let (url, _) = serve(&chain, dir.path(), 1_000).await;
+        let (status, v) = put(&url, &file.id, 0, piece.clone()).await;
+        assert_eq!((status, code(&v)), (507, "full"), "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("1000 bytes free"),
+            "{v}"
+        );
+    }
+    let (url, _) = serve(&chain, dir.path(), 1 << 20).await;
+    assert_eq!(put(&url, &file.id, 0, piece.clone()).await.0, 201);
+    // A new process on the same directory: the piece is there and counted.
+    let (url, provider) = serve(&chain, dir.path(), 1 << 20).await;
+    assert_eq!(
+        provider.store().used(),
+        trellis_storage::provider::disk::footprint(piece.len() as u64)
+    );
+    let back = reqwest::get(format!("{url}/v1/pieces/{}/0", file.id)).await.unwrap();
+    assert_eq!(back.bytes().await.unwrap().to_vec(), piece);
+}
