@@ -7,7 +7,7 @@ use chacha20poly1305::{aead::Aead as _, KeyInit as _, XChaCha20Poly1305, XNonce}
 use clap::Args;
 use rand::{RngCore as _, SeedableRng as _};
 use std::time::Instant;
-use trellis_storage::{codec::decode_segment, encode, CodingParams, FileKey};
+use trellis_storage::{decode_pieces, encode, CodingParams, FileKey, Layout, PieceTree};
 
 /// Options of `trellis bench storage`.
 #[derive(Debug, Args)]
@@ -93,25 +93,24 @@ pub(crate) fn run(args: StorageBenchArgs) -> Result<()> {
         coded = Some(encode(&data, &key, [4; 16], params).map_err(anyhow::Error::msg)?);
         Ok(())
     })?;
-    let (manifest, shards) = coded.context("nothing encoded")?;
-    // Decode the worst case: every data shard lost, rebuilt from parity (needs m >= k).
+    let (pieces, trees) = coded.context("nothing encoded")?;
+    let layout = Layout::new(bytes as u64, params).map_err(anyhow::Error::msg)?;
+    // Decode the worst case: every data piece lost, rebuilt from parity (needs m >= k), each
+    // piece checked against its root first as a downloader does.
     let keep_from = if m >= k { k } else { 0 };
     let started = Instant::now();
-    let mut out_len = 0;
-    for (s, segment_shards) in shards.iter().enumerate() {
-        let arrived: Vec<(usize, Vec<u8>)> = segment_shards
-            .iter()
-            .cloned()
-            .enumerate()
-            .skip(keep_from)
-            .take(k)
-            .collect();
-        out_len += decode_segment(&manifest, &key, s, &arrived)
-            .map_err(anyhow::Error::msg)?
-            .len();
+    let mut out = Vec::with_capacity(bytes);
+    let mut arrived = Vec::new();
+    for i in keep_from..keep_from + k {
+        anyhow::ensure!(
+            PieceTree::of(&pieces[i]).root() == trees[i].root(),
+            "piece {i} does not verify"
+        );
+        arrived.push((i, pieces[i].as_slice()));
     }
+    decode_pieces(arrived, layout, &key, [4; 16], &mut out, |_| {}).map_err(anyhow::Error::msg)?;
     let decode_rate = mib_per_s(bytes, started);
-    anyhow::ensure!(out_len == bytes, "decoded {out_len} of {bytes} bytes");
+    anyhow::ensure!(out == data, "decoded bytes differ");
 
     println!("| measurement (1 core) | MiB/s of plaintext | ratio to raw erasure coding |");
     println!("|---|---:|---:|");
@@ -122,19 +121,19 @@ pub(crate) fn run(args: StorageBenchArgs) -> Result<()> {
     );
     println!("| raw blake3 | {raw_hash:.0} | {:.2} |", raw_hash / raw_rs);
     println!(
-        "| encode: seal + erasure-code + hash {} shards | {encode_rate:.0} | {:.2} |",
+        "| encode: seal + erasure-code + Merkle-hash {} pieces | {encode_rate:.0} | {:.2} |",
         k + m,
         encode_rate / raw_rs
     );
     println!(
-        "| decode: verify + rebuild from parity only + open | {decode_rate:.0} | {:.2} |",
+        "| decode: verify roots + rebuild from parity only + open | {decode_rate:.0} | {:.2} |",
         decode_rate / raw_rs
     );
     println!();
     println!(
         "{} MiB in {} segments of {} MiB; stored {:.2}x (checksum {hashed}).",
         args.mib,
-        manifest.segments.len(),
+        layout.segments(),
         segment >> 20,
         (k + m) as f64 / k as f64
     );

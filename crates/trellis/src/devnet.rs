@@ -213,6 +213,23 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     for (name, _, cheat) in cheaters() {
         agents.push(start_agent(&env, name, cheat)?);
     }
+    // Storage providers, one `trellis agent storage` process each, with their URLs on chain.
+    let providers = {
+        let (dir, node, url) = (args.dir.clone(), running.node.clone(), url.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::devnet_storage::start_providers(&dir, &node, &url, &demo_key("operator"))
+        })
+        .await
+        .context("storage provider start failed")??
+    };
+    let epoch_ms = genesis_epoch_len() * args.block_interval_ms;
+    let audit = trellis_storage::audit::AuditConfig {
+        // Devnet epochs are a minute: 8 chunks an epoch is far above the 66 a day needed.
+        chunks_per_piece: 8,
+        deadline_ms: (epoch_ms / 2).min(5_000),
+        ..trellis_storage::audit::AuditConfig::default()
+    };
+    audit.validate(epoch_ms).map_err(anyhow::Error::msg)?;
     let coverage_config = CoverageConfig {
         // Each simulated hotspot beacons every (hotspots × round) = 12 block intervals.
         beacon_interval_ms: 8 * args.block_interval_ms,
@@ -229,6 +246,13 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
             config: coverage_config,
             redundancy: RedundancyConfig::default(),
             verdicts_dir: args.dir.join("node").join("rewards"),
+        }),
+        storage: Some(crate::storage_audit::StorageAuditor {
+            node: running.node.clone(),
+            payer: demo_key("oracle-1"),
+            verifier: demo_key("verifier-1"),
+            config: audit,
+            dir: args.dir.join("node").join("rewards"),
         }),
         settle_delay_ms: 2 * roll_ms,
     };
@@ -264,6 +288,13 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         );
     }
     println!(
+        "  providers:  {} storage provider agents (logs in {}/agents), audited every epoch; try\n              \
+         TRELLIS_PASSPHRASE={DEVNET_PASSPHRASE} trellis store put FILE --keystore {}/wallets/consumer.json --api {url}",
+        providers.len(),
+        args.dir.display(),
+        args.dir.display()
+    );
+    println!(
         "  rewards:    settled each epoch ({} blocks) by the oracle; archive {}/node/rewards",
         genesis_epoch_len(),
         args.dir.display()
@@ -273,13 +304,17 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         devices.len(),
         DEVICES_PER_CLASS
     );
-    for (class, device) in devices.iter().step_by(DEVICES_PER_CLASS as usize) {
-        println!("              {:<8} {device}", class.name());
+    let mut shown = std::collections::BTreeSet::new();
+    for (class, device) in &devices {
+        if shown.insert(class.name()) {
+            println!("              {:<8} {device}", class.name());
+        }
     }
     println!("  try:        TRELLIS_PASSPHRASE={DEVNET_PASSPHRASE} trellis wallet show --keystore {}/wallets/operator.json --api {url}", args.dir.display());
     println!("Ctrl-C stops it; running it again resumes the same chain (--reset starts over).");
     let result = running.run_until_signal().await;
     drop(agents);
+    drop(providers);
     // Rolls the open report segment into the archive.
     if let Err(e) = ingest.shutdown().await {
         tracing::warn!(error = %e, "ingest did not shut down cleanly");
@@ -349,7 +384,10 @@ pub(crate) fn capabilities(class: DeviceClass) -> Vec<Capability> {
     };
     match class {
         DeviceClass::Hotspot => vec![cap("frequency_khz", 868_100), cap("max_eirp_dbm", 27)],
-        DeviceClass::Storage => vec![cap("capacity_bytes", 50 << 30)],
+        DeviceClass::Storage => vec![
+            cap("capacity_bytes", 2 << 30),
+            cap("price_per_gib_epoch", crate::devnet_storage::PROVIDER_PRICE),
+        ],
         DeviceClass::Compute => vec![cap("memory_bytes", 8 << 30), cap("slots", 4)],
         DeviceClass::Sensor => vec![cap("interval_s", 60)],
         DeviceClass::Energy => vec![cap("capacity_w", 5_000)],
@@ -399,13 +437,14 @@ fn setup(node: &Node) -> Result<Vec<(DeviceClass, DeviceAddress)>> {
     let mut devices = Vec::new();
     let mut queued = Vec::new();
     if node.with_state(|s, _| s.account(&account("operator")))?.credits.0 == 0 {
+        // Enough for every location assertion below (17 devices at 1,000,000 credits each).
         queued.push(next(TxKind::BurnForCredits {
-            amount: Amount::from_trl(100).unwrap_or_default(),
+            amount: Amount::from_trl(200).unwrap_or_default(),
             beneficiary: account("operator"),
         }));
     }
     for (c, class) in DeviceClass::ALL.into_iter().enumerate() {
-        for i in 0..DEVICES_PER_CLASS {
+        for i in 0..crate::devnet_storage::count_for(class, DEVICES_PER_CLASS) {
             let dk = device_key(class, i);
             let device = DeviceAddress::from(dk.public());
             devices.push((class, device));

@@ -1,6 +1,7 @@
 //! `trellis`: the command line of the Trellis DePIN network.
 
 mod agent;
+mod agent_storage;
 mod air_hub;
 mod bench;
 mod bench_bft;
@@ -14,6 +15,7 @@ mod client;
 mod config;
 mod coverage_source;
 mod devnet;
+mod devnet_storage;
 mod hotspots;
 mod ingest_cmd;
 mod keystore;
@@ -22,6 +24,8 @@ mod rewards_cmd;
 mod run;
 mod semtech;
 mod sim_cmd;
+mod storage_audit;
+mod store;
 mod testnet;
 mod wallet;
 
@@ -71,6 +75,10 @@ enum Command {
     /// Keys and signed transactions.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// Store files on the storage network and get them back (encrypted and erasure-coded on
+    /// this machine).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Inspect a chain.
     #[command(subcommand)]
     Chain(chain_cmd::ChainCommand),
@@ -92,6 +100,11 @@ enum AgentCommand {
     ///
     /// Example: trellis agent hotspot --key-file hotspot.seed --air 127.0.0.1:8647
     Hotspot(agent::HotspotArgs),
+    /// Run a storage provider: serve piece uploads, verified downloads and audit challenges for
+    /// the storage device onboarded on chain, within the capacity given.
+    ///
+    /// Example: trellis agent storage --key-file provider.seed --dir /srv/trellis --capacity 50GiB
+    Storage(agent_storage::StorageArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +200,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Node(NodeCommand::Start(config)) => run::start(&config).await?.run_until_signal().await,
             Command::Node(NodeCommand::Run { .. }) | Command::Testnet(_) => unreachable!("dispatched above"),
             Command::Wallet(command) => wallet::run(command).await,
+            Command::Store(command) => store::run(command).await,
             Command::Chain(command) => chain_cmd::run(command).await,
             Command::Sim(command) => sim_cmd::run(command),
             Command::Rewards(command) => rewards_cmd::run(command).await,
@@ -200,6 +214,7 @@ fn run(cli: Cli) -> Result<()> {
                 tokio::task::spawn_blocking(move || bench_storage::run(args)).await?
             }
             Command::Agent(AgentCommand::Hotspot(args)) => agent::run(args).await,
+            Command::Agent(AgentCommand::Storage(args)) => agent_storage::run(args).await,
             Command::Air(args) => air_hub::run(args).await,
             Command::Ingest(command) => ingest_cmd::run(command).await,
             Command::Bench(BenchCommand::Coverage(args)) => {

@@ -27,6 +27,8 @@ pub(crate) struct RewardOracle {
     pub(crate) archive: PathBuf,
     /// The coverage verifier over the report log, if this network runs ingest.
     pub(crate) coverage: Option<crate::coverage_source::CoverageSource>,
+    /// The storage auditor, if this network has storage providers.
+    pub(crate) storage: Option<crate::storage_audit::StorageAuditor>,
     /// How long after an epoch's last block to wait before settling it, so every report of the
     /// epoch has rolled into the report archive (two roll periods).
     pub(crate) settle_delay_ms: u64,
@@ -107,18 +109,7 @@ impl RewardOracle {
                 .with_state(|s, _| s.read(&keys::epoch_burn(epoch)))?
                 .unwrap_or_default(),
             carry,
-            shares: match &self.coverage {
-                Some(source) => {
-                    let run = source.run(epoch)?;
-                    let settings = crate::coverage_source::VerifierSettings {
-                        coverage: source.config.clone(),
-                        redundancy: source.redundancy.clone(),
-                    };
-                    crate::coverage_source::write_verdicts(&self.archive, epoch, &settings, &run.outcomes)?;
-                    run.shares
-                }
-                None => Vec::new(),
-            },
+            shares: self.shares(epoch)?,
         };
         // The rules in force on chain when the epoch is settled (governance changes apply to every
         // epoch settled after them).
@@ -182,6 +173,24 @@ impl RewardOracle {
         Ok(())
     }
 
+    /// Every verifier's shares for `epoch`: coverage from the report log, storage from audits.
+    fn shares(&self, epoch: Epoch) -> Result<Vec<trellis_rewards::DeviceShare>> {
+        let mut shares = Vec::new();
+        if let Some(source) = &self.coverage {
+            let run = source.run(epoch)?;
+            let settings = crate::coverage_source::VerifierSettings {
+                coverage: source.config.clone(),
+                redundancy: source.redundancy.clone(),
+            };
+            crate::coverage_source::write_verdicts(&self.archive, epoch, &settings, &run.outcomes)?;
+            shares.extend(run.shares);
+        }
+        if let Some(auditor) = &self.storage {
+            shares.extend(auditor.run(epoch).context("storage audits")?);
+        }
+        Ok(shares)
+    }
+
     fn tx(&self, nonce: u64, kind: TxKind) -> Transaction {
         let chain_id = self.node.with_state(|s, _| s.chain_id()).unwrap_or_default();
         let fee = self
@@ -232,12 +241,16 @@ pub(crate) fn read_archive(dir: &std::path::Path, epoch: Epoch) -> Result<EpochA
 
 /// Writes an archive atomically (temp file, fsync, rename) so a crash never leaves half a file.
 fn write_archive(dir: &std::path::Path, archive: &EpochArchive) -> Result<()> {
+    write_json_atomic(&archive_path(dir, archive.inputs.epoch), archive)
+}
+
+/// Writes `value` as pretty JSON to `path` through a synced temporary file and a rename.
+pub(crate) fn write_json_atomic<T: serde::Serialize>(path: &std::path::Path, value: &T) -> Result<()> {
     use std::io::Write;
-    let path = archive_path(dir, archive.inputs.epoch);
     let tmp = path.with_extension("json.tmp");
     let mut file = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    file.write_all(&serde_json::to_vec_pretty(archive)?)?;
+    file.write_all(&serde_json::to_vec_pretty(value)?)?;
     file.sync_all()?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot move {} into place", path.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
     Ok(())
 }

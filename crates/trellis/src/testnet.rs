@@ -261,18 +261,22 @@ pub(crate) fn spawn_trellis(args: &[std::ffi::OsString], log: &Path) -> Result<N
 impl NodeProcess {
     /// Waits until the node writes its API URL into `data_dir`.
     pub(crate) fn wait_for_url(&mut self, data_dir: &Path, log: &Path) -> Result<String> {
+        self.wait_for_file(&data_dir.join(API_URL_FILE), log)
+    }
+
+    /// Waits until the process writes `url_file` (its URL, once listening).
+    pub(crate) fn wait_for_file(&mut self, url_file: &Path, log: &Path) -> Result<String> {
         let started = Instant::now();
-        let url_file = data_dir.join(API_URL_FILE);
         loop {
-            if let Ok(url) = std::fs::read_to_string(&url_file) {
+            if let Ok(url) = std::fs::read_to_string(url_file) {
                 return Ok(url);
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                bail!("node exited ({status}) during start; see {}", log.display());
+                bail!("process exited ({status}) during start; see {}", log.display());
             }
             if started.elapsed() > START_TIMEOUT {
                 bail!(
-                    "node did not open its API within {START_TIMEOUT:?}; see {}",
+                    "process did not start listening within {START_TIMEOUT:?}; see {}",
                     log.display()
                 );
             }

@@ -89,6 +89,20 @@ pub(crate) enum WalletCommand {
         #[command(flatten)]
         tx: TxArgs,
     },
+    /// Publish the URL a device you own serves clients at (storage and compute providers); an
+    /// empty URL removes it.
+    ///
+    /// Example: trellis wallet endpoint --keystore op.json --device trd1... --url http://203.0.113.7:8650
+    Endpoint {
+        #[command(flatten)]
+        tx: TxArgs,
+        /// Device address (trd1…).
+        #[arg(long)]
+        device: DeviceAddress,
+        /// `http://` or `https://` URL, at most 200 bytes.
+        #[arg(long)]
+        url: String,
+    },
 }
 
 /// Which key file.
@@ -143,7 +157,7 @@ fn passphrase(prompt: &str, confirm: bool) -> Result<Zeroizing<String>> {
     Ok(first)
 }
 
-fn unlock(arg: &KeystoreArg) -> Result<Keypair> {
+pub(crate) fn unlock(arg: &KeystoreArg) -> Result<Keypair> {
     let ks = Keystore::read(&arg.keystore)?;
     ks.open(&passphrase(&format!("Passphrase for {}: ", ks.address), false)?)
 }
@@ -197,6 +211,7 @@ pub(crate) async fn run(command: WalletCommand) -> Result<()> {
         WalletCommand::Stake { tx, device, amount } => send(tx, TxKind::Stake { device, amount }).await?,
         WalletCommand::Unstake { tx, device, amount } => send(tx, TxKind::Unstake { device, amount }).await?,
         WalletCommand::Withdraw { tx } => send(tx, TxKind::WithdrawUnbonded).await?,
+        WalletCommand::Endpoint { tx, device, url } => send(tx, TxKind::SetEndpoint { device, url }).await?,
     }
     Ok(())
 }
@@ -209,12 +224,21 @@ async fn send(args: TxArgs, kind: TxKind) -> Result<()> {
         println!("{id}");
         return Ok(());
     }
-    let status = client.wait(&id, Duration::from_secs(args.wait_secs)).await?;
+    let height = wait_success(&client, &id, Duration::from_secs(args.wait_secs)).await?;
+    println!("{id} committed in block {height}");
+    Ok(())
+}
+
+/// Waits up to a minute for `id` to commit successfully.
+pub(crate) async fn expect_success(client: &Client, id: &Hash) -> Result<u64> {
+    wait_success(client, id, Duration::from_secs(60)).await
+}
+
+/// Waits for `id` to commit successfully; its block height.
+async fn wait_success(client: &Client, id: &Hash, wait: Duration) -> Result<u64> {
+    let status = client.wait(id, wait).await?;
     match (status["status"].as_str(), status["receipt"]["status"].as_str()) {
-        (Some("committed"), Some("success")) => {
-            println!("{id} committed in block {}", status["height"]);
-            Ok(())
-        }
+        (Some("committed"), Some("success")) => Ok(status["height"].as_u64().unwrap_or(0)),
         (Some("committed"), _) => bail!(
             "{id} was included in block {} but failed ({}): {}; only the fee was charged",
             status["height"],

@@ -6,5 +6,6 @@ mod crash;
 mod e2e;
 mod harness;
 mod ingest;
+mod storage;
 mod testnet;
 mod tidy;

@@ -1,0 +1,161 @@
+//! `trellis agent storage`: the software a storage operator runs next to their disks. It serves
+//! piece uploads, ranged downloads and audit challenges over HTTP for the device onboarded on
+//! chain, keeps pieces on disk within the declared capacity, and drops pieces no open deal assigns
+//! to it any more.
+
+use anyhow::{bail, Context as _, Result};
+use clap::Args;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use trellis_primitives::{Amount, DeviceAddress, Keypair};
+use trellis_storage::{
+    chain::NodeApi,
+    provider::{PieceStore, Provider},
+};
+
+/// How often pieces of closed or moved deals are looked for.
+const COLLECT_EVERY: Duration = Duration::from_secs(30);
+
+/// Arguments of `trellis agent storage`.
+#[derive(Debug, Args)]
+pub(crate) struct StorageArgs {
+    /// File holding the device's ed25519 seed in hex: the key onboarded on chain as a storage
+    /// device.
+    #[arg(long)]
+    key_file: PathBuf,
+    /// Directory for pieces (created if missing).
+    #[arg(long)]
+    dir: PathBuf,
+    /// Space to offer, e.g. `50GiB`, `500MiB`, `2TB` or plain bytes.
+    #[arg(long, value_parser = parse_size, default_value = "50GiB")]
+    capacity: u64,
+    /// Listen address for clients and auditors (port 0 picks a free port; the URL is written
+    /// to <dir>/provider.url).
+    #[arg(long, env = "TRELLIS_PROVIDER_LISTEN", default_value = "0.0.0.0:8650")]
+    listen: SocketAddr,
+    /// The URL clients reach this provider at, as published on chain (default: from --listen).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Node API base URL.
+    #[arg(long, env = "TRELLIS_API", default_value = "http://127.0.0.1:8645")]
+    node: String,
+}
+
+/// Parses a whole number of bytes with an optional unit (`B`, `KiB`/`KB`, `MiB`/`MB`,
+/// `GiB`/`GB`, `TiB`/`TB`; the binary and decimal units are what they say).
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size: expected a whole number and a unit, e.g. 50GiB"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)"
+            ))
+        }
+    };
+    n.checked_mul(scale).ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// Runs the provider until Ctrl-C or SIGTERM.
+pub(crate) async fn run(args: StorageArgs) -> Result<()> {
+    let seed = crate::bft_node::read_seed(&args.key_file)?;
+    let key = Keypair::from_seed(*seed);
+    let device = DeviceAddress::from(key.public());
+    let node = NodeApi::new(&args.node)?;
+    let me = check_registration(&node, &device).await?;
+    let dir = args.dir.clone();
+    let capacity = args.capacity;
+    let store = tokio::task::spawn_blocking(move || PieceStore::open(&dir, capacity))
+        .await?
+        .with_context(|| format!("cannot open the piece store in {}", args.dir.display()))?;
+    if store.used() > capacity {
+        tracing::warn!(
+            used = store.used(),
+            capacity,
+            "stored pieces exceed the configured capacity"
+        );
+    }
+    // A URL left by an earlier run would point supervisors at a port nobody serves.
+    let url_file = args.dir.join("provider.url");
+    if let Err(e) = std::fs::remove_file(&url_file) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(e).with_context(|| format!("cannot remove {}", url_file.display()));
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let on_chain = me.endpoint;
+    if on_chain.as_deref() != Some(url.as_str()) {
+        tracing::warn!(
+            published = ?on_chain,
+            serving = %url,
+            "the endpoint on chain is not this provider's URL; clients will not find it until the owner runs \
+             `trellis wallet endpoint --device {device} --url {url}`"
+        );
+    }
+    let provider = Provider::new(store, node, key);
+    tokio::spawn(provider.clone().collect_forever(COLLECT_EVERY));
+    std::fs::write(&url_file, &url).with_context(|| format!("cannot write {}", url_file.display()))?;
+    println!(
+        "storage provider {device} serving {url}: {} of {} bytes used",
+        provider.store().used(),
+        capacity
+    );
+    provider
+        .serve(listener, crate::run::shutdown_signal())
+        .await
+        .context("the provider server failed")?;
+    Ok(())
+}
+
+/// Refuses to start for a device that is not a staked storage provider, saying how to fix it.
+async fn check_registration(node: &NodeApi, device: &DeviceAddress) -> Result<trellis_storage::chain::ProviderInfo> {
+    let providers = node.providers().await?;
+    let Some(me) = providers.iter().find(|p| &p.address == device) else {
+        bail!(
+            "device {device} is not onboarded as a storage device on {} (onboard it with class `storage` first)",
+            node.url()
+        );
+    };
+    if !me.eligible {
+        let min: serde_json::Value = node.get("/v1/providers").await?.unwrap_or_default();
+        let min: Amount = serde_json::from_value(min["min_collateral"].clone()).unwrap_or_default();
+        bail!(
+            "device {device} has {} TRL of collateral; storage providers need at least {min} TRL: \
+             `trellis wallet stake --device {device} --amount {min}`",
+            me.stake
+        );
+    }
+    Ok(me.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_binary_and_decimal_units_and_refuse_nonsense() {
+        assert_eq!(parse_size("50GiB"), Ok(50 << 30));
+        assert_eq!(parse_size("2TB"), Ok(2_000_000_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64 mib"), Ok(64 << 20));
+        assert!(parse_size("1.5GiB").unwrap_err().contains("unknown size unit"));
+        assert!(parse_size("GiB").is_err());
+        assert!(parse_size("20000000TiB").unwrap_err().contains("too large"));
+    }
+}

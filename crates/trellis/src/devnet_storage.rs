@@ -1,0 +1,99 @@
+//! Devnet's storage network: provider agent processes on loopback, each a staked storage device
+//! with a published endpoint, audited every epoch by the reward oracle's storage auditor.
+
+use crate::{
+    devnet::{demo_key, demo_seed, wait_all},
+    testnet::{spawn_trellis, NodeProcess},
+};
+use anyhow::Result;
+use std::{ffi::OsString, path::Path};
+use trellis_chain::Node;
+use trellis_ledger::{DeviceClass, StateRead, Transaction, TxBody, TxKind};
+use trellis_primitives::{DeviceAddress, Keypair};
+
+/// Storage providers devnet runs: enough for a 3-of-8 file that survives five losses.
+pub(crate) const STORAGE_PROVIDERS: u32 = 8;
+/// Space each devnet provider offers.
+const PROVIDER_CAPACITY: &str = "2GiB";
+/// What each devnet provider asks, in credits per GiB-epoch ($0.01 a GiB for a one-minute
+/// devnet epoch: play money, priced so a tour file costs a visible few credits).
+pub(crate) const PROVIDER_PRICE: u64 = 1_000;
+
+/// Demo key name of storage provider `i`.
+pub(crate) fn provider_name(i: u32) -> String {
+    format!("device-storage-{i}")
+}
+
+/// Starts one `trellis agent storage` process per provider and publishes each one's URL on
+/// chain (signed by `owner`) when the chain does not have it yet.
+pub(crate) fn start_providers(dir: &Path, node: &Node, node_url: &str, owner: &Keypair) -> Result<Vec<NodeProcess>> {
+    let agents = dir.join("agents");
+    std::fs::create_dir_all(&agents)?;
+    let mut processes = Vec::new();
+    let mut urls = Vec::new();
+    for i in 0..STORAGE_PROVIDERS {
+        let name = provider_name(i);
+        let seed_file = agents.join(format!("{name}.seed"));
+        if !seed_file.exists() {
+            crate::bft_node::write_validator_key(&seed_file, &demo_seed(&name))?;
+        }
+        let data = agents.join(&name);
+        std::fs::create_dir_all(&data)?;
+        let url_file = data.join("provider.url");
+        if url_file.exists() {
+            std::fs::remove_file(&url_file)?;
+        }
+        let args: Vec<OsString> = vec![
+            "agent".into(),
+            "storage".into(),
+            "--key-file".into(),
+            seed_file.into_os_string(),
+            "--dir".into(),
+            data.clone().into_os_string(),
+            "--capacity".into(),
+            PROVIDER_CAPACITY.into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--node".into(),
+            node_url.into(),
+        ];
+        let log = agents.join(format!("{name}.log"));
+        let mut process = spawn_trellis(&args, &log)?;
+        urls.push((name, process.wait_for_file(&url_file, &log)?));
+        processes.push(process);
+    }
+    let (chain_id, fee) = node.with_state(|s, _| -> Result<_> { Ok((s.chain_id()?, s.params()?.min_fee)) })?;
+    let mut nonce = node.with_state(|s, _| s.account(&owner.public().into()))?.nonce;
+    let tx = |key: &Keypair, nonce: u64, kind: TxKind| {
+        Transaction::sign(
+            TxBody {
+                chain_id: chain_id.clone(),
+                signer: key.public().into(),
+                nonce,
+                fee,
+                kind,
+            },
+            key,
+        )
+    };
+    let mut pending = Vec::new();
+    for (name, url) in urls {
+        let device = DeviceAddress::from(demo_key(&name).public());
+        if node.with_state(|s, _| s.endpoint(&device))?.as_deref() == Some(url.as_str()) {
+            continue;
+        }
+        pending.push(node.submit(tx(owner, nonce, TxKind::SetEndpoint { device, url }))?);
+        nonce += 1;
+    }
+    wait_all(node, &pending)?;
+    Ok(processes)
+}
+
+/// Whether `class` devices get the storage provider count instead of the per-class default.
+pub(crate) fn count_for(class: DeviceClass, default: u32) -> u32 {
+    if class == DeviceClass::Storage {
+        STORAGE_PROVIDERS
+    } else {
+        default
+    }
+}

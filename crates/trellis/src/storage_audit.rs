@@ -1,0 +1,493 @@
+//! The storage auditor: once an epoch is complete, it challenges every piece of every deal due
+//! for that epoch (chunks picked from the epoch's last block hash), writes the verdicts to
+//! `storage-audits-<N>.json` beside the reward archive, settles each deal for the proven pieces,
+//! slashes providers whose own answers convict them, repairs failed pieces onto new providers,
+//! and hands the storage pool its shares (proven KiB-epochs × reputation).
+//!
+//! Restart-safe: a verdict file that exists is reused instead of auditing again, and every
+//! transaction is skipped when the chain shows it already happened.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeSet, path::PathBuf, sync::Arc, time::Duration};
+use trellis_chain::{Node, TxStatus};
+use trellis_ledger::{
+    state::keys, Deal, DealTerms, DeviceClass, StateRead, Store, Transaction, TxBody, TxKind, TxOutcome,
+};
+use trellis_primitives::{Amount, DeviceAddress, Epoch, Hash, Keypair};
+use trellis_rewards::{shares::ShareBreakdown, DeviceShare, Pool};
+use trellis_storage::{
+    audit::{audit_piece, challenge_for, evidence, storage_units, AuditConfig, Verdict},
+    client::{download_piece, rebuild_piece, upload_piece, PieceRef},
+    CodingParams, Layout,
+};
+
+/// Pieces audited at once.
+const MAX_PARALLEL_AUDITS: usize = 16;
+/// How long the auditor waits for one of its transactions.
+const TX_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One piece's audit in one epoch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PieceAudit {
+    pub(crate) deal: Hash,
+    pub(crate) index: u16,
+    pub(crate) provider: DeviceAddress,
+    pub(crate) piece_len: u64,
+    pub(crate) chunks: Vec<u64>,
+    pub(crate) verdict: Verdict,
+    /// The provider's reputation score when audited (parts per million).
+    pub(crate) reputation_ppm: u64,
+}
+
+/// An epoch's storage audits: what the auditor archives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct EpochAudits {
+    pub(crate) epoch: Epoch,
+    /// Hash of the epoch's last block: the challenge seed.
+    pub(crate) entropy: Hash,
+    pub(crate) config: AuditConfig,
+    pub(crate) pieces: Vec<PieceAudit>,
+}
+
+/// The auditor.
+pub(crate) struct StorageAuditor {
+    pub(crate) node: Node,
+    /// Pays the auditor's transaction fees.
+    pub(crate) payer: Keypair,
+    /// A registered verifier key; co-signs settlements, slashes and repair moves.
+    pub(crate) verifier: Keypair,
+    pub(crate) config: AuditConfig,
+    /// Where `storage-audits-<N>.json` go.
+    pub(crate) dir: PathBuf,
+}
+
+pub(crate) fn audits_path(dir: &std::path::Path, epoch: Epoch) -> PathBuf {
+    dir.join(format!("storage-audits-{}.json", epoch.0))
+}
+
+/// Every open deal, in id order.
+fn open_deals(node: &Node) -> Result<Vec<(Hash, Deal)>> {
+    node.with_state(|s, _| {
+        s.entries()
+            .filter(|(k, _)| k.first() == Some(&keys::DEAL_TABLE))
+            .map(|(k, v)| {
+                let id: [u8; 32] = k[1..].try_into().context("deal key of the wrong length")?;
+                let deal = trellis_primitives::Decode::from_bytes(v).context("undecodable deal")?;
+                Ok((Hash(id), deal))
+            })
+            .collect()
+    })
+}
+
+fn layout(terms: &DealTerms) -> Result<Layout> {
+    Ok(Layout::new(
+        terms.size,
+        CodingParams {
+            data_shards: terms.data_shards,
+            parity_shards: terms.parity_shards,
+            segment_bytes: terms.segment_bytes,
+        },
+    )?)
+}
+
+impl StorageAuditor {
+    /// Audits, settles, slashes and repairs for `epoch`; returns the storage pool's shares.
+    pub(crate) fn run(&self, epoch: Epoch) -> Result<Vec<DeviceShare>> {
+        let audits = match std::fs::read(audits_path(&self.dir, epoch)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).context("unreadable storage audit file")?,
+            Err(_) => {
+                let audits = tokio::runtime::Handle::current().block_on(self.audit(epoch))?;
+                crate::oracle::write_json_atomic(&audits_path(&self.dir, epoch), &audits)?;
+                audits
+            }
+        };
+        self.settle(&audits)?;
+        self.slash(&audits)?;
+        if let Err(e) = tokio::runtime::Handle::current().block_on(self.repair(&audits)) {
+            tracing::warn!(epoch = epoch.0, error = %format!("{e:#}"), "storage repair incomplete; retried next epoch");
+        }
+        self.shares(&audits)
+    }
+
+    async fn audit(&self, epoch: Epoch) -> Result<EpochAudits> {
+        let epoch_len = self.node.with_state(|s, _| s.params())?.epoch_len_blocks;
+        let last = (epoch.0 + 1) * epoch_len - 1;
+        let entropy = self
+            .node
+            .store()
+            .block(last)?
+            .with_context(|| format!("block {last} is missing"))?
+            .header
+            .hash();
+        let http = reqwest::Client::new();
+        let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_AUDITS));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (id, deal) in open_deals(&self.node)? {
+            let due = deal.start_epoch.0 + u64::from(deal.settled_epochs);
+            if due != epoch.0 || deal.settled_epochs >= deal.terms.duration_epochs {
+                continue;
+            }
+            for (index, piece) in deal.terms.pieces.iter().enumerate() {
+                let index = index as u16;
+                let (endpoint, reputation) = self.node.with_state(|s, _| -> Result<_> {
+                    Ok((s.endpoint(&piece.provider)?, s.reputation(&piece.provider)?))
+                })?;
+                let challenge = challenge_for(&entropy, &id, index, deal.terms.piece_len, self.config.chunks_per_piece);
+                let (http, limit, piece, piece_len) = (http.clone(), limit.clone(), *piece, deal.terms.piece_len);
+                let deadline = self.config.deadline();
+                tasks.spawn(async move {
+                    let _permit = limit.acquire_owned().await;
+                    let verdict = match &endpoint {
+                        None => Verdict::NoEndpoint,
+                        Some(url) => {
+                            audit_piece(
+                                &http,
+                                url,
+                                &challenge,
+                                &piece.root,
+                                piece_len,
+                                &piece.provider,
+                                deadline,
+                            )
+                            .await
+                        }
+                    };
+                    PieceAudit {
+                        deal: id,
+                        index,
+                        provider: piece.provider,
+                        piece_len,
+                        chunks: challenge.chunks,
+                        verdict,
+                        reputation_ppm: reputation.score_ppm(),
+                    }
+                });
+            }
+        }
+        let mut pieces = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            pieces.push(done.context("an audit task failed")?);
+        }
+        pieces.sort_by_key(|p| (p.deal, p.index));
+        for p in &pieces {
+            tracing::info!(epoch = epoch.0, deal = %p.deal, piece = p.index, provider = %p.provider, verdict = p.verdict.name(), "storage audit");
+        }
+        Ok(EpochAudits {
+            epoch,
+            entropy,
+            config: self.config,
+            pieces,
+        })
+    }
+
+    fn settle(&self, audits: &EpochAudits) -> Result<()> {
+        let mut deals: Vec<Hash> = audits.pieces.iter().map(|p| p.deal).collect();
+        deals.dedup();
+        let mut pending = Vec::new();
+        for id in deals {
+            let Some(deal) = self.node.with_state(|s, _| s.deal(&id))? else {
+                continue;
+            };
+            if deal.start_epoch.0 + u64::from(deal.settled_epochs) != audits.epoch.0 {
+                continue; // settled already
+            }
+            let proven: Vec<u16> = audits
+                .pieces
+                .iter()
+                .filter(|p| p.deal == id && p.verdict.passed())
+                .map(|p| p.index)
+                .collect();
+            let kind = TxKind::SettleDeal {
+                deal: id,
+                epoch: audits.epoch,
+                proven,
+            };
+            pending.push(kind);
+        }
+        self.submit_all(pending)
+    }
+
+    fn slash(&self, audits: &EpochAudits) -> Result<()> {
+        let mut pending = Vec::new();
+        for p in audits.pieces.iter().filter(|p| p.verdict.slashable()) {
+            let evidence = evidence(&p.deal, p.index, audits.epoch.0, &p.provider, &p.verdict);
+            let (used, stake) = self.node.with_state(|s, _| -> Result<_> {
+                Ok((
+                    s.get(&keys::slash_evidence(&evidence)).is_some(),
+                    s.device(&p.provider)?.map(|d| d.stake).unwrap_or_default(),
+                ))
+            })?;
+            let amount =
+                Amount::from_units((u128::from(stake.units()) * u128::from(self.config.slash_bps) / 10_000) as u64);
+            if used || amount.is_zero() {
+                continue;
+            }
+            tracing::warn!(provider = %p.provider, deal = %p.deal, piece = p.index, verdict = p.verdict.name(), %amount, "slashing a storage provider");
+            pending.push(TxKind::Slash {
+                device: p.provider,
+                amount,
+                evidence,
+                reason: format!(
+                    "storage audit epoch {}: piece {} of deal {}: {}",
+                    audits.epoch.0,
+                    p.index,
+                    p.deal,
+                    p.verdict.name()
+                ),
+            });
+        }
+        self.submit_all(pending)
+    }
+
+    /// Re-creates failed pieces on new providers, for deals below the repair threshold.
+    async fn repair(&self, audits: &EpochAudits) -> Result<()> {
+        let mut deals: Vec<Hash> = audits
+            .pieces
+            .iter()
+            .filter(|p| !p.verdict.passed())
+            .map(|p| p.deal)
+            .collect();
+        deals.dedup();
+        for id in deals {
+            let Some(deal) = self.node.with_state(|s, _| s.deal(&id))? else {
+                continue;
+            };
+            let failed: Vec<&PieceAudit> = audits
+                .pieces
+                .iter()
+                .filter(|p| p.deal == id && !p.verdict.passed())
+                // Only pieces still on the provider that failed them (not repaired already).
+                .filter(|p| {
+                    deal.terms
+                        .pieces
+                        .get(usize::from(p.index))
+                        .is_some_and(|x| x.provider == p.provider)
+                })
+                .collect();
+            let n = deal.terms.pieces.len();
+            let threshold = match self.config.repair_threshold {
+                0 => n,
+                t => usize::from(t).min(n),
+            };
+            if failed.is_empty() || n - failed.len() >= threshold {
+                continue;
+            }
+            self.repair_deal(id, &deal, &failed).await?;
+        }
+        Ok(())
+    }
+
+    async fn repair_deal(&self, id: Hash, deal: &Deal, failed: &[&PieceAudit]) -> Result<()> {
+        let terms = &deal.terms;
+        let layout = layout(terms)?;
+        let k = usize::from(terms.data_shards);
+        let bad: BTreeSet<u16> = failed.iter().map(|p| p.index).collect();
+        let providers = self.providers()?;
+        let endpoint = |d: &DeviceAddress| {
+            providers
+                .iter()
+                .find(|p| &p.address == d)
+                .and_then(|p| p.endpoint.clone())
+        };
+        let work = tempfile::tempdir().context("cannot create a repair work directory")?;
+        let http = reqwest::Client::builder()
+            .timeout(trellis_storage::client::TRANSFER_TIMEOUT)
+            .build()?;
+        // k healthy pieces, each verified against its root while it downloads.
+        let mut have = Vec::new();
+        for (index, piece) in terms.pieces.iter().enumerate() {
+            if have.len() == k {
+                break;
+            }
+            if bad.contains(&(index as u16)) {
+                continue;
+            }
+            let Some(url) = endpoint(&piece.provider) else { continue };
+            let dest = work.path().join(format!("have-{index}"));
+            let piece_ref = PieceRef {
+                deal: id,
+                index: index as u16,
+                root: piece.root,
+                len: layout.piece_len(),
+            };
+            match download_piece(&http, &url, &piece_ref, &dest, |_| {}).await {
+                Ok(()) => have.push((index, dest)),
+                Err(e) => tracing::warn!(deal = %id, piece = index, error = %e, "repair source unavailable"),
+            }
+        }
+        if have.len() < k {
+            bail!(
+                "deal {id}: only {} healthy pieces reachable, {k} needed to repair",
+                have.len()
+            );
+        }
+        let mut exclude: BTreeSet<DeviceAddress> = terms.pieces.iter().map(|p| p.provider).collect();
+        for p in failed {
+            let placement = trellis_storage::client::place(
+                &providers,
+                1,
+                layout.piece_len(),
+                terms.price_per_gib_epoch.0,
+                &terms.nonce,
+                &exclude,
+            )
+            .with_context(|| format!("deal {id}: no provider to repair piece {} onto", p.index))?;
+            let target = placement.chosen[0].clone();
+            exclude.insert(target.info.address);
+            let rebuilt = work.path().join(format!("rebuilt-{}", p.index));
+            let (sources, out, missing) = (have.clone(), rebuilt.clone(), usize::from(p.index));
+            tokio::task::spawn_blocking(move || -> Result<()> {
+                let readers = sources
+                    .into_iter()
+                    .map(|(i, path)| std::fs::File::open(path).map(|f| (i, std::io::BufReader::new(f))))
+                    .collect::<std::io::Result<Vec<_>>>()?;
+                let mut w = std::io::BufWriter::new(std::fs::File::create(&out)?);
+                rebuild_piece(readers, layout, missing, &mut w)?;
+                w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                Ok(())
+            })
+            .await??;
+            let kind = TxKind::MovePiece {
+                deal: id,
+                index: p.index,
+                provider: target.info.address,
+            };
+            self.submit_all(vec![kind])?;
+            upload_piece(&http, &target.endpoint, &id, p.index, &rebuilt, |_| {}).await?;
+            tracing::info!(deal = %id, piece = p.index, from = %p.provider, to = %target.info.address, "repaired a storage piece");
+        }
+        Ok(())
+    }
+
+    fn shares(&self, audits: &EpochAudits) -> Result<Vec<DeviceShare>> {
+        let mut by_provider: std::collections::BTreeMap<DeviceAddress, (u64, u64, ShareBreakdown)> = Default::default();
+        for p in &audits.pieces {
+            let entry = by_provider.entry(p.provider).or_default();
+            entry.1 = p.reputation_ppm;
+            if p.verdict.passed() {
+                entry.0 += p.piece_len;
+                entry.2.counted_reports += 1;
+            } else {
+                *entry
+                    .2
+                    .rejected_reports
+                    .entry(p.verdict.name().to_string())
+                    .or_default() += 1;
+            }
+        }
+        let mut shares = Vec::new();
+        for (device, (bytes, reputation, mut breakdown)) in by_provider {
+            let Some(dev) = self.node.with_state(|s, _| s.device(&device))? else {
+                continue;
+            };
+            if dev.class != DeviceClass::Storage {
+                continue;
+            }
+            breakdown.factors = vec![("proven_bytes".into(), bytes), ("reputation_ppm".into(), reputation)];
+            shares.push(DeviceShare {
+                device,
+                owner: dev.owner,
+                pool: Pool::Storage,
+                units: storage_units(bytes, reputation),
+                breakdown,
+            });
+        }
+        Ok(shares)
+    }
+
+    /// Storage providers as the chain records them (what `/v1/providers` serves).
+    fn providers(&self) -> Result<Vec<trellis_storage::chain::ProviderInfo>> {
+        self.node.with_state(|s, _| {
+            let min = s.params()?.storage_min_collateral;
+            let mut list = Vec::new();
+            for (k, v) in s.entries().filter(|(k, _)| k.first() == Some(&keys::DEVICE_TABLE)) {
+                let Ok(raw) = <[u8; 32]>::try_from(&k[1..]) else {
+                    continue;
+                };
+                let address = DeviceAddress::from(trellis_primitives::PublicKey(raw));
+                let dev: trellis_ledger::Device =
+                    trellis_primitives::Decode::from_bytes(v).context("undecodable device")?;
+                if dev.class != DeviceClass::Storage {
+                    continue;
+                }
+                list.push((address, dev));
+            }
+            list.into_iter()
+                .map(|(address, dev)| {
+                    Ok(trellis_storage::chain::ProviderInfo {
+                        address,
+                        owner: dev.owner,
+                        stake: dev.stake,
+                        eligible: dev.stake >= min,
+                        capabilities: dev.capabilities.clone(),
+                        location: dev.location.map(|l| l.location),
+                        endpoint: s.endpoint(&address)?,
+                        slashed: dev.slashed,
+                        reputation_ppm: s.reputation(&address)?.score_ppm(),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Signs (payer, co-signed by the verifier) and submits `kind` with the next of `nonce`.
+    fn submit_with(&self, nonce: &mut u64, kind: TxKind) -> Result<Hash> {
+        let (chain_id, fee) = self
+            .node
+            .with_state(|s, _| -> Result<_> { Ok((s.chain_id()?, s.params()?.min_fee)) })?;
+        let tx = Transaction::sign(
+            TxBody {
+                chain_id,
+                signer: self.payer.public().into(),
+                nonce: *nonce,
+                fee,
+                kind,
+            },
+            &self.payer,
+        )
+        .cosign(&self.verifier);
+        *nonce += 1;
+        Ok(self.node.submit(tx)?)
+    }
+
+    /// Submits `kinds` in windows the mempool accepts, waiting for each window.
+    fn submit_all(&self, kinds: Vec<TxKind>) -> Result<()> {
+        for window in kinds.chunks(32) {
+            let mut nonce = self
+                .node
+                .with_state(|s, _| s.account(&self.payer.public().into()))?
+                .nonce;
+            let ids = window
+                .iter()
+                .map(|k| self.submit_with(&mut nonce, k.clone()))
+                .collect::<Result<Vec<_>>>()?;
+            self.wait(&ids)?;
+        }
+        Ok(())
+    }
+
+    fn wait(&self, ids: &[Hash]) -> Result<()> {
+        let deadline = std::time::Instant::now() + TX_TIMEOUT;
+        for id in ids {
+            loop {
+                match self.node.tx_status(id)? {
+                    TxStatus::Committed { receipt, .. } => {
+                        if let TxOutcome::Failed { code, message } = receipt.outcome {
+                            tracing::warn!(tx = %id, code, message, "storage auditor transaction failed");
+                        }
+                        break;
+                    }
+                    TxStatus::Rejected { code, message } => {
+                        bail!("storage auditor transaction {id} rejected ({code}): {message}")
+                    }
+                    _ if std::time::Instant::now() > deadline => {
+                        bail!("storage auditor transaction {id} not final in time")
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,158 @@
+//! `trellis store get`: fetch every piece at once, keep the first `k` that match their
+//! commitments, cancel the slow tail, decrypt to disk.
+
+use super::{bytes_bar, owner_secret, work_dir, Common};
+use crate::wallet::unlock;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
+use trellis_primitives::{AccountAddress, Hash};
+use trellis_storage::{
+    chain::NodeApi,
+    client::{download_piece, PieceRef, TransferError},
+    decode_pieces, CodingParams, FileKey, Layout,
+};
+
+/// Most pieces downloaded at once (a deal has at most 128; 30 by default).
+const MAX_PARALLEL_DOWNLOADS: usize = 32;
+
+/// Arguments of `trellis store get`.
+#[derive(Debug, Args)]
+pub(crate) struct GetArgs {
+    /// File id (deal id, 64 hex digits), as `store put` printed it.
+    id: Hash,
+    /// Where to write the file (must not exist, unless --force).
+    out: PathBuf,
+    #[command(flatten)]
+    common: Common,
+    /// Overwrite OUT if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+pub(crate) async fn run(args: GetArgs) -> Result<()> {
+    if args.out.exists() && !args.force {
+        bail!("{} exists; pass --force to overwrite it", args.out.display());
+    }
+    let key = unlock(&args.common.keystore)?;
+    let node = NodeApi::new(&args.common.api.api)?;
+    let deal = node
+        .deal(&args.id)
+        .await?
+        .with_context(|| format!("no open storage deal {} on {}", args.id, node.url()))?;
+    if deal.client != AccountAddress::from(key.public()) {
+        bail!(
+            "deal {} belongs to {}, not to this wallet: its file key cannot be derived here",
+            args.id,
+            deal.client
+        );
+    }
+    let terms = deal.terms;
+    let params = CodingParams {
+        data_shards: terms.data_shards,
+        parity_shards: terms.parity_shards,
+        segment_bytes: terms.segment_bytes,
+    };
+    let layout = Layout::new(terms.size, params)?;
+    let k = usize::from(terms.data_shards);
+    let endpoints: BTreeMap<_, _> = node
+        .providers()
+        .await?
+        .into_iter()
+        .filter_map(|p| Some((p.address, p.endpoint?)))
+        .collect();
+
+    let work = work_dir(Some(&args.out))?;
+    let http = reqwest::Client::builder()
+        .timeout(trellis_storage::client::TRANSFER_TIMEOUT)
+        .build()?;
+    let bar = bytes_bar(layout.piece_len() * k as u64, "downloading", args.common.quiet);
+    let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_DOWNLOADS));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, piece) in terms.pieces.iter().enumerate() {
+        let Some(endpoint) = endpoints.get(&piece.provider).cloned() else {
+            bar.suspend(|| eprintln!("piece {index}: provider {} publishes no endpoint", piece.provider));
+            continue;
+        };
+        let (http, limit, bar) = (http.clone(), limit.clone(), bar.clone());
+        let len = layout.piece_len();
+        let piece_ref = PieceRef {
+            deal: args.id,
+            index: index as u16,
+            root: piece.root,
+            len,
+        };
+        let dest = work.path().join(format!("piece-{index}"));
+        let provider = piece.provider;
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let result = download_piece(&http, &endpoint, &piece_ref, &dest, |_| {}).await;
+            if result.is_ok() {
+                bar.inc(len);
+            }
+            (index, provider, dest, result)
+        });
+    }
+    let mut good: Vec<(usize, PathBuf)> = Vec::with_capacity(k);
+    let mut bad_data = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (index, provider, path, result) = joined.context("a download task failed")?;
+        match result {
+            Ok(()) => {
+                good.push((index, path));
+                if good.len() == k {
+                    // Enough: the slow tail is cancelled (dropping the set aborts its tasks).
+                    tasks.abort_all();
+                    break;
+                }
+            }
+            Err(e) => {
+                if let TransferError::BadData { .. } = e {
+                    bad_data.push((index, provider));
+                }
+                bar.suspend(|| eprintln!("piece {index}: {e}"));
+            }
+        }
+    }
+    bar.finish_and_clear();
+    for (index, provider) in &bad_data {
+        // The auditors challenge every piece every epoch; a provider that serves bad bytes fails
+        // them and is slashed. Tell the user which one it was.
+        eprintln!("warning: provider {provider} served corrupt data for piece {index}");
+    }
+    if good.len() < k {
+        bail!(
+            "only {} of the {k} pieces needed could be fetched intact from {} providers",
+            good.len(),
+            terms.pieces.len()
+        );
+    }
+
+    let secret = owner_secret(&key);
+    let file_key = FileKey::derive(&secret, &terms.nonce);
+    let partial = work.path().join("out");
+    let bar = bytes_bar(terms.size, "decrypting", args.common.quiet);
+    let (bar2, partial2, nonce) = (bar.clone(), partial.clone(), terms.nonce);
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        let readers = good
+            .into_iter()
+            .map(|(i, p)| std::fs::File::open(&p).map(|f| (i, std::io::BufReader::with_capacity(1 << 20, f))))
+            .collect::<std::io::Result<Vec<_>>>()
+            .context("cannot reopen a downloaded piece")?;
+        let mut out = std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(&partial2).with_context(|| format!("cannot write {}", partial2.display()))?,
+        );
+        decode_pieces(readers, layout, &file_key, nonce, &mut out, |done| {
+            bar2.set_position(done)
+        })?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(())
+    })
+    .await??;
+    bar.finish_and_clear();
+    std::fs::rename(&partial, &args.out).with_context(|| format!("cannot move the file to {}", args.out.display()))?;
+    eprintln!("{} bytes written to {}", terms.size, args.out.display());
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! `trellis store`: keep files on the storage network and get them back.
+//!
+//! `put` encrypts and erasure-codes a file on this machine (the network only ever sees
+//! ciphertext), opens a storage deal that escrows the price in credits, and uploads one piece to
+//! each chosen provider in parallel. `get` fetches pieces from every provider at once, keeps the
+//! first `k` that match their commitments, cancels the rest, and decrypts to disk. `ls` and `rm`
+//! list and close the wallet's deals. Each file's key is derived from the wallet key and the
+//! file's nonce, so the wallet alone is enough to read every file it stored.
+
+mod catalog;
+mod get;
+mod put;
+
+use crate::{
+    client::Client,
+    wallet::{unlock, ApiArg, KeystoreArg},
+};
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use trellis_ledger::TxKind;
+use trellis_primitives::{Hash, Keypair};
+use zeroize::Zeroizing;
+
+/// Store commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum StoreCommand {
+    /// Encrypt, erasure-code and upload a file; prints the file id (the deal id).
+    ///
+    /// Example: trellis store put photos.tar --keystore me.json --epochs 720
+    Put(put::PutArgs),
+    /// Download a file by id: any k pieces suffice, every byte is checked, then decrypted.
+    ///
+    /// Example: trellis store get 3f2a…e1 photos.tar --keystore me.json
+    Get(get::GetArgs),
+    /// List the wallet's stored files (open deals) with names, sizes, escrow and expiry.
+    ///
+    /// Example: trellis store ls --keystore me.json
+    Ls(Common),
+    /// Close a file's deal: providers drop the pieces, unspent escrow returns to the wallet.
+    ///
+    /// Example: trellis store rm 3f2a…e1 --keystore me.json
+    Rm {
+        /// File id (deal id, 64 hex digits).
+        id: Hash,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// Options every store command takes.
+#[derive(Debug, Args)]
+pub(crate) struct Common {
+    #[command(flatten)]
+    pub(crate) keystore: KeystoreArg,
+    #[command(flatten)]
+    pub(crate) api: ApiArg,
+    /// Hide progress bars (they are hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+/// The secret every file key of this wallet is derived from: a hash of the wallet seed in its own
+/// domain, so the signing key itself never keys a cipher.
+pub(crate) fn owner_secret(key: &Keypair) -> Zeroizing<[u8; 32]> {
+    let seed = Zeroizing::new(key.seed());
+    Zeroizing::new(blake3::derive_key("trellis 2026 storage owner secret", seed.as_ref()))
+}
+
+/// A progress bar in bytes, hidden when asked or when stderr is not a terminal.
+pub(crate) fn bytes_bar(len: u64, what: &str, quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    let style =
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Runs a store command.
+pub(crate) async fn run(command: StoreCommand) -> Result<()> {
+    match command {
+        StoreCommand::Put(args) => put::run(args).await,
+        StoreCommand::Get(args) => get::run(args).await,
+        StoreCommand::Ls(common) => ls(common).await,
+        StoreCommand::Rm { id, common } => rm(id, common).await,
+    }
+}
+
+async fn ls(common: Common) -> Result<()> {
+    let ks = crate::keystore::Keystore::read(&common.keystore.keystore)?;
+    let client = Client::new(&common.api.api)?;
+    let deals = client.get(&format!("/v1/accounts/{}/deals", ks.address)).await?;
+    let names = catalog::Catalog::load(&common.keystore.keystore)?;
+    let list = deals["deals"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("no stored files for {}", ks.address);
+        return Ok(());
+    }
+    println!(
+        "{:<64}  {:>12}  {:>6}  {:>10}  {:>9}  name",
+        "id", "bytes", "k/n", "escrow", "end epoch"
+    );
+    for d in list {
+        let id = d["id"].as_str().unwrap_or("?");
+        let terms = &d["deal"]["terms"];
+        let k = terms["data_shards"].as_u64().unwrap_or(0);
+        let n = k + terms["parity_shards"].as_u64().unwrap_or(0);
+        println!(
+            "{id:<64}  {:>12}  {:>6}  {:>10}  {:>9}  {}{}",
+            terms["size"].as_u64().unwrap_or(0),
+            format!("{k}/{n}"),
+            d["deal"]["escrow"]
+                .as_u64()
+                .map_or_else(|| d["deal"]["escrow"].to_string(), |e| e.to_string()),
+            d["end_epoch"],
+            names.name(id).unwrap_or("-"),
+            if d["expired"].as_bool() == Some(true) {
+                "  (expired)"
+            } else {
+                ""
+            },
+        );
+    }
+    Ok(())
+}
+
+async fn rm(id: Hash, common: Common) -> Result<()> {
+    let key = unlock(&common.keystore)?;
+    let client = Client::new(&common.api.api)?;
+    let tx = client
+        .sign_and_submit(&key, TxKind::CloseDeal { deal: id }, None)
+        .await?;
+    crate::wallet::expect_success(&client, &tx)
+        .await
+        .context("closing the deal")?;
+    let mut names = catalog::Catalog::load(&common.keystore.keystore)?;
+    names.remove(&id.to_string());
+    names.save(&common.keystore.keystore)?;
+    println!("closed {id}; the unspent escrow is back in the wallet and providers will drop the pieces");
+    Ok(())
+}
+
+/// Where store commands keep temporary pieces: next to the output or in the system temp dir.
+pub(crate) fn work_dir(near: Option<&std::path::Path>) -> Result<tempfile::TempDir> {
+    let parent: PathBuf = near
+        .and_then(|p| p.parent())
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    tempfile::Builder::new()
+        .prefix(".trellis-store-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("cannot create a work directory in {}", parent.display()))
+}

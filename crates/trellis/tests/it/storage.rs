@@ -1,0 +1,242 @@
+//! The storage network with real processes: a devnet with eight `trellis agent storage`
+//! providers on loopback, files stored and fetched with `trellis store`, providers killed,
+//! and providers that delete or corrupt what they hold caught by the auditor, slashed, and
+//! repaired around.
+
+use crate::harness::{get, start_devnet, stderr, stdout, trellis, DEADLINE};
+use rand::{RngCore, SeedableRng};
+use serde_json::Value;
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+const PASS: (&str, &str) = ("TRELLIS_PASSPHRASE", "devnet");
+
+fn consumer(dir: &Path) -> String {
+    dir.join("wallets/consumer.json").to_str().unwrap().to_string()
+}
+
+/// Burns `trl` of the consumer's TRL for credits.
+fn buy_credits(dir: &Path, api: &str, trl: &str) {
+    let out = trellis(
+        &[
+            "wallet",
+            "burn",
+            "--keystore",
+            &consumer(dir),
+            "--api",
+            api,
+            "--amount",
+            trl,
+        ],
+        &[PASS],
+    );
+    assert!(out.status.success(), "burn failed: {}", stderr(&out));
+}
+
+fn random_file(path: &Path, len: usize, seed: u64) -> blake3::Hash {
+    let mut bytes = vec![0u8; len];
+    rand_chacha::ChaCha20Rng::seed_from_u64(seed).fill_bytes(&mut bytes);
+    std::fs::write(path, &bytes).unwrap();
+    blake3::hash(&bytes)
+}
+
+fn put(dir: &Path, api: &str, file: &Path, extra: &[&str]) -> String {
+    let keystore = consumer(dir);
+    let mut args = vec![
+        "store",
+        "put",
+        file.to_str().unwrap(),
+        "--keystore",
+        &keystore,
+        "--api",
+        api,
+        "--epochs",
+        "100",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let out = trellis(&args, &[PASS]);
+    assert!(out.status.success(), "store put failed: {}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+fn fetch(dir: &Path, api: &str, id: &str, out_path: &Path) -> std::process::Output {
+    trellis(
+        &[
+            "store",
+            "get",
+            id,
+            out_path.to_str().unwrap(),
+            "--keystore",
+            &consumer(dir),
+            "--api",
+            api,
+            "--quiet",
+        ],
+        &[PASS],
+    )
+}
+
+fn deal(api: &str, id: &str) -> Value {
+    get(api, &format!("/v1/deals/{id}")).unwrap()
+}
+
+fn provider_dir(dir: &Path, address: &str) -> PathBuf {
+    // Devnet names provider data directories after their demo keys; find the one serving
+    // `address` through its log's first line.
+    for i in 0..8 {
+        let name = format!("device-storage-{i}");
+        let log = std::fs::read_to_string(dir.join("agents").join(format!("{name}.log"))).unwrap_or_default();
+        if log.contains(address) {
+            return dir.join("agents").join(name);
+        }
+    }
+    panic!("no devnet provider serves {address}");
+}
+
+fn kill_provider(dir: &Path, address: &str) {
+    let data = provider_dir(dir, address);
+    let pattern = format!("--dir {}", data.display());
+    let status = std::process::Command::new("pkill")
+        .args(["-KILL", "-f", "--", &pattern])
+        .status()
+        .unwrap();
+    assert!(status.success(), "no process matched {pattern}");
+}
+
+fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_100_mib_file_on_8_providers_survives_losing_5_of_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("devnet");
+    let (_devnet, _, api) = start_devnet(&dir, &tmp.path().join("devnet.log"));
+    buy_credits(&dir, &api, "5");
+    let file = tmp.path().join("big.bin");
+    let hash = random_file(&file, 100 << 20, 5);
+    let id = put(&dir, &api, &file, &[]);
+
+    let d = deal(&api, &id);
+    let terms = &d["deal"]["terms"];
+    let pieces = terms["pieces"].as_array().unwrap();
+    let (k, n) = (terms["data_shards"].as_u64().unwrap() as usize, pieces.len());
+    assert_eq!((k, n), (3, 8), "eight providers give a 3-of-8 coding");
+    let mut providers: Vec<&str> = pieces.iter().map(|p| p["provider"].as_str().unwrap()).collect();
+    providers.sort();
+    providers.dedup();
+    assert_eq!(providers.len(), 8, "every piece on its own provider");
+    let listed = get(
+        &api,
+        &format!("/v1/accounts/{}/deals", d["deal"]["client"].as_str().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(listed["deals"][0]["id"].as_str(), Some(id.as_str()));
+
+    // Kill n − k providers: the first five pieces' (data pieces among them).
+    for p in &pieces[..n - k] {
+        kill_provider(&dir, p["provider"].as_str().unwrap());
+    }
+    let out_path = tmp.path().join("back.bin");
+    let out = fetch(&dir, &api, &id, &out_path);
+    assert!(out.status.success(), "store get failed: {}", stderr(&out));
+    let back = std::fs::read(&out_path).unwrap();
+    assert_eq!(back.len(), 100 << 20);
+    assert_eq!(blake3::hash(&back), hash, "downloaded bytes differ");
+
+    // One more loss is one too many: a clear refusal, not a wrong file.
+    kill_provider(&dir, pieces[n - k]["provider"].as_str().unwrap());
+    let refused = fetch(&dir, &api, &id, &tmp.path().join("never.bin"));
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("of the 3 pieces needed"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!tmp.path().join("never.bin").exists());
+}
+
+#[test]
+fn providers_that_delete_or_corrupt_pieces_are_caught_slashed_and_repaired_around() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("devnet");
+    let (_devnet, _, api) = start_devnet(&dir, &tmp.path().join("devnet.log"));
+    buy_credits(&dir, &api, "1");
+    let file = tmp.path().join("small.bin");
+    // Small enough that each piece is one 4 KiB chunk: every challenge hits the flipped byte.
+    let hash = random_file(&file, 8_000, 9);
+    let id = put(&dir, &api, &file, &["--pieces", "6", "--data-pieces", "2"]);
+    let before = deal(&api, &id);
+    let pieces = before["deal"]["terms"]["pieces"].as_array().unwrap().clone();
+    assert_eq!(pieces.len(), 6);
+    let deleter = pieces[0]["provider"].as_str().unwrap().to_string();
+    let flipper = pieces[1]["provider"].as_str().unwrap().to_string();
+
+    let piece_file = |provider: &str, index: usize| {
+        provider_dir(&dir, provider)
+            .join("pieces")
+            .join(&id)
+            .join(format!("{index}.piece"))
+    };
+    std::fs::remove_file(piece_file(&deleter, 0)).unwrap();
+    let flip = piece_file(&flipper, 1);
+    let mut bytes = std::fs::read(&flip).unwrap();
+    bytes[100] ^= 0x01;
+    std::fs::write(&flip, bytes).unwrap();
+
+    let provider = |address: &str| -> Value {
+        get(&api, "/v1/providers").unwrap()["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["address"] == address)
+            .cloned()
+            .unwrap()
+    };
+    wait_until("both cheaters slashed and their pieces repaired", 3 * DEADLINE, || {
+        let d = deal(&api, &id);
+        let moved = |i: usize, from: &str| d["deal"]["terms"]["pieces"][i]["provider"].as_str() != Some(from);
+        let slashed = |a: &str| provider(a)["slashed"].as_str().is_some_and(|s| s != "0");
+        moved(0, &deleter) && moved(1, &flipper) && slashed(&deleter) && slashed(&flipper)
+    });
+    for cheater in [&deleter, &flipper] {
+        let p = provider(cheater);
+        assert_eq!(p["disqualified"], true, "{p}");
+        assert!(p["reputation"]["failed"].as_u64().unwrap() >= 1);
+    }
+    // The audit record names the verdicts.
+    let audits: Vec<Value> = std::fs::read_dir(dir.join("node/rewards"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("storage-audits-"))
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    let verdict_of = |index: u64| -> Vec<String> {
+        audits
+            .iter()
+            .flat_map(|a| a["pieces"].as_array().unwrap().clone())
+            .filter(|p| p["deal"] == id.as_str() && p["index"] == index && p["verdict"]["result"] != "passed")
+            .map(|p| p["verdict"]["result"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(verdict_of(0).contains(&"not_stored".to_string()), "{:?}", verdict_of(0));
+    assert!(verdict_of(1).contains(&"bad_answer".to_string()), "{:?}", verdict_of(1));
+
+    // The file still downloads intact, now from the repaired placement.
+    let out_path = tmp.path().join("back.bin");
+    let out = fetch(&dir, &api, &id, &out_path);
+    assert!(out.status.success(), "store get failed: {}", stderr(&out));
+    assert_eq!(blake3::hash(&std::fs::read(&out_path).unwrap()), hash);
+    // The repaired pieces pass later audits: the deal keeps settling with all six proven.
+    let settled = deal(&api, &id)["deal"]["settled_epochs"].as_u64().unwrap();
+    wait_until("a settlement after the repair", 2 * DEADLINE, || {
+        deal(&api, &id)["deal"]["settled_epochs"].as_u64().unwrap() > settled + 1
+    });
+}
