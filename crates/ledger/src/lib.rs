@@ -37,5 +37,5 @@ pub use state::{Account, Deal, Device, Manifest, Reputation, StateRead, Supply, 
 pub use store::{Layered, MemStore, Overlay, StateDiff, Store};
 pub use tx::{
     Antenna, Capability, Committee, DealTerms, DeviceClass, GovAction, Piece, Transaction, TxBody, TxKind, GIB,
-    MAX_PIECES, PIECE_CHUNK_BYTES,
+    MAX_PIECES, MAX_PIECE_BYTES, MAX_SEGMENT_BYTES, PIECE_CHUNK_BYTES,
 };

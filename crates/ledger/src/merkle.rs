@@ -85,6 +85,43 @@ impl MerkleProof {
         })
     }
 
+    /// The proofs of several leaves, hashing the tree once instead of once per proof (a storage
+    /// challenge asks for many chunks of one large piece). `None` if any index is out of range.
+    pub fn build_many(leaves: &[Hash], indexes: &[usize]) -> Option<Vec<Self>> {
+        if indexes.iter().any(|&i| i >= leaves.len()) {
+            return None;
+        }
+        let mut levels = vec![leaves.to_vec()];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let next = next_level(levels.last()?);
+            levels.push(next);
+        }
+        let proofs = indexes
+            .iter()
+            .map(|&index| {
+                let mut idx = index;
+                let mut siblings = Vec::new();
+                for level in &levels[..levels.len() - 1] {
+                    let sibling = if idx % 2 == 1 {
+                        Some(idx - 1)
+                    } else {
+                        Some(idx + 1).filter(|s| *s < level.len())
+                    };
+                    if let Some(s) = sibling {
+                        siblings.push(level[s]);
+                    }
+                    idx /= 2;
+                }
+                MerkleProof {
+                    index: index as u64,
+                    leaf_count: leaves.len() as u64,
+                    siblings,
+                }
+            })
+            .collect();
+        Some(proofs)
+    }
+
     /// Whether `leaf` is included under `root` at this proof's position.
     pub fn verify(&self, leaf: Hash, root: &Hash) -> bool {
         if self.index >= self.leaf_count || self.siblings.len() > MAX_PROOF_DEPTH {
@@ -150,6 +187,19 @@ mod tests {
                 moved.index = (moved.index + 1) % n as u64;
                 assert!(n == 1 || !moved.verify(*leaf, &root), "n={n} i={i}");
             }
+        }
+    }
+
+    #[test]
+    fn proofs_built_together_equal_proofs_built_one_by_one() {
+        for n in 1..=33 {
+            let leaves = leaves(n);
+            let all: Vec<usize> = (0..n).rev().collect();
+            let many = MerkleProof::build_many(&leaves, &all).unwrap();
+            for (proof, &i) in many.iter().zip(&all) {
+                assert_eq!(Some(proof), MerkleProof::build(&leaves, i).as_ref(), "n={n} i={i}");
+            }
+            assert_eq!(MerkleProof::build_many(&leaves, &[0, n]), None);
         }
     }
 

@@ -8,10 +8,12 @@ use trellis_primitives::codec::{Decode, DecodeError, Encode, Reader};
 /// provider is settled. Fixed point: one unit is `1 / REPUTATION_ONE`.
 ///
 /// `alpha' = λ·alpha + (1 + v)/2`, `beta' = λ·beta + (1 − v)/2`, with `v = +1` for a proven piece
-/// and `−1` for one that failed, and the forgetting factor `λ = 0.95`. The score is
-/// `alpha / (alpha + beta)`. A new provider starts at alpha = 1, beta = 0 (unvetted: one failure
-/// disqualifies it); one with a long clean history (alpha near `1/(1−λ)` = 20) survives nine
-/// failures in a row and is disqualified by the tenth.
+/// and `−1` for one that failed, and the forgetting factor `λ = 0.99`. The score is
+/// `alpha / (alpha + beta)`. A new provider starts at alpha = 1, beta = 0 (unvetted: a failure
+/// before its first success disqualifies it); one with a long clean history (alpha near
+/// `1/(1−λ)` = 100) survives 50 failed piece-epochs in a row and is disqualified by the 51st.
+/// Every piece of every settled deal is one event, so λ is close to 1: a provider holding many
+/// pieces that is offline for one epoch loses one event per piece, not its standing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Reputation {
     /// Weighted successes, fixed point.
@@ -27,7 +29,7 @@ pub struct Reputation {
 /// Fixed-point one for [`Reputation`].
 pub const REPUTATION_ONE: u64 = 1_000_000;
 /// The forgetting factor λ as a fraction.
-const REPUTATION_LAMBDA: (u64, u64) = (95, 100);
+const REPUTATION_LAMBDA: (u64, u64) = (99, 100);
 /// Below this score (in parts per million) a provider is disqualified: no new pieces may be
 /// placed on it (Storj's original audit disqualification threshold, 0.6).
 pub const REPUTATION_DQ_PPM: u64 = 600_000;
@@ -46,16 +48,16 @@ impl Default for Reputation {
 impl Reputation {
     /// The reputation after one more audited piece-epoch.
     pub fn record(self, proven: bool) -> Self {
-        // alpha + beta stays below 1/(1−λ) = 20 units, so the product cannot overflow.
-        let decay = |x: u64| x * REPUTATION_LAMBDA.0 / REPUTATION_LAMBDA.1;
+        // In u128: a record decoded from state is only as sane as the store.
+        let decay = |x: u64| (u128::from(x) * u128::from(REPUTATION_LAMBDA.0) / u128::from(REPUTATION_LAMBDA.1)) as u64;
         let (a, b) = if proven {
             (REPUTATION_ONE, 0)
         } else {
             (0, REPUTATION_ONE)
         };
         Reputation {
-            alpha: decay(self.alpha) + a,
-            beta: decay(self.beta) + b,
+            alpha: decay(self.alpha).saturating_add(a),
+            beta: decay(self.beta).saturating_add(b),
             proven: self.proven.saturating_add(u64::from(proven)),
             failed: self.failed.saturating_add(u64::from(!proven)),
         }

@@ -138,10 +138,18 @@ impl Verdict {
         matches!(self, Verdict::Passed)
     }
 
-    /// Whether the failure is the provider's own word or signature against it (slashable),
-    /// rather than something a network fault could cause.
-    pub fn slashable(&self) -> bool {
-        matches!(self, Verdict::NotStored | Verdict::BadAnswer(_))
+    /// Whether the failure convicts the provider, given whether it proved holding this piece in
+    /// an earlier audit (`held_before`). A signed wrong answer always does: the provider only
+    /// answers for pieces it has, so it holds wrong bytes. "Not stored" is an unsigned 404, so it
+    /// convicts only a provider that once proved it held the piece: otherwise anyone could open
+    /// a deal naming a provider, never upload, and get it slashed. Timeouts never do (the
+    /// network may be at fault); they cost only pay and reputation.
+    pub fn slashable(&self, held_before: bool) -> bool {
+        match self {
+            Verdict::BadAnswer(_) => true,
+            Verdict::NotStored => held_before,
+            _ => false,
+        }
     }
 
     /// A stable name for logs and metrics.
@@ -186,9 +194,9 @@ pub async fn audit_piece(
     if !response.status().is_success() {
         return Verdict::Unresponsive(format!("answered {}", response.status()));
     }
-    let body = match response.bytes().await {
+    let body = match read_bounded(response, crate::protocol::MAX_ANSWER_BYTES).await {
         Ok(b) => b,
-        Err(e) => return Verdict::Unresponsive(e.to_string()),
+        Err(e) => return Verdict::Malformed(e),
     };
     let answer = match decode_answer(&body) {
         Ok(a) => a,
@@ -196,9 +204,39 @@ pub async fn audit_piece(
     };
     match answer.check(challenge, root, piece_len, provider) {
         Ok(()) => Verdict::Passed,
-        Err(AnswerFault::BadSignature) => Verdict::Malformed(AnswerFault::BadSignature.to_string()),
-        Err(fault) => Verdict::BadAnswer(fault.to_string()),
+        // Not signed by the provider for this challenge: could be anyone's bytes.
+        Err(fault @ (AnswerFault::BadSignature | AnswerFault::WrongNonce)) => Verdict::Malformed(fault.to_string()),
+        // Signed for this challenge, and wrong: the provider's own word against it.
+        Err(fault @ (AnswerFault::WrongCount { .. } | AnswerFault::BadProof(_))) => {
+            Verdict::BadAnswer(fault.to_string())
+        }
     }
+}
+
+/// Reads a response body of at most `max` bytes, chunk by chunk, so a provider cannot make the
+/// auditor buffer more than that.
+async fn read_bounded(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(format!("answer larger than {max} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > max {
+            return Err(format!("answer larger than {max} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// An HTTP client for auditors: no redirects (an endpoint must not bounce the auditor to other
+/// hosts), bounded connect time.
+pub fn auditor_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default()
 }
 
 /// The evidence hash a slash for this verdict cites: unique per deal, piece, epoch and provider,

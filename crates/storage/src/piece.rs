@@ -110,6 +110,23 @@ impl PieceTree {
         Some(ChunkProof { index, chunk, proof })
     }
 
+    /// The proofs of several chunks (`(index, bytes)`), hashing the tree once: what a provider
+    /// answers a challenge with. `None` if an index is past the end.
+    pub fn prove_many(&self, chunks: Vec<(u64, Vec<u8>)>) -> Option<Vec<ChunkProof>> {
+        let indexes = chunks
+            .iter()
+            .map(|(i, _)| usize::try_from(*i).ok())
+            .collect::<Option<Vec<usize>>>()?;
+        let proofs = MerkleProof::build_many(&self.leaves, &indexes)?;
+        Some(
+            chunks
+                .into_iter()
+                .zip(proofs)
+                .map(|((index, chunk), proof)| ChunkProof { index, chunk, proof })
+                .collect(),
+        )
+    }
+
     /// Serialises the leaves (32 bytes each) for a sidecar file.
     pub fn leaves_bytes(&self) -> Vec<u8> {
         self.leaves.iter().flat_map(|h| h.0).collect()

@@ -88,8 +88,17 @@ impl Answer {
         piece_len: u64,
         provider: &DeviceAddress,
     ) -> Result<(), AnswerFault> {
+        // Nonce and signature first: only an answer the provider signed for this very challenge
+        // can convict it (a replayed or forged answer says nothing about the provider).
         if self.nonce != challenge.nonce {
             return Err(AnswerFault::WrongNonce);
+        }
+        let key: &PublicKey = provider.key();
+        if key
+            .verify(Self::signing_hash(challenge, &self.proofs).as_bytes(), &self.signature)
+            .is_err()
+        {
+            return Err(AnswerFault::BadSignature);
         }
         if self.proofs.len() != challenge.chunks.len() {
             return Err(AnswerFault::WrongCount {
@@ -101,13 +110,6 @@ impl Answer {
             if !proof.verify(root, piece_len, index) {
                 return Err(AnswerFault::BadProof(index));
             }
-        }
-        let key: &PublicKey = provider.key();
-        if key
-            .verify(Self::signing_hash(challenge, &self.proofs).as_bytes(), &self.signature)
-            .is_err()
-        {
-            return Err(AnswerFault::BadSignature);
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! `trellis bench storage`: the storage client's encode (encrypt + erasure-code + hash) and decode
 //! (verify + reconstruct + decrypt) throughput on one core, beside the raw Reed-Solomon, AEAD and
-//! hash rates of the same bytes measured in the same run.
+//! hash rates of the same bytes measured in the same run; then the whole pipeline (`store put` /
+//! `store get` against a node and providers on loopback) beside the slowest raw stage and the raw
+//! disk write rate; then what auditing costs per TiB-epoch.
 
 use anyhow::{Context as _, Result};
 use chacha20poly1305::{aead::Aead as _, KeyInit as _, XChaCha20Poly1305, XNonce};
@@ -21,6 +23,18 @@ pub(crate) struct StorageBenchArgs {
     /// Extra shards.
     #[arg(long, default_value_t = 20)]
     parity_shards: u16,
+    /// MiB stored and fetched through the whole pipeline (0 skips it).
+    #[arg(long, default_value_t = 128)]
+    pipeline_mib: usize,
+    /// Storage providers on loopback for the pipeline (the coding follows: 8 gives 3 of 8).
+    #[arg(long, default_value_t = 8)]
+    providers: u32,
+    /// MiB in the piece audited for the audit-cost figures (0 skips them).
+    #[arg(long, default_value_t = 1024)]
+    audit_piece_mib: usize,
+    /// Chunks challenged per piece per epoch.
+    #[arg(long, default_value_t = 3)]
+    audit_chunks: u16,
 }
 
 fn mib_per_s(bytes: usize, started: Instant) -> f64 {
@@ -136,6 +150,71 @@ pub(crate) fn run(args: StorageBenchArgs) -> Result<()> {
         layout.segments(),
         segment >> 20,
         (k + m) as f64 / k as f64
+    );
+    let slowest = raw_rs.min(raw_aead).min(raw_hash);
+    if args.pipeline_mib > 0 {
+        print_pipeline(&args, slowest)?;
+    }
+    if args.audit_piece_mib > 0 {
+        print_audit_cost(&args)?;
+    }
+    Ok(())
+}
+
+fn print_pipeline(args: &StorageBenchArgs, slowest_raw: f64) -> Result<()> {
+    let f = tokio::runtime::Handle::current()
+        .block_on(crate::bench_storage_net::pipeline(args.pipeline_mib, args.providers))?;
+    println!();
+    println!(
+        "| pipeline, {} MiB file, {} providers on loopback | MiB/s of plaintext | ratio to slowest raw stage ({slowest_raw:.0} MiB/s) | ratio to raw disk write |",
+        args.pipeline_mib, args.providers
+    );
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| raw disk write + fsync | {:.0} | {:.2} | 1.00 |",
+        f.disk_write_mib_s,
+        f.disk_write_mib_s / slowest_raw
+    );
+    for (name, rate) in [
+        (
+            "store put: encode to piece files, open deal, upload all pieces",
+            f.put_mib_s,
+        ),
+        ("store get: download, verify roots, decode, write", f.get_mib_s),
+    ] {
+        println!(
+            "| {name} | {rate:.1} | {:.2} | {:.2} |",
+            rate / slowest_raw,
+            rate / f.disk_write_mib_s
+        );
+    }
+    Ok(())
+}
+
+fn print_audit_cost(args: &StorageBenchArgs) -> Result<()> {
+    let rounds = 20;
+    let f = crate::bench_storage_net::audit_cost(args.audit_piece_mib, args.audit_chunks, rounds)?;
+    let pieces_per_tib = (1u64 << 40).div_ceil(f.piece_bytes) as f64;
+    println!();
+    println!(
+        "| audit, {} chunks of one {} MiB piece, mean of {rounds} epochs | per piece-epoch | per TiB-epoch ({pieces_per_tib:.0} pieces) |",
+        args.audit_chunks, args.audit_piece_mib
+    );
+    println!("|---|---:|---:|");
+    println!(
+        "| provider CPU: read chunks, build proofs, sign | {:.2} ms | {:.2} s |",
+        f.prove_s * 1e3,
+        f.prove_s * pieces_per_tib
+    );
+    println!(
+        "| auditor CPU: verify proofs and signature | {:.3} ms | {:.3} s |",
+        f.verify_s * 1e3,
+        f.verify_s * pieces_per_tib
+    );
+    println!(
+        "| bytes on the wire: challenge + answer | {} B | {:.1} MiB |",
+        f.wire_bytes,
+        f.wire_bytes as f64 * pieces_per_tib / (1 << 20) as f64
     );
     Ok(())
 }

@@ -9,6 +9,7 @@ mod bench_coverage;
 mod bench_ingest;
 mod bench_rewards;
 mod bench_storage;
+mod bench_storage_net;
 mod bft_node;
 mod chain_cmd;
 mod client;

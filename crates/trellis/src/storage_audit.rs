@@ -24,6 +24,8 @@ use trellis_storage::{
 
 /// Pieces audited at once.
 const MAX_PARALLEL_AUDITS: usize = 16;
+/// New providers tried for one rebuilt piece before repair gives up until the next epoch.
+const MAX_REPAIR_TARGETS: usize = 3;
 /// How long the auditor waits for one of its transactions.
 const TX_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -36,6 +38,10 @@ pub(crate) struct PieceAudit {
     pub(crate) piece_len: u64,
     pub(crate) chunks: Vec<u64>,
     pub(crate) verdict: Verdict,
+    /// Whether this provider has proven holding this piece, in this audit or an earlier one:
+    /// only then can a later "not stored" convict it.
+    #[serde(default)]
+    pub(crate) held: bool,
     /// The provider's reputation score when audited (parts per million).
     pub(crate) reputation_ppm: u64,
 }
@@ -120,7 +126,8 @@ impl StorageAuditor {
             .with_context(|| format!("block {last} is missing"))?
             .header
             .hash();
-        let http = reqwest::Client::new();
+        let held_before = self.held_before(epoch);
+        let http = trellis_storage::audit::auditor_http();
         let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_AUDITS));
         let mut tasks = tokio::task::JoinSet::new();
         for (id, deal) in open_deals(&self.node)? {
@@ -135,6 +142,7 @@ impl StorageAuditor {
                 })?;
                 let challenge = challenge_for(&entropy, &id, index, deal.terms.piece_len, self.config.chunks_per_piece);
                 let (http, limit, piece, piece_len) = (http.clone(), limit.clone(), *piece, deal.terms.piece_len);
+                let held = held_before.contains(&(id, index, piece.provider));
                 let deadline = self.config.deadline();
                 tasks.spawn(async move {
                     let _permit = limit.acquire_owned().await;
@@ -159,6 +167,7 @@ impl StorageAuditor {
                         provider: piece.provider,
                         piece_len,
                         chunks: challenge.chunks,
+                        held: verdict.passed() || held,
                         verdict,
                         reputation_ppm: reputation.score_ppm(),
                     }
@@ -179,6 +188,27 @@ impl StorageAuditor {
             config: self.config,
             pieces,
         })
+    }
+
+    /// The pieces whose provider proved holding them by the previous epoch's audit (deals are
+    /// audited every epoch, so the previous file carries the whole history forward). A missing
+    /// file convicts nobody.
+    fn held_before(&self, epoch: Epoch) -> BTreeSet<(Hash, u16, DeviceAddress)> {
+        let Some(previous) = epoch.0.checked_sub(1) else {
+            return BTreeSet::new();
+        };
+        let audits: Option<EpochAudits> = std::fs::read(audits_path(&self.dir, Epoch(previous)))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        audits
+            .map(|a| {
+                a.pieces
+                    .into_iter()
+                    .filter(|p| p.held)
+                    .map(|p| (p.deal, p.index, p.provider))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn settle(&self, audits: &EpochAudits) -> Result<()> {
@@ -210,7 +240,7 @@ impl StorageAuditor {
 
     fn slash(&self, audits: &EpochAudits) -> Result<()> {
         let mut pending = Vec::new();
-        for p in audits.pieces.iter().filter(|p| p.verdict.slashable()) {
+        for p in audits.pieces.iter().filter(|p| p.verdict.slashable(p.held)) {
             let evidence = evidence(&p.deal, p.index, audits.epoch.0, &p.provider, &p.verdict);
             let (used, stake) = self.node.with_state(|s, _| -> Result<_> {
                 Ok((
@@ -273,7 +303,10 @@ impl StorageAuditor {
             if failed.is_empty() || n - failed.len() >= threshold {
                 continue;
             }
-            self.repair_deal(id, &deal, &failed).await?;
+            // One deal that cannot be repaired now must not hold up the others.
+            if let Err(e) = self.repair_deal(id, &deal, &failed).await {
+                tracing::warn!(deal = %id, error = %format!("{e:#}"), "storage repair failed; retried next epoch");
+            }
         }
         Ok(())
     }
@@ -291,9 +324,7 @@ impl StorageAuditor {
                 .and_then(|p| p.endpoint.clone())
         };
         let work = tempfile::tempdir().context("cannot create a repair work directory")?;
-        let http = reqwest::Client::builder()
-            .timeout(trellis_storage::client::TRANSFER_TIMEOUT)
-            .build()?;
+        let http = trellis_storage::client::transfer_http();
         // k healthy pieces, each verified against its root while it downloads.
         let mut have = Vec::new();
         for (index, piece) in terms.pieces.iter().enumerate() {
@@ -324,20 +355,9 @@ impl StorageAuditor {
         }
         let mut exclude: BTreeSet<DeviceAddress> = terms.pieces.iter().map(|p| p.provider).collect();
         for p in failed {
-            let placement = trellis_storage::client::place(
-                &providers,
-                1,
-                layout.piece_len(),
-                terms.price_per_gib_epoch.0,
-                &terms.nonce,
-                &exclude,
-            )
-            .with_context(|| format!("deal {id}: no provider to repair piece {} onto", p.index))?;
-            let target = placement.chosen[0].clone();
-            exclude.insert(target.info.address);
             let rebuilt = work.path().join(format!("rebuilt-{}", p.index));
             let (sources, out, missing) = (have.clone(), rebuilt.clone(), usize::from(p.index));
-            tokio::task::spawn_blocking(move || -> Result<()> {
+            let root = tokio::task::spawn_blocking(move || -> Result<Hash> {
                 let readers = sources
                     .into_iter()
                     .map(|(i, path)| std::fs::File::open(path).map(|f| (i, std::io::BufReader::new(f))))
@@ -345,19 +365,71 @@ impl StorageAuditor {
                 let mut w = std::io::BufWriter::new(std::fs::File::create(&out)?);
                 rebuild_piece(readers, layout, missing, &mut w)?;
                 w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-                Ok(())
+                let mut hasher = trellis_storage::PieceHasher::new();
+                let mut reader = std::fs::File::open(&out)?;
+                std::io::copy(&mut reader, &mut HashWriter(&mut hasher))?;
+                Ok(hasher.finish().root())
             })
             .await??;
-            let kind = TxKind::MovePiece {
-                deal: id,
-                index: p.index,
-                provider: target.info.address,
-            };
-            self.submit_all(vec![kind])?;
-            upload_piece(&http, &target.endpoint, &id, p.index, &rebuilt, |_| {}).await?;
-            tracing::info!(deal = %id, piece = p.index, from = %p.provider, to = %target.info.address, "repaired a storage piece");
+            let expected = terms.pieces[usize::from(p.index)].root;
+            if root != expected {
+                // The other pieces are not one erasure code with this one: the client's upload was
+                // inconsistent. Moving it would only hand a new provider a piece it cannot prove.
+                bail!(
+                    "deal {id}: piece {} rebuilds to {root}, not the committed {expected}",
+                    p.index
+                );
+            }
+            self.place_rebuilt(id, terms, p, &rebuilt, &providers, &mut exclude, &http)
+                .await?;
         }
         Ok(())
+    }
+
+    /// Moves a rebuilt piece to the best new provider that takes the upload, trying up to
+    /// [`MAX_REPAIR_TARGETS`] of them.
+    #[allow(clippy::too_many_arguments)]
+    async fn place_rebuilt(
+        &self,
+        id: Hash,
+        terms: &DealTerms,
+        failed: &PieceAudit,
+        rebuilt: &std::path::Path,
+        providers: &[trellis_storage::chain::ProviderInfo],
+        exclude: &mut BTreeSet<DeviceAddress>,
+        http: &reqwest::Client,
+    ) -> Result<()> {
+        let piece_len = terms.piece_len;
+        for _ in 0..MAX_REPAIR_TARGETS {
+            let placement = trellis_storage::client::place(
+                providers,
+                1,
+                piece_len,
+                terms.price_per_gib_epoch.0,
+                &terms.nonce,
+                exclude,
+            )
+            .with_context(|| format!("deal {id}: no provider to repair piece {} onto", failed.index))?;
+            let target = placement.chosen[0].clone();
+            exclude.insert(target.info.address);
+            self.submit_all(vec![TxKind::MovePiece {
+                deal: id,
+                index: failed.index,
+                provider: target.info.address,
+            }])?;
+            match upload_piece(http, &target.endpoint, &id, failed.index, rebuilt, |_| {}).await {
+                Ok(()) => {
+                    tracing::info!(deal = %id, piece = failed.index, from = %failed.provider, to = %target.info.address, "repaired a storage piece");
+                    return Ok(());
+                }
+                // The piece now points at a provider without it; it never proved holding it, so
+                // its 404 cannot get it slashed, and the next target replaces it.
+                Err(e) => {
+                    tracing::warn!(deal = %id, piece = failed.index, target = %target.info.address, error = %e, "repair upload failed")
+                }
+            }
+        }
+        bail!("deal {id}: no repair target took piece {}", failed.index)
     }
 
     fn shares(&self, audits: &EpochAudits) -> Result<Vec<DeviceShare>> {
@@ -488,6 +560,20 @@ impl StorageAuditor {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+/// Feeds bytes written to it into a piece hasher.
+struct HashWriter<'a>(&'a mut trellis_storage::PieceHasher);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }

@@ -8,7 +8,9 @@ mod storage;
 pub use device::{Antenna, Capability, DeviceClass};
 pub use governance::{Committee, GovAction};
 pub use kind::TxKind;
-pub use storage::{DealTerms, Piece, GIB, MAX_PIECES, MAX_URL_BYTES, PIECE_CHUNK_BYTES};
+pub use storage::{
+    DealTerms, Piece, GIB, MAX_PIECES, MAX_PIECE_BYTES, MAX_SEGMENT_BYTES, MAX_URL_BYTES, PIECE_CHUNK_BYTES,
+};
 
 use serde::{Deserialize, Serialize};
 use trellis_primitives::{

@@ -17,6 +17,10 @@ pub const MAX_PIECES: usize = 128;
 /// random read, and a proof is the chunk plus 32 bytes per tree level (about 4.6 KiB for a
 /// 1 GiB piece). Smaller chunks would not save I/O; larger ones would only grow every proof.
 pub const PIECE_CHUNK_BYTES: usize = 4096;
+/// Largest segment (what one erasure-coding pass covers; the storage codec's own bound).
+pub const MAX_SEGMENT_BYTES: u32 = 64 << 20;
+/// Largest piece one provider may be asked to hold for one deal (1 TiB).
+pub const MAX_PIECE_BYTES: u64 = 1 << 40;
 /// Longest provider endpoint URL.
 pub const MAX_URL_BYTES: usize = 200;
 /// Bytes in a GiB, the unit storage is priced in.
@@ -128,6 +132,18 @@ impl DealTerms {
         }
         if self.segment_bytes == 0 || self.piece_len == 0 || self.duration_epochs == 0 {
             return Err("segment_bytes, piece_len and duration_epochs must be at least 1".into());
+        }
+        if self.segment_bytes > MAX_SEGMENT_BYTES || self.piece_len > MAX_PIECE_BYTES {
+            return Err(format!(
+                "segments are at most {MAX_SEGMENT_BYTES} bytes and pieces at most {MAX_PIECE_BYTES}"
+            ));
+        }
+        // k pieces must hold at least the file: a deal cannot claim a file larger than it stores.
+        if self.piece_len.saturating_mul(u64::from(self.data_shards)) < self.size {
+            return Err(format!(
+                "{} pieces of {} bytes cannot hold a {}-byte file",
+                self.data_shards, self.piece_len, self.size
+            ));
         }
         let mut providers: Vec<_> = self.pieces.iter().map(|p| p.provider).collect();
         providers.sort();

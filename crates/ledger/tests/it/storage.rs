@@ -246,16 +246,16 @@ fn a_failed_piece_lowers_its_providers_reputation_and_disqualifies_an_unvetted_o
     c.advance_to((start + 1) * 5);
     ok(&settle(&mut c, id, start, vec![0, 2], true));
     let rep = |c: &Chain, p: &str| c.ledger.store().reputation(&dev(p)).unwrap();
-    // p1: alpha 0.95 + 1, beta 0; p2: alpha 0.95, beta 0 + 1 → 0.95 / 1.95.
+    // p1: alpha 0.99 + 1, beta 0; p2: alpha 0.99, beta 0 + 1 → 0.99 / 1.99.
     assert_eq!(
         (rep(&c, "p1").alpha, rep(&c, "p1").beta, rep(&c, "p1").proven),
-        (1_950_000, 0, 1)
+        (1_990_000, 0, 1)
     );
     assert_eq!(
         (rep(&c, "p2").alpha, rep(&c, "p2").beta, rep(&c, "p2").failed),
-        (950_000, 1_000_000, 1)
+        (990_000, 1_000_000, 1)
     );
-    assert_eq!(rep(&c, "p2").score_ppm(), 487_179);
+    assert_eq!(rep(&c, "p2").score_ppm(), 497_487);
     assert!(rep(&c, "p2").disqualified() && !rep(&c, "p1").disqualified());
     // No new deal may place a piece on the disqualified provider.
     let mut again = terms(["p1", "p2", "p3"], 1_000);
@@ -271,20 +271,34 @@ fn a_failed_piece_lowers_its_providers_reputation_and_disqualifies_an_unvetted_o
 }
 
 #[test]
-fn a_provider_with_a_long_clean_history_survives_nine_failures_in_a_row_but_not_ten() {
+fn a_provider_with_a_long_clean_history_survives_fifty_failures_in_a_row_but_not_51() {
     let mut r = trellis_ledger::Reputation::default();
-    for _ in 0..200 {
+    for _ in 0..3_000 {
         r = r.record(true);
     }
-    // alpha converges to 1 / (1 − 0.95) = 20 units.
-    assert!((19_990_000..=20_000_000).contains(&r.alpha), "{}", r.alpha);
-    for failures in 1..=10 {
+    // alpha converges to 1 / (1 − 0.99) = 100 units (integer rounding keeps it a little below).
+    assert!((99_900_000..=100_000_000).contains(&r.alpha), "{}", r.alpha);
+    for failures in 1..=51 {
         r = r.record(false);
         assert_eq!(
             r.disqualified(),
-            failures == 10,
+            failures == 51,
             "after {failures} failures: {} ppm",
             r.score_ppm()
         );
     }
+}
+
+#[test]
+fn terms_that_cannot_describe_a_real_file_are_refused() {
+    let mut c = setup();
+    let mut too_small = terms(["p1", "p2", "p3"], 1_000);
+    too_small.piece_len = GIB / 4; // 2 × 256 MiB cannot hold 1 GiB
+    failed(&open(&mut c, "alice", too_small), "invalid");
+    let mut huge = terms(["p1", "p2", "p3"], 1_000);
+    huge.segment_bytes = 65 << 20;
+    failed(&open(&mut c, "alice", huge), "invalid");
+    let mut giant = terms(["p1", "p2", "p3"], 1);
+    giant.piece_len = (1 << 40) + 1;
+    failed(&open(&mut c, "alice", giant), "invalid");
 }

@@ -9,4 +9,4 @@ mod transfer;
 
 pub use placement::{coding_for, place, Candidate, Placement, PlacementError};
 pub use repair::rebuild_piece;
-pub use transfer::{download_piece, upload_piece, PieceRef, TransferError, TRANSFER_TIMEOUT};
+pub use transfer::{download_piece, transfer_http, upload_piece, PieceRef, TransferError, TRANSFER_IDLE_TIMEOUT};

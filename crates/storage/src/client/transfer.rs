@@ -9,8 +9,22 @@ use std::{path::Path, time::Duration};
 use tokio::io::AsyncWriteExt;
 use trellis_primitives::Hash;
 
-/// Longest a single piece transfer may take before the client gives up on that provider.
-pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(600);
+/// Longest a piece transfer may go without moving a byte before the client gives up on that
+/// provider. An idle limit, not a total one: a large piece on a slow link may take hours.
+pub const TRANSFER_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a connection to a provider may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HTTP client piece transfers use: idle and connect timeouts, no redirects (a provider
+/// must not bounce a client to another host).
+pub fn transfer_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .read_timeout(TRANSFER_IDLE_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
 /// Upload bodies are streamed from disk in reads of this size.
 const READ_CHUNK_BYTES: usize = 256 << 10;
 

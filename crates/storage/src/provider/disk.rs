@@ -38,9 +38,10 @@ pub struct Full {
     pub needed: u64,
 }
 
-/// Bytes a stored piece of `len` bytes occupies with its leaves.
+/// Bytes a stored piece of `len` bytes occupies with its leaves (saturating: a length near
+/// `u64::MAX` never fits, rather than wrapping to a small reservation).
 pub fn footprint(len: u64) -> u64 {
-    len + len.div_ceil(PIECE_CHUNK_BYTES as u64) * 32
+    len.saturating_add(len.div_ceil(PIECE_CHUNK_BYTES as u64).saturating_mul(32))
 }
 
 #[derive(Debug)]
@@ -126,7 +127,7 @@ impl PieceStore {
         if needed > free {
             return Err(Full { free, needed });
         }
-        usage.used += needed;
+        usage.used = usage.used.saturating_add(needed);
         Ok(Reservation {
             bytes: needed,
             usage: self.usage.clone(),

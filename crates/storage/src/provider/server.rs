@@ -70,12 +70,54 @@ struct Metrics {
     collected: AtomicU64,
 }
 
+/// Downloads served at once. Each holds a blocking reader thread; a client that stops reading
+/// holds it until [`SEND_TIMEOUT`], so this bounds what slow clients can pin.
+const MAX_CONCURRENT_DOWNLOADS: usize = 32;
+/// Challenges answered at once (each reads the piece's leaves and hashes its tree).
+const MAX_CONCURRENT_CHALLENGES: usize = 8;
+/// Longest a download waits for the client to take the next chunk.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest an upload may go without sending a byte.
+const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 struct Inner {
     store: PieceStore,
     node: NodeApi,
     key: Keypair,
     device: DeviceAddress,
     metrics: Metrics,
+    downloads: Arc<tokio::sync::Semaphore>,
+    challenges: Arc<tokio::sync::Semaphore>,
+    /// Pieces being uploaded right now: one upload per piece at a time.
+    uploading: std::sync::Mutex<std::collections::BTreeSet<PieceId>>,
+}
+
+/// Marks a piece as being uploaded; clears the mark and removes the temporary file (unless the
+/// upload was committed) when dropped, also when the request is cancelled mid-stream.
+struct UploadGuard<'a> {
+    provider: &'a Provider,
+    id: PieceId,
+    temp: std::path::PathBuf,
+    committed: bool,
+}
+
+impl Drop for UploadGuard<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            if let Err(e) = std::fs::remove_file(&self.temp) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %self.temp.display(), error = %e, "cannot remove an abandoned upload");
+                }
+            }
+        }
+        let mut set = self
+            .provider
+            .0
+            .uploading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        set.remove(&self.id);
+    }
 }
 
 /// A running provider's shared state.
@@ -92,6 +134,9 @@ impl Provider {
             key,
             device,
             metrics: Metrics::default(),
+            downloads: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_DOWNLOADS)),
+            challenges: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CHALLENGES)),
+            uploading: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }))
     }
 
@@ -171,11 +216,15 @@ impl Provider {
         }
     }
 
+    /// Whether the deal (still paying: not every epoch of its duration settled) places piece
+    /// `index` here.
     fn assigned(&self, deal: &DealRecord, index: u16) -> bool {
-        deal.terms
-            .pieces
-            .get(usize::from(index))
-            .is_some_and(|p| p.provider == self.0.device)
+        deal.settled_epochs < deal.terms.duration_epochs
+            && deal
+                .terms
+                .pieces
+                .get(usize::from(index))
+                .is_some_and(|p| p.provider == self.0.device)
     }
 
     async fn assigned_deal(&self, deal: Hash, index: u16) -> Result<DealRecord, Refusal> {
@@ -265,21 +314,31 @@ async fn receive(p: &Provider, path: &(String, String), headers: &HeaderMap, bod
     if p.0.store.has(&id) {
         return Ok((StatusCode::OK, Json(json!({ "stored": true, "already": true }))).into_response());
     }
+    let fresh =
+        p.0.uploading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id);
+    if !fresh {
+        return Err(Refusal::new(
+            StatusCode::CONFLICT,
+            "upload_in_progress",
+            format!("piece {} of deal {} is being uploaded already", id.index, id.deal),
+        ));
+    }
+    let mut guard = UploadGuard {
+        provider: p,
+        id,
+        temp: p.0.store.temp_path(&id),
+        committed: false,
+    };
     let reservation =
         p.0.store
             .reserve(expected)
             .map_err(|full| Refusal::new(StatusCode::INSUFFICIENT_STORAGE, "full", full.to_string()))?;
-    let temp = p.0.store.temp_path(&id);
-    let written = stream_to(&temp, body, expected, &p.0.metrics).await;
-    let tree = match written {
-        Ok(tree) => tree,
-        Err(refusal) => {
-            remove_quietly(&temp).await;
-            return Err(refusal);
-        }
-    };
+    let temp = guard.temp.clone();
+    let tree = stream_to(&temp, body, expected, &p.0.metrics).await?;
     if tree.len != expected {
-        remove_quietly(&temp).await;
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "truncated",
@@ -287,7 +346,6 @@ async fn receive(p: &Provider, path: &(String, String), headers: &HeaderMap, bod
         ));
     }
     if tree.root() != root {
-        remove_quietly(&temp).await;
         return Err(Refusal::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "wrong_commitment",
@@ -303,14 +361,9 @@ async fn receive(p: &Provider, path: &(String, String), headers: &HeaderMap, bod
         .await
         .map_err(Refusal::internal)?
         .map_err(Refusal::internal)?;
+    guard.committed = true;
     tracing::info!(deal = %id.deal, index = id.index, bytes = expected, "stored a piece");
     Ok((StatusCode::CREATED, Json(json!({ "stored": true }))).into_response())
-}
-
-async fn remove_quietly(path: &std::path::Path) {
-    if let Err(e) = tokio::fs::remove_file(path).await {
-        tracing::debug!(error = %e, "temporary upload already gone");
-    }
 }
 
 async fn stream_to(
@@ -322,7 +375,21 @@ async fn stream_to(
     let mut file = tokio::fs::File::create(temp).await.map_err(Refusal::internal)?;
     let mut hasher = PieceHasher::new();
     let mut stream = body.into_data_stream();
-    while let Some(frame) = stream.next().await {
+    loop {
+        let next = tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, stream.next())
+            .await
+            .map_err(|_| {
+                Refusal::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "upload_stalled",
+                    format!(
+                        "no data for {} s after {} bytes",
+                        UPLOAD_IDLE_TIMEOUT.as_secs(),
+                        hasher.len()
+                    ),
+                )
+            })?;
+        let Some(frame) = next else { break };
         let bytes = frame.map_err(|e| {
             Refusal::new(
                 StatusCode::BAD_REQUEST,
@@ -393,9 +460,24 @@ async fn download(
     };
     let wanted = range(&headers, tree.len)?;
     let (start, end) = wanted.unwrap_or((0, tree.len.saturating_sub(1)));
+    let permit = p.0.downloads.clone().try_acquire_owned().map_err(|_| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("{MAX_CONCURRENT_DOWNLOADS} downloads in progress; retry shortly"),
+        )
+    })?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let reader = p.clone();
+    let runtime = tokio::runtime::Handle::current();
+    // A client that stops reading frees its reader thread after SEND_TIMEOUT.
+    let send = move |item: Result<Bytes, std::io::Error>| {
+        runtime
+            .block_on(tokio::time::timeout(SEND_TIMEOUT, tx.send(item)))
+            .is_ok_and(|sent| sent.is_ok())
+    };
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let chunk = PIECE_CHUNK_BYTES as u64;
         let result = (|| -> std::io::Result<()> {
             if tree.len == 0 {
@@ -424,14 +506,14 @@ async fn download(
                     .metrics
                     .bytes_out
                     .fetch_add((to - from) as u64, Ordering::Relaxed);
-                if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[from..to]))).is_err() {
-                    return Ok(()); // the client went away
+                if !send(Ok(Bytes::copy_from_slice(&buf[from..to]))) {
+                    return Ok(()); // the client went away or stopped reading
                 }
             }
             Ok(())
         })();
         if let Err(e) = result {
-            if tx.blocking_send(Err(e)).is_err() {
+            if !send(Err(e)) {
                 tracing::debug!("the client left before the read error could be reported");
             }
         }
@@ -465,11 +547,19 @@ async fn challenge(State(p): State<Provider>, body: Bytes) -> Result<Response, R
             format!("piece {} of deal {} is not stored here", id.index, id.deal),
         ));
     }
+    let permit = p.0.challenges.clone().try_acquire_owned().map_err(|_| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("{MAX_CONCURRENT_CHALLENGES} challenges in progress; retry shortly"),
+        )
+    })?;
     let prover = p.clone();
     let answer = tokio::task::spawn_blocking(move || -> Result<Answer, Refusal> {
+        let _permit = permit;
         let store = &prover.0.store;
         let tree = store.tree(&id).map_err(Refusal::internal)?;
-        let mut proofs = Vec::with_capacity(challenge.chunks.len());
+        let mut chunks = Vec::with_capacity(challenge.chunks.len());
         for &index in &challenge.chunks {
             let chunk = store.read_chunk(&id, tree.len, index).map_err(|e| {
                 Refusal::new(
@@ -478,14 +568,15 @@ async fn challenge(State(p): State<Provider>, body: Bytes) -> Result<Response, R
                     format!("chunk {index}: {e}"),
                 )
             })?;
-            proofs.push(tree.prove(index, chunk).ok_or_else(|| {
-                Refusal::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_challenge",
-                    format!("no chunk {index}"),
-                )
-            })?);
+            chunks.push((index, chunk));
         }
+        let proofs = tree.prove_many(chunks).ok_or_else(|| {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_challenge",
+                "a chunk index is past the end",
+            )
+        })?;
         Ok(Answer::sign(&challenge, proofs, &prover.0.key))
     })
     .await

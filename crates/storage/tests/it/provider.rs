@@ -315,11 +315,12 @@ async fn downloads_serve_ranges_and_never_serve_a_corrupt_chunk() {
         piece[..4096],
         "the first chunk is intact and still served"
     );
-    let body = get(Some("bytes=4096-8191")).await.unwrap().bytes().await;
-    assert!(
-        body.is_err() || body.unwrap().is_empty(),
-        "the corrupt chunk was served"
-    );
+    // The connection breaks off: before the headers or inside the body, depending on timing.
+    let body = match get(Some("bytes=4096-8191")).await {
+        Ok(response) => response.bytes().await.map(|b| b.to_vec()),
+        Err(e) => Err(e),
+    };
+    assert!(body.map_or(true, |b| b.is_empty()), "the corrupt chunk was served");
     let metrics = http
         .get(format!("{url}/metrics"))
         .send()

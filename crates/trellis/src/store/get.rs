@@ -35,15 +35,28 @@ pub(crate) async fn run(args: GetArgs) -> Result<()> {
         bail!("{} exists; pass --force to overwrite it", args.out.display());
     }
     let key = unlock(&args.common.keystore)?;
-    let node = NodeApi::new(&args.common.api.api)?;
+    fetch_file(&key, &args.common.api.api, args.id, &args.out, args.common.quiet).await?;
+    eprintln!("written to {}", args.out.display());
+    Ok(())
+}
+
+/// Downloads, verifies and decrypts file `id` of the wallet `key` into `out` (replacing it).
+pub(crate) async fn fetch_file(
+    key: &trellis_primitives::Keypair,
+    api: &str,
+    id: Hash,
+    out: &std::path::Path,
+    quiet: bool,
+) -> Result<()> {
+    let node = NodeApi::new(api)?;
     let deal = node
-        .deal(&args.id)
+        .deal(&id)
         .await?
-        .with_context(|| format!("no open storage deal {} on {}", args.id, node.url()))?;
+        .with_context(|| format!("no open storage deal {} on {}", id, node.url()))?;
     if deal.client != AccountAddress::from(key.public()) {
         bail!(
             "deal {} belongs to {}, not to this wallet: its file key cannot be derived here",
-            args.id,
+            id,
             deal.client
         );
     }
@@ -62,11 +75,9 @@ pub(crate) async fn run(args: GetArgs) -> Result<()> {
         .filter_map(|p| Some((p.address, p.endpoint?)))
         .collect();
 
-    let work = work_dir(Some(&args.out))?;
-    let http = reqwest::Client::builder()
-        .timeout(trellis_storage::client::TRANSFER_TIMEOUT)
-        .build()?;
-    let bar = bytes_bar(layout.piece_len() * k as u64, "downloading", args.common.quiet);
+    let work = work_dir(Some(out))?;
+    let http = trellis_storage::client::transfer_http();
+    let bar = bytes_bar(layout.piece_len() * k as u64, "downloading", quiet);
     let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_DOWNLOADS));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, piece) in terms.pieces.iter().enumerate() {
@@ -77,7 +88,7 @@ pub(crate) async fn run(args: GetArgs) -> Result<()> {
         let (http, limit, bar) = (http.clone(), limit.clone(), bar.clone());
         let len = layout.piece_len();
         let piece_ref = PieceRef {
-            deal: args.id,
+            deal: id,
             index: index as u16,
             root: piece.root,
             len,
@@ -128,10 +139,10 @@ pub(crate) async fn run(args: GetArgs) -> Result<()> {
         );
     }
 
-    let secret = owner_secret(&key);
+    let secret = owner_secret(key);
     let file_key = FileKey::derive(&secret, &terms.nonce);
     let partial = work.path().join("out");
-    let bar = bytes_bar(terms.size, "decrypting", args.common.quiet);
+    let bar = bytes_bar(terms.size, "decrypting", quiet);
     let (bar2, partial2, nonce) = (bar.clone(), partial.clone(), terms.nonce);
     tokio::task::spawn_blocking(move || -> Result<()> {
         let readers = good
@@ -152,7 +163,7 @@ pub(crate) async fn run(args: GetArgs) -> Result<()> {
     })
     .await??;
     bar.finish_and_clear();
-    std::fs::rename(&partial, &args.out).with_context(|| format!("cannot move the file to {}", args.out.display()))?;
-    eprintln!("{} bytes written to {}", terms.size, args.out.display());
+    std::fs::rename(&partial, out).with_context(|| format!("cannot move the file to {}", out.display()))?;
+    tracing::info!(bytes = terms.size, out = %out.display(), "file fetched");
     Ok(())
 }

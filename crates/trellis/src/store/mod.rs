@@ -11,6 +11,9 @@ mod catalog;
 mod get;
 mod put;
 
+pub(crate) use get::fetch_file;
+pub(crate) use put::{store_file, PutOptions};
+
 use crate::{
     client::Client,
     wallet::{unlock, ApiArg, KeystoreArg},
@@ -150,8 +153,15 @@ async fn rm(id: Hash, common: Common) -> Result<()> {
 pub(crate) fn work_dir(near: Option<&std::path::Path>) -> Result<tempfile::TempDir> {
     let parent: PathBuf = near
         .and_then(|p| p.parent())
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(PathBuf::from)
+        // A bare file name lives in the current directory: work there too, so the final
+        // rename stays on one filesystem.
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        })
         .unwrap_or_else(std::env::temp_dir);
     tempfile::Builder::new()
         .prefix(".trellis-store-")

@@ -55,7 +55,17 @@ fn asked_price(p: &ProviderInfo) -> u64 {
 }
 
 /// The coding and price for this upload, from the flags and the providers on offer.
-fn terms_shape(args: &PutArgs, providers: &[ProviderInfo]) -> Result<(CodingParams, u64)> {
+/// How to store a file: the flags of `store put` without the wallet and the file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PutOptions {
+    pub(crate) epochs: u32,
+    pub(crate) price: Option<u64>,
+    pub(crate) data_pieces: Option<u16>,
+    pub(crate) pieces: Option<u16>,
+    pub(crate) quiet: bool,
+}
+
+fn terms_shape(args: &PutOptions, providers: &[ProviderInfo]) -> Result<(CodingParams, u64)> {
     let reachable: Vec<&ProviderInfo> = providers
         .iter()
         .filter(|p| p.eligible && p.endpoint.is_some() && p.slashed.is_zero())
@@ -92,13 +102,40 @@ fn terms_shape(args: &PutArgs, providers: &[ProviderInfo]) -> Result<(CodingPara
 
 pub(crate) async fn run(args: PutArgs) -> Result<()> {
     let key = unlock(&args.common.keystore)?;
-    let client = Client::new(&args.common.api.api)?;
-    let node = NodeApi::new(&args.common.api.api)?;
-    let size = std::fs::metadata(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?
+    let options = PutOptions {
+        epochs: args.epochs,
+        price: args.price,
+        data_pieces: args.data_pieces,
+        pieces: args.pieces,
+        quiet: args.common.quiet,
+    };
+    let id = store_file(&key, &args.common.api.api, &args.file, &options).await?;
+    let name = args
+        .name
+        .clone()
+        .or_else(|| args.file.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let mut catalog = Catalog::load(&args.common.keystore.keystore)?;
+    catalog.insert(id.to_string(), name);
+    catalog.save(&args.common.keystore.keystore)?;
+    println!("{id}");
+    Ok(())
+}
+
+/// Encodes `file`, opens its deal and uploads every piece; the file id (deal id).
+pub(crate) async fn store_file(
+    key: &trellis_primitives::Keypair,
+    api: &str,
+    file: &Path,
+    args: &PutOptions,
+) -> Result<Hash> {
+    let client = Client::new(api)?;
+    let node = NodeApi::new(api)?;
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("cannot read {}", file.display()))?
         .len();
     let providers = node.providers().await?;
-    let (params, price) = terms_shape(&args, &providers)?;
+    let (params, price) = terms_shape(args, &providers)?;
     let layout = Layout::new(size, params)?;
     let nonce: [u8; 16] = rand::random();
     let mut placement = place(
@@ -142,15 +179,76 @@ pub(crate) async fn run(args: PutArgs) -> Result<()> {
         );
     }
 
-    // Encode into one temporary file per piece.
+    let (_work, paths, trees) = encode_to_files(file, layout, key, nonce, args.quiet).await?;
+
+    let terms = DealTerms {
+        pieces: placement
+            .chosen
+            .iter()
+            .zip(&trees)
+            .map(|(c, t)| Piece {
+                provider: c.info.address,
+                root: t.root(),
+            })
+            .collect(),
+        ..probe
+    };
+    let id = terms.commitment();
+    let tx = client
+        .sign_and_submit(key, TxKind::OpenDeal { terms: terms.clone() }, None)
+        .await?;
+    crate::wallet::expect_success(&client, &tx)
+        .await
+        .context("opening the storage deal")?;
+    tracing::info!(deal = %id, escrow = %escrow, pieces = terms.pieces.len(), "deal opened");
+
+    let lost = upload_all(&client, key, &mut placement, &terms, &paths, args.quiet).await?;
+    let stored = params.total_shards() - lost.len();
+    if stored < usize::from(params.data_shards) {
+        bail!(
+            "only {stored} of {} pieces were stored, fewer than the {} needed to read the file; close the deal with \
+             `trellis store rm {id}` to get the escrow back",
+            params.total_shards(),
+            params.data_shards
+        );
+    }
+    if !lost.is_empty() {
+        eprintln!(
+            "warning: pieces {lost:?} could not be placed; the file is readable ({stored} of {} pieces) and the auditors' repair will re-create them",
+            params.total_shards()
+        );
+    }
+    if !args.quiet {
+        eprintln!(
+            "stored {size} bytes as {}-of-{} pieces of {} bytes on {stored} providers; escrow {escrow} for {} epochs",
+            params.data_shards,
+            params.total_shards(),
+            layout.piece_len(),
+            args.epochs
+        );
+    }
+    Ok(id)
+}
+
+/// Encrypts and codes `file` into one temporary file per piece (in a work directory that is
+/// removed when dropped); the paths and every piece's tree.
+async fn encode_to_files(
+    file: &Path,
+    layout: Layout,
+    key: &trellis_primitives::Keypair,
+    nonce: [u8; 16],
+    quiet: bool,
+) -> Result<(tempfile::TempDir, Vec<PathBuf>, Vec<trellis_storage::PieceTree>)> {
+    let size = layout.size;
+    let params = layout.params;
     let work = work_dir(None)?;
     let paths: Vec<PathBuf> = (0..params.total_shards())
         .map(|i| work.path().join(format!("piece-{i}")))
         .collect();
-    let secret = owner_secret(&key);
+    let secret = owner_secret(key);
     let file_key = FileKey::derive(&secret, &nonce);
-    let bar = bytes_bar(size, "encoding", args.common.quiet);
-    let (input, paths2, bar2) = (args.file.clone(), paths.clone(), bar.clone());
+    let bar = bytes_bar(size, "encoding", quiet);
+    let (input, paths2, bar2) = (file.to_path_buf(), paths.clone(), bar.clone());
     let trees = tokio::task::spawn_blocking(move || -> Result<_> {
         let mut reader = std::io::BufReader::with_capacity(
             1 << 20,
@@ -174,33 +272,23 @@ pub(crate) async fn run(args: PutArgs) -> Result<()> {
     .await??;
     bar.finish_and_clear();
 
-    let terms = DealTerms {
-        pieces: placement
-            .chosen
-            .iter()
-            .zip(&trees)
-            .map(|(c, t)| Piece {
-                provider: c.info.address,
-                root: t.root(),
-            })
-            .collect(),
-        ..probe
-    };
-    let id = terms.commitment();
-    let tx = client
-        .sign_and_submit(&key, TxKind::OpenDeal { terms: terms.clone() }, None)
-        .await?;
-    crate::wallet::expect_success(&client, &tx)
-        .await
-        .context("opening the storage deal")?;
-    tracing::info!(deal = %id, escrow = %escrow, pieces = terms.pieces.len(), "deal opened");
+    Ok((work, paths, trees))
+}
 
-    // Upload every piece; a piece whose provider fails moves to a spare.
-    let total = layout.piece_len() * params.total_shards() as u64;
-    let bar = bytes_bar(total, "uploading", args.common.quiet);
-    let http = reqwest::Client::builder()
-        .timeout(trellis_storage::client::TRANSFER_TIMEOUT)
-        .build()?;
+/// Uploads every piece in parallel; a piece whose provider fails moves to a spare. The pieces
+/// that found no provider.
+async fn upload_all(
+    client: &Client,
+    key: &trellis_primitives::Keypair,
+    placement: &mut trellis_storage::client::Placement,
+    terms: &DealTerms,
+    paths: &[PathBuf],
+    quiet: bool,
+) -> Result<Vec<usize>> {
+    let id = terms.commitment();
+    let total = terms.stored_bytes().unwrap_or(0);
+    let bar = bytes_bar(total, "uploading", quiet);
+    let http = trellis_storage::client::transfer_http();
     let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_UPLOADS));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, candidate) in placement.chosen.iter().enumerate() {
@@ -224,11 +312,11 @@ pub(crate) async fn run(args: PutArgs) -> Result<()> {
     let mut lost = Vec::new();
     for index in failed {
         let moved = move_to_spare(
-            &client,
-            &key,
+            client,
+            key,
             &http,
             &mut placement.spares,
-            &terms,
+            terms,
             id,
             index,
             &paths[index],
@@ -240,38 +328,7 @@ pub(crate) async fn run(args: PutArgs) -> Result<()> {
         }
     }
     bar.finish_and_clear();
-    let stored = params.total_shards() - lost.len();
-    if stored < usize::from(params.data_shards) {
-        bail!(
-            "only {stored} of {} pieces were stored, fewer than the {} needed to read the file; close the deal with \
-             `trellis store rm {id}` to get the escrow back",
-            params.total_shards(),
-            params.data_shards
-        );
-    }
-    let name = args
-        .name
-        .clone()
-        .or_else(|| args.file.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_default();
-    let mut catalog = Catalog::load(&args.common.keystore.keystore)?;
-    catalog.insert(id.to_string(), name);
-    catalog.save(&args.common.keystore.keystore)?;
-    if !lost.is_empty() {
-        eprintln!(
-            "warning: pieces {lost:?} could not be placed; the file is readable ({stored} of {} pieces) and the auditors' repair will re-create them",
-            params.total_shards()
-        );
-    }
-    eprintln!(
-        "stored {size} bytes as {}-of-{} pieces of {} bytes on {stored} providers; escrow {escrow} credits for {} epochs",
-        params.data_shards,
-        params.total_shards(),
-        layout.piece_len(),
-        args.epochs
-    );
-    println!("{id}");
-    Ok(())
+    Ok(lost)
 }
 
 /// Moves piece `index` to the next spare that takes it: a `MovePiece` transaction, then the upload.

@@ -179,6 +179,13 @@ fn providers_that_delete_or_corrupt_pieces_are_caught_slashed_and_repaired_aroun
     let deleter = pieces[0]["provider"].as_str().unwrap().to_string();
     let flipper = pieces[1]["provider"].as_str().unwrap().to_string();
 
+    // Every piece passes an audit first: the providers have proven holding them, so a later
+    // "not stored" is their own failure, not a piece that never arrived.
+    wait_until("the first settled epoch", 2 * DEADLINE, || {
+        deal(&api, &id)["deal"]["settled_epochs"].as_u64().unwrap() >= 1
+    });
+    let proven_all = |d: &Value| d["deal"]["paid"] != "0" && d["deal"]["paid"] != 0;
+    assert!(proven_all(&deal(&api, &id)), "nothing paid after the first epoch");
     let piece_file = |provider: &str, index: usize| {
         provider_dir(&dir, provider)
             .join("pieces")
@@ -208,9 +215,20 @@ fn providers_that_delete_or_corrupt_pieces_are_caught_slashed_and_repaired_aroun
     });
     for cheater in [&deleter, &flipper] {
         let p = provider(cheater);
-        assert_eq!(p["disqualified"], true, "{p}");
-        assert!(p["reputation"]["failed"].as_u64().unwrap() >= 1);
+        assert!(p["reputation"]["failed"].as_u64().unwrap() >= 1, "{p}");
+        assert!(p["reputation_ppm"].as_u64().unwrap() < 1_000_000, "{p}");
+        assert!(
+            p["stake"].as_str().unwrap() != "10000000000",
+            "collateral untouched: {p}"
+        );
     }
+    // An honest provider of the same deal keeps a clean record.
+    let honest = provider(pieces[2]["provider"].as_str().unwrap());
+    assert_eq!(
+        (honest["reputation"]["failed"].as_u64(), honest["slashed"].as_str()),
+        (Some(0), Some("0")),
+        "{honest}"
+    );
     // The audit record names the verdicts.
     let audits: Vec<Value> = std::fs::read_dir(dir.join("node/rewards"))
         .unwrap()
