@@ -42,6 +42,10 @@ pub(crate) struct PieceAudit {
     /// only then can a later "not stored" convict it.
     #[serde(default)]
     pub(crate) held: bool,
+    /// Who owned the provider when it was audited: the owner paid, even if it changes before the
+    /// epoch is recomputed.
+    #[serde(default)]
+    pub(crate) owner: Option<trellis_primitives::AccountAddress>,
     /// The provider's reputation score when audited (parts per million).
     pub(crate) reputation_ppm: u64,
 }
@@ -137,8 +141,12 @@ impl StorageAuditor {
             }
             for (index, piece) in deal.terms.pieces.iter().enumerate() {
                 let index = index as u16;
-                let (endpoint, reputation) = self.node.with_state(|s, _| -> Result<_> {
-                    Ok((s.endpoint(&piece.provider)?, s.reputation(&piece.provider)?))
+                let (endpoint, reputation, owner) = self.node.with_state(|s, _| -> Result<_> {
+                    Ok((
+                        s.endpoint(&piece.provider)?,
+                        s.reputation(&piece.provider)?,
+                        s.device(&piece.provider)?.map(|d| d.owner),
+                    ))
                 })?;
                 let challenge = challenge_for(&entropy, &id, index, deal.terms.piece_len, self.config.chunks_per_piece);
                 let (http, limit, piece, piece_len) = (http.clone(), limit.clone(), *piece, deal.terms.piece_len);
@@ -169,6 +177,7 @@ impl StorageAuditor {
                         chunks: challenge.chunks,
                         held: verdict.passed() || held,
                         verdict,
+                        owner,
                         reputation_ppm: reputation.score_ppm(),
                     }
                 });
@@ -448,18 +457,26 @@ impl StorageAuditor {
                     .or_default() += 1;
             }
         }
+        let owners: std::collections::BTreeMap<DeviceAddress, trellis_primitives::AccountAddress> = audits
+            .pieces
+            .iter()
+            .filter_map(|p| Some((p.provider, p.owner?)))
+            .collect();
         let mut shares = Vec::new();
         for (device, (bytes, reputation, mut breakdown)) in by_provider {
-            let Some(dev) = self.node.with_state(|s, _| s.device(&device))? else {
-                continue;
+            // The owner recorded at audit time; archives from before that field fall back to the
+            // chain's current owner.
+            let owner = match owners.get(&device) {
+                Some(owner) => *owner,
+                None => match self.node.with_state(|s, _| s.device(&device))? {
+                    Some(dev) if dev.class == DeviceClass::Storage => dev.owner,
+                    _ => continue,
+                },
             };
-            if dev.class != DeviceClass::Storage {
-                continue;
-            }
             breakdown.factors = vec![("proven_bytes".into(), bytes), ("reputation_ppm".into(), reputation)];
             shares.push(DeviceShare {
                 device,
-                owner: dev.owner,
+                owner,
                 pool: Pool::Storage,
                 units: storage_units(bytes, reputation),
                 breakdown,

@@ -1,7 +1,9 @@
 //! The storage provider: pieces on disk and the HTTP server clients and auditors talk to.
 
 pub mod disk;
+mod download;
 mod server;
+mod upload;
 
 pub use disk::{PieceId, PieceStore};
 pub use server::{Provider, Refusal};

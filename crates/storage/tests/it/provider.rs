@@ -243,14 +243,30 @@ async fn uploads_are_checked_against_the_deal_on_chain() {
     raw.write_all(head.as_bytes()).await.unwrap();
     raw.write_all(&piece[..piece.len() / 2]).await.unwrap();
     drop(raw);
+    // Wait until the provider has refused it (the seventh refusal above), then look.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while provider.store().used() != 0 || std::fs::read_dir(dir.path().join("tmp")).unwrap().count() != 0 {
+    loop {
+        let metrics = reqwest::get(format!("{url}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("trellis_provider_uploads_total{result=\"refused\"} 7") {
+            break;
+        }
         assert!(
             Instant::now() < deadline,
-            "a truncated upload left space or a file behind"
+            "the truncated upload was not refused: {metrics}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(provider.store().used(), 0, "a truncated upload kept its space");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0,
+        "a truncated upload left a file behind"
+    );
     assert!(!provider.store().has(&trellis_storage::provider::PieceId {
         deal: file.id,
         index: 0

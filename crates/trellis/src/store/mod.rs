@@ -118,9 +118,7 @@ async fn ls(common: Common) -> Result<()> {
             "{id:<64}  {:>12}  {:>6}  {:>10}  {:>9}  {}{}",
             terms["size"].as_u64().unwrap_or(0),
             format!("{k}/{n}"),
-            d["deal"]["escrow"]
-                .as_u64()
-                .map_or_else(|| d["deal"]["escrow"].to_string(), |e| e.to_string()),
+            d["deal"]["escrow"].as_str().unwrap_or("?"),
             d["end_epoch"],
             names.name(id).unwrap_or("-"),
             if d["expired"].as_bool() == Some(true) {

@@ -257,4 +257,33 @@ fn providers_that_delete_or_corrupt_pieces_are_caught_slashed_and_repaired_aroun
     wait_until("a settlement after the repair", 2 * DEADLINE, || {
         deal(&api, &id)["deal"]["settled_epochs"].as_u64().unwrap() > settled + 1
     });
+
+    // `store ls` lists it under its local name; `store rm` closes it and refunds the escrow.
+    let keystore = consumer(&dir);
+    let ls = trellis(&["store", "ls", "--keystore", &keystore, "--api", &api], &[]);
+    assert!(ls.status.success(), "{}", stderr(&ls));
+    let line = stdout(&ls).lines().find(|l| l.starts_with(&id)).map(str::to_owned);
+    assert!(
+        line.as_deref()
+            .is_some_and(|l| l.contains("small.bin") && l.contains("2/6")),
+        "{}",
+        stdout(&ls)
+    );
+    let credits = |c: &Value| c["account"]["credits"].as_str().unwrap().parse::<u64>().unwrap();
+    let account = d_client(&api, &id);
+    let before_rm = credits(&get(&api, &format!("/v1/accounts/{account}")).unwrap());
+    let escrow: u64 = deal(&api, &id)["deal"]["escrow"].as_str().unwrap().parse().unwrap();
+    let rm = trellis(&["store", "rm", &id, "--keystore", &keystore, "--api", &api], &[PASS]);
+    assert!(rm.status.success(), "{}", stderr(&rm));
+    assert!(get(&api, &format!("/v1/deals/{id}")).is_err(), "the deal is still open");
+    let after_rm = credits(&get(&api, &format!("/v1/accounts/{account}")).unwrap());
+    // A settlement may land between reading the escrow and closing: a few credits per epoch.
+    assert!(
+        after_rm > before_rm && after_rm + 20 >= before_rm + escrow,
+        "escrow {escrow} not refunded: {before_rm} -> {after_rm}"
+    );
+}
+
+fn d_client(api: &str, id: &str) -> String {
+    deal(api, id)["deal"]["client"].as_str().unwrap().to_string()
 }

@@ -1,0 +1,137 @@
+//! Ranged piece downloads, streamed chunk by chunk from disk, each chunk checked against its
+//! leaf hash before it is sent (integrity on read); bounded in number and in how long a slow
+//! client may hold a reader.
+
+use super::server::{piece_path, Provider, Refusal, MAX_CONCURRENT_DOWNLOADS, SEND_TIMEOUT};
+use crate::piece::PIECE_CHUNK_BYTES;
+use axum::{
+    body::{Body, Bytes},
+    extract::{Path, State},
+    http::{header, HeaderMap, StatusCode},
+    response::Response,
+};
+use std::{
+    io::{Read, Seek, SeekFrom},
+    sync::atomic::Ordering,
+};
+
+/// A parsed `Range: bytes=a-b` (inclusive), clamped to the piece.
+fn range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, Refusal> {
+    let Some(value) = headers.get(header::RANGE) else {
+        return Ok(None);
+    };
+    let bad = || {
+        Refusal::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "bad_range",
+            format!("expected `bytes=start-[end]` within 0..{len}"),
+        )
+    };
+    let text = value.to_str().map_err(|_| bad())?;
+    let spec = text.strip_prefix("bytes=").ok_or_else(bad)?;
+    let (start, end) = spec.split_once('-').ok_or_else(bad)?;
+    let start: u64 = start.trim().parse().map_err(|_| bad())?;
+    let end: u64 = match end.trim() {
+        "" => len.saturating_sub(1),
+        e => e.parse::<u64>().map_err(|_| bad())?.min(len.saturating_sub(1)),
+    };
+    if start > end || start >= len {
+        return Err(bad());
+    }
+    Ok(Some((start, end)))
+}
+
+pub(super) async fn download(
+    State(p): State<Provider>,
+    Path(path): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let id = piece_path(&path)?;
+    if !p.0.store.has(&id) {
+        return Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            "unknown_piece",
+            format!("piece {} of deal {} is not stored here", id.index, id.deal),
+        ));
+    }
+    let tree = {
+        let store = p.clone();
+        tokio::task::spawn_blocking(move || store.0.store.tree(&id))
+            .await
+            .map_err(Refusal::internal)?
+            .map_err(Refusal::internal)?
+    };
+    let wanted = range(&headers, tree.len)?;
+    let (start, end) = wanted.unwrap_or((0, tree.len.saturating_sub(1)));
+    let permit = p.0.downloads.clone().try_acquire_owned().map_err(|_| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("{MAX_CONCURRENT_DOWNLOADS} downloads in progress; retry shortly"),
+        )
+    })?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let reader = p.clone();
+    let runtime = tokio::runtime::Handle::current();
+    // A client that stops reading frees its reader thread after SEND_TIMEOUT.
+    let send = move |item: Result<Bytes, std::io::Error>| {
+        runtime
+            .block_on(tokio::time::timeout(SEND_TIMEOUT, tx.send(item)))
+            .is_ok_and(|sent| sent.is_ok())
+    };
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let chunk = PIECE_CHUNK_BYTES as u64;
+        let result = (|| -> std::io::Result<()> {
+            if tree.len == 0 {
+                return Ok(());
+            }
+            let mut file = reader.0.store.open_piece(&id)?;
+            let first = start / chunk;
+            file.seek(SeekFrom::Start(first * chunk))?;
+            let mut buf = vec![0u8; PIECE_CHUNK_BYTES];
+            for index in first..=end / chunk {
+                let len = crate::piece::chunk_len(tree.len, index).unwrap_or(0);
+                file.read_exact(&mut buf[..len])?;
+                // Integrity on read: never serve a chunk that no longer matches its hash.
+                if crate::piece::chunk_hash(&buf[..len]) != tree.leaves[index as usize] {
+                    reader.0.metrics.corrupt_reads.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(deal = %id.deal, piece = id.index, chunk = index, "stored chunk is corrupt");
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "stored chunk is corrupt",
+                    ));
+                }
+                let from = (start.max(index * chunk) - index * chunk) as usize;
+                let to = ((end + 1).min(index * chunk + len as u64) - index * chunk) as usize;
+                reader
+                    .0
+                    .metrics
+                    .bytes_out
+                    .fetch_add((to - from) as u64, Ordering::Relaxed);
+                if !send(Ok(Bytes::copy_from_slice(&buf[from..to]))) {
+                    return Ok(()); // the client went away or stopped reading
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            if !send(Err(e)) {
+                tracing::debug!("the client left before the read error could be reported");
+            }
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let length = if tree.len == 0 { 0 } else { end - start + 1 };
+    let mut response = Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, length)
+        .header(header::ACCEPT_RANGES, "bytes");
+    response = match wanted {
+        Some(_) => response
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", tree.len)),
+        None => response.status(StatusCode::OK),
+    };
+    response.body(body).map_err(Refusal::internal)
+}

@@ -1,0 +1,198 @@
+//! Piece uploads: streamed to a temporary file while every chunk is hashed, checked against the
+//! deal's length and root, then made durable; one upload per piece at a time, stalled or
+//! cancelled uploads cleaned up.
+
+use super::{
+    disk::PieceId,
+    server::{piece_path, Metrics, Provider, Refusal, UPLOAD_IDLE_TIMEOUT},
+};
+use crate::piece::PieceHasher;
+use axum::{
+    body::Body,
+    extract::{Path, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use futures::StreamExt;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use tokio::io::AsyncWriteExt;
+
+/// Marks a piece as being uploaded; clears the mark and removes the temporary file (unless the
+/// upload was committed) when dropped, also when the request is cancelled mid-stream.
+struct UploadGuard<'a> {
+    provider: &'a Provider,
+    id: PieceId,
+    temp: std::path::PathBuf,
+    committed: bool,
+}
+
+impl Drop for UploadGuard<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            if let Err(e) = std::fs::remove_file(&self.temp) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %self.temp.display(), error = %e, "cannot remove an abandoned upload");
+                }
+            }
+        }
+        let mut set = self
+            .provider
+            .0
+            .uploading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        set.remove(&self.id);
+    }
+}
+
+pub(super) async fn upload(
+    State(p): State<Provider>,
+    Path(path): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
+    let result = receive(&p, &path, &headers, body).await;
+    let counter = if result.is_ok() {
+        &p.0.metrics.uploads
+    } else {
+        &p.0.metrics.uploads_refused
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    result
+}
+
+async fn receive(p: &Provider, path: &(String, String), headers: &HeaderMap, body: Body) -> Result<Response, Refusal> {
+    let id = piece_path(path)?;
+    let deal = p.assigned_deal(id.deal, id.index).await?;
+    let expected = deal.terms.piece_len;
+    let root = deal.terms.pieces[usize::from(id.index)].root;
+    let declared: Option<u64> = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    match declared {
+        None => {
+            return Err(Refusal::new(
+                StatusCode::LENGTH_REQUIRED,
+                "length_required",
+                "uploads must declare Content-Length",
+            ))
+        }
+        Some(n) if n > expected => {
+            return Err(Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("piece {} of deal {} is {expected} bytes, not {n}", id.index, id.deal),
+            ))
+        }
+        Some(n) if n < expected => {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "wrong_length",
+                format!("piece {} of deal {} is {expected} bytes, not {n}", id.index, id.deal),
+            ))
+        }
+        Some(_) => {}
+    }
+    if p.0.store.has(&id) {
+        return Ok((StatusCode::OK, Json(json!({ "stored": true, "already": true }))).into_response());
+    }
+    let fresh =
+        p.0.uploading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id);
+    if !fresh {
+        return Err(Refusal::new(
+            StatusCode::CONFLICT,
+            "upload_in_progress",
+            format!("piece {} of deal {} is being uploaded already", id.index, id.deal),
+        ));
+    }
+    let mut guard = UploadGuard {
+        provider: p,
+        id,
+        temp: p.0.store.temp_path(&id),
+        committed: false,
+    };
+    let reservation =
+        p.0.store
+            .reserve(expected)
+            .map_err(|full| Refusal::new(StatusCode::INSUFFICIENT_STORAGE, "full", full.to_string()))?;
+    let temp = guard.temp.clone();
+    let tree = stream_to(&temp, body, expected, &p.0.metrics).await?;
+    if tree.len != expected {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "truncated",
+            format!("upload ended after {} of {expected} bytes", tree.len),
+        ));
+    }
+    if tree.root() != root {
+        return Err(Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_commitment",
+            format!(
+                "the bytes hash to {}, but the deal commits piece {} to {root}",
+                tree.root(),
+                id.index
+            ),
+        ));
+    }
+    let store = p.clone();
+    tokio::task::spawn_blocking(move || store.0.store.commit(&id, &temp, &tree, reservation))
+        .await
+        .map_err(Refusal::internal)?
+        .map_err(Refusal::internal)?;
+    guard.committed = true;
+    tracing::info!(deal = %id.deal, index = id.index, bytes = expected, "stored a piece");
+    Ok((StatusCode::CREATED, Json(json!({ "stored": true }))).into_response())
+}
+
+async fn stream_to(
+    temp: &std::path::Path,
+    body: Body,
+    limit: u64,
+    metrics: &Metrics,
+) -> Result<crate::piece::PieceTree, Refusal> {
+    let mut file = tokio::fs::File::create(temp).await.map_err(Refusal::internal)?;
+    let mut hasher = PieceHasher::new();
+    let mut stream = body.into_data_stream();
+    loop {
+        let next = tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, stream.next())
+            .await
+            .map_err(|_| {
+                Refusal::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "upload_stalled",
+                    format!(
+                        "no data for {} s after {} bytes",
+                        UPLOAD_IDLE_TIMEOUT.as_secs(),
+                        hasher.len()
+                    ),
+                )
+            })?;
+        let Some(frame) = next else { break };
+        let bytes = frame.map_err(|e| {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "truncated",
+                format!("upload broke off after {} bytes: {e}", hasher.len()),
+            )
+        })?;
+        if hasher.len() + bytes.len() as u64 > limit {
+            return Err(Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("upload exceeds the piece length {limit}"),
+            ));
+        }
+        hasher.update(&bytes);
+        metrics.bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        file.write_all(&bytes).await.map_err(Refusal::internal)?;
+    }
+    file.flush().await.map_err(Refusal::internal)?;
+    Ok(hasher.finish())
+}
