@@ -175,17 +175,24 @@ fn print_pipeline(args: &StorageBenchArgs, slowest_raw: f64) -> Result<()> {
         f.disk_write_mib_s,
         f.disk_write_mib_s / slowest_raw
     );
-    for (name, rate) in [
+    // Bytes this one machine writes per plaintext byte: put writes every piece twice (the
+    // client's piece files, then each provider's copy), get writes k pieces and the file.
+    let coding = trellis_storage::client::coding_for(args.providers as usize, 4 << 20)
+        .context("the pipeline needs at least 2 providers")?;
+    let stored = coding.total_shards() as f64 / f64::from(coding.data_shards);
+    for (name, rate, written) in [
         (
             "store put: encode to piece files, open deal, upload all pieces",
             f.put_mib_s,
+            2.0 * stored,
         ),
-        ("store get: download, verify roots, decode, write", f.get_mib_s),
+        ("store get: download, verify roots, decode, write", f.get_mib_s, 2.0),
     ] {
         println!(
-            "| {name} | {rate:.1} | {:.2} | {:.2} |",
+            "| {name} (writes {written:.2} B per B) | {rate:.1} | {:.2} | {:.2} of plaintext, {:.2} of bytes written |",
             rate / slowest_raw,
-            rate / f.disk_write_mib_s
+            rate / f.disk_write_mib_s,
+            rate * written / f.disk_write_mib_s,
         );
     }
     Ok(())

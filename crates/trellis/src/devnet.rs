@@ -300,9 +300,10 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         args.dir.display()
     );
     println!(
-        "  devices:    {} onboarded ({} per class), e.g.",
+        "  devices:    {} onboarded ({} per class, {} storage providers), e.g.",
         devices.len(),
-        DEVICES_PER_CLASS
+        DEVICES_PER_CLASS,
+        crate::devnet_storage::STORAGE_PROVIDERS
     );
     let mut shown = std::collections::BTreeSet::new();
     for (class, device) in &devices {

@@ -135,6 +135,31 @@ pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
             bail!("audit failed");
         }
     }
+    // Storage shares are a pure function of the epoch's verdict file: recompute them from it.
+    if let Some(audits) = crate::storage_audit::read_audits(&archive_dir, Epoch(epoch))? {
+        let recomputed = crate::storage_audit::units_from_audits(&audits);
+        let archived: BTreeMap<DeviceAddress, u64> = archive
+            .inputs
+            .shares
+            .iter()
+            .filter(|s| s.pool == Pool::Storage && s.units > 0)
+            .map(|s| (s.device, s.units))
+            .collect();
+        if archived != recomputed {
+            let device = archived
+                .keys()
+                .chain(recomputed.keys())
+                .find(|d| archived.get(d) != recomputed.get(d))
+                .copied();
+            println!(
+                "MISMATCH epoch {epoch}: storage units of {} differ from the audit verdicts ({:?} archived, {:?} recomputed)",
+                device.map(|d| d.to_string()).unwrap_or_default(),
+                device.and_then(|d| archived.get(&d)),
+                device.and_then(|d| recomputed.get(&d)),
+            );
+            bail!("audit failed");
+        }
+    }
     // Inputs the chain itself attests to must agree with the archive before anything else.
     let chain_epoch = client.get(&format!("/v1/epochs/{epoch}")).await?;
     let burned: trellis_primitives::Amount =

@@ -60,6 +60,50 @@ pub(crate) struct EpochAudits {
     pub(crate) pieces: Vec<PieceAudit>,
 }
 
+/// Per provider: proven bytes, reputation when audited, and the counted/rejected breakdown.
+type ProviderTotals = std::collections::BTreeMap<DeviceAddress, (u64, u64, ShareBreakdown)>;
+
+/// Adds up an epoch's verdicts per provider: a pure function of the verdict file, so
+/// `trellis rewards audit` recomputes the storage pool's units from it.
+pub(crate) fn provider_totals(audits: &EpochAudits) -> ProviderTotals {
+    let mut by_provider = ProviderTotals::new();
+    for p in &audits.pieces {
+        let entry = by_provider.entry(p.provider).or_default();
+        entry.1 = p.reputation_ppm;
+        if p.verdict.passed() {
+            entry.0 += p.piece_len;
+            entry.2.counted_reports += 1;
+        } else {
+            *entry
+                .2
+                .rejected_reports
+                .entry(p.verdict.name().to_string())
+                .or_default() += 1;
+        }
+    }
+    by_provider
+}
+
+/// Storage-pool units per provider for an epoch's verdicts (providers with none are left out).
+pub(crate) fn units_from_audits(audits: &EpochAudits) -> std::collections::BTreeMap<DeviceAddress, u64> {
+    provider_totals(audits)
+        .into_iter()
+        .map(|(device, (bytes, reputation, _))| (device, storage_units(bytes, reputation)))
+        .filter(|(_, units)| *units > 0)
+        .collect()
+}
+
+/// Reads an epoch's verdict file, if the archive has one.
+pub(crate) fn read_audits(dir: &std::path::Path, epoch: Epoch) -> Result<Option<EpochAudits>> {
+    match std::fs::read(audits_path(dir, epoch)) {
+        Ok(bytes) => Ok(Some(
+            serde_json::from_slice(&bytes).context("unreadable storage audit file")?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).context("cannot read the storage audit file"),
+    }
+}
+
 /// The auditor.
 pub(crate) struct StorageAuditor {
     pub(crate) node: Node,
@@ -442,21 +486,7 @@ impl StorageAuditor {
     }
 
     fn shares(&self, audits: &EpochAudits) -> Result<Vec<DeviceShare>> {
-        let mut by_provider: std::collections::BTreeMap<DeviceAddress, (u64, u64, ShareBreakdown)> = Default::default();
-        for p in &audits.pieces {
-            let entry = by_provider.entry(p.provider).or_default();
-            entry.1 = p.reputation_ppm;
-            if p.verdict.passed() {
-                entry.0 += p.piece_len;
-                entry.2.counted_reports += 1;
-            } else {
-                *entry
-                    .2
-                    .rejected_reports
-                    .entry(p.verdict.name().to_string())
-                    .or_default() += 1;
-            }
-        }
+        let by_provider = provider_totals(audits);
         let owners: std::collections::BTreeMap<DeviceAddress, trellis_primitives::AccountAddress> = audits
             .pieces
             .iter()

@@ -164,6 +164,6 @@ pub(crate) async fn fetch_file(
     .await??;
     bar.finish_and_clear();
     std::fs::rename(&partial, out).with_context(|| format!("cannot move the file to {}", out.display()))?;
-    tracing::info!(bytes = terms.size, out = %out.display(), "file fetched");
+    tracing::debug!(bytes = terms.size, out = %out.display(), "file fetched");
     Ok(())
 }

@@ -200,7 +200,7 @@ pub(crate) async fn store_file(
     crate::wallet::expect_success(&client, &tx)
         .await
         .context("opening the storage deal")?;
-    tracing::info!(deal = %id, escrow = %escrow, pieces = terms.pieces.len(), "deal opened");
+    tracing::debug!(deal = %id, escrow = %escrow, pieces = terms.pieces.len(), "deal opened");
 
     let lost = upload_all(&client, key, &mut placement, &terms, &paths, args.quiet).await?;
     let stored = params.total_shards() - lost.len();

@@ -258,6 +258,43 @@ fn providers_that_delete_or_corrupt_pieces_are_caught_slashed_and_repaired_aroun
         deal(&api, &id)["deal"]["settled_epochs"].as_u64().unwrap() > settled + 1
     });
 
+    // Anyone with the archive recomputes the storage pool's units from the verdict files: the
+    // epoch in which the cheaters failed matches the manifest on chain.
+    let rewards = dir.join("node/rewards");
+    let failed_epoch = audits
+        .iter()
+        .find(|a| {
+            a["pieces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["verdict"]["result"] == "not_stored")
+        })
+        .map(|a| a["epoch"].as_u64().unwrap())
+        .unwrap();
+    wait_until("that epoch's rewards settled", DEADLINE, || {
+        rewards.join(format!("epoch-{failed_epoch}.json")).exists()
+    });
+    let audit = trellis(
+        &[
+            "rewards",
+            "audit",
+            "--epoch",
+            &failed_epoch.to_string(),
+            "--archive",
+            rewards.to_str().unwrap(),
+            "--api",
+            &api,
+        ],
+        &[],
+    );
+    assert!(
+        audit.status.success() && stdout(&audit).lines().any(|l| l.starts_with("MATCH epoch")),
+        "{}{}",
+        stdout(&audit),
+        stderr(&audit)
+    );
+
     // `store ls` lists it under its local name; `store rm` closes it and refunds the escrow.
     let keystore = consumer(&dir);
     let ls = trellis(&["store", "ls", "--keystore", &keystore, "--api", &api], &[]);
