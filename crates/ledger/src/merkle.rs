@@ -60,29 +60,7 @@ pub struct MerkleProof {
 impl MerkleProof {
     /// Builds the proof for `leaves[index]`, or `None` when out of range.
     pub fn build(leaves: &[Hash], index: usize) -> Option<Self> {
-        if index >= leaves.len() {
-            return None;
-        }
-        let mut siblings = Vec::new();
-        let mut level = leaves.to_vec();
-        let mut idx = index;
-        while level.len() > 1 {
-            let sibling = if idx % 2 == 1 {
-                Some(idx - 1)
-            } else {
-                Some(idx + 1).filter(|s| *s < level.len())
-            };
-            if let Some(s) = sibling {
-                siblings.push(level[s]);
-            }
-            level = next_level(&level);
-            idx /= 2;
-        }
-        Some(MerkleProof {
-            index: index as u64,
-            leaf_count: leaves.len() as u64,
-            siblings,
-        })
+        Self::build_many(leaves, &[index])?.pop()
     }
 
     /// The proofs of several leaves, hashing the tree once instead of once per proof (a storage

@@ -8,6 +8,12 @@
 //! - [`audit`]: challenges from block entropy, verdicts, detection probability, slashing evidence.
 //! - [`client`]: placement, piece uploads and verified downloads, repair.
 //! - [`chain`]: the deals and providers a node's API reports.
+//!
+//! What it must never do: see plaintext outside the client (providers and repairers handle only
+//! ciphertext), trust a provider's bytes without checking them against a root recorded on
+//! chain, or let an answer that the provider did not sign for this very challenge count against
+//! it. Audit verdicts are plain values, so the reward engine's inputs can be recomputed from the
+//! archived verdict files.
 
 pub mod audit;
 pub mod chain;

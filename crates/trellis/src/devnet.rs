@@ -400,20 +400,7 @@ fn setup(node: &Node) -> Result<Vec<(DeviceClass, DeviceAddress)>> {
     let maker = demo_key("maker-1");
     let operator = demo_key("operator");
     let admin = demo_key("admin-1");
-    let chain_id = node.with_state(|s, _| s.chain_id())?;
-    let tx = |key: &Keypair, nonce: u64, kind: TxKind| {
-        let fee = Amount::from_units(10_000);
-        Transaction::sign(
-            TxBody {
-                chain_id: chain_id.clone(),
-                signer: key.public().into(),
-                nonce,
-                fee,
-                kind,
-            },
-            key,
-        )
-    };
+    let tx = setup_signer(node, Amount::from_units(10_000))?;
     let mut pending = Vec::new();
     let maker_known = node.with_state(|s, _| {
         trellis_ledger::Store::get(s, &trellis_ledger::state::keys::maker(&maker.public())).is_some()
@@ -573,6 +560,23 @@ fn queued_cheaters(
         }));
     }
     Ok(())
+}
+
+/// Signs a devnet transaction `(key, nonce, kind)` on this chain with a fixed `fee`.
+pub(crate) fn setup_signer(node: &Node, fee: Amount) -> Result<impl Fn(&Keypair, u64, TxKind) -> Transaction> {
+    let chain_id = node.with_state(|s, _| s.chain_id())?;
+    Ok(move |key: &Keypair, nonce: u64, kind: TxKind| {
+        Transaction::sign(
+            TxBody {
+                chain_id: chain_id.clone(),
+                signer: key.public().into(),
+                nonce,
+                fee,
+                kind,
+            },
+            key,
+        )
+    })
 }
 
 pub(crate) fn wait_all(node: &Node, ids: &[Hash]) -> Result<()> {

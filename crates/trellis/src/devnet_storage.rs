@@ -8,7 +8,7 @@ use crate::{
 use anyhow::Result;
 use std::{ffi::OsString, path::Path};
 use trellis_chain::Node;
-use trellis_ledger::{DeviceClass, StateRead, Transaction, TxBody, TxKind};
+use trellis_ledger::{DeviceClass, StateRead, TxKind};
 use trellis_primitives::{DeviceAddress, Keypair};
 
 /// Storage providers devnet runs: enough for a 3-of-8 file that survives five losses.
@@ -62,20 +62,9 @@ pub(crate) fn start_providers(dir: &Path, node: &Node, node_url: &str, owner: &K
         urls.push((name, process.wait_for_file(&url_file, &log)?));
         processes.push(process);
     }
-    let (chain_id, fee) = node.with_state(|s, _| -> Result<_> { Ok((s.chain_id()?, s.params()?.min_fee)) })?;
+    let fee = node.with_state(|s, _| s.params())?.min_fee;
+    let tx = crate::devnet::setup_signer(node, fee)?;
     let mut nonce = node.with_state(|s, _| s.account(&owner.public().into()))?.nonce;
-    let tx = |key: &Keypair, nonce: u64, kind: TxKind| {
-        Transaction::sign(
-            TxBody {
-                chain_id: chain_id.clone(),
-                signer: key.public().into(),
-                nonce,
-                fee,
-                kind,
-            },
-            key,
-        )
-    };
     let mut pending = Vec::new();
     for (name, url) in urls {
         let device = DeviceAddress::from(demo_key(&name).public());
