@@ -467,7 +467,7 @@ fn setup(node: &Node) -> Result<Vec<(DeviceClass, DeviceAddress)>> {
             }
         }
     }
-    queued_cheaters(node, &maker, &tx, &mut queued)?;
+    crate::hotspots::queued_cheaters(node, &maker, &tx, &mut queued)?;
     // The mempool holds at most 64 nonces ahead per account: submit in windows.
     for chunk in queued.chunks(32) {
         let ids = chunk
@@ -496,70 +496,6 @@ fn setup(node: &Node) -> Result<Vec<(DeviceClass, DeviceAddress)>> {
         .collect();
     onboard_owned_hotspots(node, &maker, &tx, &demo_key("mallory"), &ring)?;
     Ok(devices)
-}
-
-/// Mallory's hotspots, onboarded through the same maker: one forges RSSI, one spoofs its location.
-fn queued_cheaters(
-    node: &Node,
-    maker: &Keypair,
-    tx: &dyn Fn(&Keypair, u64, TxKind) -> Transaction,
-    queued: &mut Vec<Transaction>,
-) -> Result<()> {
-    let mallory = demo_key("mallory");
-    let mut nonce = node.with_state(|s, _| s.account(&account("mallory")))?.nonce;
-    let mut next = |kind: TxKind| {
-        let t = tx(&mallory, nonce, kind);
-        nonce += 1;
-        t
-    };
-    let missing = cheaters()
-        .into_iter()
-        .filter(|(_, _, cheat)| !matches!(cheat, Cheat::Colluder))
-        .map(|(name, _, _)| node.with_state(|s, _| s.device(&DeviceAddress::from(demo_key(name).public()))))
-        .collect::<Result<Vec<_>, _>>()?
-        .iter()
-        .filter(|d| d.is_none())
-        .count() as u64;
-    let (credits, fee) = node.with_state(|s, _| -> Result<_> {
-        Ok((
-            s.account(&account("mallory"))?.credits.0,
-            s.params()?.location_fee_credits.0,
-        ))
-    })?;
-    if credits < missing * fee {
-        // At the devnet's $1.50 per TRL, 10 TRL buy 1.5 location assertions' worth of credits.
-        queued.push(next(TxKind::BurnForCredits {
-            amount: Amount::from_trl(10 * (missing + 1)).unwrap_or_default(),
-            beneficiary: account("mallory"),
-        }));
-    }
-    for (name, (lat, lng), cheat) in cheaters() {
-        if matches!(cheat, Cheat::Colluder) {
-            continue;
-        }
-        let dk = demo_key(name);
-        let device = DeviceAddress::from(dk.public());
-        if node.with_state(|s, _| s.device(&device))?.is_some() {
-            continue;
-        }
-        let onboard = TxKind::OnboardDevice {
-            device,
-            maker: maker.public(),
-            class: DeviceClass::Hotspot,
-            capabilities: capabilities(DeviceClass::Hotspot),
-        };
-        queued.push(next(onboard).cosign(maker).cosign(&dk));
-        let antenna = Some(Antenna {
-            gain_dbi_tenths: 30,
-            elevation_m: 10,
-        });
-        queued.push(next(TxKind::AssertLocation {
-            device,
-            location: Location::from_degrees(lat, lng)?,
-            antenna,
-        }));
-    }
-    Ok(())
 }
 
 /// Signs a devnet transaction `(key, nonce, kind)` on this chain with a fixed `fee`.

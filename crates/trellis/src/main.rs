@@ -26,6 +26,7 @@ mod run;
 mod semtech;
 mod sim_cmd;
 mod storage_audit;
+mod storage_repair;
 mod store;
 mod testnet;
 mod wallet;

@@ -18,14 +18,11 @@ use trellis_primitives::{Amount, DeviceAddress, Epoch, Hash, Keypair};
 use trellis_rewards::{shares::ShareBreakdown, DeviceShare, Pool};
 use trellis_storage::{
     audit::{audit_piece, challenge_for, evidence, storage_units, AuditConfig, Verdict},
-    client::{download_piece, rebuild_piece, upload_piece, PieceRef},
     CodingParams, Layout,
 };
 
 /// Pieces audited at once.
 const MAX_PARALLEL_AUDITS: usize = 16;
-/// New providers tried for one rebuilt piece before repair gives up until the next epoch.
-const MAX_REPAIR_TARGETS: usize = 3;
 /// How long the auditor waits for one of its transactions.
 const TX_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -134,7 +131,7 @@ fn open_deals(node: &Node) -> Result<Vec<(Hash, Deal)>> {
     })
 }
 
-fn layout(terms: &DealTerms) -> Result<Layout> {
+pub(crate) fn layout(terms: &DealTerms) -> Result<Layout> {
     Ok(Layout::new(
         terms.size,
         CodingParams {
@@ -279,6 +276,14 @@ impl StorageAuditor {
                 .pieces
                 .iter()
                 .filter(|p| p.deal == id && p.verdict.passed())
+                // Settlement pays whoever holds the piece now: never a provider that took it over
+                // after the audit (a client's move) for the audited provider's proof.
+                .filter(|p| {
+                    deal.terms
+                        .pieces
+                        .get(usize::from(p.index))
+                        .is_some_and(|x| x.provider == p.provider)
+                })
                 .map(|p| p.index)
                 .collect();
             let kind = TxKind::SettleDeal {
@@ -323,168 +328,6 @@ impl StorageAuditor {
         self.submit_all(pending)
     }
 
-    /// Re-creates failed pieces on new providers, for deals below the repair threshold.
-    async fn repair(&self, audits: &EpochAudits) -> Result<()> {
-        let mut deals: Vec<Hash> = audits
-            .pieces
-            .iter()
-            .filter(|p| !p.verdict.passed())
-            .map(|p| p.deal)
-            .collect();
-        deals.dedup();
-        for id in deals {
-            let Some(deal) = self.node.with_state(|s, _| s.deal(&id))? else {
-                continue;
-            };
-            let failed: Vec<&PieceAudit> = audits
-                .pieces
-                .iter()
-                .filter(|p| p.deal == id && !p.verdict.passed())
-                // Only pieces still on the provider that failed them (not repaired already).
-                .filter(|p| {
-                    deal.terms
-                        .pieces
-                        .get(usize::from(p.index))
-                        .is_some_and(|x| x.provider == p.provider)
-                })
-                .collect();
-            let n = deal.terms.pieces.len();
-            let threshold = match self.config.repair_threshold {
-                0 => n,
-                t => usize::from(t).min(n),
-            };
-            if failed.is_empty() || n - failed.len() >= threshold {
-                continue;
-            }
-            // One deal that cannot be repaired now must not hold up the others.
-            if let Err(e) = self.repair_deal(id, &deal, &failed).await {
-                tracing::warn!(deal = %id, error = %format!("{e:#}"), "storage repair failed; retried next epoch");
-            }
-        }
-        Ok(())
-    }
-
-    async fn repair_deal(&self, id: Hash, deal: &Deal, failed: &[&PieceAudit]) -> Result<()> {
-        let terms = &deal.terms;
-        let layout = layout(terms)?;
-        let k = usize::from(terms.data_shards);
-        let bad: BTreeSet<u16> = failed.iter().map(|p| p.index).collect();
-        let providers = self.providers()?;
-        let endpoint = |d: &DeviceAddress| {
-            providers
-                .iter()
-                .find(|p| &p.address == d)
-                .and_then(|p| p.endpoint.clone())
-        };
-        let work = tempfile::tempdir().context("cannot create a repair work directory")?;
-        let http = trellis_storage::client::transfer_http();
-        // k healthy pieces, each verified against its root while it downloads.
-        let mut have = Vec::new();
-        for (index, piece) in terms.pieces.iter().enumerate() {
-            if have.len() == k {
-                break;
-            }
-            if bad.contains(&(index as u16)) {
-                continue;
-            }
-            let Some(url) = endpoint(&piece.provider) else { continue };
-            let dest = work.path().join(format!("have-{index}"));
-            let piece_ref = PieceRef {
-                deal: id,
-                index: index as u16,
-                root: piece.root,
-                len: layout.piece_len(),
-            };
-            match download_piece(&http, &url, &piece_ref, &dest, |_| {}).await {
-                Ok(()) => have.push((index, dest)),
-                Err(e) => tracing::warn!(deal = %id, piece = index, error = %e, "repair source unavailable"),
-            }
-        }
-        if have.len() < k {
-            bail!(
-                "deal {id}: only {} healthy pieces reachable, {k} needed to repair",
-                have.len()
-            );
-        }
-        let mut exclude: BTreeSet<DeviceAddress> = terms.pieces.iter().map(|p| p.provider).collect();
-        for p in failed {
-            let rebuilt = work.path().join(format!("rebuilt-{}", p.index));
-            let (sources, out, missing) = (have.clone(), rebuilt.clone(), usize::from(p.index));
-            let root = tokio::task::spawn_blocking(move || -> Result<Hash> {
-                let readers = sources
-                    .into_iter()
-                    .map(|(i, path)| std::fs::File::open(path).map(|f| (i, std::io::BufReader::new(f))))
-                    .collect::<std::io::Result<Vec<_>>>()?;
-                let mut w = std::io::BufWriter::new(std::fs::File::create(&out)?);
-                rebuild_piece(readers, layout, missing, &mut w)?;
-                w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-                let mut hasher = trellis_storage::PieceHasher::new();
-                let mut reader = std::fs::File::open(&out)?;
-                std::io::copy(&mut reader, &mut HashWriter(&mut hasher))?;
-                Ok(hasher.finish().root())
-            })
-            .await??;
-            let expected = terms.pieces[usize::from(p.index)].root;
-            if root != expected {
-                // The other pieces are not one erasure code with this one: the client's upload was
-                // inconsistent. Moving it would only hand a new provider a piece it cannot prove.
-                bail!(
-                    "deal {id}: piece {} rebuilds to {root}, not the committed {expected}",
-                    p.index
-                );
-            }
-            self.place_rebuilt(id, terms, p, &rebuilt, &providers, &mut exclude, &http)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Moves a rebuilt piece to the best new provider that takes the upload, trying up to
-    /// [`MAX_REPAIR_TARGETS`] of them.
-    #[allow(clippy::too_many_arguments)]
-    async fn place_rebuilt(
-        &self,
-        id: Hash,
-        terms: &DealTerms,
-        failed: &PieceAudit,
-        rebuilt: &std::path::Path,
-        providers: &[trellis_storage::chain::ProviderInfo],
-        exclude: &mut BTreeSet<DeviceAddress>,
-        http: &reqwest::Client,
-    ) -> Result<()> {
-        let piece_len = terms.piece_len;
-        for _ in 0..MAX_REPAIR_TARGETS {
-            let placement = trellis_storage::client::place(
-                providers,
-                1,
-                piece_len,
-                terms.price_per_gib_epoch.0,
-                &terms.nonce,
-                exclude,
-            )
-            .with_context(|| format!("deal {id}: no provider to repair piece {} onto", failed.index))?;
-            let target = placement.chosen[0].clone();
-            exclude.insert(target.info.address);
-            self.submit_all(vec![TxKind::MovePiece {
-                deal: id,
-                index: failed.index,
-                provider: target.info.address,
-            }])?;
-            match upload_piece(http, &target.endpoint, &id, failed.index, rebuilt, |_| {}).await {
-                Ok(()) => {
-                    tracing::info!(deal = %id, piece = failed.index, from = %failed.provider, to = %target.info.address, "repaired a storage piece");
-                    return Ok(());
-                }
-                // The piece now points at a provider without it; it never proved holding it, so
-                // its 404 cannot get it slashed, and the next target replaces it.
-                Err(e) => {
-                    tracing::warn!(deal = %id, piece = failed.index, target = %target.info.address, error = %e, "repair upload failed")
-                }
-            }
-        }
-        bail!("deal {id}: no repair target took piece {}", failed.index)
-    }
-
     fn shares(&self, audits: &EpochAudits) -> Result<Vec<DeviceShare>> {
         let by_provider = provider_totals(audits);
         let owners: std::collections::BTreeMap<DeviceAddress, trellis_primitives::AccountAddress> = audits
@@ -516,7 +359,7 @@ impl StorageAuditor {
     }
 
     /// Storage providers as the chain records them (what `/v1/providers` serves).
-    fn providers(&self) -> Result<Vec<trellis_storage::chain::ProviderInfo>> {
+    pub(crate) fn providers(&self) -> Result<Vec<trellis_storage::chain::ProviderInfo>> {
         self.node.with_state(|s, _| {
             let min = s.params()?.storage_min_collateral;
             let mut list = Vec::new();
@@ -571,7 +414,7 @@ impl StorageAuditor {
     }
 
     /// Submits `kinds` in windows the mempool accepts, waiting for each window.
-    fn submit_all(&self, kinds: Vec<TxKind>) -> Result<()> {
+    pub(crate) fn submit_all(&self, kinds: Vec<TxKind>) -> Result<()> {
         for window in kinds.chunks(32) {
             let mut nonce = self
                 .node
@@ -607,20 +450,6 @@ impl StorageAuditor {
                 }
             }
         }
-        Ok(())
-    }
-}
-
-/// Feeds bytes written to it into a piece hasher.
-struct HashWriter<'a>(&'a mut trellis_storage::PieceHasher);
-
-impl std::io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
