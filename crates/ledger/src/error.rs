@@ -209,6 +209,15 @@ pub enum TxFailure {
         /// Why not.
         why: &'static str,
     },
+    /// A completed epoch of the deal awaits its audit settlement; closing now would refund what
+    /// the providers proved they earned.
+    #[error("epoch {epoch} of the deal is complete but not settled yet; close it once the auditors settle it (at the latest {grace} epochs later)")]
+    SettlementPending {
+        /// The epoch awaiting settlement.
+        epoch: u64,
+        /// Epochs after which the client may close regardless.
+        grace: u64,
+    },
     /// The state is corrupt.
     #[error(transparent)]
     Corrupt(#[from] CorruptState),
@@ -249,6 +258,7 @@ impl TxFailure {
             TxFailure::NotDealClient => "not_deal_client",
             TxFailure::NotStorageProvider { .. } => "not_storage_provider",
             TxFailure::CannotSettle { .. } => "cannot_settle",
+            TxFailure::SettlementPending { .. } => "settlement_pending",
             TxFailure::Corrupt(_) => "corrupt_state",
         }
     }

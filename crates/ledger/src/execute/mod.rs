@@ -153,7 +153,7 @@ pub fn apply<S: Store>(view: View<'_, '_, S>, tx: &Transaction, ctx: &BlockConte
         TxKind::OpenDeal { terms } => storage::open_deal(view, ctx, &signer, terms),
         TxKind::MovePiece { deal, index, provider } => storage::move_piece(view, tx, ctx, deal, *index, provider),
         TxKind::SettleDeal { deal, epoch, proven } => storage::settle_deal(view, tx, ctx, deal, *epoch, proven),
-        TxKind::CloseDeal { deal } => storage::close_deal(view, &signer, deal),
+        TxKind::CloseDeal { deal } => storage::close_deal(view, ctx, &signer, deal),
     }
 }
 

@@ -198,10 +198,29 @@ pub(super) fn settle_deal<S: Store>(
     })
 }
 
-pub(super) fn close_deal<S: Store>(view: View<'_, '_, S>, signer: &AccountAddress, id: &Hash) -> Result<(), TxFailure> {
+/// Epochs a completed, unsettled epoch holds up a close: long enough for the auditors to settle
+/// it, short enough that escrow is not locked for good when they stop.
+pub(super) const CLOSE_GRACE_EPOCHS: u64 = 2;
+
+pub(super) fn close_deal<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    signer: &AccountAddress,
+    id: &Hash,
+) -> Result<(), TxFailure> {
     let deal = open(view, id)?;
     if &deal.client != signer {
         return Err(TxFailure::NotDealClient);
+    }
+    // The next epoch to settle is complete and still within the deal: its providers may have
+    // proven it, so its pay is not the client's to take back yet.
+    let due = deal.start_epoch.0.saturating_add(u64::from(deal.settled_epochs));
+    let within = deal.settled_epochs < deal.terms.duration_epochs;
+    if within && due < ctx.epoch.0 && ctx.epoch.0 <= due.saturating_add(CLOSE_GRACE_EPOCHS) {
+        return Err(TxFailure::SettlementPending {
+            epoch: due,
+            grace: CLOSE_GRACE_EPOCHS,
+        });
     }
     let mut client = view.account(signer)?;
     client.credits = client.credits.checked_add(deal.escrow).ok_or(TxFailure::Overflow)?;

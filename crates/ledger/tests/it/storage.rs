@@ -165,8 +165,11 @@ fn settlement_pays_proven_pieces_once_per_completed_epoch_in_order() {
     failed(&settle(&mut c, id, start, vec![0], true), "cannot_settle");
     c.assert_supply_conserved();
 
-    // Closing returns what was not paid; only the client may close.
+    // Closing returns what was not paid; only the client may close, and not while the next
+    // epoch is complete but unsettled (here nobody settles it, so after the grace).
     failed(&c.run("bob", TxKind::CloseDeal { deal: id }), "not_deal_client");
+    failed(&c.run("alice", TxKind::CloseDeal { deal: id }), "settlement_pending");
+    c.advance_to((start + 4) * 5);
     ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
     assert_eq!(c.account("alice").credits, Credits(2_000_000 - 1_000));
     assert_eq!(c.ledger.store().deal(&id).unwrap(), None);
@@ -301,4 +304,29 @@ fn terms_that_cannot_describe_a_real_file_are_refused() {
     let mut giant = terms(["p1", "p2", "p3"], 1);
     giant.piece_len = (1 << 40) + 1;
     failed(&open(&mut c, "alice", giant), "invalid");
+}
+
+#[test]
+fn a_deal_cannot_be_closed_between_an_epoch_and_its_settlement_until_the_grace_runs_out() {
+    let mut c = setup();
+    let t = terms(["p1", "p2", "p3"], 1_000);
+    let id = t.commitment();
+    ok(&open(&mut c, "alice", t));
+    let start = c.ledger.store().deal(&id).unwrap().unwrap().start_epoch.0;
+    // The first paid epoch is complete, not settled: the providers' pay is not refundable yet.
+    c.advance_to((start + 1) * 5);
+    failed(&c.run("alice", TxKind::CloseDeal { deal: id }), "settlement_pending");
+    ok(&settle(&mut c, id, start, vec![0, 1, 2], true));
+    ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
+    // With no auditor at all, the client gets its escrow back two epochs later.
+    let mut t = terms(["p1", "p2", "p3"], 1_000);
+    t.nonce = [9; 16];
+    let id = t.commitment();
+    ok(&open(&mut c, "alice", t));
+    let start = c.ledger.store().deal(&id).unwrap().unwrap().start_epoch.0;
+    c.advance_to((start + 2) * 5);
+    failed(&c.run("alice", TxKind::CloseDeal { deal: id }), "settlement_pending");
+    c.advance_to((start + 3) * 5);
+    ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
+    c.assert_supply_conserved();
 }

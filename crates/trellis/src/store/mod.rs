@@ -48,6 +48,10 @@ pub(crate) enum StoreCommand {
         id: Hash,
         #[command(flatten)]
         common: Common,
+        /// While the last completed epoch awaits its audit settlement the chain refuses to
+        /// close (its pay belongs to the providers); retry for up to this many seconds.
+        #[arg(long, default_value_t = 180)]
+        wait_secs: u64,
     },
 }
 
@@ -91,7 +95,7 @@ pub(crate) async fn run(command: StoreCommand) -> Result<()> {
         StoreCommand::Put(args) => put::run(args).await,
         StoreCommand::Get(args) => get::run(args).await,
         StoreCommand::Ls(common) => ls(common).await,
-        StoreCommand::Rm { id, common } => rm(id, common).await,
+        StoreCommand::Rm { id, common, wait_secs } => rm(id, common, wait_secs).await,
     }
 }
 
@@ -131,20 +135,49 @@ async fn ls(common: Common) -> Result<()> {
     Ok(())
 }
 
-async fn rm(id: Hash, common: Common) -> Result<()> {
+async fn rm(id: Hash, common: Common, wait_secs: u64) -> Result<()> {
     let key = unlock(&common.keystore)?;
     let client = Client::new(&common.api.api)?;
-    let tx = client
-        .sign_and_submit(&key, TxKind::CloseDeal { deal: id }, None)
-        .await?;
-    crate::wallet::expect_success(&client, &tx)
-        .await
-        .context("closing the deal")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait_secs);
+    loop {
+        // Wait (without paying fees) while the chain would refuse: the next epoch to settle is
+        // complete, within the deal, and inside the grace.
+        while std::time::Instant::now() < deadline && settlement_pending(&client, &id).await? {
+            eprintln!("waiting for the auditors to settle the last completed epoch before closing…");
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+        let tx = client
+            .sign_and_submit(&key, TxKind::CloseDeal { deal: id }, None)
+            .await?;
+        match crate::wallet::expect_success(&client, &tx).await {
+            Ok(_) => break,
+            // The node's stable failure code: an epoch awaits its settlement; it comes soon.
+            Err(e) if format!("{e:#}").contains("settlement_pending") && std::time::Instant::now() < deadline => {
+                eprintln!("waiting for the auditors to settle the last completed epoch before closing…");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            Err(e) => return Err(e).context("closing the deal"),
+        }
+    }
     let mut names = catalog::Catalog::load(&common.keystore.keystore)?;
     names.remove(&id.to_string());
     names.save(&common.keystore.keystore)?;
     println!("closed {id}; the unspent escrow is back in the wallet and providers will drop the pieces");
     Ok(())
+}
+
+/// Whether closing deal `id` now would be refused with `settlement_pending` (mirrors the
+/// ledger's rule; the ledger decides).
+async fn settlement_pending(client: &Client, id: &Hash) -> Result<bool> {
+    const GRACE_EPOCHS: u64 = 2;
+    let view = client.get(&format!("/v1/deals/{id}")).await?;
+    let deal = &view["deal"];
+    let num = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    let settled = num(&deal["settled_epochs"]);
+    let due = num(&deal["start_epoch"]) + settled;
+    let epoch = num(&view["epoch"]);
+    let within = settled < num(&deal["terms"]["duration_epochs"]);
+    Ok(within && due < epoch && epoch <= due + GRACE_EPOCHS)
 }
 
 /// Where store commands keep temporary pieces: next to the output or in the system temp dir.
