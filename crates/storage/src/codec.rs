@@ -375,6 +375,32 @@ pub fn encode_pieces<R: Read, W: Write>(
     Ok(trees.into_iter().map(PieceHasher::finish).collect())
 }
 
+/// Files `(index, reader)` pairs by index (refusing an index out of range, given twice, or equal
+/// to `exclude`) and picks the `k` to read: data pieces first, since with all `k` of them no
+/// reconstruction is needed.
+pub(crate) fn index_pieces<R>(
+    pieces: Vec<(usize, R)>,
+    layout: Layout,
+    exclude: Option<usize>,
+) -> Result<(Vec<Option<R>>, Vec<usize>), CodecError> {
+    let (k, n) = (usize::from(layout.params.data_shards), layout.params.total_shards());
+    let mut readers: Vec<Option<R>> = (0..n).map(|_| None).collect();
+    for (i, r) in pieces {
+        match readers.get_mut(i) {
+            Some(slot @ None) if Some(i) != exclude => *slot = Some(r),
+            _ => return Err(CodecError::BadPiece(i)),
+        }
+    }
+    let chosen: Vec<usize> = (0..n).filter(|i| readers[*i].is_some()).take(k).collect();
+    if chosen.len() < k {
+        return Err(CodecError::NotEnoughPieces {
+            good: chosen.len(),
+            needed: k,
+        });
+    }
+    Ok((readers, chosen))
+}
+
 /// Rebuilds the file from `k` or more verified pieces (`(index, reader)`, each reader at the
 /// piece's start) into `out`, calling `progress(plaintext bytes done)` after each segment.
 pub fn decode_pieces<R: Read, W: Write>(
@@ -385,22 +411,8 @@ pub fn decode_pieces<R: Read, W: Write>(
     out: &mut W,
     mut progress: impl FnMut(u64),
 ) -> Result<(), CodecError> {
-    let (k, n) = (usize::from(layout.params.data_shards), layout.params.total_shards());
-    let mut readers: Vec<Option<R>> = (0..n).map(|_| None).collect();
-    for (i, r) in pieces {
-        match readers.get_mut(i) {
-            Some(slot @ None) => *slot = Some(r),
-            _ => return Err(CodecError::BadPiece(i)),
-        }
-    }
-    // Data pieces first: when all k are present no reconstruction is needed.
-    let chosen: Vec<usize> = (0..n).filter(|i| readers[*i].is_some()).take(k).collect();
-    if chosen.len() < k {
-        return Err(CodecError::NotEnoughPieces {
-            good: chosen.len(),
-            needed: k,
-        });
-    }
+    let n = layout.params.total_shards();
+    let (mut readers, chosen) = index_pieces(pieces, layout, None)?;
     let mut coder = Coder::new(key, nonce, layout);
     let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); n];
     let mut done = 0u64;

@@ -79,6 +79,13 @@ fn open(c: &mut Chain, who: &str, terms: DealTerms) -> TxOutcome {
     c.run(who, TxKind::OpenDeal { terms })
 }
 
+/// Opens `terms` for alice; the deal id and its first paid epoch.
+fn opened(c: &mut Chain, terms: DealTerms) -> (Hash, u64) {
+    let id = terms.commitment();
+    ok(&open(c, "alice", terms));
+    (id, c.ledger.store().deal(&id).unwrap().unwrap().start_epoch.0)
+}
+
 fn settle(c: &mut Chain, deal: Hash, epoch: u64, proven: Vec<u16>, verifier: bool) -> TxOutcome {
     let kind = TxKind::SettleDeal {
         deal,
@@ -136,9 +143,7 @@ fn a_deal_needs_staked_storage_providers_that_accept_its_price_and_escrows_its_c
 fn settlement_pays_proven_pieces_once_per_completed_epoch_in_order() {
     let mut c = setup();
     let t = terms(["p1", "p2", "p3"], 1_000);
-    let id = t.commitment();
-    ok(&open(&mut c, "alice", t));
-    let start = c.ledger.store().deal(&id).unwrap().unwrap().start_epoch.0;
+    let (id, start) = opened(&mut c, t);
     failed(&settle(&mut c, id, start, vec![0, 2], true), "cannot_settle");
     c.advance_to((start + 1) * 5);
     failed(&settle(&mut c, id, start, vec![0, 2], false), "missing_cosignature");
@@ -182,9 +187,7 @@ fn a_deal_stops_settling_after_its_duration() {
     let mut c = setup();
     let mut t = terms(["p1", "p2", "p3"], 1_000);
     t.duration_epochs = 1;
-    let id = t.commitment();
-    ok(&open(&mut c, "alice", t));
-    let start = c.ledger.store().deal(&id).unwrap().unwrap().start_epoch.0;
+    let (id, start) = opened(&mut c, t);
     c.advance_to((start + 3) * 5);
     ok(&settle(&mut c, id, start, vec![0, 1, 2], true));
     failed(&settle(&mut c, id, start + 1, vec![0], true), "cannot_settle");
@@ -243,9 +246,7 @@ fn endpoints_are_set_by_the_owner_as_http_urls_and_removed_when_empty() {
 fn a_failed_piece_lowers_its_providers_reputation_and_disqualifies_an_unvetted_one() {
     let mut c = setup();
     let t = terms(["p1", "p2", "p3"], 1_000);
-    let id = t.commitment();
-    ok(&open(&mut c, "alice", t));
-    let start = c.ledger.store().deal(&id).unwrap().unwrap().start_epoch.0;
+    let (id, start) = opened(&mut c, t);
     c.advance_to((start + 1) * 5);
     ok(&settle(&mut c, id, start, vec![0, 2], true));
     let rep = |c: &Chain, p: &str| c.ledger.store().reputation(&dev(p)).unwrap();
@@ -310,9 +311,7 @@ fn terms_that_cannot_describe_a_real_file_are_refused() {
 fn a_deal_cannot_be_closed_between_an_epoch_and_its_settlement_until_the_grace_runs_out() {
     let mut c = setup();
     let t = terms(["p1", "p2", "p3"], 1_000);
-    let id = t.commitment();
-    ok(&open(&mut c, "alice", t));
-    let start = c.ledger.store().deal(&id).unwrap().unwrap().start_epoch.0;
+    let (id, start) = opened(&mut c, t);
     // The first paid epoch is complete, not settled: the providers' pay is not refundable yet.
     c.advance_to((start + 1) * 5);
     failed(&c.run("alice", TxKind::CloseDeal { deal: id }), "settlement_pending");
@@ -321,9 +320,7 @@ fn a_deal_cannot_be_closed_between_an_epoch_and_its_settlement_until_the_grace_r
     // With no auditor at all, the client gets its escrow back two epochs later.
     let mut t = terms(["p1", "p2", "p3"], 1_000);
     t.nonce = [9; 16];
-    let id = t.commitment();
-    ok(&open(&mut c, "alice", t));
-    let start = c.ledger.store().deal(&id).unwrap().unwrap().start_epoch.0;
+    let (id, start) = opened(&mut c, t);
     c.advance_to((start + 2) * 5);
     failed(&c.run("alice", TxKind::CloseDeal { deal: id }), "settlement_pending");
     c.advance_to((start + 3) * 5);

@@ -27,20 +27,7 @@ pub fn rebuild_piece<R: Read, W: Write>(
     if missing >= n {
         return Err(CodecError::BadPiece(missing));
     }
-    let mut readers: Vec<Option<R>> = (0..n).map(|_| None).collect();
-    for (i, r) in pieces {
-        match readers.get_mut(i) {
-            Some(slot @ None) if i != missing => *slot = Some(r),
-            _ => return Err(CodecError::BadPiece(i)),
-        }
-    }
-    let chosen: Vec<usize> = (0..n).filter(|i| readers[*i].is_some()).take(k).collect();
-    if chosen.len() < k {
-        return Err(CodecError::NotEnoughPieces {
-            good: chosen.len(),
-            needed: k,
-        });
-    }
+    let (mut readers, chosen) = crate::codec::index_pieces(pieces, layout, Some(missing))?;
     let io = |e: std::io::Error| CodecError::Io(format!("rebuilding a piece: {e}"));
     let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); n];
     for s in 0..layout.segments() {
