@@ -9,10 +9,10 @@ use axum::{extract::State, routing::get, Json, Router};
 use serde_json::{json, Value};
 use trellis_chain::Node;
 use trellis_ledger::{
-    state::{keys, CorruptState},
-    Deal, Device, DeviceClass, Params, StateRead, Store,
+    state::{self, CorruptState},
+    Deal, Params, StateRead,
 };
-use trellis_primitives::{AccountAddress, Decode, DeviceAddress, Epoch, Hash, PublicKey};
+use trellis_primitives::{AccountAddress, Epoch, Hash};
 
 pub(crate) fn router(node: Node) -> Router {
     Router::new()
@@ -54,81 +54,49 @@ async fn deal(State(node): State<Node>, Param(id): Param) -> Result<Json<Value>,
     Ok(Json(view))
 }
 
-/// Every entry of one state table, decoded, with the key's remainder.
-fn table<T: Decode>(s: &impl Store, table: u8) -> Result<Vec<(Vec<u8>, T)>, CorruptState> {
-    s.entries()
-        .filter(|(k, _)| k.first() == Some(&table))
-        .map(|(k, v)| {
-            T::from_bytes(v)
-                .map(|t| (k[1..].to_vec(), t))
-                .map_err(|source| CorruptState {
-                    key: format!("{k:02x?}"),
-                    source,
-                })
-        })
-        .collect()
-}
-
 async fn client_deals(State(node): State<Node>, Param(address): Param) -> Result<Json<Value>, ApiError> {
     let client: AccountAddress = parse("account address", &address)?;
     let (deals, epoch) = node
         .with_state(|s, tip| -> Result<_, CorruptState> {
             let epoch = current_epoch(s, tip.height)?.1;
-            Ok((table::<Deal>(s, keys::DEAL_TABLE)?, epoch))
+            Ok((state::deals(s)?, epoch))
         })
         .map_err(internal)?;
     let mine: Vec<Value> = deals
         .into_iter()
         .filter(|(_, d)| d.client == client)
-        .filter_map(|(id, d)| Some(deal_view(Hash(id.try_into().ok()?), &d, epoch)))
+        .map(|(id, d)| deal_view(id, &d, epoch))
         .collect();
     Ok(Json(json!({ "client": client, "deals": mine })))
 }
 
 async fn providers(State(node): State<Node>) -> Result<Json<Value>, ApiError> {
-    let (devices, params, endpoints) = node
+    let (providers, params) = node
         .with_state(|s, tip| -> Result<_, CorruptState> {
-            let devices = table::<Device>(s, keys::DEVICE_TABLE)?;
-            let params = current_epoch(s, tip.height)?.0;
-            let mut endpoints = Vec::with_capacity(devices.len());
-            for (key, _) in &devices {
-                endpoints.push(match key_address(key) {
-                    Some(a) => (s.endpoint(&a)?, Some(s.reputation(&a)?)),
-                    None => (None, None),
-                });
-            }
-            Ok((devices, params, endpoints))
+            Ok((state::storage_providers(s)?, current_epoch(s, tip.height)?.0))
         })
         .map_err(internal)?;
-    let list: Vec<Value> = devices
+    let list: Vec<Value> = providers
         .into_iter()
-        .zip(endpoints)
-        .filter(|((_, d), _)| d.class == DeviceClass::Storage)
-        .filter_map(|((key, d), (endpoint, reputation))| {
-            let address = key_address(&key)?;
-            let reputation = reputation?;
-            Some(json!({
-                "address": address,
+        .map(|p| {
+            let (d, reputation) = (p.device, p.reputation);
+            json!({
+                "address": p.address,
                 "owner": d.owner,
                 "stake": d.stake,
                 "eligible": d.stake >= params.storage_min_collateral,
                 "capabilities": d.capabilities,
                 "location": d.location.map(|l| l.location),
                 "slashed": d.slashed,
-                "endpoint": endpoint,
+                "endpoint": p.endpoint,
                 "reputation_ppm": reputation.score_ppm(),
                 "reputation": reputation,
                 "disqualified": reputation.disqualified(),
-            }))
+            })
         })
         .collect();
     Ok(Json(json!({
         "min_collateral": params.storage_min_collateral,
         "providers": list,
     })))
-}
-
-fn key_address(key: &[u8]) -> Option<DeviceAddress> {
-    let bytes: [u8; 32] = key.try_into().ok()?;
-    Some(PublicKey(bytes).into())
 }

@@ -2,8 +2,8 @@
 
 use serde::Deserialize;
 use std::time::Duration;
-use trellis_ledger::DealTerms;
-use trellis_primitives::{AccountAddress, Amount, Credits, DeviceAddress, Epoch, Hash};
+use trellis_ledger::Deal;
+use trellis_primitives::{AccountAddress, Amount, DeviceAddress, Hash};
 
 /// Per-request timeout for node calls.
 const NODE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -21,26 +21,9 @@ pub enum ChainError {
     },
 }
 
-/// An open deal as the node reports it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct DealRecord {
-    /// The client.
-    pub client: AccountAddress,
-    /// Coding, pieces and price.
-    pub terms: DealTerms,
-    /// First paid epoch.
-    pub start_epoch: Epoch,
-    /// Credits left in escrow.
-    pub escrow: Credits,
-    /// Credits paid so far.
-    pub paid: Credits,
-    /// Epochs settled.
-    pub settled_epochs: u32,
-}
-
 #[derive(Debug, Deserialize)]
 struct DealView {
-    deal: DealRecord,
+    deal: Deal,
 }
 
 /// A storage provider as the node lists it.
@@ -135,7 +118,7 @@ impl NodeApi {
     }
 
     /// The open deal `id`, or `None` if there is none.
-    pub async fn deal(&self, id: &Hash) -> Result<Option<DealRecord>, ChainError> {
+    pub async fn deal(&self, id: &Hash) -> Result<Option<Deal>, ChainError> {
         Ok(self.get::<DealView>(&format!("/v1/deals/{id}")).await?.map(|v| v.deal))
     }
 

@@ -11,9 +11,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeSet, path::PathBuf, sync::Arc, time::Duration};
 use trellis_chain::{Node, TxStatus};
-use trellis_ledger::{
-    state::keys, Deal, DealTerms, DeviceClass, StateRead, Store, Transaction, TxBody, TxKind, TxOutcome,
-};
+use trellis_ledger::{state::keys, DealTerms, DeviceClass, StateRead, Store, Transaction, TxBody, TxKind, TxOutcome};
 use trellis_primitives::{Amount, DeviceAddress, Epoch, Hash, Keypair};
 use trellis_rewards::{shares::ShareBreakdown, DeviceShare, Pool};
 use trellis_storage::{
@@ -117,20 +115,6 @@ pub(crate) fn audits_path(dir: &std::path::Path, epoch: Epoch) -> PathBuf {
     dir.join(format!("storage-audits-{}.json", epoch.0))
 }
 
-/// Every open deal, in id order.
-fn open_deals(node: &Node) -> Result<Vec<(Hash, Deal)>> {
-    node.with_state(|s, _| {
-        s.entries()
-            .filter(|(k, _)| k.first() == Some(&keys::DEAL_TABLE))
-            .map(|(k, v)| {
-                let id: [u8; 32] = k[1..].try_into().context("deal key of the wrong length")?;
-                let deal = trellis_primitives::Decode::from_bytes(v).context("undecodable deal")?;
-                Ok((Hash(id), deal))
-            })
-            .collect()
-    })
-}
-
 pub(crate) fn layout(terms: &DealTerms) -> Result<Layout> {
     Ok(Layout::new(
         terms.size,
@@ -145,9 +129,9 @@ pub(crate) fn layout(terms: &DealTerms) -> Result<Layout> {
 impl StorageAuditor {
     /// Audits, settles, slashes and repairs for `epoch`; returns the storage pool's shares.
     pub(crate) fn run(&self, epoch: Epoch) -> Result<Vec<DeviceShare>> {
-        let audits = match std::fs::read(audits_path(&self.dir, epoch)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).context("unreadable storage audit file")?,
-            Err(_) => {
+        let audits = match read_audits(&self.dir, epoch)? {
+            Some(audits) => audits,
+            None => {
                 let audits = tokio::runtime::Handle::current().block_on(self.audit(epoch))?;
                 crate::oracle::write_json_atomic(&audits_path(&self.dir, epoch), &audits)?;
                 audits
@@ -175,7 +159,7 @@ impl StorageAuditor {
         let http = trellis_storage::audit::auditor_http();
         let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_AUDITS));
         let mut tasks = tokio::task::JoinSet::new();
-        for (id, deal) in open_deals(&self.node)? {
+        for (id, deal) in self.node.with_state(|s, _| trellis_ledger::state::deals(s))? {
             let due = deal.start_epoch.0 + u64::from(deal.settled_epochs);
             if due != epoch.0 || deal.settled_epochs >= deal.terms.duration_epochs {
                 continue;
@@ -247,10 +231,10 @@ impl StorageAuditor {
         let Some(previous) = epoch.0.checked_sub(1) else {
             return BTreeSet::new();
         };
-        let audits: Option<EpochAudits> = std::fs::read(audits_path(&self.dir, Epoch(previous)))
+        // An unreadable file convicts nobody either.
+        read_audits(&self.dir, Epoch(previous))
             .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        audits
+            .flatten()
             .map(|a| {
                 a.pieces
                     .into_iter()
@@ -360,37 +344,26 @@ impl StorageAuditor {
 
     /// Storage providers as the chain records them (what `/v1/providers` serves).
     pub(crate) fn providers(&self) -> Result<Vec<trellis_storage::chain::ProviderInfo>> {
-        self.node.with_state(|s, _| {
-            let min = s.params()?.storage_min_collateral;
-            let mut list = Vec::new();
-            for (k, v) in s.entries().filter(|(k, _)| k.first() == Some(&keys::DEVICE_TABLE)) {
-                let Ok(raw) = <[u8; 32]>::try_from(&k[1..]) else {
-                    continue;
-                };
-                let address = DeviceAddress::from(trellis_primitives::PublicKey(raw));
-                let dev: trellis_ledger::Device =
-                    trellis_primitives::Decode::from_bytes(v).context("undecodable device")?;
-                if dev.class != DeviceClass::Storage {
-                    continue;
-                }
-                list.push((address, dev));
-            }
-            list.into_iter()
-                .map(|(address, dev)| {
-                    Ok(trellis_storage::chain::ProviderInfo {
-                        address,
-                        owner: dev.owner,
-                        stake: dev.stake,
-                        eligible: dev.stake >= min,
-                        capabilities: dev.capabilities.clone(),
-                        location: dev.location.map(|l| l.location),
-                        endpoint: s.endpoint(&address)?,
-                        slashed: dev.slashed,
-                        reputation_ppm: s.reputation(&address)?.score_ppm(),
-                    })
-                })
-                .collect()
-        })
+        let (providers, min) = self.node.with_state(|s, _| -> Result<_> {
+            Ok((
+                trellis_ledger::state::storage_providers(s)?,
+                s.params()?.storage_min_collateral,
+            ))
+        })?;
+        Ok(providers
+            .into_iter()
+            .map(|p| trellis_storage::chain::ProviderInfo {
+                address: p.address,
+                owner: p.device.owner,
+                stake: p.device.stake,
+                eligible: p.device.stake >= min,
+                capabilities: p.device.capabilities,
+                location: p.device.location.map(|l| l.location),
+                endpoint: p.endpoint,
+                slashed: p.device.slashed,
+                reputation_ppm: p.reputation.score_ppm(),
+            })
+            .collect())
     }
 
     /// Signs (payer, co-signed by the verifier) and submits `kind` with the next of `nonce`.

@@ -10,6 +10,8 @@ mod governance;
 mod rewards;
 mod storage;
 
+pub use storage::CLOSE_GRACE_EPOCHS;
+
 pub use credits::credits_for_burn;
 pub use rewards::reward_leaf;
 

@@ -200,7 +200,7 @@ pub(super) fn settle_deal<S: Store>(
 
 /// Epochs a completed, unsettled epoch holds up a close: long enough for the auditors to settle
 /// it, short enough that escrow is not locked for good when they stop.
-pub(super) const CLOSE_GRACE_EPOCHS: u64 = 2;
+pub const CLOSE_GRACE_EPOCHS: u64 = 2;
 
 pub(super) fn close_deal<S: Store>(
     view: View<'_, '_, S>,

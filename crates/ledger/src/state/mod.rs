@@ -144,7 +144,7 @@ pub struct SlashRecord {
 }
 
 /// An open storage deal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Deal {
     /// The client that opened and pays for it.
     pub client: AccountAddress,
@@ -374,6 +374,77 @@ impl<S: Store> StateRead for Overlay<'_, S> {
     fn raw(&self, key: &[u8]) -> Option<Cow<'_, [u8]>> {
         self.get(key).map(Cow::Owned)
     }
+}
+
+/// Every record of one state table, decoded, with the rest of its key.
+fn table<T: Decode>(s: &impl Store, table: u8) -> Result<Vec<(Vec<u8>, T)>, CorruptState> {
+    s.entries()
+        .filter(|(k, _)| k.first() == Some(&table))
+        .map(|(k, v)| {
+            T::from_bytes(v)
+                .map(|t| (k[1..].to_vec(), t))
+                .map_err(|source| CorruptState {
+                    key: format!("{k:02x?}"),
+                    source,
+                })
+        })
+        .collect()
+}
+
+fn fixed_key<const N: usize>(rest: &[u8]) -> Result<[u8; N], CorruptState> {
+    rest.try_into().map_err(|_| CorruptState {
+        key: format!("{rest:02x?}"),
+        source: DecodeError::TooLong {
+            what: "state key",
+            len: rest.len(),
+            max: N,
+        },
+    })
+}
+
+/// Every registered device, in address-key order.
+fn devices(s: &impl Store) -> Result<Vec<(DeviceAddress, Device)>, CorruptState> {
+    table::<Device>(s, keys::DEVICE_TABLE)?
+        .into_iter()
+        .map(|(k, d)| Ok((DeviceAddress::from(PublicKey(fixed_key(&k)?)), d)))
+        .collect()
+}
+
+/// A storage device with what clients and auditors need to use it.
+#[derive(Debug, Clone)]
+pub struct StorageProvider {
+    /// Its address.
+    pub address: DeviceAddress,
+    /// Its registry record (owner, stake, capabilities, location, slashes).
+    pub device: Device,
+    /// Where it serves, if published.
+    pub endpoint: Option<String>,
+    /// Its audit reputation.
+    pub reputation: Reputation,
+}
+
+/// Every storage device, in address-key order.
+pub fn storage_providers<S: Store + StateRead>(s: &S) -> Result<Vec<StorageProvider>, CorruptState> {
+    devices(s)?
+        .into_iter()
+        .filter(|(_, d)| d.class == DeviceClass::Storage)
+        .map(|(address, device)| {
+            Ok(StorageProvider {
+                address,
+                endpoint: s.endpoint(&address)?,
+                reputation: s.reputation(&address)?,
+                device,
+            })
+        })
+        .collect()
+}
+
+/// Every open storage deal, in id order.
+pub fn deals(s: &impl Store) -> Result<Vec<(Hash, Deal)>, CorruptState> {
+    table::<Deal>(s, keys::DEAL_TABLE)?
+        .into_iter()
+        .map(|(k, d)| Ok((Hash(fixed_key(&k)?), d)))
+        .collect()
 }
 
 /// Typed writes.

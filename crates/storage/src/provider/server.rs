@@ -4,7 +4,7 @@
 
 use super::disk::{PieceId, PieceStore};
 use crate::{
-    chain::{DealRecord, NodeApi},
+    chain::NodeApi,
     protocol::{decode_challenge, Answer, MAX_CHALLENGE_BYTES},
 };
 use axum::{
@@ -189,7 +189,7 @@ impl Provider {
 
     /// Whether the deal (still paying: not every epoch of its duration settled) places piece
     /// `index` here.
-    fn assigned(&self, deal: &DealRecord, index: u16) -> bool {
+    fn assigned(&self, deal: &trellis_ledger::Deal, index: u16) -> bool {
         deal.settled_epochs < deal.terms.duration_epochs
             && deal
                 .terms
@@ -198,7 +198,7 @@ impl Provider {
                 .is_some_and(|p| p.provider == self.0.device)
     }
 
-    pub(super) async fn assigned_deal(&self, deal: Hash, index: u16) -> Result<DealRecord, Refusal> {
+    pub(super) async fn assigned_deal(&self, deal: Hash, index: u16) -> Result<trellis_ledger::Deal, Refusal> {
         let record = self
             .0
             .node

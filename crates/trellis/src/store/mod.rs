@@ -169,7 +169,6 @@ async fn rm(id: Hash, common: Common, wait_secs: u64) -> Result<()> {
 /// Whether closing deal `id` now would be refused with `settlement_pending` (mirrors the
 /// ledger's rule; the ledger decides).
 async fn settlement_pending(client: &Client, id: &Hash) -> Result<bool> {
-    const GRACE_EPOCHS: u64 = 2;
     let view = client.get(&format!("/v1/deals/{id}")).await?;
     let deal = &view["deal"];
     let num = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
@@ -177,7 +176,7 @@ async fn settlement_pending(client: &Client, id: &Hash) -> Result<bool> {
     let due = num(&deal["start_epoch"]) + settled;
     let epoch = num(&view["epoch"]);
     let within = settled < num(&deal["terms"]["duration_epochs"]);
-    Ok(within && due < epoch && epoch <= due + GRACE_EPOCHS)
+    Ok(within && due < epoch && epoch <= due + trellis_ledger::execute::CLOSE_GRACE_EPOCHS)
 }
 
 /// Where store commands keep temporary pieces: next to the output or in the system temp dir.
