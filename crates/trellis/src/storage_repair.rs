@@ -105,13 +105,14 @@ impl StorageAuditor {
                     .into_iter()
                     .map(|(i, path)| std::fs::File::open(path).map(|f| (i, std::io::BufReader::new(f))))
                     .collect::<std::io::Result<Vec<_>>>()?;
-                let mut w = std::io::BufWriter::new(std::fs::File::create(&out)?);
+                // Hash the piece as it is written instead of reading it back.
+                let mut w = HashingWriter {
+                    inner: std::io::BufWriter::new(std::fs::File::create(&out)?),
+                    hasher: trellis_storage::PieceHasher::new(),
+                };
                 rebuild_piece(readers, layout, missing, &mut w)?;
-                w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-                let mut hasher = trellis_storage::PieceHasher::new();
-                let mut reader = std::fs::File::open(&out)?;
-                std::io::copy(&mut reader, &mut HashWriter(&mut hasher))?;
-                Ok(hasher.finish().root())
+                w.inner.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                Ok(w.hasher.finish().root())
             })
             .await??;
             let expected = terms.pieces[usize::from(p.index)].root;
@@ -176,16 +177,20 @@ impl StorageAuditor {
     }
 }
 
-/// Feeds bytes written to it into a piece hasher.
-struct HashWriter<'a>(&'a mut trellis_storage::PieceHasher);
+/// Writes through to `inner` and feeds what was written into a piece hasher.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: trellis_storage::PieceHasher,
+}
 
-impl std::io::Write for HashWriter<'_> {
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        self.inner.flush()
     }
 }
