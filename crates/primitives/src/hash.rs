@@ -46,6 +46,12 @@ pub enum HashDomain {
     StorageAnswer,
     /// Storage audit challenges derived from block entropy.
     StorageChallenge,
+    /// The content address of a compute blob (a module, an input or an output).
+    ComputeBlob,
+    /// A provider's commitment to one execution (module, input, outcome, fuel).
+    ComputeCommitment,
+    /// Which compute jobs are re-executed, and by whom, from block entropy.
+    ComputeSampling,
 }
 
 impl HashDomain {
@@ -68,6 +74,9 @@ impl HashDomain {
             Self::StorageContent => "trellis 2026 storage content",
             Self::StorageAnswer => "trellis 2026 storage answer",
             Self::StorageChallenge => "trellis 2026 storage challenge",
+            Self::ComputeBlob => "trellis 2026 compute blob",
+            Self::ComputeCommitment => "trellis 2026 compute commitment",
+            Self::ComputeSampling => "trellis 2026 compute sampling",
         }
     }
 

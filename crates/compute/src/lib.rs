@@ -1,0 +1,22 @@
+//! Trellis compute network (the Render row).
+//!
+//! - [`exec`]: the deterministic executor (wasmi, fuel-metered, memory-capped, import-free
+//!   modules) and the job ABI.
+//! - [`commitment`]: content addresses and the commitment a provider posts for an execution.
+//! - [`kernels`]: the reference job module (path tracer, network inference) and the standard
+//!   benchmark job behind capability scores.
+//! - [`limits`]: the bounds on modules, inputs, outputs, memory and fuel.
+//!
+//! What it must never do: let anything but the module and its input decide an outcome. A job
+//! sees no clock, randomness, host function or I/O; its fuel is counted in the interpreter's
+//! instructions; so every honest execution of a job gives the same commitment, which is what
+//! replay verification relies on.
+
+pub mod commitment;
+pub mod exec;
+mod hex_bytes;
+pub mod kernels;
+pub mod limits;
+
+pub use commitment::{blob_hash, commitment};
+pub use exec::{Execution, Executor, JobModule, Limits, ModuleError, Outcome, Trap};
