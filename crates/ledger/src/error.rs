@@ -218,6 +218,26 @@ pub enum TxFailure {
         /// Epochs after which the client may close regardless.
         grace: u64,
     },
+    /// No compute job with that id.
+    #[error("no compute job {0}")]
+    UnknownJob(Hash),
+    /// The same client posted the same spec before.
+    #[error("compute job {0} already exists (change the spec's nonce to post it again)")]
+    JobExists(Hash),
+    /// The device cannot do compute work.
+    #[error("device {device} cannot take compute jobs: {why}")]
+    NotComputeProvider {
+        /// The device.
+        device: DeviceAddress,
+        /// Why not.
+        why: String,
+    },
+    /// No provider can take the job as specified.
+    #[error("no compute provider can take the job: {0}")]
+    NoComputeProvider(String),
+    /// The job is not in a state that allows this.
+    #[error("the compute job cannot do that now: {0}")]
+    JobState(String),
     /// The state is corrupt.
     #[error(transparent)]
     Corrupt(#[from] CorruptState),
@@ -259,6 +279,11 @@ impl TxFailure {
             TxFailure::NotStorageProvider { .. } => "not_storage_provider",
             TxFailure::CannotSettle { .. } => "cannot_settle",
             TxFailure::SettlementPending { .. } => "settlement_pending",
+            TxFailure::UnknownJob(_) => "unknown_job",
+            TxFailure::JobExists(_) => "job_exists",
+            TxFailure::NotComputeProvider { .. } => "not_compute_provider",
+            TxFailure::NoComputeProvider(_) => "no_compute_provider",
+            TxFailure::JobState(_) => "job_state",
             TxFailure::Corrupt(_) => "corrupt_state",
         }
     }
@@ -321,6 +346,26 @@ pub enum BlockError {
         /// Computed.
         computed: Hash,
     },
+    /// No compute job with that id.
+    #[error("no compute job {0}")]
+    UnknownJob(Hash),
+    /// The same client posted the same spec before.
+    #[error("compute job {0} already exists (change the spec's nonce to post it again)")]
+    JobExists(Hash),
+    /// The device cannot do compute work.
+    #[error("device {device} cannot take compute jobs: {why}")]
+    NotComputeProvider {
+        /// The device.
+        device: DeviceAddress,
+        /// Why not.
+        why: String,
+    },
+    /// No provider can take the job as specified.
+    #[error("no compute provider can take the job: {0}")]
+    NoComputeProvider(String),
+    /// The job is not in a state that allows this.
+    #[error("the compute job cannot do that now: {0}")]
+    JobState(String),
     /// The state is corrupt.
     #[error(transparent)]
     Corrupt(#[from] CorruptState),

@@ -196,6 +196,7 @@ impl<S: Store> Ledger<S> {
         let signed = select_signed(&candidates, &ids, &mut rejected, &mut self.keys);
 
         let mut overlay = Overlay::new(&self.store);
+        begin_block(&mut overlay, &ctx, self.tip.hash);
         let mut txs = Vec::with_capacity(signed.len());
         let mut receipts = Vec::with_capacity(signed.len());
         for index in signed {
@@ -259,6 +260,7 @@ impl<S: Store> Ledger<S> {
             return Err(BlockError::BadSignatures);
         }
         let mut overlay = Overlay::new(&self.store);
+        begin_block(&mut overlay, &ctx, self.tip.hash);
         let mut receipts = Vec::with_capacity(block.txs.len());
         for (index, tx) in block.txs.iter().enumerate() {
             admit(&mut overlay, tx, &ctx).map_err(|reason| BlockError::NotIncludable { index, reason })?;
@@ -399,4 +401,16 @@ impl Decode for Receipt {
         };
         Ok(Receipt { tx_id, outcome })
     }
+}
+
+/// What every block writes before its transactions: its parent's hash into the ring of recent
+/// block hashes, the entropy compute sampling draws from (a transaction cannot know the hash of
+/// the block it is in, but every later block can read it).
+fn begin_block<S: Store>(overlay: &mut Overlay<'_, S>, ctx: &BlockContext, parent: Hash) {
+    let parent_height = ctx.height.saturating_sub(1);
+    crate::state::write(
+        overlay,
+        crate::state::keys::recent_hash(parent_height),
+        &(parent_height, parent),
+    );
 }

@@ -33,6 +33,27 @@ pub struct Params {
     /// Collateral a storage provider must have bonded before a deal may place a piece on it.
     #[serde(default = "default_storage_min_collateral")]
     pub storage_min_collateral: Amount,
+    /// Collateral a compute provider must have bonded to be matched to jobs or to verify them;
+    /// also what one lost replay costs it (the slash).
+    #[serde(default = "default_storage_min_collateral")]
+    pub compute_min_collateral: Amount,
+    /// The lowest share of jobs, in ppm, that are re-executed by a verifier.
+    #[serde(default = "default_compute_min_sample_ppm")]
+    pub compute_min_sample_ppm: u32,
+    /// Blocks a sampled verifier has to replay a job after its last commit (an arbiter gets as
+    /// long again).
+    #[serde(default = "default_compute_verify_window_blocks")]
+    pub compute_verify_window_blocks: u64,
+}
+
+fn default_compute_min_sample_ppm() -> u32 {
+    // 5 %: a provider that cheats on every job is caught within ~20 jobs on average, and loses
+    // its whole collateral when it is.
+    50_000
+}
+
+fn default_compute_verify_window_blocks() -> u64 {
+    30
 }
 
 fn default_storage_min_collateral() -> Amount {
@@ -57,6 +78,16 @@ impl Params {
         if self.price_max_age_blocks == 0 {
             return fail("price_max_age_blocks must be at least 1");
         }
+        if self.compute_min_sample_ppm == 0 || self.compute_min_sample_ppm > crate::tx::PPM {
+            return fail("compute_min_sample_ppm must be 1..=1000000: some jobs are always replayed");
+        }
+        // The window's entropy (the commit block's hash) must still be in state when it closes.
+        let window_max = crate::state::RECENT_HASHES / 2 - 1;
+        if self.compute_verify_window_blocks == 0 || self.compute_verify_window_blocks > window_max {
+            return Err(ParamsError(format!(
+                "compute_verify_window_blocks must be in 1..={window_max}"
+            )));
+        }
         if self.max_block_txs == 0 || self.max_block_txs > crate::block::MAX_BLOCK_TXS {
             return Err(ParamsError(format!(
                 "max_block_txs must be in 1..={}",
@@ -80,6 +111,9 @@ impl Default for Params {
             max_manifest_total: Amount::from_units(1_000_000 * 100_000_000),
             max_block_txs: 10_000,
             storage_min_collateral: default_storage_min_collateral(),
+            compute_min_collateral: default_storage_min_collateral(),
+            compute_min_sample_ppm: default_compute_min_sample_ppm(),
+            compute_verify_window_blocks: default_compute_verify_window_blocks(),
         }
     }
 }
@@ -96,6 +130,9 @@ impl Encode for Params {
         self.max_manifest_total.encode(out);
         self.max_block_txs.encode(out);
         self.storage_min_collateral.encode(out);
+        self.compute_min_collateral.encode(out);
+        self.compute_min_sample_ppm.encode(out);
+        self.compute_verify_window_blocks.encode(out);
     }
 }
 
@@ -112,6 +149,9 @@ impl Decode for Params {
             max_manifest_total: Amount::decode(r)?,
             max_block_txs: r.u32()?,
             storage_min_collateral: Amount::decode(r)?,
+            compute_min_collateral: Amount::decode(r)?,
+            compute_min_sample_ppm: r.u32()?,
+            compute_verify_window_blocks: r.u64()?,
         })
     }
 }

@@ -24,6 +24,14 @@ pub trait Store {
     fn prove(&mut self, key: &[u8]) -> Option<(Vec<u8>, MerkleProof)>;
     /// Every entry in key order.
     fn entries(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_>;
+
+    /// Every entry of one table (keys whose first byte is `table`), in key order.
+    fn table_entries(&self, table: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.entries()
+            .filter(|(k, _)| k.first() == Some(&table))
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect()
+    }
 }
 
 /// The leaf hash committing to one state entry.
@@ -109,6 +117,14 @@ impl Store for MemStore {
 
     fn entries(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         Box::new(self.entries.iter().map(|(k, (v, _))| (k.as_slice(), v.as_slice())))
+    }
+
+    fn table_entries(&self, table: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.entries
+            .range(vec![table]..)
+            .take_while(|(k, _)| k.first() == Some(&table))
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect()
     }
 }
 
@@ -257,6 +273,26 @@ impl<'a, S: Store> Overlay<'a, S> {
             }
         }
         self.base.get(key).map(<[u8]>::to_vec)
+    }
+
+    /// Every entry of one table as the pending writes see it, in key order (the ledger's only
+    /// scan: matching jobs to compute offers).
+    pub fn table_entries(&self, table: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
+            .base
+            .table_entries(table)
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
+        for layer in &self.layers {
+            for (k, v) in layer
+                .range(vec![table]..)
+                .take_while(|(k, _)| k.first() == Some(&table))
+            {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect()
     }
 
     /// Writes `value` at `key` in the top layer.

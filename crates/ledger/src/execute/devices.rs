@@ -184,6 +184,21 @@ pub(super) fn slash<S: Store>(
         .copied()
         .ok_or(TxFailure::MissingCosignature("verifier"))?;
     nonzero(amount)?;
+    let taken = seize(view, ctx, device, amount, verifier, evidence, reason)?;
+    record_burn(view, ctx, taken)?.ok_or(TxFailure::Overflow)
+}
+
+/// Takes up to `amount` of a device's collateral on `evidence` and records the slash; returns
+/// what was taken, which the caller must burn or pay out (it is in no balance any more).
+pub(super) fn seize<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    device: &DeviceAddress,
+    amount: Amount,
+    verifier: PublicKey,
+    evidence: Hash,
+    reason: &str,
+) -> Result<Amount, TxFailure> {
     // One piece of evidence slashes once: a verifier cannot replay it to drain a device.
     let evidence_key = keys::slash_evidence(&evidence);
     if view.get(&evidence_key).is_some() {
@@ -219,5 +234,5 @@ pub(super) fn slash<S: Store>(
     dev.slashed = dev.slashed.checked_add(taken).ok_or(TxFailure::Overflow)?;
     write(view, keys::device(device), &dev);
     write(view, keys::account(&dev.owner), &owner);
-    record_burn(view, ctx, taken)?.ok_or(TxFailure::Overflow)
+    Ok(taken)
 }

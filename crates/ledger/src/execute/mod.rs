@@ -4,12 +4,14 @@
 //! charges its fee; [`apply`] then runs its effect in a layer of its own, which the caller drops
 //! if it fails. Signatures were verified for the whole block before either runs.
 
+mod compute;
 mod credits;
 mod devices;
 mod governance;
 mod rewards;
 mod storage;
 
+pub use compute::{sampled as compute_sampled, MAX_SLOTS};
 pub use storage::CLOSE_GRACE_EPOCHS;
 
 pub use credits::credits_for_burn;
@@ -156,6 +158,7 @@ pub fn apply<S: Store>(view: View<'_, '_, S>, tx: &Transaction, ctx: &BlockConte
         TxKind::MovePiece { deal, index, provider } => storage::move_piece(view, tx, ctx, deal, *index, provider),
         TxKind::SettleDeal { deal, epoch, proven } => storage::settle_deal(view, tx, ctx, deal, *epoch, proven),
         TxKind::CloseDeal { deal } => storage::close_deal(view, ctx, &signer, deal),
+        TxKind::Compute(op) => compute::apply(view, tx, ctx, op),
     }
 }
 
@@ -257,7 +260,7 @@ fn require_quorum<S: Store>(
     Ok(())
 }
 
-/// Sums every account's credits and every deal's escrow: the credits the state holds. Must
+/// Sums every account's credits and every deal's and job's escrow: the credits the state holds. Must
 /// equal `credits_minted - credits_spent`.
 pub fn held_credits<S: Store>(store: &S) -> Result<u128, crate::state::CorruptState> {
     use trellis_primitives::Decode;
@@ -271,6 +274,9 @@ pub fn held_credits<S: Store>(store: &S) -> Result<u128, crate::state::CorruptSt
             Some(&keys::ACCOUNT_TABLE) => total += u128::from(Account::from_bytes(value).map_err(corrupt)?.credits.0),
             Some(&keys::DEAL_TABLE) => {
                 total += u128::from(crate::state::Deal::from_bytes(value).map_err(corrupt)?.escrow.0)
+            }
+            Some(&keys::JOB_TABLE) => {
+                total += u128::from(crate::state::Job::from_bytes(value).map_err(corrupt)?.escrow.0)
             }
             _ => {}
         }

@@ -255,6 +255,25 @@ pub mod keys {
     pub fn reputation(d: &DeviceAddress) -> Vec<u8> {
         prefixed(0x0D, &d.key().0)
     }
+    /// Key of a compute provider's standing offer.
+    pub fn offer(d: &DeviceAddress) -> Vec<u8> {
+        prefixed(OFFER_TABLE, &d.key().0)
+    }
+    /// Key of a compute job.
+    pub fn job(id: &Hash) -> Vec<u8> {
+        prefixed(JOB_TABLE, id.as_bytes())
+    }
+    /// Key of the credits a device earned from compute jobs in an epoch (runs and replays):
+    /// the compute pool's work units, paid out in TRL like storage earnings.
+    pub fn compute_earned(e: Epoch, d: &DeviceAddress) -> Vec<u8> {
+        let mut k = prefixed(COMPUTE_EARNED_TABLE, &e.0.to_be_bytes());
+        k.extend_from_slice(&d.key().0);
+        k
+    }
+    /// Key of the slot holding block `height`'s hash (a ring of [`compute::RECENT_HASHES`]).
+    pub fn recent_hash(height: u64) -> Vec<u8> {
+        prefixed(RECENT_HASH_TABLE, &(height % compute::RECENT_HASHES).to_be_bytes())
+    }
     /// Key of the parameters.
     pub const PARAMS: &[u8] = &[0x10];
     /// Key of the admin committee.
@@ -282,6 +301,14 @@ pub mod keys {
     pub const DEAL_TABLE: u8 = 0x0A;
     /// Table byte of per-epoch storage earnings, for scans.
     pub const STORAGE_EARNED_TABLE: u8 = 0x0C;
+    /// Table byte of compute offers, for scans.
+    pub const OFFER_TABLE: u8 = 0x0E;
+    /// Table byte of compute jobs, for scans.
+    pub const JOB_TABLE: u8 = 0x0F;
+    /// Table byte of the ring of recent block hashes (written by every block).
+    pub const RECENT_HASH_TABLE: u8 = 0x1B;
+    /// Table byte of per-epoch compute earnings, for scans.
+    pub const COMPUTE_EARNED_TABLE: u8 = 0x1A;
 
     fn prefixed(table: u8, rest: &[u8]) -> Vec<u8> {
         let mut k = Vec::with_capacity(1 + rest.len());
@@ -330,6 +357,16 @@ pub trait StateRead {
     /// A storage deal, if open.
     fn deal(&self, id: &Hash) -> Result<Option<Deal>, CorruptState> {
         self.read(&keys::deal(id))
+    }
+
+    /// A compute job, if posted.
+    fn job(&self, id: &Hash) -> Result<Option<Job>, CorruptState> {
+        self.read(&keys::job(id))
+    }
+
+    /// A compute provider's standing offer, if it has one.
+    fn offer(&self, d: &DeviceAddress) -> Result<Option<ComputeOffer>, CorruptState> {
+        self.read(&keys::offer(d))
     }
 
     /// A storage provider's audit reputation (a fresh one if never audited).
@@ -453,6 +490,12 @@ pub(crate) fn write<T: Encode, S: Store>(overlay: &mut Overlay<'_, S>, key: Vec<
 }
 
 mod codec;
+mod compute;
+
+pub use compute::{
+    compute_providers, jobs, recent_hash, ComputeOffer, ComputeProvider, Job, JobFailure, JobRun, JobStatus,
+    MAX_EXCLUDED, MAX_VERIFICATIONS, RECENT_HASHES,
+};
 
 /// The verifier key list as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]

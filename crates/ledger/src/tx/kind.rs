@@ -1,7 +1,7 @@
 //! What a transaction does, and its encoding.
 
 use super::{
-    Antenna, Capability, DealTerms, DeviceClass, GovAction, MAX_CAPABILITIES, MAX_PIECES, MAX_REASON_BYTES,
+    Antenna, Capability, ComputeTx, DealTerms, DeviceClass, GovAction, MAX_CAPABILITIES, MAX_PIECES, MAX_REASON_BYTES,
     MAX_URL_BYTES,
 };
 use crate::merkle::MerkleProof;
@@ -153,6 +153,8 @@ pub enum TxKind {
         /// The deal.
         deal: Hash,
     },
+    /// The compute market: offers, jobs, commitments, verification, settlement.
+    Compute(ComputeTx),
 }
 
 impl TxKind {
@@ -177,6 +179,7 @@ impl TxKind {
             TxKind::MovePiece { .. } => "move_piece",
             TxKind::SettleDeal { .. } => "settle_deal",
             TxKind::CloseDeal { .. } => "close_deal",
+            TxKind::Compute(c) => c.name(),
         }
     }
 }
@@ -301,6 +304,10 @@ impl Encode for TxKind {
                 out.push(18);
                 deal.encode(out);
             }
+            TxKind::Compute(c) => {
+                out.push(19);
+                c.encode(out);
+            }
         }
     }
 }
@@ -382,6 +389,7 @@ impl Decode for TxKind {
                 proven: r.list("proven pieces", MAX_PIECES)?,
             },
             18 => TxKind::CloseDeal { deal: Hash::decode(r)? },
+            19 => TxKind::Compute(ComputeTx::decode(r)?),
             tag => {
                 return Err(DecodeError::InvalidTag {
                     what: "transaction kind",

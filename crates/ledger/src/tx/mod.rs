@@ -1,10 +1,15 @@
 //! Transactions: what users sign, and its canonical encoding.
 
+mod compute;
 mod device;
 mod governance;
 mod kind;
 mod storage;
 
+pub use compute::{
+    price_of, ComputeClaim, ComputeTx, JobSpec, FUEL_PER_GFUEL, MAX_DEADLINE_BLOCKS, MAX_ENTRY_BYTES, MAX_JOB_FUEL,
+    MAX_JOB_MEMORY_BYTES, MAX_REPLICAS, PPM,
+};
 pub use device::{Antenna, Capability, DeviceClass};
 pub use governance::{Committee, GovAction};
 pub use kind::TxKind;

@@ -104,6 +104,39 @@ mod kinds {
                     },
                 },
             },
+            TxKind::Compute(ComputeTx::SetOffer {
+                device: k(3).into(),
+                slots: 4,
+                price_per_gfuel: Credits(10),
+                score: 77,
+            }),
+            TxKind::Compute(ComputeTx::PostJob {
+                spec: JobSpec {
+                    nonce: [3; 16],
+                    module: Hash([1; 32]),
+                    entry: "render".into(),
+                    input: Hash([2; 32]),
+                    fuel: 1 << 30,
+                    memory_bytes: 1 << 26,
+                    max_price_per_gfuel: Credits(12),
+                    min_score: 5,
+                    sample_ppm: 50_000,
+                    replicas: 2,
+                    deadline_blocks: 9,
+                },
+            }),
+            TxKind::Compute(ComputeTx::Commit {
+                job: Hash([4; 32]),
+                device: k(3).into(),
+                claim: ComputeClaim { commitment: Hash([5; 32]), fuel_used: 99 },
+            }),
+            TxKind::Compute(ComputeTx::Verify {
+                job: Hash([4; 32]),
+                device: k(4).into(),
+                claim: ComputeClaim { commitment: Hash([6; 32]), fuel_used: 98 },
+            }),
+            TxKind::Compute(ComputeTx::Finalize { job: Hash([4; 32]) }),
+            TxKind::Compute(ComputeTx::Reassign { job: Hash([4; 32]) }),
         ]
     }
 

@@ -83,6 +83,15 @@ pub fn fresh_ledger() -> Ledger<MemStore> {
     genesis().into_ledger(MemStore::new()).unwrap().0
 }
 
+/// The keys a block wrote besides its own bookkeeping (the parent hash every block records for
+/// compute sampling).
+pub fn tx_writes(diff: &trellis_ledger::StateDiff) -> std::collections::BTreeSet<Vec<u8>> {
+    diff.keys()
+        .filter(|k| k.first() != Some(&trellis_ledger::state::keys::RECENT_HASH_TABLE))
+        .cloned()
+        .collect()
+}
+
 /// Every state entry, in key order.
 pub fn entries(ledger: &Ledger<MemStore>) -> Vec<(Vec<u8>, Vec<u8>)> {
     ledger

@@ -3,6 +3,8 @@
 //! numbers written out.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+mod compute;
+mod compute_props;
 mod determinism;
 mod devices;
 mod fixtures;

@@ -1,0 +1,378 @@
+//! Sampling from block entropy, replay verification, arbitration, payment and slashing.
+//!
+//! Once every run has committed (block `h`), the hash of block `h` (unknown to the providers
+//! when they committed) decides whether the job is replayed: with probability `sample_ppm`, and
+//! always when replicas disagree. The same hash picks the verifier among the other staked
+//! compute providers. If the verifier's replay agrees with every run, everyone is paid. If not,
+//! an arbiter (picked the same way, excluding the verifier) replays it too, and the claim held
+//! by at least two parties, and by more than any other, is the truth: every party that claimed
+//! something else is slashed its collateral (half goes to the truthful verifiers, half is
+//! burned), the truthful are paid, and a job whose runs lost fails with a full refund so the
+//! consumer can post it again. No claim with two votes: the job fails, refunded, nobody slashed.
+//!
+//! Windows: the verifier has `W = compute_verify_window_blocks` blocks after `h`, the arbiter
+//! until `h + 2W`; after `h + 2W` anyone may finalize, which pays agreeing runs that nobody
+//! replayed in time, and refunds anything else.
+
+use super::*;
+use crate::state::{recent_hash, JobFailure, MAX_VERIFICATIONS};
+use crate::tx::{price_of, PPM};
+
+fn entropy<S: Store>(view: View<'_, '_, S>, job: &Job) -> Result<Option<Hash>, TxFailure> {
+    match job.committed_height {
+        Some(h) => Ok(recent_hash(&*view, h)?),
+        None => Ok(None),
+    }
+}
+
+fn draw(tag: &[u8], entropy: &Hash, id: &Hash) -> u64 {
+    let h = HashDomain::ComputeSampling.hash_parts(&[tag, entropy.as_bytes(), id.as_bytes()]);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&h.0[..8]);
+    u64::from_le_bytes(first)
+}
+
+fn runs_agree(job: &Job) -> Option<ComputeClaim> {
+    let first = job.runs.first()?.claim?;
+    job.runs.iter().all(|r| r.claim == Some(first)).then_some(first)
+}
+
+/// Whether the job is replayed: drawn from the commit block's hash, or forced by disagreement.
+pub fn sampled(job: &Job, id: &Hash, entropy: &Hash) -> bool {
+    runs_agree(job).is_none() || draw(b"sample", entropy, id) % u64::from(PPM) < u64::from(job.spec.sample_ppm)
+}
+
+/// The staked compute providers that may replay `job`, in address order.
+fn verifier_pool<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    job: &Job,
+) -> Result<Vec<DeviceAddress>, TxFailure> {
+    let mut pool = Vec::new();
+    for (key, _) in view.table_entries(keys::OFFER_TABLE) {
+        let Ok(raw) = <[u8; 32]>::try_from(&key[1..]) else {
+            continue;
+        };
+        let device = DeviceAddress::from(PublicKey(raw));
+        let involved = job.runs.iter().any(|r| r.provider == device) || job.excluded.contains(&device);
+        if !involved && unfit(view, ctx, &device)?.is_none() {
+            pool.push(device);
+        }
+    }
+    Ok(pool)
+}
+
+/// The device that must replay next (the verifier, then the arbiter), if any is eligible.
+fn next_replayer<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    job: &Job,
+    id: &Hash,
+    entropy: &Hash,
+) -> Result<Option<DeviceAddress>, TxFailure> {
+    let mut pool = verifier_pool(view, ctx, job)?;
+    pool.retain(|d| !job.verifications.iter().any(|(v, _)| v == d));
+    if pool.is_empty() {
+        return Ok(None);
+    }
+    let tag: &[u8] = if job.verifications.is_empty() {
+        b"verifier"
+    } else {
+        b"arbiter"
+    };
+    let index = draw(tag, entropy, id) % pool.len() as u64;
+    Ok(pool.get(index as usize).copied())
+}
+
+pub(super) fn verify<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    signer: &AccountAddress,
+    id: &Hash,
+    device: &DeviceAddress,
+    claim: &ComputeClaim,
+) -> Result<(), TxFailure> {
+    owned_device(view, signer, device)?;
+    let mut job = open_job(view, id)?;
+    let state = |m: &str| TxFailure::JobState(m.to_string());
+    let committed = job
+        .committed_height
+        .ok_or_else(|| state("not every run has committed yet"))?;
+    let e = entropy(view, &job)?.ok_or_else(|| state("wait a block: replay is drawn from the commit block's hash"))?;
+    if !sampled(&job, id, &e) {
+        return Err(state("the job was not drawn for replay"));
+    }
+    let window = ctx.params.compute_verify_window_blocks;
+    let rounds = job.verifications.len() as u64 + 1;
+    if job.verifications.len() >= MAX_VERIFICATIONS
+        || ctx.height > committed.saturating_add(window.saturating_mul(rounds))
+    {
+        return Err(state("the replay window for this round has closed"));
+    }
+    match next_replayer(view, ctx, &job, id, &e)? {
+        Some(chosen) if &chosen == device => {}
+        Some(chosen) => {
+            return Err(TxFailure::JobState(format!(
+                "the drawn replayer is {chosen}, not {device}"
+            )))
+        }
+        None => return Err(state("no eligible replayer")),
+    }
+    job.verifications.push((*device, *claim));
+    resolve(view, ctx, id, job, false)
+}
+
+pub(super) fn finalize<S: Store>(view: View<'_, '_, S>, ctx: &BlockContext, id: &Hash) -> Result<(), TxFailure> {
+    let job = open_job(view, id)?;
+    let committed = job
+        .committed_height
+        .ok_or_else(|| TxFailure::JobState("not every run has committed yet".into()))?;
+    if ctx.height <= committed {
+        return Err(TxFailure::JobState(
+            "wait a block: replay is drawn from the commit block's hash".into(),
+        ));
+    }
+    let closes = committed.saturating_add(ctx.params.compute_verify_window_blocks.saturating_mul(2));
+    let timed_out = ctx.height > closes;
+    // Past the ring of recent hashes the draw cannot be made any more; the windows are over by
+    // then (validated params), so it is the timed-out case.
+    let drawn = match entropy(view, &job)? {
+        Some(e) => sampled(&job, id, &e),
+        None => true,
+    };
+    if (drawn || !job.verifications.is_empty()) && !timed_out {
+        return Err(TxFailure::JobState(format!(
+            "the job is being replayed; it can be finalized after height {closes}"
+        )));
+    }
+    resolve(view, ctx, id, job, timed_out)
+}
+
+/// Settles the job if its claims decide it; otherwise stores it to wait for the next replay.
+fn resolve<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    id: &Hash,
+    mut job: Job,
+    timed_out: bool,
+) -> Result<(), TxFailure> {
+    let agreed = runs_agree(&job);
+    match (job.verifications.clone().as_slice(), agreed) {
+        ([], Some(claim)) => {
+            pay_runs(view, ctx, &mut job, &claim)?;
+            finish(
+                view,
+                id,
+                job,
+                JobStatus::Settled {
+                    commitment: claim.commitment,
+                    verified: false,
+                },
+            )
+        }
+        ([(v, vc)], Some(claim)) if *vc == claim => {
+            pay_runs(view, ctx, &mut job, &claim)?;
+            pay_verifier(view, ctx, &mut job, v, vc)?;
+            finish(
+                view,
+                id,
+                job,
+                JobStatus::Settled {
+                    commitment: claim.commitment,
+                    verified: true,
+                },
+            )
+        }
+        ([_, _], _) => arbitrate(view, ctx, id, job),
+        _ if timed_out => finish(
+            view,
+            id,
+            job,
+            JobStatus::Failed {
+                reason: JobFailure::Unresolved,
+            },
+        ),
+        // A disagreement, waiting for the arbiter.
+        _ => {
+            write(view, keys::job(id), &job);
+            Ok(())
+        }
+    }
+}
+
+/// The claim at least two parties made, and more than made any other.
+fn truth(claims: &[ComputeClaim]) -> Option<ComputeClaim> {
+    let count = |c: &ComputeClaim| claims.iter().filter(|x| *x == c).count();
+    let best = claims.iter().max_by_key(|c| count(c))?;
+    let n = count(best);
+    let tied = claims.iter().any(|c| c != best && count(c) == n);
+    (n >= 2 && !tied).then_some(*best)
+}
+
+fn arbitrate<S: Store>(view: View<'_, '_, S>, ctx: &BlockContext, id: &Hash, mut job: Job) -> Result<(), TxFailure> {
+    let mut claims: Vec<ComputeClaim> = job.runs.iter().filter_map(|r| r.claim).collect();
+    claims.extend(job.verifications.iter().map(|(_, c)| *c));
+    let Some(truth) = truth(&claims) else {
+        return finish(
+            view,
+            id,
+            job,
+            JobStatus::Failed {
+                reason: JobFailure::Unresolved,
+            },
+        );
+    };
+    let honest_verifiers: Vec<DeviceAddress> = job
+        .verifications
+        .iter()
+        .filter(|(_, c)| *c == truth)
+        .map(|(d, _)| *d)
+        .collect();
+    let mut offenders: Vec<DeviceAddress> = job
+        .runs
+        .iter()
+        .filter(|r| r.claim != Some(truth))
+        .map(|r| r.provider)
+        .collect();
+    let runs_lost = !offenders.is_empty();
+    offenders.extend(job.verifications.iter().filter(|(_, c)| *c != truth).map(|(d, _)| *d));
+
+    pay_runs(view, ctx, &mut job, &truth)?;
+    for (device, claim) in job.verifications.clone() {
+        if claim == truth {
+            pay_verifier(view, ctx, &mut job, &device, &claim)?;
+        }
+    }
+    for offender in &offenders {
+        slash_offender(view, ctx, id, offender, &honest_verifiers)?;
+    }
+    let status = if runs_lost {
+        JobStatus::Failed {
+            reason: JobFailure::Fraud,
+        }
+    } else {
+        JobStatus::Settled {
+            commitment: truth.commitment,
+            verified: true,
+        }
+    };
+    finish(view, id, job, status)
+}
+
+/// Takes an offender's collateral: half to the truthful verifiers' owners, the rest burned.
+fn slash_offender<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    id: &Hash,
+    offender: &DeviceAddress,
+    honest: &[DeviceAddress],
+) -> Result<(), TxFailure> {
+    let evidence = HashDomain::ComputeSampling.hash_parts(&[b"fraud", id.as_bytes(), &offender.key().0]);
+    let witness = honest.first().map_or(*offender.key(), |d| *d.key());
+    let reason = format!("compute replay of job {id} disagreed");
+    let taken = match devices::seize(
+        view,
+        ctx,
+        offender,
+        ctx.params.compute_min_collateral,
+        witness,
+        evidence,
+        &reason,
+    ) {
+        Ok(taken) => taken,
+        // Already drained (by an earlier conviction): nothing more to take.
+        Err(TxFailure::NothingToSlash) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut burned = taken;
+    if !honest.is_empty() {
+        let share = Amount::from_units(taken.units() / 2 / honest.len() as u64);
+        for device in honest {
+            let owner = view.device(device)?.ok_or(TxFailure::UnknownDevice)?.owner;
+            credit(view, &owner, share)?;
+            burned = burned.checked_sub(share).ok_or(TxFailure::Overflow)?;
+        }
+    }
+    record_burn(view, ctx, burned)?.ok_or(TxFailure::Overflow)
+}
+
+fn pay_runs<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    job: &mut Job,
+    truth: &ComputeClaim,
+) -> Result<(), TxFailure> {
+    let runs: Vec<_> = job
+        .runs
+        .iter()
+        .filter(|r| r.claim.as_ref() == Some(truth))
+        .map(|r| (r.provider, r.price_per_gfuel))
+        .collect();
+    for (device, price) in runs {
+        pay(view, ctx, job, &device, price, truth.fuel_used)?;
+    }
+    Ok(())
+}
+
+fn pay_verifier<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    job: &mut Job,
+    device: &DeviceAddress,
+    claim: &ComputeClaim,
+) -> Result<(), TxFailure> {
+    let ask = view
+        .offer(device)?
+        .map_or(job.spec.max_price_per_gfuel, |o| o.price_per_gfuel);
+    pay(
+        view,
+        ctx,
+        job,
+        device,
+        ask.min(job.spec.max_price_per_gfuel),
+        claim.fuel_used,
+    )
+}
+
+/// Releases `price × fuel` from the escrow to `device`'s earnings for this epoch.
+fn pay<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    job: &mut Job,
+    device: &DeviceAddress,
+    price: Credits,
+    fuel: u64,
+) -> Result<(), TxFailure> {
+    // The escrow covers replicas + 1 runs at the job's limit price, and at most that many
+    // parties are ever paid (a run that lost is not); the cap only guards the invariant.
+    let amount = price_of(price, fuel).ok_or(TxFailure::Overflow)?.min(job.escrow);
+    debug_assert!(
+        price_of(price, fuel).is_some_and(|a| a <= job.escrow),
+        "escrow short of a payment"
+    );
+    job.escrow = job.escrow.checked_sub(amount).ok_or(TxFailure::Overflow)?;
+    job.paid = job.paid.checked_add(amount).ok_or(TxFailure::Overflow)?;
+    let key = keys::compute_earned(ctx.epoch, device);
+    let earned: Credits = view.read(&key)?.unwrap_or_default();
+    write(view, key, &earned.checked_add(amount).ok_or(TxFailure::Overflow)?);
+    update_supply(view, |s| {
+        s.credits_spent = s.credits_spent.checked_add(amount)?;
+        Some(())
+    })
+}
+
+/// Ends the job: what is left in escrow returns to the consumer.
+fn finish<S: Store>(view: View<'_, '_, S>, id: &Hash, mut job: Job, status: JobStatus) -> Result<(), TxFailure> {
+    let mut client = view.account(&job.client)?;
+    client.credits = client.credits.checked_add(job.escrow).ok_or(TxFailure::Overflow)?;
+    write(view, keys::account(&job.client), &client);
+    job.escrow = Credits(0);
+    job.status = status;
+    write(view, keys::job(id), &job);
+    Ok(())
+}
+
+/// Fails a job that cannot run: the whole escrow returns.
+pub(super) fn fail<S: Store>(view: View<'_, '_, S>, id: &Hash, job: Job, reason: JobFailure) -> Result<(), TxFailure> {
+    finish(view, id, job, JobStatus::Failed { reason })
+}
