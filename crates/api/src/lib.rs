@@ -5,6 +5,7 @@
 //! never mutates the ledger directly. Every input from the network is bounded (body size) and
 //! parsed into a typed value before use; bad input gets a 4xx with a machine-readable code.
 
+mod compute;
 mod error;
 pub mod openapi;
 mod rewards;

@@ -27,6 +27,10 @@ pub const PATHS: &[&str] = &[
     "/v1/deals/{id}",
     "/v1/accounts/{address}/deals",
     "/v1/providers",
+    "/v1/jobs/{id}",
+    "/v1/accounts/{address}/jobs",
+    "/v1/compute/providers",
+    "/v1/compute/devices/{device}/duties",
     "/metrics",
     "/openapi.json",
 ];
@@ -110,6 +114,10 @@ pub fn document() -> Value {
             "/v1/deals/{id}": get("An open storage deal: client, coding, pieces with their providers and Merkle roots, escrow, paid, epochs settled, end epoch.", Some(("id", "deal id (the content commitment, hex)"))),
             "/v1/accounts/{address}/deals": get("Every open storage deal of a client.", Some(("address", "bech32m tr1… account address"))),
             "/v1/providers": get("Storage providers: address, owner, collateral and whether it meets the minimum, declared capacity and price, location, endpoint URL.", None),
+            "/v1/jobs/{id}": get("A compute job: client, spec, escrow, runs with their providers, prices and commitments, verifications, status; and what the rules derive: drawn for replay, the replayer due, when it can be finalized.", Some(("id", "job id (hex)"))),
+            "/v1/accounts/{address}/jobs": get("Every compute job a client posted.", Some(("address", "bech32m tr1… account address"))),
+            "/v1/compute/providers": get("Compute providers: address, owner, collateral, whether it can be matched, endpoint, standing offer (slots, ask per 10^9 fuel, capability score, active jobs).", None),
+            "/v1/compute/devices/{device}/duties": get("What a compute device has to do: open jobs assigned to it that it has not committed, and jobs it was drawn to replay.", Some(("device", "bech32m trd1… device address"))),
             "/metrics": get("Prometheus text metrics.", None),
             "/openapi.json": get("This document.", None)
         },

@@ -46,6 +46,7 @@ pub struct ApiOptions {
 pub fn router(node: Node, options: ApiOptions) -> Router {
     let rewards = crate::rewards::router(node.clone(), options.reward_archive);
     let storage = crate::storage::router(node.clone());
+    let compute = crate::compute::router(node.clone());
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/txs", post(submit))
@@ -69,6 +70,7 @@ pub fn router(node: Node, options: ApiOptions) -> Router {
         .with_state(node)
         .merge(rewards)
         .merge(storage)
+        .merge(compute)
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

@@ -122,3 +122,115 @@ async fn read_json(response: reqwest::Response) -> Result<Value> {
     }
     Ok(value)
 }
+
+/// Signs transactions from one key with nonces counted locally, so several can land in the
+/// same block (a provider committing many jobs, a client posting many tiles).
+pub(crate) struct Signer {
+    client: Client,
+    key: Keypair,
+    chain_id: String,
+    fee: Amount,
+    nonce: tokio::sync::Mutex<Option<u64>>,
+}
+
+/// A transaction that made it into a block.
+#[derive(Debug)]
+pub(crate) struct Included {
+    /// Its block.
+    pub(crate) height: u64,
+    /// Its failure code and message, if its effect failed (the fee was still charged).
+    pub(crate) failure: Option<(String, String)>,
+}
+
+impl Signer {
+    /// A signer for `key` on the node `client` talks to.
+    pub(crate) async fn new(client: Client, key: Keypair) -> Result<Self> {
+        let status = client.get("/v1/status").await?;
+        let chain_id = status["chain_id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("status has no chain_id"))?
+            .to_string();
+        let params = client.get("/v1/params").await?;
+        let fee = serde_json::from_value(params["params"]["min_fee"].clone()).context("params have no min_fee")?;
+        Ok(Self {
+            client,
+            key,
+            chain_id,
+            fee,
+            nonce: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// The signing key's account.
+    pub(crate) fn address(&self) -> AccountAddress {
+        AccountAddress::from(self.key.public())
+    }
+
+    /// Submits `kind` and waits for it to succeed; its block height.
+    pub(crate) async fn send(&self, kind: TxKind) -> Result<u64> {
+        let name = kind.name();
+        let included = self.include(kind).await?;
+        match included.failure {
+            None => Ok(included.height),
+            Some((code, message)) => bail!("{name} failed in block {} ({code}): {message}", included.height),
+        }
+    }
+
+    /// Submits `kind` and waits until it is in a block, whether its effect succeeded or not.
+    pub(crate) async fn include(&self, kind: TxKind) -> Result<Included> {
+        let signer = self.address();
+        let id = {
+            let mut nonce = self.nonce.lock().await;
+            let next = match *nonce {
+                Some(n) => n,
+                None => {
+                    let account = self.client.get(&format!("/v1/accounts/{signer}")).await?;
+                    account["account"]["nonce"]
+                        .as_u64()
+                        .ok_or_else(|| anyhow!("account has no nonce"))?
+                }
+            };
+            let body = TxBody {
+                chain_id: self.chain_id.clone(),
+                signer,
+                nonce: next,
+                fee: self.fee,
+                kind,
+            };
+            match self.client.submit(&Transaction::sign(body, &self.key)).await {
+                Ok(id) => {
+                    *nonce = Some(next + 1);
+                    id
+                }
+                Err(e) => {
+                    *nonce = None;
+                    return Err(e);
+                }
+            }
+        };
+        let status = match self.client.wait(&id, Duration::from_secs(60)).await {
+            Ok(s) => s,
+            Err(e) => {
+                *self.nonce.lock().await = None;
+                return Err(e);
+            }
+        };
+        if status["status"].as_str() != Some("committed") {
+            // Left out of the block: the nonce was not used; count from the chain again.
+            *self.nonce.lock().await = None;
+            bail!(
+                "{id} was rejected ({}): {}",
+                status["code"].as_str().unwrap_or("?"),
+                status["message"].as_str().unwrap_or("")
+            );
+        }
+        let height = status["height"].as_u64().unwrap_or(0);
+        let failure = (status["receipt"]["status"].as_str() != Some("success")).then(|| {
+            (
+                status["receipt"]["code"].as_str().unwrap_or("?").to_string(),
+                status["receipt"]["message"].as_str().unwrap_or("").to_string(),
+            )
+        });
+        Ok(Included { height, failure })
+    }
+}

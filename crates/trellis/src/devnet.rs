@@ -222,6 +222,18 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         .await
         .context("storage provider start failed")??
     };
+    // Compute providers, one `trellis agent compute` process per compute device.
+    let computers = {
+        let (dir, node, url) = (args.dir.clone(), running.node.clone(), url.clone());
+        let names: Vec<String> = (0..DEVICES_PER_CLASS)
+            .map(|i| device_key_name(DeviceClass::Compute, i))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            crate::devnet_compute::start_providers(&dir, &node, &url, &demo_key("operator"), &names)
+        })
+        .await
+        .context("compute provider start failed")??
+    };
     let epoch_ms = genesis_epoch_len() * args.block_interval_ms;
     let audit = trellis_storage::audit::AuditConfig {
         // Devnet epochs are a minute: 8 chunks an epoch is far above the 66 a day needed.
@@ -295,6 +307,14 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         args.dir.display()
     );
     println!(
+        "  compute:    {} compute provider agents (asks {}..{} credits per 10^9 fuel); try\n              \
+         TRELLIS_PASSPHRASE={DEVNET_PASSPHRASE} trellis compute render demo --out frame.png --keystore {}/wallets/consumer.json --api {url}",
+        computers.len(),
+        crate::devnet_compute::provider_price(0),
+        crate::devnet_compute::provider_price(DEVICES_PER_CLASS - 1),
+        args.dir.display()
+    );
+    println!(
         "  rewards:    settled each epoch ({} blocks) by the oracle; archive {}/node/rewards",
         genesis_epoch_len(),
         args.dir.display()
@@ -316,6 +336,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     let result = running.run_until_signal().await;
     drop(agents);
     drop(providers);
+    drop(computers);
     // Rolls the open report segment into the archive.
     if let Err(e) = ingest.shutdown().await {
         tracing::warn!(error = %e, "ingest did not shut down cleanly");

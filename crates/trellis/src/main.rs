@@ -1,6 +1,7 @@
 //! `trellis`: the command line of the Trellis DePIN network.
 
 mod agent;
+mod agent_compute;
 mod agent_storage;
 mod air_hub;
 mod bench;
@@ -13,9 +14,11 @@ mod bench_storage_net;
 mod bft_node;
 mod chain_cmd;
 mod client;
+mod compute;
 mod config;
 mod coverage_source;
 mod devnet;
+mod devnet_compute;
 mod devnet_storage;
 mod hotspots;
 mod ingest_cmd;
@@ -81,6 +84,10 @@ enum Command {
     /// this machine).
     #[command(subcommand)]
     Store(store::StoreCommand),
+    /// Buy computation from providers you do not trust: render a scene in tiles, run a
+    /// network's inference, or any job module; pay only for results that verify.
+    #[command(subcommand)]
+    Compute(compute::ComputeCommand),
     /// Inspect a chain.
     #[command(subcommand)]
     Chain(chain_cmd::ChainCommand),
@@ -107,6 +114,11 @@ enum AgentCommand {
     ///
     /// Example: trellis agent storage --key-file provider.seed --dir /srv/trellis --capacity 50GiB
     Storage(agent_storage::StorageArgs),
+    /// Offer this machine's CPU to the compute market: run assigned jobs in the deterministic
+    /// executor, commit results, replay the jobs the chain draws it to verify.
+    ///
+    /// Example: trellis agent compute --key-file gpu.seed --dir /srv/trellis-compute --slots 4 --price 10
+    Compute(agent_compute::ComputeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,6 +215,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Node(NodeCommand::Run { .. }) | Command::Testnet(_) => unreachable!("dispatched above"),
             Command::Wallet(command) => wallet::run(command).await,
             Command::Store(command) => store::run(command).await,
+            Command::Compute(command) => compute::run(command).await,
             Command::Chain(command) => chain_cmd::run(command).await,
             Command::Sim(command) => sim_cmd::run(command),
             Command::Rewards(command) => rewards_cmd::run(command).await,
@@ -217,6 +230,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Command::Agent(AgentCommand::Hotspot(args)) => agent::run(args).await,
             Command::Agent(AgentCommand::Storage(args)) => agent_storage::run(args).await,
+            Command::Agent(AgentCommand::Compute(args)) => agent_compute::run(args).await,
             Command::Air(args) => air_hub::run(args).await,
             Command::Ingest(command) => ingest_cmd::run(command).await,
             Command::Bench(BenchCommand::Coverage(args)) => {

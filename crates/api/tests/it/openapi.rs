@@ -35,6 +35,8 @@ async fn document_lists_every_path_and_every_path_is_served() {
         }
         let concrete = if path.starts_with("/v1/devices/") {
             path.replace("{address}", &device)
+        } else if path.contains("{device}") && !path.contains("{epoch}") {
+            path.replace("{device}", &device)
         } else if path.contains("{epoch}") {
             path.replace("{epoch}", "0").replace("{device}", &device)
         } else {
@@ -49,6 +51,7 @@ async fn document_lists_every_path_and_every_path_is_served() {
         // handlers' own 404s.
         let own_404 = concrete.starts_with("/v1/devices/")
             || concrete.starts_with("/v1/deals/")
+            || concrete.starts_with("/v1/jobs/")
             || (path.contains("{epoch}") && !path.starts_with("/v1/epochs/"));
         if own_404 {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();

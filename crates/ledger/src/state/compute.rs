@@ -13,7 +13,7 @@ pub const MAX_VERIFICATIONS: usize = 2;
 pub const RECENT_HASHES: u64 = 256;
 
 /// A compute provider's standing offer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ComputeOffer {
     /// Jobs it runs at once.
     pub slots: u16,
@@ -26,7 +26,7 @@ pub struct ComputeOffer {
 }
 
 /// One provider's run of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct JobRun {
     /// Who runs it.
     pub provider: DeviceAddress,
@@ -39,7 +39,7 @@ pub struct JobRun {
 }
 
 /// Where a job stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum JobStatus {
     /// Waiting for runs, or for verification.
@@ -59,7 +59,7 @@ pub enum JobStatus {
 }
 
 /// Why a job failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobFailure {
     /// No eligible provider was left to run it.
@@ -71,7 +71,7 @@ pub enum JobFailure {
 }
 
 /// A posted job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Job {
     /// The consumer that posted and pays for it.
     pub client: AccountAddress,

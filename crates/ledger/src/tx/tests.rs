@@ -128,12 +128,18 @@ mod kinds {
             TxKind::Compute(ComputeTx::Commit {
                 job: Hash([4; 32]),
                 device: k(3).into(),
-                claim: ComputeClaim { commitment: Hash([5; 32]), fuel_used: 99 },
+                claim: ComputeClaim {
+                    commitment: Hash([5; 32]),
+                    fuel_used: 99,
+                },
             }),
             TxKind::Compute(ComputeTx::Verify {
                 job: Hash([4; 32]),
                 device: k(4).into(),
-                claim: ComputeClaim { commitment: Hash([6; 32]), fuel_used: 98 },
+                claim: ComputeClaim {
+                    commitment: Hash([6; 32]),
+                    fuel_used: 98,
+                },
             }),
             TxKind::Compute(ComputeTx::Finalize { job: Hash([4; 32]) }),
             TxKind::Compute(ComputeTx::Reassign { job: Hash([4; 32]) }),

@@ -3,7 +3,7 @@
 
 use crate::fixtures::{addr, failed, key, ok, Chain, TRL};
 use trellis_ledger::{
-    execute::compute_sampled,
+    execute::{compute_sampled, replay_status},
     state::{keys, recent_hash, JobFailure, JobStatus},
     tx::{ComputeClaim, ComputeTx, JobSpec},
     Capability, DeviceClass, StateRead, TxKind, TxOutcome,
@@ -372,8 +372,51 @@ fn commits_are_checked_against_the_assignment_and_the_budget() {
 fn a_drawn_verifier_that_agrees_settles_the_job_and_both_are_paid() {
     let mut c = setup();
     let id = post(&mut c, &spec(1, 1_000_000));
-    ok(&commit(&mut c, id, "c1", claim("honest")));
+    // The device's own (hot) key may commit for it once it can pay the fee; another's may not.
+    ok(&c.run(
+        "bob",
+        TxKind::Transfer {
+            to: addr("c1"),
+            amount: Amount::from_units(TRL),
+        },
+    ));
+    failed(
+        &compute(
+            &mut c,
+            "c1",
+            ComputeTx::Commit {
+                job: id,
+                device: dev("c2"),
+                claim: claim("x"),
+            },
+        ),
+        "not_device_owner",
+    );
+    ok(&compute(
+        &mut c,
+        "c1",
+        ComputeTx::Commit {
+            job: id,
+            device: dev("c1"),
+            claim: claim("honest"),
+        },
+    ));
+    c.block(vec![]);
+    // What agents read: drawn, who replays, and when finalizing opens.
+    let tip = c.ledger.tip().height;
+    let status = replay_status(c.ledger.store(), &id, &job(&c, &id), tip).unwrap();
+    let committed = job(&c, &id).committed_height.unwrap();
+    let window = c.ledger.store().params().unwrap().compute_verify_window_blocks;
+    assert_eq!(
+        (status.drawn, status.finalizable_after),
+        (Some(true), Some(committed + 2 * window))
+    );
     let v = replay_by_drawn(&mut c, id, claim("honest"), &["c1"]);
+    assert_eq!(
+        status.replayer,
+        Some(dev(v)),
+        "the status names the replayer the chain accepts"
+    );
     let j = job(&c, &id);
     assert_eq!(
         j.status,

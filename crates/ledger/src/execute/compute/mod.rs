@@ -14,7 +14,7 @@
 
 mod settle;
 
-pub use settle::sampled;
+pub use settle::{replay_status, sampled, ReplayStatus};
 
 use super::*;
 use crate::state::{ComputeOffer, Job, JobFailure, JobRun, JobStatus, MAX_EXCLUDED};
@@ -46,6 +46,20 @@ pub(super) fn apply<S: Store>(
     }
 }
 
+/// The device, if `signer` may act for it: its owner, or the device's own key (the hot key an
+/// agent runs with, which can commit, replay and publish offers but move no owner funds).
+fn acting_for<S: Store>(
+    view: View<'_, '_, S>,
+    signer: &AccountAddress,
+    device: &DeviceAddress,
+) -> Result<Device, TxFailure> {
+    let dev = view.device(device)?.ok_or(TxFailure::UnknownDevice)?;
+    if &dev.owner != signer && signer.key() != device.key() {
+        return Err(TxFailure::NotDeviceOwner);
+    }
+    Ok(dev)
+}
+
 fn set_offer<S: Store>(
     view: View<'_, '_, S>,
     signer: &AccountAddress,
@@ -54,7 +68,7 @@ fn set_offer<S: Store>(
     price: Credits,
     score: u64,
 ) -> Result<(), TxFailure> {
-    let dev = owned_device(view, signer, device)?;
+    let dev = acting_for(view, signer, device)?;
     if dev.class != DeviceClass::Compute {
         return Err(TxFailure::NotComputeProvider {
             device: *device,
@@ -87,7 +101,7 @@ fn set_offer<S: Store>(
 /// Why a provider cannot take (or verify) jobs now, if it cannot.
 fn unfit<S: Store>(
     view: View<'_, '_, S>,
-    ctx: &BlockContext,
+    params: &Params,
     device: &DeviceAddress,
 ) -> Result<Option<String>, TxFailure> {
     let Some(dev) = view.device(device)? else {
@@ -96,10 +110,10 @@ fn unfit<S: Store>(
     if dev.class != DeviceClass::Compute {
         return Ok(Some(format!("it is a {} device", dev.class.name())));
     }
-    if dev.stake < ctx.params.compute_min_collateral {
+    if dev.stake < params.compute_min_collateral {
         return Ok(Some(format!(
             "collateral {} is below the required {}",
-            dev.stake, ctx.params.compute_min_collateral
+            dev.stake, params.compute_min_collateral
         )));
     }
     Ok(None)
@@ -128,7 +142,7 @@ fn candidates<S: Store>(
         if !free || !fits || skip.contains(&device) || view.endpoint(&device)?.is_none() {
             continue;
         }
-        if unfit(view, ctx, &device)?.is_none() {
+        if unfit(view, &ctx.params, &device)?.is_none() {
             out.push((device, offer));
         }
     }
@@ -234,7 +248,7 @@ fn commit<S: Store>(
     device: &DeviceAddress,
     claim: &ComputeClaim,
 ) -> Result<(), TxFailure> {
-    owned_device(view, signer, device)?;
+    acting_for(view, signer, device)?;
     let mut job = open_job(view, id)?;
     if claim.fuel_used > job.spec.fuel {
         return Err(TxFailure::Invalid(format!(

@@ -43,11 +43,7 @@ pub fn sampled(job: &Job, id: &Hash, entropy: &Hash) -> bool {
 }
 
 /// The staked compute providers that may replay `job`, in address order.
-fn verifier_pool<S: Store>(
-    view: View<'_, '_, S>,
-    ctx: &BlockContext,
-    job: &Job,
-) -> Result<Vec<DeviceAddress>, TxFailure> {
+fn verifier_pool<S: Store>(view: View<'_, '_, S>, params: &Params, job: &Job) -> Result<Vec<DeviceAddress>, TxFailure> {
     let mut pool = Vec::new();
     for (key, _) in view.table_entries(keys::OFFER_TABLE) {
         let Ok(raw) = <[u8; 32]>::try_from(&key[1..]) else {
@@ -55,7 +51,7 @@ fn verifier_pool<S: Store>(
         };
         let device = DeviceAddress::from(PublicKey(raw));
         let involved = job.runs.iter().any(|r| r.provider == device) || job.excluded.contains(&device);
-        if !involved && unfit(view, ctx, &device)?.is_none() {
+        if !involved && unfit(view, params, &device)?.is_none() {
             pool.push(device);
         }
     }
@@ -65,12 +61,12 @@ fn verifier_pool<S: Store>(
 /// The device that must replay next (the verifier, then the arbiter), if any is eligible.
 fn next_replayer<S: Store>(
     view: View<'_, '_, S>,
-    ctx: &BlockContext,
+    params: &Params,
     job: &Job,
     id: &Hash,
     entropy: &Hash,
 ) -> Result<Option<DeviceAddress>, TxFailure> {
-    let mut pool = verifier_pool(view, ctx, job)?;
+    let mut pool = verifier_pool(view, params, job)?;
     pool.retain(|d| !job.verifications.iter().any(|(v, _)| v == d));
     if pool.is_empty() {
         return Ok(None);
@@ -92,7 +88,7 @@ pub(super) fn verify<S: Store>(
     device: &DeviceAddress,
     claim: &ComputeClaim,
 ) -> Result<(), TxFailure> {
-    owned_device(view, signer, device)?;
+    acting_for(view, signer, device)?;
     let mut job = open_job(view, id)?;
     let state = |m: &str| TxFailure::JobState(m.to_string());
     let committed = job
@@ -109,7 +105,7 @@ pub(super) fn verify<S: Store>(
     {
         return Err(state("the replay window for this round has closed"));
     }
-    match next_replayer(view, ctx, &job, id, &e)? {
+    match next_replayer(view, &ctx.params, &job, id, &e)? {
         Some(chosen) if &chosen == device => {}
         Some(chosen) => {
             return Err(TxFailure::JobState(format!(
@@ -120,6 +116,62 @@ pub(super) fn verify<S: Store>(
     }
     job.verifications.push((*device, *claim));
     resolve(view, ctx, id, job, false)
+}
+
+/// What the chain's rules say about an open job's replay, for agents and clients: whether it
+/// was drawn, who must replay it next, and from which height anyone may finalize it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReplayStatus {
+    /// Drawn for replay (`None` until the block after the last commit exists).
+    pub drawn: Option<bool>,
+    /// The device that must replay it now, if one must.
+    pub replayer: Option<DeviceAddress>,
+    /// Finalize is accepted in blocks above this height.
+    pub finalizable_after: Option<u64>,
+}
+
+/// [`ReplayStatus`] of job `id` on committed state whose tip is at `tip_height`.
+pub fn replay_status<S: Store + StateRead>(
+    store: &S,
+    id: &Hash,
+    job: &Job,
+    tip_height: u64,
+) -> Result<ReplayStatus, TxFailure> {
+    let Some(committed) = job.committed_height.filter(|_| job.status == JobStatus::Open) else {
+        return Ok(ReplayStatus::default());
+    };
+    let params = store.params()?;
+    let window = params.compute_verify_window_blocks;
+    let mut view = Overlay::new(store);
+    let Some(e) = recent_hash(&view, committed)? else {
+        return Ok(ReplayStatus {
+            finalizable_after: Some(committed.saturating_add(2 * window)),
+            ..ReplayStatus::default()
+        });
+    };
+    let drawn = sampled(job, id, &e);
+    let rounds = job.verifications.len() as u64 + 1;
+    let in_window = tip_height < committed.saturating_add(window.saturating_mul(rounds));
+    let awaiting = match job.verifications.as_slice() {
+        [] => true,
+        [(_, v)] => runs_agree(job) != Some(*v),
+        _ => false,
+    };
+    let replayer = if drawn && awaiting && in_window {
+        next_replayer(&mut view, &params, job, id, &e)?
+    } else {
+        None
+    };
+    let finalizable_after = if drawn || !job.verifications.is_empty() {
+        committed.saturating_add(2 * window)
+    } else {
+        committed
+    };
+    Ok(ReplayStatus {
+        drawn: Some(drawn),
+        replayer,
+        finalizable_after: Some(finalizable_after),
+    })
 }
 
 pub(super) fn finalize<S: Store>(view: View<'_, '_, S>, ctx: &BlockContext, id: &Hash) -> Result<(), TxFailure> {

@@ -1,0 +1,94 @@
+//! Devnet's compute market: one `trellis agent compute` process per compute device on loopback,
+//! each staked, with a funded hot key and a published endpoint; they run the jobs consumers post
+//! and replay the ones the chain draws them to verify.
+
+use crate::{
+    devnet::{demo_key, demo_seed, wait_all},
+    testnet::{spawn_trellis, NodeProcess},
+};
+use anyhow::Result;
+use std::{ffi::OsString, path::Path};
+use trellis_chain::Node;
+use trellis_ledger::{StateRead, TxKind};
+use trellis_primitives::{AccountAddress, Amount, DeviceAddress, Keypair};
+
+/// Slots each devnet compute provider offers.
+const SLOTS: &str = "2";
+/// TRL a provider's hot key holds for the fees of its commitments and replays.
+const HOT_KEY_TRL: u64 = 10;
+
+/// What compute provider `i` asks, credits per 10^9 fuel: a spread, so matching has a choice.
+pub(crate) fn provider_price(i: u32) -> u64 {
+    10 + 5 * u64::from(i)
+}
+
+/// Starts one agent per compute device (`names`, onboarded and staked by devnet setup), after
+/// funding each device's hot key and publishing each endpoint (signed by `owner`).
+pub(crate) fn start_providers(
+    dir: &Path,
+    node: &Node,
+    node_url: &str,
+    owner: &Keypair,
+    names: &[String],
+) -> Result<Vec<NodeProcess>> {
+    let agents = dir.join("agents");
+    std::fs::create_dir_all(&agents)?;
+    let fee = node.with_state(|s, _| s.params())?.min_fee;
+    let tx = crate::devnet::setup_signer(node, fee)?;
+    let mut nonce = node.with_state(|s, _| s.account(&owner.public().into()))?.nonce;
+    let mut pending = Vec::new();
+    for name in names {
+        let hot = AccountAddress::from(demo_key(name).public());
+        if node.with_state(|s, _| s.account(&hot))?.balance < Amount::from_trl(1).unwrap_or_default() {
+            let amount = Amount::from_trl(HOT_KEY_TRL).unwrap_or_default();
+            pending.push(node.submit(tx(owner, nonce, TxKind::Transfer { to: hot, amount }))?);
+            nonce += 1;
+        }
+    }
+    wait_all(node, &pending)?;
+    let mut processes = Vec::new();
+    let mut urls = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let seed_file = agents.join(format!("{name}.seed"));
+        if !seed_file.exists() {
+            crate::bft_node::write_validator_key(&seed_file, &demo_seed(name))?;
+        }
+        let data = agents.join(name);
+        std::fs::create_dir_all(&data)?;
+        let url_file = data.join("provider.url");
+        if url_file.exists() {
+            std::fs::remove_file(&url_file)?;
+        }
+        let args: Vec<OsString> = vec![
+            "agent".into(),
+            "compute".into(),
+            "--key-file".into(),
+            seed_file.into_os_string(),
+            "--dir".into(),
+            data.clone().into_os_string(),
+            "--slots".into(),
+            SLOTS.into(),
+            "--price".into(),
+            provider_price(i as u32).to_string().into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--node".into(),
+            node_url.into(),
+        ];
+        let log = agents.join(format!("{name}.log"));
+        let mut process = spawn_trellis(&args, &log)?;
+        urls.push((name.clone(), process.wait_for_file(&url_file, &log)?));
+        processes.push(process);
+    }
+    let mut pending = Vec::new();
+    for (name, url) in urls {
+        let device = DeviceAddress::from(demo_key(&name).public());
+        if node.with_state(|s, _| s.endpoint(&device))?.as_deref() == Some(url.as_str()) {
+            continue;
+        }
+        pending.push(node.submit(tx(owner, nonce, TxKind::SetEndpoint { device, url }))?);
+        nonce += 1;
+    }
+    wait_all(node, &pending)?;
+    Ok(processes)
+}
