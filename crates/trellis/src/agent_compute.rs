@@ -60,7 +60,7 @@ pub(crate) struct ComputeArgs {
     #[arg(long, env = "TRELLIS_API", default_value = "http://127.0.0.1:8645")]
     node: String,
     /// How often the chain is asked for new duties, ms.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 200)]
     poll_ms: u64,
     /// For tests and the simulator: cheat (`wrong-output`, `inflate-fuel`).
     #[arg(long, hide = true, value_parser = Behaviour::parse, default_value = "honest")]

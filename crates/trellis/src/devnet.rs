@@ -103,6 +103,9 @@ pub(crate) fn genesis(timestamp_ms: u64) -> Genesis {
             epoch_len_blocks: 120,
             unbonding_delay_blocks: 20,
             onboard_fee: trl(1),
+            // Replays run as long as the job: 100 blocks (50 s at the default interval) leaves
+            // a verifier time to fetch, replay and submit a minute-long tile.
+            compute_verify_window_blocks: 100,
             ..Params::default()
         },
         admins: committee("admin", 2),
@@ -225,7 +228,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     // Compute providers, one `trellis agent compute` process per compute device.
     let computers = {
         let (dir, node, url) = (args.dir.clone(), running.node.clone(), url.clone());
-        let names: Vec<String> = (0..DEVICES_PER_CLASS)
+        let names: Vec<String> = (0..crate::devnet_compute::COMPUTE_PROVIDERS)
             .map(|i| device_key_name(DeviceClass::Compute, i))
             .collect();
         tokio::task::spawn_blocking(move || {
@@ -311,7 +314,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
          TRELLIS_PASSPHRASE={DEVNET_PASSPHRASE} trellis compute render demo --out frame.png --keystore {}/wallets/consumer.json --api {url}",
         computers.len(),
         crate::devnet_compute::provider_price(0),
-        crate::devnet_compute::provider_price(DEVICES_PER_CLASS - 1),
+        crate::devnet_compute::provider_price(crate::devnet_compute::COMPUTE_PROVIDERS - 1),
         args.dir.display()
     );
     println!(

@@ -12,6 +12,9 @@ use trellis_chain::Node;
 use trellis_ledger::{StateRead, TxKind};
 use trellis_primitives::{AccountAddress, Amount, DeviceAddress, Keypair};
 
+/// Compute providers devnet runs: a job, its verifier and an arbiter on three different
+/// machines, with one to spare.
+pub(crate) const COMPUTE_PROVIDERS: u32 = 4;
 /// Slots each devnet compute provider offers.
 const SLOTS: &str = "2";
 /// TRL a provider's hot key holds for the fees of its commitments and replays.

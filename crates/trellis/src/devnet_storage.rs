@@ -78,11 +78,12 @@ pub(crate) fn start_providers(dir: &Path, node: &Node, node_url: &str, owner: &K
     Ok(processes)
 }
 
-/// Whether `class` devices get the storage provider count instead of the per-class default.
+/// How many devices of `class` devnet onboards: the storage and compute provider counts, or
+/// the per-class default.
 pub(crate) fn count_for(class: DeviceClass, default: u32) -> u32 {
-    if class == DeviceClass::Storage {
-        STORAGE_PROVIDERS
-    } else {
-        default
+    match class {
+        DeviceClass::Storage => STORAGE_PROVIDERS,
+        DeviceClass::Compute => crate::devnet_compute::COMPUTE_PROVIDERS,
+        _ => default,
     }
 }

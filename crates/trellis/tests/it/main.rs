@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
 mod cli;
+mod compute;
 mod crash;
 mod e2e;
 mod harness;
