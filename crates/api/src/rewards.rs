@@ -88,14 +88,19 @@ async fn epoch_summary(
     crate::routes::Param(e): crate::routes::Param,
 ) -> Result<Json<Value>, ApiError> {
     let e = epoch(&e)?;
-    let (burned, manifest, tip, len) = s
+    let (burned, manifest, tip, len, compute) = s
         .node
         .with_state(|st, tip| -> Result<_, trellis_ledger::state::CorruptState> {
             let burned: trellis_primitives::Amount = st.read(&keys::epoch_burn(e))?.unwrap_or_default();
             let manifest: Option<Manifest> = st.read(&keys::manifest(e))?;
-            Ok((burned, manifest, tip.height, st.params()?.epoch_len_blocks))
+            let compute = trellis_ledger::state::compute_earned_in(st, e)?;
+            Ok((burned, manifest, tip.height, st.params()?.epoch_len_blocks, compute))
         })
         .map_err(ApiError::internal)?;
+    let compute: Vec<Value> = compute
+        .into_iter()
+        .map(|(device, credits)| json!({ "device": device, "credits": credits }))
+        .collect();
     let current = Epoch::of_height(tip, len);
     if e > current {
         return Err(ApiError::not_found(format!(
@@ -110,6 +115,7 @@ async fn epoch_summary(
         "complete": e < current,
         "burned": burned,
         "manifest": manifest,
+        "compute_earned": compute,
     })))
 }
 

@@ -37,7 +37,7 @@ pub(crate) struct PipelineFigures {
     pub(crate) disk_write_mib_s: f64,
 }
 
-fn sign(node: &Node, signer: &Keypair, nonce: u64, kind: TxKind) -> Result<Transaction> {
+pub(crate) fn sign(node: &Node, signer: &Keypair, nonce: u64, kind: TxKind) -> Result<Transaction> {
     let (chain_id, fee) = node.with_state(|s, _| -> Result<_> { Ok((s.chain_id()?, s.params()?.min_fee)) })?;
     Ok(Transaction::sign(
         TxBody {

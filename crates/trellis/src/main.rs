@@ -6,6 +6,7 @@ mod agent_storage;
 mod air_hub;
 mod bench;
 mod bench_bft;
+mod bench_compute;
 mod bench_coverage;
 mod bench_ingest;
 mod bench_rewards;
@@ -166,6 +167,11 @@ enum BenchCommand {
     ///
     /// Example: cargo run --release -p trellis -- bench storage --mib 256
     Storage(bench_storage::StorageBenchArgs),
+    /// The render kernel in the WASM runtime vs the same Rust natively; jobs through agent
+    /// processes on loopback; verification cost as a share of provider work.
+    ///
+    /// Example: cargo run --release -p trellis -- bench compute
+    Compute(bench_compute::ComputeBenchArgs),
 }
 
 fn init_logs(format: &str) {
@@ -225,6 +231,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Command::Bench(BenchCommand::Ingest(args)) => bench_ingest::run(args).await,
             Command::Bench(BenchCommand::Bft(args)) => bench_bft::run(args).await,
+            Command::Bench(BenchCommand::Compute(args)) => bench_compute::run(args).await,
             Command::Bench(BenchCommand::Storage(args)) => {
                 tokio::task::spawn_blocking(move || bench_storage::run(args)).await?
             }

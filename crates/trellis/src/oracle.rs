@@ -173,7 +173,8 @@ impl RewardOracle {
         Ok(())
     }
 
-    /// Every verifier's shares for `epoch`: coverage from the report log, storage from audits.
+    /// Every verifier's shares for `epoch`: coverage from the report log, storage from audits,
+    /// compute from the job earnings on chain.
     fn shares(&self, epoch: Epoch) -> Result<Vec<trellis_rewards::DeviceShare>> {
         let mut shares = Vec::new();
         if let Some(source) = &self.coverage {
@@ -188,6 +189,7 @@ impl RewardOracle {
         if let Some(auditor) = &self.storage {
             shares.extend(auditor.run(epoch).context("storage audits")?);
         }
+        shares.extend(crate::compute::compute_shares(&self.node, epoch).context("compute earnings")?);
         Ok(shares)
     }
 

@@ -171,6 +171,22 @@ pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
         );
         bail!("audit failed");
     }
+    // Compute units are what the chain records each device earned from jobs in the epoch.
+    let mut on_chain: BTreeMap<DeviceAddress, u64> = BTreeMap::new();
+    for entry in chain_epoch["compute_earned"].as_array().cloned().unwrap_or_default() {
+        let device: DeviceAddress =
+            serde_json::from_value(entry["device"].clone()).context("compute_earned has no device")?;
+        let credits: trellis_primitives::Credits =
+            serde_json::from_value(entry["credits"].clone()).context("compute_earned has no credits")?;
+        if credits.0 > 0 {
+            on_chain.insert(device, credits.0);
+        }
+    }
+    let archived = crate::compute::archived_units(&archive.inputs.shares);
+    if archived != on_chain {
+        println!("MISMATCH epoch {epoch}: compute units differ from the chain's job earnings ({archived:?} archived, {on_chain:?} on chain)");
+        bail!("audit failed");
+    }
     let posted = client.get(&format!("/v1/manifests/{epoch}")).await?;
     let root: Hash = posted["manifest"]["root"]
         .as_str()

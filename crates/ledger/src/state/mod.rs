@@ -493,8 +493,8 @@ mod codec;
 mod compute;
 
 pub use compute::{
-    compute_providers, jobs, recent_hash, ComputeOffer, ComputeProvider, Job, JobFailure, JobRun, JobStatus,
-    MAX_EXCLUDED, MAX_VERIFICATIONS, RECENT_HASHES,
+    compute_earned_in, compute_providers, jobs, recent_hash, ComputeOffer, ComputeProvider, Job, JobFailure, JobRun,
+    JobStatus, MAX_EXCLUDED, MAX_VERIFICATIONS, RECENT_HASHES,
 };
 
 /// The verifier key list as stored.

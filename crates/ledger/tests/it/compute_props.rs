@@ -87,3 +87,57 @@ proptest! {
         prop_assert_eq!(entries(&replica), entries(&c.ledger));
     }
 }
+
+/// The share of jobs drawn for replay is the spec's rate: 400 jobs at 10 % draw 40 ± 18
+/// (three standard deviations of the binomial). This is what the detection probability in
+/// ARCHITECTURE.md rests on: a provider that cheats on n jobs escapes with (1 − p)^n.
+#[test]
+fn jobs_are_drawn_for_replay_at_their_sampling_rate() {
+    use crate::fixtures::addr;
+    use trellis_ledger::{execute::compute_sampled, state::recent_hash, StateRead};
+    let mut c = setup();
+    let providers = ["c1", "c2", "c3", "c4"];
+    let mut drawn = 0usize;
+    let mut total = 0usize;
+    for round in 0..50u16 {
+        // Eight jobs fill the four providers' two slots each; then each commits its runs.
+        let mut posted = Vec::new();
+        let mut txs = Vec::new();
+        for k in 0..8u16 {
+            let mut sp = JobSpec {
+                max_price_per_gfuel: Credits(45),
+                ..spec(0, 100_000)
+            };
+            sp.nonce[..2].copy_from_slice(&round.to_le_bytes());
+            sp.nonce[2..4].copy_from_slice(&k.to_le_bytes());
+            posted.push(sp.id(&addr("alice")));
+            txs.push(c.tx("alice", TxKind::Compute(ComputeTx::PostJob { spec: sp })));
+        }
+        c.block(txs);
+        let mut txs = Vec::new();
+        for id in &posted {
+            let job = c.ledger.store().job(id).unwrap().expect("posted");
+            let device = providers.iter().find(|d| dev(d) == job.runs[0].provider).unwrap();
+            txs.push(c.tx(
+                owner(device),
+                TxKind::Compute(ComputeTx::Commit {
+                    job: *id,
+                    device: dev(device),
+                    claim: claim("honest"),
+                }),
+            ));
+        }
+        c.block(txs);
+        c.block(vec![]);
+        for id in &posted {
+            let job = c.ledger.store().job(id).unwrap().unwrap();
+            let entropy = recent_hash(c.ledger.store(), job.committed_height.unwrap())
+                .unwrap()
+                .unwrap();
+            drawn += usize::from(compute_sampled(&job, id, &entropy));
+            total += 1;
+        }
+    }
+    assert_eq!(total, 400);
+    assert!((22..=58).contains(&drawn), "{drawn} of 400 drawn at 10 %");
+}

@@ -9,8 +9,10 @@
 mod infer;
 mod job;
 mod render;
+mod shares;
 
 pub(crate) use job::{run_job, JobResult, JobTerms, Market};
+pub(crate) use shares::{archived_units, compute_shares};
 
 use crate::{
     client::{Client, Signer},

@@ -347,6 +347,52 @@ fn the_compute_market_pays_honest_work_reassigns_crashes_and_slashes_cheats() {
     );
     let (_, _, pixels) = read_png(&two);
     assert!(pixels == render::run(&whole.encode(DEMO_SCENE.as_bytes())).unwrap());
+
+    // 5. What providers earned feeds the compute pool: the first job's epoch pays compute
+    // devices from it, and anyone can check the units against the chain.
+    let first_epoch = get(&api, &format!("/v1/jobs/{}", jobs[0]["id"].as_str().unwrap())).unwrap()["job"]
+        ["posted_height"]
+        .as_u64()
+        .unwrap()
+        / 120;
+    let earned = get(&api, &format!("/v1/epochs/{first_epoch}")).unwrap()["compute_earned"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(earned > 0, "no compute earnings recorded in epoch {first_epoch}");
+    let rewards = dir.join("node/rewards");
+    wait_until("that epoch's rewards settled", 2 * DEADLINE, || {
+        rewards.join(format!("epoch-{first_epoch}.json")).exists()
+    });
+    let result = get(&api, &format!("/v1/rewards/{first_epoch}")).unwrap();
+    let archive: Value =
+        serde_json::from_slice(&std::fs::read(rewards.join(format!("epoch-{first_epoch}.json"))).unwrap()).unwrap();
+    let compute_shares = archive["inputs"]["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["pool"] == "compute")
+        .count();
+    assert_eq!(compute_shares, earned, "one compute share per earning device: {result}");
+    let audit = trellis(
+        &[
+            "rewards",
+            "audit",
+            "--epoch",
+            &first_epoch.to_string(),
+            "--archive",
+            rewards.to_str().unwrap(),
+            "--api",
+            &api,
+        ],
+        &[],
+    );
+    assert!(
+        audit.status.success() && stdout(&audit).lines().any(|l| l.starts_with("MATCH epoch")),
+        "{}{}",
+        stdout(&audit),
+        stderr(&audit)
+    );
 }
 
 #[test]
