@@ -146,3 +146,15 @@ impl NodeApi {
             .unwrap_or_default())
     }
 }
+
+impl NodeApi {
+    /// Where each compute provider that published an endpoint serves.
+    pub async fn endpoints(&self) -> Result<std::collections::BTreeMap<DeviceAddress, String>, ChainError> {
+        Ok(self
+            .providers()
+            .await?
+            .into_iter()
+            .filter_map(|p| Some((p.address, p.endpoint?)))
+            .collect())
+    }
+}

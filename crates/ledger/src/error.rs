@@ -346,26 +346,6 @@ pub enum BlockError {
         /// Computed.
         computed: Hash,
     },
-    /// No compute job with that id.
-    #[error("no compute job {0}")]
-    UnknownJob(Hash),
-    /// The same client posted the same spec before.
-    #[error("compute job {0} already exists (change the spec's nonce to post it again)")]
-    JobExists(Hash),
-    /// The device cannot do compute work.
-    #[error("device {device} cannot take compute jobs: {why}")]
-    NotComputeProvider {
-        /// The device.
-        device: DeviceAddress,
-        /// Why not.
-        why: String,
-    },
-    /// No provider can take the job as specified.
-    #[error("no compute provider can take the job: {0}")]
-    NoComputeProvider(String),
-    /// The job is not in a state that allows this.
-    #[error("the compute job cannot do that now: {0}")]
-    JobState(String),
     /// The state is corrupt.
     #[error(transparent)]
     Corrupt(#[from] CorruptState),

@@ -294,15 +294,11 @@ impl Worker {
 
     async fn try_replay(&self, view: &JobView) -> Result<()> {
         let spec = &view.job.spec;
-        let providers = self.provider.node().providers().await?;
+        let endpoints = self.provider.node().endpoints().await?;
         let mut last = None;
         let mut blobs = None;
         for run in &view.job.runs {
-            let Some(endpoint) = providers
-                .iter()
-                .find(|p| p.address == run.provider)
-                .and_then(|p| p.endpoint.clone())
-            else {
+            let Some(endpoint) = endpoints.get(&run.provider).cloned() else {
                 continue;
             };
             match transfer::fetch_job_blobs(&self.http, &endpoint, spec).await {

@@ -10,7 +10,7 @@ use anyhow::Result;
 use std::{ffi::OsString, path::Path};
 use trellis_chain::Node;
 use trellis_ledger::{StateRead, TxKind};
-use trellis_primitives::{AccountAddress, Amount, DeviceAddress, Keypair};
+use trellis_primitives::{AccountAddress, Amount, Keypair};
 
 /// Compute providers devnet runs: a job, its verifier and an arbiter on three different
 /// machines, with one to spare.
@@ -83,15 +83,6 @@ pub(crate) fn start_providers(
         urls.push((name.clone(), process.wait_for_file(&url_file, &log)?));
         processes.push(process);
     }
-    let mut pending = Vec::new();
-    for (name, url) in urls {
-        let device = DeviceAddress::from(demo_key(&name).public());
-        if node.with_state(|s, _| s.endpoint(&device))?.as_deref() == Some(url.as_str()) {
-            continue;
-        }
-        pending.push(node.submit(tx(owner, nonce, TxKind::SetEndpoint { device, url }))?);
-        nonce += 1;
-    }
-    wait_all(node, &pending)?;
+    crate::devnet_storage::publish_endpoints(node, owner, urls)?;
     Ok(processes)
 }

@@ -62,6 +62,12 @@ pub(crate) fn start_providers(dir: &Path, node: &Node, node_url: &str, owner: &K
         urls.push((name, process.wait_for_file(&url_file, &log)?));
         processes.push(process);
     }
+    publish_endpoints(node, owner, urls)?;
+    Ok(processes)
+}
+
+/// Publishes each named demo device's URL on chain (signed by `owner`) unless it is there.
+pub(crate) fn publish_endpoints(node: &Node, owner: &Keypair, urls: Vec<(String, String)>) -> Result<()> {
     let fee = node.with_state(|s, _| s.params())?.min_fee;
     let tx = crate::devnet::setup_signer(node, fee)?;
     let mut nonce = node.with_state(|s, _| s.account(&owner.public().into()))?.nonce;
@@ -74,8 +80,7 @@ pub(crate) fn start_providers(dir: &Path, node: &Node, node_url: &str, owner: &K
         pending.push(node.submit(tx(owner, nonce, TxKind::SetEndpoint { device, url }))?);
         nonce += 1;
     }
-    wait_all(node, &pending)?;
-    Ok(processes)
+    wait_all(node, &pending)
 }
 
 /// How many devices of `class` devnet onboards: the storage and compute provider counts, or

@@ -198,17 +198,13 @@ async fn drive(
             .map(|r| (r.provider, r.assigned_height))
             .collect();
         if waiting.iter().any(|w| !uploaded.contains(w)) {
-            let providers = market.node.providers().await?;
+            let endpoints = market.node.endpoints().await?;
             let todo: Vec<_> = waiting.iter().filter(|w| !uploaded.contains(w)).copied().collect();
             for w in &todo {
-                let endpoint = providers
-                    .iter()
-                    .find(|p| p.address == w.0)
-                    .and_then(|p| p.endpoint.clone());
-                let Some(endpoint) = endpoint else { continue };
+                let Some(endpoint) = endpoints.get(&w.0) else { continue };
                 let sent = async {
-                    transfer::upload_blob(&market.http, &endpoint, id, module).await?;
-                    transfer::upload_blob(&market.http, &endpoint, id, input).await
+                    transfer::upload_blob(&market.http, endpoint, id, module).await?;
+                    transfer::upload_blob(&market.http, endpoint, id, input).await
                 };
                 match sent.await {
                     Ok(()) => {
@@ -245,14 +241,10 @@ async fn drive(
 
 /// The settled result from any provider of the job, checked against the chain's commitment.
 async fn fetch(market: &Market, view: &trellis_compute::chain::JobView, settled: &Hash) -> Result<RunRecord> {
-    let providers = market.node.providers().await?;
+    let endpoints = market.node.endpoints().await?;
     let mut errors = Vec::new();
     for run in &view.job.runs {
-        let Some(endpoint) = providers
-            .iter()
-            .find(|p| p.address == run.provider)
-            .and_then(|p| p.endpoint.clone())
-        else {
+        let Some(endpoint) = endpoints.get(&run.provider).cloned() else {
             continue;
         };
         match transfer::fetch_result(&market.http, &endpoint, &view.id, &view.job.spec, settled).await {
