@@ -7,6 +7,19 @@ pub(super) fn spend_credits<S: Store>(
     who: &AccountAddress,
     amount: Credits,
 ) -> Result<(), TxFailure> {
+    take_credits(view, who, amount)?;
+    update_supply(view, |s| {
+        s.credits_spent = s.credits_spent.checked_add(amount)?;
+        Some(())
+    })
+}
+
+/// Moves `amount` out of `who`'s credits (into an escrow, or to be spent).
+pub(super) fn take_credits<S: Store>(
+    view: View<'_, '_, S>,
+    who: &AccountAddress,
+    amount: Credits,
+) -> Result<(), TxFailure> {
     let mut account = view.account(who)?;
     account.credits = account
         .credits
@@ -16,10 +29,19 @@ pub(super) fn spend_credits<S: Store>(
             available: account.credits,
         })?;
     write(view, keys::account(who), &account);
-    update_supply(view, |s| {
-        s.credits_spent = s.credits_spent.checked_add(amount)?;
-        Some(())
-    })
+    Ok(())
+}
+
+/// Returns `amount` of escrowed credits to `who`.
+pub(super) fn return_credits<S: Store>(
+    view: View<'_, '_, S>,
+    who: &AccountAddress,
+    amount: Credits,
+) -> Result<(), TxFailure> {
+    let mut account = view.account(who)?;
+    account.credits = account.credits.checked_add(amount).ok_or(TxFailure::Overflow)?;
+    write(view, keys::account(who), &account);
+    Ok(())
 }
 
 /// Credits bought by burning `amount` at `micro_usd_per_trl` when one credit is worth

@@ -85,15 +85,7 @@ pub(super) fn open_deal<S: Store>(
     if escrow.0 == 0 {
         return Err(TxFailure::Invalid("the deal pays nothing: raise the price".into()));
     }
-    let mut client = view.account(signer)?;
-    client.credits = client
-        .credits
-        .checked_sub(escrow)
-        .ok_or(TxFailure::InsufficientCredits {
-            needed: escrow,
-            available: client.credits,
-        })?;
-    write(view, keys::account(signer), &client);
+    super::credits::take_credits(view, signer, escrow)?;
     let deal = Deal {
         client: *signer,
         terms: terms.clone(),
@@ -222,9 +214,7 @@ pub(super) fn close_deal<S: Store>(
             grace: CLOSE_GRACE_EPOCHS,
         });
     }
-    let mut client = view.account(signer)?;
-    client.credits = client.credits.checked_add(deal.escrow).ok_or(TxFailure::Overflow)?;
-    write(view, keys::account(signer), &client);
+    super::credits::return_credits(view, signer, deal.escrow)?;
     view.delete(keys::deal(id));
     Ok(())
 }

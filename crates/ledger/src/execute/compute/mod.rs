@@ -119,14 +119,8 @@ fn unfit<S: Store>(
     Ok(None)
 }
 
-/// The providers that may run `spec`, best first, leaving out `skip`.
-fn candidates<S: Store>(
-    view: View<'_, '_, S>,
-    ctx: &BlockContext,
-    id: &Hash,
-    spec: &JobSpec,
-    skip: &[DeviceAddress],
-) -> Result<Vec<(DeviceAddress, ComputeOffer)>, TxFailure> {
+/// Every standing offer as pending state sees it, in device-key order.
+fn offers<S: Store>(view: View<'_, '_, S>) -> Result<Vec<(DeviceAddress, ComputeOffer)>, TxFailure> {
     let mut out = Vec::new();
     for (key, value) in view.table_entries(keys::OFFER_TABLE) {
         let offer = ComputeOffer::from_bytes(&value).map_err(|source| crate::state::CorruptState {
@@ -136,7 +130,21 @@ fn candidates<S: Store>(
         let Ok(raw) = <[u8; 32]>::try_from(&key[1..]) else {
             continue;
         };
-        let device = DeviceAddress::from(PublicKey(raw));
+        out.push((DeviceAddress::from(PublicKey(raw)), offer));
+    }
+    Ok(out)
+}
+
+/// The providers that may run `spec`, best first, leaving out `skip`.
+fn candidates<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    id: &Hash,
+    spec: &JobSpec,
+    skip: &[DeviceAddress],
+) -> Result<Vec<(DeviceAddress, ComputeOffer)>, TxFailure> {
+    let mut out = Vec::new();
+    for (device, offer) in offers(view)? {
         let free = offer.active < offer.slots;
         let fits = offer.price_per_gfuel <= spec.max_price_per_gfuel && offer.score >= spec.min_score;
         if !free || !fits || skip.contains(&device) || view.endpoint(&device)?.is_none() {
@@ -197,15 +205,7 @@ fn post_job<S: Store>(
             spec.replicas
         )));
     }
-    let mut client = view.account(signer)?;
-    client.credits = client
-        .credits
-        .checked_sub(escrow)
-        .ok_or(TxFailure::InsufficientCredits {
-            needed: escrow,
-            available: client.credits,
-        })?;
-    write(view, keys::account(signer), &client);
+    credits::take_credits(view, signer, escrow)?;
     let mut runs = Vec::with_capacity(usize::from(spec.replicas));
     for (device, offer) in picked.into_iter().take(usize::from(spec.replicas)) {
         occupy(view, &device, true)?;

@@ -45,11 +45,7 @@ pub fn sampled(job: &Job, id: &Hash, entropy: &Hash) -> bool {
 /// The staked compute providers that may replay `job`, in address order.
 fn verifier_pool<S: Store>(view: View<'_, '_, S>, params: &Params, job: &Job) -> Result<Vec<DeviceAddress>, TxFailure> {
     let mut pool = Vec::new();
-    for (key, _) in view.table_entries(keys::OFFER_TABLE) {
-        let Ok(raw) = <[u8; 32]>::try_from(&key[1..]) else {
-            continue;
-        };
-        let device = DeviceAddress::from(PublicKey(raw));
+    for (device, _) in offers(view)? {
         let involved = job.runs.iter().any(|r| r.provider == device) || job.excluded.contains(&device);
         if !involved && unfit(view, params, &device)?.is_none() {
             pool.push(device);
@@ -415,9 +411,7 @@ fn pay<S: Store>(
 
 /// Ends the job: what is left in escrow returns to the consumer.
 fn finish<S: Store>(view: View<'_, '_, S>, id: &Hash, mut job: Job, status: JobStatus) -> Result<(), TxFailure> {
-    let mut client = view.account(&job.client)?;
-    client.credits = client.credits.checked_add(job.escrow).ok_or(TxFailure::Overflow)?;
-    write(view, keys::account(&job.client), &client);
+    credits::return_credits(view, &job.client, job.escrow)?;
     job.escrow = Credits(0);
     job.status = status;
     write(view, keys::job(id), &job);
