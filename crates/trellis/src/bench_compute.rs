@@ -4,11 +4,11 @@
 //! what verification costs as a share of the providers' work.
 
 use crate::{
-    bench_storage_net::sign,
+    bench_storage_net::BenchDevices,
     client::{Client, Signer},
     compute::{run_job, JobTerms, Market},
     config::NodeConfig,
-    devnet::{demo_key, wait_all},
+    devnet::demo_key,
 };
 use anyhow::{ensure, Result};
 use clap::Args;
@@ -20,8 +20,8 @@ use trellis_compute::{
     transfer, Executor, Limits, Outcome,
 };
 use trellis_kernels::{mlp, render};
-use trellis_ledger::{Capability, DeviceClass, Genesis, GenesisAccount, GenesisMaker, StateRead, TxKind};
-use trellis_primitives::{Amount, Credits, DeviceAddress, Keypair};
+use trellis_ledger::{Capability, DeviceClass, Genesis, GenesisAccount, GenesisMaker};
+use trellis_primitives::{Amount, Credits, Keypair};
 
 /// Options of `trellis bench compute`.
 #[derive(Debug, Args)]
@@ -283,33 +283,16 @@ async fn market(args: &ComputeBenchArgs, tile_wasm_s: f64) -> Result<()> {
 
 /// Onboards and stakes the compute devices for `owner`, buys the client credits.
 fn setup(node: &Node, owner: &Keypair, client: &Keypair, names: &[String]) -> Result<()> {
-    let maker = demo_key("bench-maker");
-    let mut nonce = node.with_state(|s, _| s.account(&owner.public().into()))?.nonce;
-    let mut ids = Vec::new();
-    for name in names {
-        let dk = demo_key(name);
-        let device = DeviceAddress::from(dk.public());
-        let onboard = TxKind::OnboardDevice {
-            device,
-            maker: maker.public(),
-            class: DeviceClass::Compute,
-            capabilities: vec![Capability {
-                name: "slots".into(),
-                value: 2,
-            }],
-        };
-        ids.push(node.submit(sign(node, owner, nonce, onboard)?.cosign(&maker).cosign(&dk))?);
-        let stake = TxKind::Stake {
-            device,
-            amount: Amount::from_trl(100).unwrap_or_default(),
-        };
-        ids.push(node.submit(sign(node, owner, nonce + 1, stake)?)?);
-        nonce += 2;
-    }
-    let burn = TxKind::BurnForCredits {
-        amount: Amount::from_trl(1_000).unwrap_or_default(),
-        beneficiary: client.public().into(),
+    let devices: Vec<Keypair> = names.iter().map(|n| demo_key(n)).collect();
+    let slots = Capability {
+        name: "slots".into(),
+        value: 2,
     };
-    ids.push(node.submit(sign(node, client, 0, burn)?)?);
-    wait_all(node, &ids)
+    let benchmark = BenchDevices {
+        owner,
+        maker: &demo_key("bench-maker"),
+        class: DeviceClass::Compute,
+        capabilities: vec![slots],
+    };
+    benchmark.onboard(node, &devices, client)
 }

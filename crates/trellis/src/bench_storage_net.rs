@@ -37,7 +37,7 @@ pub(crate) struct PipelineFigures {
     pub(crate) disk_write_mib_s: f64,
 }
 
-pub(crate) fn sign(node: &Node, signer: &Keypair, nonce: u64, kind: TxKind) -> Result<Transaction> {
+fn sign(node: &Node, signer: &Keypair, nonce: u64, kind: TxKind) -> Result<Transaction> {
     let (chain_id, fee) = node.with_state(|s, _| -> Result<_> { Ok((s.chain_id()?, s.params()?.min_fee)) })?;
     Ok(Transaction::sign(
         TxBody {
@@ -53,33 +53,55 @@ pub(crate) fn sign(node: &Node, signer: &Keypair, nonce: u64, kind: TxKind) -> R
 
 /// Onboards and stakes `providers` storage devices for `owner`, buys the client credits.
 fn setup_chain(node: &Node, owner: &Keypair, client: &Keypair, providers: u32) -> Result<()> {
-    let mut nonce = node.with_state(|s, _| s.account(&owner.public().into()))?.nonce;
-    let mut ids = Vec::new();
-    for i in 0..providers {
-        let dk = key(&format!("provider-{i}"));
-        let onboard = TxKind::OnboardDevice {
-            device: dk.public().into(),
-            maker: key("maker").public(),
-            class: DeviceClass::Storage,
-            capabilities: vec![Capability {
-                name: "price_per_gib_epoch".into(),
-                value: 1_000,
-            }],
-        };
-        ids.push(node.submit(sign(node, owner, nonce, onboard)?.cosign(&key("maker")).cosign(&dk))?);
-        let stake = TxKind::Stake {
-            device: dk.public().into(),
-            amount: Amount::from_trl(100).unwrap_or_default(),
-        };
-        ids.push(node.submit(sign(node, owner, nonce + 1, stake)?)?);
-        nonce += 2;
-    }
-    let burn = TxKind::BurnForCredits {
-        amount: Amount::from_trl(1_000).unwrap_or_default(),
-        beneficiary: client.public().into(),
+    let devices: Vec<Keypair> = (0..providers).map(|i| key(&format!("provider-{i}"))).collect();
+    let price = Capability {
+        name: "price_per_gib_epoch".into(),
+        value: 1_000,
     };
-    ids.push(node.submit(sign(node, client, 0, burn)?)?);
-    wait_all(node, &ids)
+    let benchmark = BenchDevices {
+        owner,
+        maker: &key("maker"),
+        class: DeviceClass::Storage,
+        capabilities: vec![price],
+    };
+    benchmark.onboard(node, &devices, client)
+}
+
+/// Devices a benchmark onboards: who owns them, the maker that attests them, what they are.
+pub(crate) struct BenchDevices<'a> {
+    pub(crate) owner: &'a Keypair,
+    pub(crate) maker: &'a Keypair,
+    pub(crate) class: DeviceClass,
+    pub(crate) capabilities: Vec<Capability>,
+}
+
+impl BenchDevices<'_> {
+    /// Onboards every device with 100 TRL bonded, and buys `client` 1,000 TRL of credits.
+    pub(crate) fn onboard(&self, node: &Node, devices: &[Keypair], client: &Keypair) -> Result<()> {
+        let mut nonce = node.with_state(|s, _| s.account(&self.owner.public().into()))?.nonce;
+        let mut ids = Vec::new();
+        for dk in devices {
+            let onboard = TxKind::OnboardDevice {
+                device: dk.public().into(),
+                maker: self.maker.public(),
+                class: self.class,
+                capabilities: self.capabilities.clone(),
+            };
+            ids.push(node.submit(sign(node, self.owner, nonce, onboard)?.cosign(self.maker).cosign(dk))?);
+            let stake = TxKind::Stake {
+                device: dk.public().into(),
+                amount: Amount::from_trl(100).unwrap_or_default(),
+            };
+            ids.push(node.submit(sign(node, self.owner, nonce + 1, stake)?)?);
+            nonce += 2;
+        }
+        let burn = TxKind::BurnForCredits {
+            amount: Amount::from_trl(1_000).unwrap_or_default(),
+            beneficiary: client.public().into(),
+        };
+        ids.push(node.submit(sign(node, client, 0, burn)?)?);
+        wait_all(node, &ids)
+    }
 }
 
 /// Raw sequential write rate of this disk, with one fsync at the end.

@@ -3,11 +3,11 @@
 //! and replay the ones the chain draws them to verify.
 
 use crate::{
-    devnet::{demo_key, demo_seed, wait_all},
-    testnet::{spawn_trellis, NodeProcess},
+    devnet::{demo_key, wait_all},
+    testnet::NodeProcess,
 };
 use anyhow::Result;
-use std::{ffi::OsString, path::Path};
+use std::path::Path;
 use trellis_chain::Node;
 use trellis_ledger::{StateRead, TxKind};
 use trellis_primitives::{AccountAddress, Amount, Keypair};
@@ -52,35 +52,14 @@ pub(crate) fn start_providers(
     let mut processes = Vec::new();
     let mut urls = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let seed_file = agents.join(format!("{name}.seed"));
-        if !seed_file.exists() {
-            crate::bft_node::write_validator_key(&seed_file, &demo_seed(name))?;
-        }
-        let data = agents.join(name);
-        std::fs::create_dir_all(&data)?;
-        let url_file = data.join("provider.url");
-        if url_file.exists() {
-            std::fs::remove_file(&url_file)?;
-        }
-        let args: Vec<OsString> = vec![
-            "agent".into(),
-            "compute".into(),
-            "--key-file".into(),
-            seed_file.into_os_string(),
-            "--dir".into(),
-            data.clone().into_os_string(),
+        let extra = [
             "--slots".into(),
             SLOTS.into(),
             "--price".into(),
             provider_price(i as u32).to_string().into(),
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--node".into(),
-            node_url.into(),
         ];
-        let log = agents.join(format!("{name}.log"));
-        let mut process = spawn_trellis(&args, &log)?;
-        urls.push((name.clone(), process.wait_for_file(&url_file, &log)?));
+        let (process, url) = crate::devnet_storage::spawn_agent(&agents, name, "compute", &extra, node_url)?;
+        urls.push((name.clone(), url));
         processes.push(process);
     }
     crate::devnet_storage::publish_endpoints(node, owner, urls)?;

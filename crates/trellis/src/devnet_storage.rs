@@ -33,37 +33,53 @@ pub(crate) fn start_providers(dir: &Path, node: &Node, node_url: &str, owner: &K
     let mut urls = Vec::new();
     for i in 0..STORAGE_PROVIDERS {
         let name = provider_name(i);
-        let seed_file = agents.join(format!("{name}.seed"));
-        if !seed_file.exists() {
-            crate::bft_node::write_validator_key(&seed_file, &demo_seed(&name))?;
-        }
-        let data = agents.join(&name);
-        std::fs::create_dir_all(&data)?;
-        let url_file = data.join("provider.url");
-        if url_file.exists() {
-            std::fs::remove_file(&url_file)?;
-        }
-        let args: Vec<OsString> = vec![
-            "agent".into(),
-            "storage".into(),
-            "--key-file".into(),
-            seed_file.into_os_string(),
-            "--dir".into(),
-            data.clone().into_os_string(),
-            "--capacity".into(),
-            PROVIDER_CAPACITY.into(),
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--node".into(),
-            node_url.into(),
-        ];
-        let log = agents.join(format!("{name}.log"));
-        let mut process = spawn_trellis(&args, &log)?;
-        urls.push((name, process.wait_for_file(&url_file, &log)?));
+        let extra = ["--capacity".into(), PROVIDER_CAPACITY.into()];
+        let (process, url) = spawn_agent(&agents, &name, "storage", &extra, node_url)?;
+        urls.push((name, url));
         processes.push(process);
     }
     publish_endpoints(node, owner, urls)?;
     Ok(processes)
+}
+
+/// Starts `trellis agent <kind>` for demo device `name` (its seed file, data directory and log
+/// under `agents`) on a free loopback port with `extra` arguments; the process and its URL.
+pub(crate) fn spawn_agent(
+    agents: &Path,
+    name: &str,
+    kind: &str,
+    extra: &[OsString],
+    node_url: &str,
+) -> Result<(NodeProcess, String)> {
+    let seed_file = agents.join(format!("{name}.seed"));
+    if !seed_file.exists() {
+        crate::bft_node::write_validator_key(&seed_file, &demo_seed(name))?;
+    }
+    let data = agents.join(name);
+    std::fs::create_dir_all(&data)?;
+    let url_file = data.join("provider.url");
+    if url_file.exists() {
+        std::fs::remove_file(&url_file)?;
+    }
+    let mut args: Vec<OsString> = vec![
+        "agent".into(),
+        kind.into(),
+        "--key-file".into(),
+        seed_file.into_os_string(),
+        "--dir".into(),
+        data.into_os_string(),
+    ];
+    args.extend_from_slice(extra);
+    args.extend([
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--node".into(),
+        node_url.into(),
+    ]);
+    let log = agents.join(format!("{name}.log"));
+    let mut process = spawn_trellis(&args, &log)?;
+    let url = process.wait_for_file(&url_file, &log)?;
+    Ok((process, url))
 }
 
 /// Publishes each named demo device's URL on chain (signed by `owner`) unless it is there.
