@@ -7,10 +7,12 @@
 
 mod compute;
 mod error;
+mod explore;
 pub mod openapi;
 mod rewards;
 mod routes;
 mod storage;
+mod ui;
 
 pub use error::ApiError;
 pub use routes::{router, serve, serve_with, ApiOptions};

@@ -24,6 +24,7 @@ pub const PATHS: &[&str] = &[
     "/v1/rewards/{epoch}",
     "/v1/rewards/{epoch}/devices/{device}",
     "/v1/rewards/{epoch}/devices/{device}/reports",
+    "/v1/storage/audits/{epoch}",
     "/v1/deals/{id}",
     "/v1/accounts/{address}/deals",
     "/v1/providers",
@@ -31,9 +32,26 @@ pub const PATHS: &[&str] = &[
     "/v1/accounts/{address}/jobs",
     "/v1/compute/providers",
     "/v1/compute/devices/{device}/duties",
+    "/v1/devices",
+    "/v1/accounts/{address}/devices",
+    "/v1/map",
+    "/v1/blocks",
+    "/v1/epochs",
+    "/v1/deals",
+    "/v1/jobs",
     "/metrics",
     "/openapi.json",
 ];
+
+/// A GET with query parameters `(name, description)`.
+fn get_query(summary: &str, query: &[(&str, &str)]) -> Value {
+    let mut op = get(summary, None);
+    op["get"]["parameters"] = query
+        .iter()
+        .map(|(name, description)| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } }))
+        .collect();
+    op
+}
 
 fn get(summary: &str, param: Option<(&str, &str)>) -> Value {
     let mut op = json!({
@@ -111,6 +129,7 @@ pub fn document() -> Value {
                     "responses": { "200": { "description": "OK" }, "400": { "description": "Malformed parameter" }, "404": { "description": "No verdicts archived for the epoch" } }
                 }
             },
+            "/v1/storage/audits/{epoch}": get("The storage auditor's archived audits of an epoch: block entropy, audit configuration, and every challenged piece with its deal, provider, chunk indices and verdict (404 if this node keeps no archive or the epoch was not audited).", Some(("epoch", "epoch number"))),
             "/v1/deals/{id}": get("An open storage deal: client, coding, pieces with their providers and Merkle roots, escrow, paid, epochs settled, end epoch.", Some(("id", "deal id (the content commitment, hex)"))),
             "/v1/accounts/{address}/deals": get("Every open storage deal of a client.", Some(("address", "bech32m tr1… account address"))),
             "/v1/providers": get("Storage providers: address, owner, collateral and whether it meets the minimum, declared capacity and price, location, endpoint URL.", None),
@@ -118,6 +137,28 @@ pub fn document() -> Value {
             "/v1/accounts/{address}/jobs": get("Every compute job a client posted.", Some(("address", "bech32m tr1… account address"))),
             "/v1/compute/providers": get("Compute providers: address, owner, collateral, whether it can be matched, endpoint, standing offer (slots, ask per 10^9 fuel, capability score, active jobs).", None),
             "/v1/compute/devices/{device}/duties": get("What a compute device has to do: open jobs assigned to it that it has not committed, and jobs it was drawn to replay.", Some(("device", "bech32m trd1… device address"))),
+            "/v1/devices": get_query("Registered devices in address order, one page at a time; `next` is the `after` of the following page.", &[
+                ("class", "hotspot, storage, compute, sensor or energy"),
+                ("owner", "bech32m tr1… owner account"),
+                ("cell", "an H3 cell (resolution 0..=12): devices located inside it"),
+                ("after", "device address to start after (from `next`)"),
+                ("limit", "1..=1000, default 200"),
+            ]),
+            "/v1/accounts/{address}/devices": get("The devices an account owns (same page shape and query parameters as /v1/devices).", Some(("address", "bech32m tr1… account address"))),
+            "/v1/map": get_query("Located devices aggregated into H3 cells: per cell its boundary and centre in degrees, device counts by class, declared storage capacity, compute slots and stake; `unlocated` counts devices without a location.", &[
+                ("res", "H3 resolution 0..=12, default 7"),
+                ("class", "only devices of this class"),
+            ]),
+            "/v1/blocks": get_query("Block headers newest first: height, hash, time, transaction count, state root; `next` is the `before` of the following page.", &[
+                ("before", "height to start below (exclusive); default the tip, inclusive"),
+                ("limit", "1..=100, default 20"),
+            ]),
+            "/v1/epochs": get_query("Epochs newest first with TRL minted (posted manifest total), burned and claimed, and the manifest root: the economy over time.", &[
+                ("before", "epoch to start below (exclusive)"),
+                ("limit", "1..=500, default 100"),
+            ]),
+            "/v1/deals": get_query("Open storage deals in id order: client, size, coding, epochs, escrow and paid credits; `total` counts all.", &[("limit", "1..=500, default 100")]),
+            "/v1/jobs": get_query("Compute jobs newest first: client, entry, providers, verifications, status, escrow and paid credits; `total` counts all.", &[("limit", "1..=500, default 100")]),
             "/metrics": get("Prometheus text metrics.", None),
             "/openapi.json": get("This document.", None)
         },

@@ -29,6 +29,7 @@ pub(crate) fn router(node: Node, archive: Option<PathBuf>) -> Router {
         .route("/v1/rewards/{epoch}", get(epoch_result))
         .route("/v1/rewards/{epoch}/devices/{device}", get(device_breakdown))
         .route("/v1/rewards/{epoch}/devices/{device}/reports", get(device_reports))
+        .route("/v1/storage/audits/{epoch}", get(storage_audits))
         .with_state(RewardsState { node, archive })
 }
 
@@ -192,4 +193,15 @@ async fn device_reports(
         }
     }
     Ok(Json(json!({ "epoch": e.0, "device": device, "reports": reports })))
+}
+
+/// The storage auditor's archived audits of an epoch: the entropy, the configuration, and every
+/// challenged piece with its provider, chunks and verdict (as `trellis rewards audit` reads them).
+async fn storage_audits(
+    State(s): State<RewardsState>,
+    crate::routes::Param(e): crate::routes::Param,
+) -> Result<Json<Value>, ApiError> {
+    let e = epoch(&e)?;
+    let doc: Value = read_archived(&s, format!("storage-audits-{}.json", e.0), "storage audits archived", e).await?;
+    Ok(Json(doc))
 }

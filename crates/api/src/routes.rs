@@ -47,6 +47,7 @@ pub fn router(node: Node, options: ApiOptions) -> Router {
     let rewards = crate::rewards::router(node.clone(), options.reward_archive);
     let storage = crate::storage::router(node.clone());
     let compute = crate::compute::router(node.clone());
+    let explore = crate::explore::router(node.clone());
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/txs", post(submit))
@@ -62,7 +63,13 @@ pub fn router(node: Node, options: ApiOptions) -> Router {
         .route("/v1/events/blocks", get(block_events))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
-        .fallback(|| async { ApiError::not_found("no such route; see /openapi.json") })
+        .fallback(|headers: HeaderMap| async move {
+            if crate::ui::wants_html(&headers) {
+                crate::ui::not_found_page()
+            } else {
+                ApiError::not_found("no such route; see /openapi.json").into_response()
+            }
+        })
         .method_not_allowed_fallback(|| async {
             ApiError::method_not_allowed("this route does not take that method; see /openapi.json")
         })
@@ -71,6 +78,8 @@ pub fn router(node: Node, options: ApiOptions) -> Router {
         .merge(rewards)
         .merge(storage)
         .merge(compute)
+        .merge(explore)
+        .merge(crate::ui::router())
 }
 
 /// Serves the API on `listener` until `shutdown` completes.
@@ -112,6 +121,20 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
             Err(e) if e.status().is_client_error() => Err(ApiError::bad_request("invalid_parameter", e.body_text())),
             Err(e) => Err(internal(e.body_text())),
         }
+    }
+}
+
+/// Query parameters, parsed into `T`; a bad one gets the JSON `invalid_parameter` error.
+pub(crate) struct Query<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| ApiError::bad_request("invalid_parameter", e.body_text()))
     }
 }
 
@@ -224,7 +247,10 @@ async fn device(State(node): State<Node>, Param(address): Param) -> ApiResult<Js
     let address = device_address(&address)?;
     let device = node.with_state(|s, _| s.device(&address)).map_err(internal)?;
     let device = device.ok_or_else(|| ApiError::not_found(format!("device {address} is not registered")))?;
-    Ok(Json(json!({ "address": address, "device": device })))
+    let slashes = node.with_state(|s, _| crate::explore::slashes(s, &address, &device))?;
+    Ok(Json(
+        json!({ "address": address, "device": device, "slashes": slashes }),
+    ))
 }
 
 async fn device_locations(State(node): State<Node>, Param(address): Param) -> ApiResult<Json<Value>> {

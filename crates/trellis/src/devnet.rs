@@ -279,6 +279,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     });
     println!("Trellis devnet is running.");
     println!("  API:        {url}   (try {url}/v1/status, {url}/openapi.json)");
+    println!("  Explorer:   {url}/   (map, devices and their earnings, blocks, epochs, economy)");
     println!(
         "  chain id:   trellis-devnet, block every {} ms",
         args.block_interval_ms

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod events;
+mod explore;
 mod flows;
 mod mempool;
 mod openapi;

@@ -52,7 +52,7 @@ async fn unknown_things_are_404_not_found_and_an_unknown_tx_is_status_unknown() 
         format!("/v1/accounts/{unfunded}/proof"),
         "/v1/blocks/999999999".to_string(),
         "/v1/no/such/route".to_string(),
-        "/".to_string(),
+        "/no/such/page".to_string(),
     ] {
         let (status, v) = s.get(&path).await;
         assert_eq!((status, code(&v)), (404, "not_found"), "{path}: {v}");

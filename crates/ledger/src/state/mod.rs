@@ -440,7 +440,7 @@ fn fixed_key<const N: usize>(rest: &[u8]) -> Result<[u8; N], CorruptState> {
 }
 
 /// Every registered device, in address-key order.
-fn devices(s: &impl Store) -> Result<Vec<(DeviceAddress, Device)>, CorruptState> {
+pub fn devices(s: &impl Store) -> Result<Vec<(DeviceAddress, Device)>, CorruptState> {
     table::<Device>(s, keys::DEVICE_TABLE)?
         .into_iter()
         .map(|(k, d)| Ok((DeviceAddress::from(PublicKey(fixed_key(&k)?)), d)))

@@ -5,6 +5,7 @@ mod cli;
 mod compute;
 mod crash;
 mod e2e;
+mod explorer;
 mod harness;
 mod ingest;
 mod storage;

@@ -1,0 +1,395 @@
+//! Listing and aggregate routes: what a browser (the explorer, or anyone's) needs beyond lookups
+//! by id — the device registry with filters, the H3 map, recent blocks, the epochs' economy, open
+//! deals and compute jobs.
+//!
+//! Every list is bounded (`limit`, with a documented maximum) and ordered deterministically (by
+//! key, or newest first for blocks and epochs), so a page of results is the same page on every
+//! node at the same height.
+
+use crate::{
+    error::ApiError,
+    routes::{parse, Query},
+};
+use axum::{extract::State, routing::get, Json, Router};
+use h3o::{CellIndex, Resolution};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use trellis_chain::Node;
+use trellis_ledger::{
+    state::{self, keys, CorruptState, Device, Manifest},
+    tx::DeviceClass,
+    StateRead, Store,
+};
+use trellis_primitives::{AccountAddress, Amount, DeviceAddress, Epoch};
+
+/// Largest page of devices.
+const MAX_DEVICES: usize = 1000;
+/// Largest page of blocks.
+const MAX_BLOCKS: u64 = 100;
+/// Largest page of epochs.
+const MAX_EPOCHS: u64 = 500;
+/// Largest page of deals or jobs.
+const MAX_ITEMS: usize = 500;
+/// The map's default resolution: ~5 km² hexes, a neighbourhood.
+const DEFAULT_MAP_RESOLUTION: u8 = 7;
+
+pub(crate) fn router(node: Node) -> Router {
+    Router::new()
+        .route("/v1/devices", get(devices))
+        .route("/v1/accounts/{address}/devices", get(owner_devices))
+        .route("/v1/map", get(map))
+        .route("/v1/blocks", get(blocks))
+        .route("/v1/epochs", get(epochs))
+        .route("/v1/deals", get(deals))
+        .route("/v1/jobs", get(jobs))
+        .with_state(node)
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(e)
+}
+
+/// `limit` checked against `max`, defaulting to `default`.
+fn limit(given: Option<u64>, default: u64, max: u64) -> Result<u64, ApiError> {
+    match given {
+        None => Ok(default),
+        Some(0) => Err(ApiError::bad_request("invalid_parameter", "limit must be at least 1")),
+        Some(n) if n > max => Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("limit {n} is above the maximum {max}"),
+        )),
+        Some(n) => Ok(n),
+    }
+}
+
+fn class_name(class: DeviceClass) -> &'static str {
+    match class {
+        DeviceClass::Hotspot => "hotspot",
+        DeviceClass::Storage => "storage",
+        DeviceClass::Compute => "compute",
+        DeviceClass::Sensor => "sensor",
+        DeviceClass::Energy => "energy",
+    }
+}
+
+fn parse_class(text: &str) -> Result<DeviceClass, ApiError> {
+    [
+        DeviceClass::Hotspot,
+        DeviceClass::Storage,
+        DeviceClass::Compute,
+        DeviceClass::Sensor,
+        DeviceClass::Energy,
+    ]
+    .into_iter()
+    .find(|c| class_name(*c) == text)
+    .ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_parameter",
+            format!("unknown device class `{text}` (hotspot, storage, compute, sensor, energy)"),
+        )
+    })
+}
+
+/// The value of capability `name`, 0 if not declared.
+fn capability(d: &Device, name: &str) -> u64 {
+    d.capabilities.iter().find(|c| c.name == name).map_or(0, |c| c.value)
+}
+
+fn device_summary(address: &DeviceAddress, d: &Device) -> Value {
+    json!({
+        "address": address,
+        "class": class_name(d.class),
+        "owner": d.owner,
+        "location": d.location.as_ref().map(|l| l.location),
+        "onboarded_height": d.onboarded_height,
+        "stake": d.stake,
+        "slashed": d.slashed,
+        "slash_count": d.slash_count,
+    })
+}
+
+#[derive(Deserialize)]
+struct DeviceQuery {
+    class: Option<String>,
+    /// An H3 cell (any resolution 0..=12): only devices located inside it.
+    cell: Option<String>,
+    owner: Option<String>,
+    after: Option<String>,
+    limit: Option<u64>,
+}
+
+/// Devices in address order, filtered, one page at a time (`next` is the `after` of the next page).
+fn device_page(node: &Node, q: &DeviceQuery, owner: Option<AccountAddress>) -> Result<Value, ApiError> {
+    let class = q.class.as_deref().map(parse_class).transpose()?;
+    let owner = match (owner, q.owner.as_deref()) {
+        (Some(o), _) => Some(o),
+        (None, Some(text)) => Some(parse::<AccountAddress>("account address", text)?),
+        (None, None) => None,
+    };
+    let after = q
+        .after
+        .as_deref()
+        .map(|t| parse::<DeviceAddress>("device address", t))
+        .transpose()?;
+    let cell = q
+        .cell
+        .as_deref()
+        .map(|t| parse::<CellIndex>("H3 cell", t))
+        .transpose()?;
+    let inside = |d: &Device| match cell {
+        None => true,
+        Some(c) => d
+            .location
+            .as_ref()
+            .and_then(|l| l.location.cell().parent(c.resolution()))
+            .is_some_and(|p| p == c),
+    };
+    let limit = usize::try_from(limit(q.limit, 200, MAX_DEVICES as u64)?).map_err(internal)?;
+    let all = node.with_state(|s, _| state::devices(s)).map_err(internal)?;
+    let mut matching = all.iter().filter(|(a, d)| {
+        class.is_none_or(|c| d.class == c)
+            && owner.is_none_or(|o| d.owner == o)
+            && inside(d)
+            && after.is_none_or(|after| keys::device(a) > keys::device(&after))
+    });
+    let page: Vec<_> = matching.by_ref().take(limit).collect();
+    let next = match matching.next() {
+        Some(_) => page.last().map(|(a, _)| json!(a)),
+        None => None,
+    };
+    let devices: Vec<Value> = page.iter().map(|(a, d)| device_summary(a, d)).collect();
+    Ok(json!({ "devices": devices, "next": next }))
+}
+
+async fn devices(State(node): State<Node>, Query(q): Query<DeviceQuery>) -> Result<Json<Value>, ApiError> {
+    device_page(&node, &q, None).map(Json)
+}
+
+async fn owner_devices(
+    State(node): State<Node>,
+    crate::routes::Param(address): crate::routes::Param,
+    Query(q): Query<DeviceQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let owner: AccountAddress = parse("account address", &address)?;
+    let mut page = device_page(&node, &q, Some(owner))?;
+    page["owner"] = json!(owner);
+    Ok(Json(page))
+}
+
+#[derive(Deserialize)]
+struct MapQuery {
+    res: Option<u8>,
+    class: Option<String>,
+}
+
+/// What one hex holds.
+#[derive(Default)]
+struct Hex {
+    counts: [u64; 5],
+    storage_capacity_bytes: u64,
+    compute_slots: u64,
+    stake: Amount,
+}
+
+fn class_index(class: DeviceClass) -> usize {
+    match class {
+        DeviceClass::Hotspot => 0,
+        DeviceClass::Storage => 1,
+        DeviceClass::Compute => 2,
+        DeviceClass::Sensor => 3,
+        DeviceClass::Energy => 4,
+    }
+}
+
+/// Devices with a location, aggregated into the H3 cells at `res` that hold them, with each
+/// cell's boundary in degrees (so a client draws hexes without an H3 library).
+async fn map(State(node): State<Node>, Query(q): Query<MapQuery>) -> Result<Json<Value>, ApiError> {
+    let res = q.res.unwrap_or(DEFAULT_MAP_RESOLUTION);
+    let resolution = Resolution::try_from(res)
+        .ok()
+        .filter(|r| u8::from(*r) <= 12)
+        .ok_or_else(|| ApiError::bad_request("invalid_parameter", format!("res {res} is not 0..=12")))?;
+    let class = q.class.as_deref().map(parse_class).transpose()?;
+    let all = node.with_state(|s, _| state::devices(s)).map_err(internal)?;
+    let mut hexes: BTreeMap<CellIndex, Hex> = BTreeMap::new();
+    let mut unlocated = 0u64;
+    for (_, d) in all.iter().filter(|(_, d)| class.is_none_or(|c| d.class == c)) {
+        let Some(cell) = d.location.as_ref().and_then(|l| l.location.cell().parent(resolution)) else {
+            unlocated += 1;
+            continue;
+        };
+        let hex = hexes.entry(cell).or_default();
+        hex.counts[class_index(d.class)] += 1;
+        hex.storage_capacity_bytes = hex
+            .storage_capacity_bytes
+            .saturating_add(capability(d, "capacity_bytes"));
+        hex.compute_slots = hex.compute_slots.saturating_add(capability(d, "slots"));
+        hex.stake = hex.stake.checked_add(d.stake).unwrap_or(hex.stake);
+    }
+    let cells: Vec<Value> = hexes
+        .iter()
+        .map(|(cell, h)| {
+            let center = h3o::LatLng::from(*cell);
+            let boundary: Vec<[f64; 2]> = cell.boundary().iter().map(|p| [p.lat(), p.lng()]).collect();
+            json!({
+                "cell": cell.to_string(),
+                "center": [center.lat(), center.lng()],
+                "boundary": boundary,
+                "devices": {
+                    "hotspot": h.counts[0], "storage": h.counts[1], "compute": h.counts[2],
+                    "sensor": h.counts[3], "energy": h.counts[4],
+                },
+                "total": h.counts.iter().sum::<u64>(),
+                "storage_capacity_bytes": h.storage_capacity_bytes,
+                "compute_slots": h.compute_slots,
+                "stake": h.stake,
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "resolution": res, "cells": cells, "unlocated": unlocated }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    before: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// Block headers newest first, from `before` (exclusive; default: the tip, inclusive).
+async fn blocks(State(node): State<Node>, Query(q): Query<PageQuery>) -> Result<Json<Value>, ApiError> {
+    let limit = limit(q.limit, 20, MAX_BLOCKS)?;
+    let tip = node.tip().height;
+    let top = match q.before {
+        Some(0) => return Ok(Json(json!({ "blocks": [], "next": null }))),
+        Some(b) => (b - 1).min(tip),
+        None => tip,
+    };
+    let mut list = Vec::new();
+    let mut height = Some(top);
+    while let Some(h) = height.filter(|_| list.len() < limit as usize) {
+        let block = node
+            .block(h)
+            .map_err(internal)?
+            .ok_or_else(|| internal(format!("block {h} missing below the tip")))?;
+        list.push(json!({
+            "height": h,
+            "hash": block.header.hash(),
+            "timestamp_ms": block.header.timestamp_ms,
+            "tx_count": block.header.tx_count,
+            "state_root": block.header.state_root,
+        }));
+        height = h.checked_sub(1);
+    }
+    let next = height.map(|h| h + 1);
+    Ok(Json(json!({ "tip": tip, "blocks": list, "next": next })))
+}
+
+/// Epochs newest first, each with what was minted (the posted manifest's total), burned and
+/// claimed: the economy over time.
+async fn epochs(State(node): State<Node>, Query(q): Query<PageQuery>) -> Result<Json<Value>, ApiError> {
+    let limit = limit(q.limit, 100, MAX_EPOCHS)?;
+    let rows = node.with_state(|s, tip| -> Result<_, CorruptState> {
+        let len = s.params()?.epoch_len_blocks;
+        let current = Epoch::of_height(tip.height, len).0;
+        let top = match q.before {
+            Some(b) => b.checked_sub(1).map(|b| b.min(current)),
+            None => Some(current),
+        };
+        let mut rows = Vec::new();
+        let mut e = top;
+        while let Some(n) = e.filter(|_| (rows.len() as u64) < limit) {
+            let burned: Amount = s.read(&keys::epoch_burn(Epoch(n)))?.unwrap_or_default();
+            let manifest: Option<Manifest> = s.read(&keys::manifest(Epoch(n)))?;
+            rows.push(json!({
+                "epoch": n,
+                "first_height": n * len,
+                "complete": n < current,
+                "burned": burned,
+                "minted": manifest.as_ref().map(|m| m.total),
+                "claimed": manifest.as_ref().map(|m| m.claimed),
+                "manifest_root": manifest.as_ref().map(|m| m.root),
+            }));
+            e = n.checked_sub(1);
+        }
+        Ok((rows, current, e.map(|n| n + 1)))
+    });
+    let (rows, current, next) = rows.map_err(internal)?;
+    Ok(Json(json!({ "current": current, "epochs": rows, "next": next })))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<u64>,
+}
+
+/// Open storage deals in id order.
+async fn deals(State(node): State<Node>, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    let limit = limit(q.limit, 100, MAX_ITEMS as u64)? as usize;
+    let list = node.with_state(|s, _| state::deals(s)).map_err(internal)?;
+    let total = list.len();
+    let deals: Vec<Value> = list
+        .iter()
+        .take(limit)
+        .map(|(id, d)| {
+            json!({
+                "id": id,
+                "client": d.client,
+                "size_bytes": d.terms.size,
+                "data_shards": d.terms.data_shards,
+                "parity_shards": d.terms.parity_shards,
+                "pieces": d.terms.pieces.len(),
+                "escrow": d.escrow,
+                "paid": d.paid,
+                "start_epoch": d.start_epoch.0,
+                "end_epoch": d.end_epoch().0,
+                "settled_epochs": d.settled_epochs,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "total": total, "deals": deals })))
+}
+
+/// Compute jobs, newest posted first (ties in id order).
+async fn jobs(State(node): State<Node>, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    let limit = limit(q.limit, 100, MAX_ITEMS as u64)? as usize;
+    let mut list = node.with_state(|s, _| state::jobs(s)).map_err(internal)?;
+    let total = list.len();
+    list.sort_by(|(a, x), (b, y)| y.posted_height.cmp(&x.posted_height).then(a.cmp(b)));
+    let jobs: Vec<Value> = list
+        .iter()
+        .take(limit)
+        .map(|(id, j)| {
+            json!({
+                "id": id,
+                "client": j.client,
+                "entry": j.spec.entry,
+                "replicas": j.spec.replicas,
+                "posted_height": j.posted_height,
+                "status": j.status,
+                "providers": j.runs.iter().map(|r| r.provider).collect::<Vec<_>>(),
+                "verifications": j.verifications.len(),
+                "escrow": j.escrow,
+                "paid": j.paid,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "total": total, "jobs": jobs })))
+}
+
+/// Every slash of a device, oldest first.
+pub(crate) fn slashes<S: Store + StateRead>(
+    s: &S,
+    address: &DeviceAddress,
+    d: &Device,
+) -> Result<Vec<state::SlashRecord>, ApiError> {
+    (0..d.slash_count)
+        .map(|seq| {
+            s.read::<state::SlashRecord>(&keys::slash(address, seq))
+                .map_err(internal)?
+                .ok_or_else(|| internal("slash history entry missing"))
+        })
+        .collect()
+}

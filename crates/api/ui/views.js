@@ -1,0 +1,427 @@
+// The explorer's pages. Each view takes (id, query params, stillCurrent) and returns an element;
+// a thrown ApiError 404/400 becomes the "not found" page (app.js).
+
+import { h, api, maybe, amount, trl, num, bytes, short, when, link, cls, table, cards, live, ApiError } from "/ui/app.js";
+import { mapView } from "/ui/map.js";
+
+/** How many past epochs a device page looks back over for earnings. */
+const EARNINGS_EPOCHS = 12;
+
+export function notFound(title, message) {
+  return h("section", { class: "notfound", role: "alert" },
+    h("h1", {}, title),
+    h("p", {}, message),
+    h("p", {}, h("a", { href: "/" }, "Back to the overview"), " · ", h("a", { href: "/devices" }, "all devices")));
+}
+
+function section(title, ...body) {
+  return h("section", { "aria-label": title }, h("h2", {}, title), ...body);
+}
+
+function kindName(kind) {
+  if (typeof kind === "string") return kind;
+  return kind ? Object.keys(kind)[0] : "?";
+}
+
+function json(value) {
+  return h("pre", { class: "mono", style: "white-space: pre-wrap" }, JSON.stringify(value, null, 2));
+}
+
+/** Re-renders `el`'s content with `build()` on every new block while the view is shown. */
+function liveRefresh(el, build) {
+  let busy = false;
+  live.listeners.add(async () => {
+    if (busy) return;
+    busy = true;
+    try { el.replaceChildren(await build()); } catch { /* keep the last good render */ }
+    busy = false;
+  });
+}
+
+// ---- Overview ------------------------------------------------------------------------------
+
+async function overviewCards() {
+  const [status, supply, devices] = await Promise.all([api("/v1/status"), api("/v1/supply"), api("/v1/devices?limit=1000")]);
+  const counts = {};
+  for (const d of devices.devices) counts[d.class] = (counts[d.class] ?? 0) + 1;
+  return cards([
+    ["Chain", status.chain_id],
+    ["Height", num(status.height), { "data-testid": "height" }],
+    ["Epoch", num(status.epoch)],
+    ["Circulating", trl(supply.circulating)],
+    ["Burned (all time)", trl(supply.supply.burned)],
+    ["Devices", `${num(devices.devices.length)}${devices.next ? "+" : ""}`],
+    ...Object.entries(counts).sort().map(([c, n]) => [`${c} devices`, num(n)]),
+    ["Mempool", num(status.mempool_txs)],
+  ]);
+}
+
+async function home() {
+  const top = h("div", {}, await overviewCards());
+  liveRefresh(top, overviewCards);
+  const recent = h("div", {}, await blockTable(8));
+  liveRefresh(recent, () => blockTable(8));
+  return h("div", {},
+    h("h1", {}, "Network overview"),
+    top,
+    section("Where the devices are", await mapView(new URLSearchParams(), { compact: true })),
+    section("Latest blocks", recent, h("p", {}, h("a", { href: "/blocks" }, "All blocks →"))));
+}
+
+// ---- Devices -------------------------------------------------------------------------------
+
+function deviceRows(list) {
+  return list.map((d) => [link.device(d.address), cls(d.class), link.account(d.owner),
+    d.location ? h("code", {}, d.location) : h("span", { class: "muted" }, "not asserted"),
+    amount(d.stake), d.slash_count ? h("td", { class: "bad" }, `${d.slash_count} (${trl(d.slashed)})`) : "0"]);
+}
+
+async function devices(_, params) {
+  const q = new URLSearchParams();
+  for (const k of ["class", "cell", "after", "owner"]) if (params.get(k)) q.set(k, params.get(k));
+  q.set("limit", "100");
+  const page = await api(`/v1/devices?${q}`);
+  const filters = h("p", {}, "Class: ", ["all", "hotspot", "storage", "compute", "sensor", "energy"].map((c) => [
+    h("a", { href: c === "all" ? "/devices" : `/devices?class=${c}`, "aria-current": (params.get("class") ?? "all") === c ? "page" : undefined }, c), " "]));
+  const next = page.next ? (() => { const n = new URLSearchParams(q); n.set("after", page.next); n.delete("limit"); return h("p", { class: "pager" }, h("a", { href: `/devices?${n}` }, "Next page →")); })() : null;
+  return h("div", {},
+    h("h1", {}, params.get("cell") ? `Devices in hex ${params.get("cell")}` : "Devices"),
+    filters,
+    table(["Device", "Class", "Owner", "Location (H3)", "Stake#", "Slashes"], deviceRows(page.devices), "No devices registered (yet)."),
+    next);
+}
+
+/** One epoch's earnings of a device: its shares (why) and payouts (how much). */
+async function earningsOf(device, epoch) {
+  const b = await maybe(`/v1/rewards/${epoch}/devices/${device}`);
+  if (!b) return null;
+  return b;
+}
+
+function factorList(factors) {
+  if (!factors || !factors.length) return h("span", { class: "muted" }, "none");
+  return h("ul", {}, factors.map(([name, v]) => h("li", {}, h("code", {}, name), ` = ${num(v)}`)));
+}
+
+function rejectedList(rejected) {
+  const entries = Object.entries(rejected || {});
+  if (!entries.length) return h("span", { class: "muted" }, "none");
+  return h("ul", {}, entries.map(([why, n]) => h("li", { class: "bad" }, `${why}: ${num(n)}`)));
+}
+
+async function earningsSection(address, status) {
+  const current = status.epoch;
+  const epochs = [];
+  for (let e = current; e >= 0 && e > current - EARNINGS_EPOCHS; e--) epochs.push(e);
+  const found = (await Promise.all(epochs.map(async (e) => [e, await earningsOf(address, e)]))).filter(([, b]) => b);
+  const rows = [];
+  for (const [e, b] of found) {
+    for (const s of b.shares) {
+      const p = b.payouts.find((x) => x.pool === s.pool);
+      rows.push(h("tr", { "data-epoch": e, "data-pool": s.pool, class: "earning" },
+        h("td", {}, link.epoch(e)), h("td", {}, s.pool),
+        h("td", { class: "num", "data-field": "units" }, num(s.units)),
+        h("td", { class: "num", "data-field": "counted" }, num(s.breakdown.counted_reports)),
+        h("td", { "data-field": "rejected" }, rejectedList(s.breakdown.rejected_reports)),
+        h("td", { "data-field": "factors" }, factorList(s.breakdown.factors)),
+        h("td", { class: "num", "data-field": "pool_units" }, p ? num(p.pool_units) : "—"),
+        p ? amount(p.pool_amount) : h("td", {}, "—"),
+        h("td", { class: "num", "data-field": "share" }, p && Number(p.pool_units) ? `${((100 * Number(p.units)) / Number(p.pool_units)).toFixed(3)} %` : "0 %"),
+        amount(p ? p.amount : "0")));
+    }
+  }
+  const total = found.reduce((t, [, b]) => t + b.payouts.reduce((s, p) => s + BigInt(p.amount), 0n), 0n);
+  if (!rows.length) {
+    return section("Earnings", h("p", { class: "empty" },
+      `No reward shares in the last ${EARNINGS_EPOCHS} epochs. A device earns once an epoch it took part in is settled (see /v1/rewards/{epoch}).`));
+  }
+  const t = h("table", { id: "earnings" },
+    h("thead", {}, h("tr", {}, ["Epoch", "Pool", "Units", "Counted reports", "Rejected reports", "Multipliers", "Pool units", "Pool amount", "Share", "Paid"]
+      .map((x, i) => h("th", { scope: "col", class: [2, 3, 6, 7, 8, 9].includes(i) ? "num" : undefined }, x)))),
+    h("tbody", {}, rows));
+  return section("Earnings",
+    h("p", {}, "Paid = floor(pool amount × units ÷ pool units); units come from the counted reports and multipliers. ",
+      `Total over these epochs: `, h("strong", { "data-units": total.toString() }, trl(total.toString()))),
+    h("div", { class: "table-wrap" }, t));
+}
+
+async function reportsSection(address, status) {
+  // The newest epoch with archived verdicts for this device.
+  for (let e = status.epoch; e >= 0 && e > status.epoch - EARNINGS_EPOCHS; e--) {
+    const r = await maybe(`/v1/rewards/${e}/devices/${address}/reports`);
+    if (!r || !r.reports.length) continue;
+    const invalid = r.reports.filter((x) => !x.verdict.valid).length;
+    const rows = r.reports.slice(-200).reverse().map((x) => [
+      x.kind, when(x.received_ms),
+      x.beaconer ? link.device(x.beaconer) : "—",
+      x.rssi_centi_dbm !== undefined ? `${(x.rssi_centi_dbm / 100).toFixed(2)} dBm` : "—",
+      x.verdict.valid ? h("td", { class: "good" }, "valid")
+        : h("td", { class: "bad verdict-invalid" }, "invalid: ", h("code", { class: "reason" }, String(x.verdict.reason)))]);
+    return section(`Recent reports (epoch ${e})`,
+      h("p", {}, `${num(r.reports.length)} reports, ${num(invalid)} rejected. Showing the newest 200.`),
+      table(["Kind", "Received", "Beaconer", "RSSI", "Verdict"], rows));
+  }
+  return section("Recent reports", h("p", { class: "empty" }, "No verdicts archived for this device in recent epochs."));
+}
+
+async function classSection(address, device) {
+  if (device.class === "storage") {
+    const [providers, status] = await Promise.all([api("/v1/providers"), api("/v1/status")]);
+    const p = providers.providers.find((x) => x.address === address);
+    const audits = await latestAudits(status);
+    if (p) return section("Storage provider", cards([["Reputation", `${(p.reputation_ppm / 10000).toFixed(2)} %`],
+      ["Eligible", p.eligible ? "yes" : "no"], ["Disqualified", p.disqualified ? "yes" : "no"], ["Endpoint", p.endpoint ?? "—"]]),
+      audits ? h("div", {}, h("h3", {}, `Audits (epoch ${audits.epoch})`), auditTable(audits, address)) : null);
+  }
+  if (device.class === "compute") {
+    const p = (await api("/v1/compute/providers")).providers.find((x) => x.address === address);
+    if (p) return section("Compute provider", cards([["Eligible", p.eligible ? "yes" : "no"], ["Endpoint", p.endpoint ?? "—"],
+      ["Slots", p.offer ? num(p.offer.slots) : "no offer"], ["Active jobs", p.offer ? num(p.offer.active) : "—"],
+      ["Score", p.offer ? num(p.offer.score) : "—"]]));
+  }
+  return null;
+}
+
+async function device(address) {
+  const [d, locs, status] = await Promise.all([
+    api(`/v1/devices/${encodeURIComponent(address)}`), api(`/v1/devices/${encodeURIComponent(address)}/locations`), api("/v1/status")]);
+  const dev = d.device;
+  const className = String(dev.class).toLowerCase();
+  const locRows = locs.locations.slice().reverse().map((l) => [h("code", {}, l.location), link.block(l.height),
+    l.antenna ? `${l.antenna.gain_dbi_tenths / 10} dBi, ${l.antenna.elevation_m} m` : "—"]);
+  const slashRows = d.slashes.map((s) => [link.block(s.height), amount(s.amount), h("td", { class: "bad" }, s.reason), h("code", {}, short(s.evidence))]);
+  const [earnings, reports, extra] = await Promise.all([earningsSection(address, status), reportsSection(address, status), classSection(address, { class: className })]);
+  return h("div", {},
+    h("h1", {}, "Device ", h("span", { class: "mono" }, address)),
+    cards([["Class", cls(className)], ["Owner", link.account(dev.owner)], ["Onboarded", link.block(dev.onboarded_height)],
+      ["Location", dev.location ? dev.location.location : "not asserted"], ["Stake (collateral)", trl(dev.stake)],
+      ["Slashed", trl(dev.slashed), { class: BigInt(dev.slashed) > 0n ? "card bad" : "card" }],
+      ["Capabilities", dev.capabilities.map((c) => `${c.name}=${c.value}`).join(", ") || "—"]]),
+    extra,
+    earnings,
+    reports,
+    section("Location history", table(["Cell", "Asserted at", "Antenna"], locRows, "No location asserted.")),
+    section("Slashes", table(["Height", "Amount#", "Reason", "Evidence"], slashRows, "Never slashed.")));
+}
+
+// ---- Accounts ------------------------------------------------------------------------------
+
+async function account(address) {
+  const [a, owned, deals, jobs] = await Promise.all([api(`/v1/accounts/${encodeURIComponent(address)}`),
+    api(`/v1/accounts/${encodeURIComponent(address)}/devices?limit=1000`),
+    api(`/v1/accounts/${encodeURIComponent(address)}/deals`), api(`/v1/accounts/${encodeURIComponent(address)}/jobs`)]);
+  const acct = a.account;
+  const unbonding = (acct.unbonding || []).map((u) => [amount(u.amount), `epoch ${u.release_epoch ?? u.release_height ?? "?"}`]);
+  return h("div", {},
+    h("h1", {}, "Account ", h("span", { class: "mono" }, address)),
+    cards([["Balance", trl(acct.balance)], ["Credits", num(acct.credits)], ["Nonce", num(acct.nonce)], ["Devices", num(owned.devices.length)]]),
+    section("Devices owned", table(["Device", "Class", "Owner", "Location (H3)", "Stake#", "Slashes"], deviceRows(owned.devices), "This account owns no devices.")),
+    unbonding.length ? section("Unbonding", table(["Amount#", "Released"], unbonding)) : null,
+    section("Storage deals", table(["Deal", "End epoch", "Escrow#"], deals.deals.map((x) => [h("code", {}, short(x.id)), num(x.end_epoch), h("td", { class: "num" }, num(x.deal.escrow))]), "No open storage deals.")),
+    section("Compute jobs", table(["Job", "Entry", "Status"], jobs.jobs.map((x) => [link.job(x.id), x.job.spec.entry, jobStatus(x.job.status)]), "No compute jobs.")));
+}
+
+// ---- Blocks and transactions ---------------------------------------------------------------
+
+async function blockTable(limit, before) {
+  const page = await api(`/v1/blocks?limit=${limit}${before ? `&before=${before}` : ""}`);
+  return h("div", {}, table(["Height", "Time", "Txs#", "Hash"], page.blocks.map((b) => [link.block(b.height), when(b.timestamp_ms),
+    h("td", { class: "num" }, num(b.tx_count)), h("code", {}, short(b.hash))]), "No blocks."),
+  page.next ? h("p", { class: "pager" }, h("a", { href: `/blocks?before=${page.next}` }, "Older →")) : null);
+}
+
+async function blocks(_, params) {
+  const before = params.get("before");
+  const el = h("div", {}, await blockTable(25, before));
+  if (!before) liveRefresh(el, () => blockTable(25));
+  return h("div", {}, h("h1", {}, "Blocks"), el);
+}
+
+async function block(height) {
+  if (!/^\d+$/.test(height)) throw new ApiError(400, "invalid_parameter", `\`${height}\` is not a block height`);
+  const b = await api(`/v1/blocks/${height}`);
+  const rows = b.block.txs.map((tx, i) => {
+    const r = b.receipts[i];
+    const outcome = r ? (r.outcome === "Ok" || r.outcome?.Ok !== undefined || r.outcome === "ok" ? "ok" : JSON.stringify(r.outcome)) : "—";
+    return [link.tx(b.tx_ids[i]), kindName(tx.body.kind), link.account(tx.body.signer), h("td", { class: outcome === "ok" ? "good" : "bad" }, outcome)];
+  });
+  const hd = b.block.header;
+  return h("div", {},
+    h("h1", {}, `Block #${num(hd.height)}`),
+    cards([["Hash", h("code", {}, b.hash)], ["Time", when(hd.timestamp_ms)], ["Transactions", num(hd.tx_count)],
+      ["State root", h("code", {}, hd.state_root)], ["Parent", hd.height > 0 ? link.block(hd.height - 1) : "genesis"]]),
+    section("Transactions", table(["Id", "Kind", "Signer", "Outcome"], rows, "No transactions in this block.")),
+    h("p", { class: "pager" }, hd.height > 0 ? h("a", { href: `/blocks/${hd.height - 1}` }, "← Previous") : null, " ",
+      h("a", { href: `/blocks/${hd.height + 1}` }, "Next →")));
+}
+
+async function tx(id) {
+  const t = await api(`/v1/txs/${encodeURIComponent(id)}`);
+  if (t.status === "unknown") return notFound("Transaction not found", `No transaction ${id} is pending or committed on this node.`);
+  return h("div", {},
+    h("h1", {}, "Transaction ", h("span", { class: "mono" }, id)),
+    cards([["Status", t.status], ["Block", t.height !== undefined ? link.block(t.height) : "—"], ["Position", t.index ?? "—"]]),
+    t.status === "rejected" ? h("p", { class: "error" }, `${t.code}: ${t.message}`) : null,
+    t.receipt ? section("Receipt", json(t.receipt)) : null);
+}
+
+// ---- Epochs and the economy ----------------------------------------------------------------
+
+async function epochs() {
+  const e = await api("/v1/epochs?limit=100");
+  return h("div", {}, h("h1", {}, "Epochs"),
+    table(["Epoch", "First block", "Complete", "Minted#", "Burned#", "Claimed#", "Manifest root"], e.epochs.map((x) => [
+      link.epoch(x.epoch), link.block(x.first_height), x.complete ? "yes" : "in progress",
+      amount(x.minted), amount(x.burned), amount(x.claimed), x.manifest_root ? h("code", {}, short(x.manifest_root)) : "not posted"])));
+}
+
+async function epoch(n) {
+  if (!/^\d+$/.test(n)) throw new ApiError(400, "invalid_parameter", `\`${n}\` is not an epoch number`);
+  const [e, r] = await Promise.all([api(`/v1/epochs/${n}`), maybe(`/v1/rewards/${n}`)]);
+  // The API gives pool amounts in the engine's fixed pool order.
+  const names = ["coverage", "storage", "compute", "sensor_energy", "operations", "treasury"];
+  const pools = r ? (Array.isArray(r.pools) ? r.pools.map((amt, i) => [names[i] ?? `pool ${i}`, amount(amt)]) : Object.entries(r.pools).map(([pool, amt]) => [pool, amount(amt)])) : [];
+  const payouts = r ? r.devices.slice().sort((a, b) => (BigInt(b.amount) > BigInt(a.amount) ? 1 : -1)).slice(0, 100)
+    .map((p) => [link.device(p.device), p.pool, h("td", { class: "num" }, num(p.units)), amount(p.amount)]) : [];
+  return h("div", {},
+    h("h1", {}, `Epoch ${n}`),
+    cards([["Blocks", `${num(e.first_height)} – ${num(e.last_height)}`], ["Complete", e.complete ? "yes" : "in progress"],
+      ["Burned", trl(e.burned)], ["Emission", r ? trl(r.emission) : "not settled"], ["To treasury", r ? trl(r.to_treasury) : "—"],
+      ["Manifest root", e.manifest ? h("code", {}, e.manifest.root) : "not posted"],
+      ["Manifest total", e.manifest ? trl(e.manifest.total) : "—"], ["Claimed", e.manifest ? trl(e.manifest.claimed) : "—"],
+      ["Audit", e.manifest ? h("span", {}, "reproduce with ", h("code", {}, `trellis rewards audit --epoch ${n}`)) : "—"]]),
+    section("Pools", table(["Pool", "Amount#"], pools, "This node has no archived result for the epoch yet.")),
+    section("Top payouts", table(["Device", "Pool", "Units#", "Paid#"], payouts, "No payouts.")),
+    section("Compute earned (credits)", table(["Device", "Credits#"], e.compute_earned.map((c) => [link.device(c.device), h("td", { class: "num" }, num(c.credits))]), "No compute work in this epoch.")));
+}
+
+function chart(rows) {
+  // rows oldest first: { epoch, minted, burned } in base units (BigInt).
+  const W = 800, H = 240, pad = 40;
+  const max = rows.reduce((m, r) => (r.minted > m ? r.minted : r.burned > m ? r.burned : m), 1n);
+  const scale = (v) => Number((v * BigInt(H - 2 * pad)) / max);
+  const bw = Math.max(2, (W - 2 * pad) / Math.max(rows.length, 1) / 2.4);
+  const x = (i) => pad + ((W - 2 * pad) * (i + 0.5)) / Math.max(rows.length, 1);
+  const svg = h("svg", { svg: true, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Minted and burned TRL per epoch, with net emission" });
+  svg.append(h("line", { svg: true, class: "axis", x1: pad, y1: H - pad, x2: W - pad, y2: H - pad }));
+  let cum = 0n, cumMax = 1n, cumMin = 0n;
+  const cums = rows.map((r) => { cum += r.minted - r.burned; if (cum > cumMax) cumMax = cum; if (cum < cumMin) cumMin = cum; return cum; });
+  rows.forEach((r, i) => {
+    svg.append(h("rect", { svg: true, class: "bar-minted", x: x(i) - bw, y: H - pad - scale(r.minted), width: bw, height: scale(r.minted) },
+      h("title", { svg: true }, `epoch ${r.epoch}: minted ${trl(r.minted.toString())}`)));
+    svg.append(h("rect", { svg: true, class: "bar-burned", x: x(i), y: H - pad - scale(r.burned), width: bw, height: scale(r.burned) },
+      h("title", { svg: true }, `epoch ${r.epoch}: burned ${trl(r.burned.toString())}`)));
+    if (i % Math.ceil(rows.length / 12) === 0) svg.append(h("text", { svg: true, x: x(i), y: H - pad + 14, "text-anchor": "middle" }, String(r.epoch)));
+  });
+  const span = cumMax - cumMin || 1n;
+  const y = (v) => pad + Number(((cumMax - v) * BigInt(H - 2 * pad)) / span);
+  svg.append(h("polyline", { svg: true, class: "line-net", points: cums.map((c, i) => `${x(i)},${y(c)}`).join(" ") },
+    h("title", { svg: true }, "cumulative net emission")));
+  svg.append(h("text", { svg: true, x: pad, y: 14 }, `bars: minted / burned per epoch (max ${trl(max.toString())}); line: cumulative net emission`));
+  return h("figure", { class: "chart" }, svg,
+    h("figcaption", { class: "legend" }, h("span", { style: "--c: #3c8d5f" }, "minted"), h("span", { style: "--c: #c2553f" }, "burned"),
+      h("span", { style: "--c: #14311f" }, "cumulative net emission")));
+}
+
+async function economyBody() {
+  const [supply, e] = await Promise.all([api("/v1/supply"), api("/v1/epochs?limit=200")]);
+  const rows = e.epochs.slice().reverse().map((x) => ({ epoch: x.epoch, minted: BigInt(x.minted ?? "0"), burned: BigInt(x.burned ?? "0") }));
+  const minted = rows.reduce((t, r) => t + r.minted, 0n), burned = rows.reduce((t, r) => t + r.burned, 0n);
+  const s = supply.supply;
+  return h("div", {},
+    cards([["Issued (all time)", trl(s.issued)], ["Burned (all time)", trl(s.burned)], ["Circulating", trl(supply.circulating)],
+      ["Credits minted", num(s.credits_minted)], ["Credits spent", num(s.credits_spent)],
+      [`Net emission (last ${rows.length} epochs)`, trl((minted - burned).toString())]]),
+    rows.length ? chart(rows) : h("p", { class: "empty" }, "No epochs yet."));
+}
+
+async function economy() {
+  const el = h("div", {}, await economyBody());
+  liveRefresh(el, economyBody);
+  return h("div", {}, h("h1", {}, "Economy"),
+    h("p", {}, "Rewards mint TRL; consumers burn TRL for fixed-price credits. Net emission is minted minus burned."), el);
+}
+
+// ---- Storage and compute -------------------------------------------------------------------
+
+/** The newest archived storage audits at or before the current epoch (null if none). */
+async function latestAudits(status) {
+  for (let e = status.epoch; e >= 0 && e > status.epoch - EARNINGS_EPOCHS; e--) {
+    const a = await maybe(`/v1/storage/audits/${e}`);
+    if (a) return a;
+  }
+  return null;
+}
+
+function auditVerdict(v) {
+  if (v === "Passed") return h("td", { class: "good" }, "passed");
+  const [why, detail] = typeof v === "string" ? [v, ""] : Object.entries(v)[0];
+  return h("td", { class: "bad verdict-invalid" }, h("code", { class: "reason" }, why), detail ? ` ${detail}` : "");
+}
+
+function auditTable(a, only) {
+  const rows = a.pieces.filter((p) => !only || p.provider === only).map((p) => [h("code", { title: p.deal }, short(p.deal)), num(p.index),
+    link.device(p.provider), num(p.chunks.length), auditVerdict(p.verdict)]);
+  return table(["Deal", "Piece", "Provider", "Chunks challenged", "Verdict"], rows, "No pieces were due an audit in this epoch.");
+}
+
+async function storage() {
+  const [p, d, status] = await Promise.all([api("/v1/providers"), api("/v1/deals"), api("/v1/status")]);
+  const audits = await latestAudits(status);
+  const cap = (x) => (x.capabilities.find((c) => c.name === "capacity_bytes") || { value: 0 }).value;
+  const total = p.providers.reduce((t, x) => t + cap(x), 0);
+  return h("div", {}, h("h1", {}, "Storage"),
+    cards([["Providers", num(p.providers.length)], ["Declared capacity", bytes(total)], ["Open deals", num(d.total)],
+      ["Stored (logical)", bytes(d.deals.reduce((t, x) => t + x.size_bytes, 0))]]),
+    section("Providers", table(["Provider", "Capacity", "Reputation#", "Stake#", "Eligible", "Slashed#"], p.providers.map((x) => [
+      link.device(x.address), bytes(cap(x)), h("td", { class: "num" }, `${(x.reputation_ppm / 10000).toFixed(2)} %`), amount(x.stake),
+      x.disqualified ? h("td", { class: "bad" }, "disqualified") : x.eligible ? "yes" : "no", amount(x.slashed)]), "No storage providers.")),
+    section("Open deals", table(["Deal", "Client", "Size", "Coding", "Epochs", "Settled#", "Escrow#", "Paid#"], d.deals.map((x) => [
+      h("code", { title: x.id }, short(x.id)), link.account(x.client), bytes(x.size_bytes), `${x.data_shards}+${x.parity_shards}`,
+      `${x.start_epoch}–${x.end_epoch}`, h("td", { class: "num" }, num(x.settled_epochs)), h("td", { class: "num" }, num(x.escrow)),
+      h("td", { class: "num" }, num(x.paid))]), "No open deals. Store a file with `trellis store put`.")),
+    audits ? section(`Audits (epoch ${audits.epoch})`, h("p", {}, `Challenges drawn from block entropy `, h("code", {}, short(audits.entropy)),
+      `, ${audits.config.chunks_per_piece} chunks per piece.`), auditTable(audits))
+      : section("Audits", h("p", { class: "empty" }, "No storage audits archived on this node in recent epochs.")));
+}
+
+function jobStatus(s) {
+  if (s === "Open" || s === "open") return h("span", {}, "open");
+  if (s.Settled || s.settled) { const x = s.Settled || s.settled; return h("span", { class: "good" }, x.verified ? "settled, replay verified" : "settled"); }
+  if (s.Failed || s.failed) { const x = s.Failed || s.failed; return h("span", { class: "bad" }, `failed: ${JSON.stringify(x.reason ?? x)}`); }
+  return h("span", {}, JSON.stringify(s));
+}
+
+async function compute() {
+  const [p, j] = await Promise.all([api("/v1/compute/providers"), api("/v1/jobs?limit=200")]);
+  return h("div", {}, h("h1", {}, "Compute"),
+    cards([["Providers", num(p.providers.length)], ["Slots", num(p.providers.reduce((t, x) => t + (x.offer ? x.offer.slots : 0), 0))],
+      ["Jobs on chain", num(j.total)], ["Replay-verified", num(j.jobs.filter((x) => (x.status.Settled || {}).verified).length)]]),
+    section("Providers", table(["Provider", "Slots#", "Ask / Gfuel#", "Score#", "Active#", "Stake#", "Eligible"], p.providers.map((x) => [
+      link.device(x.address), h("td", { class: "num" }, x.offer ? num(x.offer.slots) : "—"),
+      h("td", { class: "num" }, x.offer ? num(x.offer.price_per_gfuel) : "—"), h("td", { class: "num" }, x.offer ? num(x.offer.score) : "—"),
+      h("td", { class: "num" }, x.offer ? num(x.offer.active) : "—"), amount(x.stake), x.eligible ? "yes" : "no"]), "No compute providers.")),
+    section("Jobs", table(["Job", "Entry", "Posted", "Providers", "Verifications#", "Status"], j.jobs.map((x) => [
+      link.job(x.id), h("code", {}, x.entry), link.block(x.posted_height), x.providers.map((d) => [link.device(d), " "]),
+      h("td", { class: "num" }, num(x.verifications)), jobStatus(x.status)]), "No jobs yet. Render a frame with `trellis compute render`.")));
+}
+
+async function job(id) {
+  const j = await api(`/v1/jobs/${encodeURIComponent(id)}`);
+  const job = j.job;
+  return h("div", {}, h("h1", {}, "Job ", h("span", { class: "mono" }, id)),
+    cards([["Client", link.account(job.client)], ["Entry", job.spec.entry], ["Status", jobStatus(job.status)],
+      ["Posted", link.block(job.posted_height)], ["Fuel limit", num(job.spec.fuel)], ["Replicas", num(job.spec.replicas)],
+      ["Drawn for replay", j.drawn === null || j.drawn === undefined ? "not yet known" : j.drawn ? "yes" : "no"],
+      ["Escrow (credits)", num(job.escrow)], ["Paid (credits)", num(job.paid)]]),
+    section("Runs", table(["Provider", "Price / Gfuel#", "Commitment", "Fuel used#"], job.runs.map((r) => [link.device(r.provider),
+      h("td", { class: "num" }, num(r.price_per_gfuel)), r.claim ? h("code", {}, short(r.claim.commitment)) : h("span", { class: "muted" }, "not committed"),
+      h("td", { class: "num" }, r.claim ? num(r.claim.fuel_used) : "—")]))),
+    section("Verification", table(["Verifier", "Commitment", "Fuel used#"], job.verifications.map(([v, c]) => [link.device(v),
+      h("code", {}, short(c.commitment)), h("td", { class: "num" }, num(c.fuel_used))]), "Not replayed (yet).")));
+}
+
+export const views = {
+  home, map: (_, params) => mapView(params, {}).then((m) => h("div", {}, h("h1", {}, "Map"), m)),
+  devices, device, account, blocks, block, tx, epochs, epoch, economy, storage, compute, job,
+};
