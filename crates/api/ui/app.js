@@ -150,7 +150,13 @@ function connectLive() {
   });
   source.onerror = () => showLive(false, "reconnecting…");
   source.onopen = () => showLive(true, "live");
+  // A page kept in the back/forward cache would keep its stream open, and a browser allows
+  // only a few connections per host (six over HTTP/1.1): a handful of navigations would leave
+  // no connection for the next page's requests. Close on leaving, reopen on coming back.
+  window.addEventListener("pagehide", () => source.close(), { once: true });
 }
+
+window.addEventListener("pageshow", (ev) => { if (ev.persisted) connectLive(); });
 
 // ---- Routing ------------------------------------------------------------------------------
 

@@ -27,13 +27,21 @@ function json(value) {
   return h("pre", { class: "mono", style: "white-space: pre-wrap" }, JSON.stringify(value, null, 2));
 }
 
-/** Re-renders `el`'s content with `build()` on every new block while the view is shown. */
+/** Least time between two live re-renders of a view: blocks may come every few milliseconds,
+ *  and a re-render costs API requests (and the browser's few connections per host). */
+const LIVE_REFRESH_MS = 2000;
+
+/** Re-renders `el`'s content with `build()` on new blocks while the view is shown, at most
+ *  once per LIVE_REFRESH_MS and never two at once; the first refresh waits a full interval, so
+ *  the view's own first render is not competing with it. */
 function liveRefresh(el, build) {
   let busy = false;
+  let last = Date.now();
   live.listeners.add(async () => {
-    if (busy) return;
+    if (busy || Date.now() - last < LIVE_REFRESH_MS) return;
     busy = true;
     try { el.replaceChildren(await build()); } catch { /* keep the last good render */ }
+    last = Date.now();
     busy = false;
   });
 }
@@ -242,8 +250,10 @@ async function block(height) {
   const b = await api(`/v1/blocks/${height}`);
   const rows = b.block.txs.map((tx, i) => {
     const r = b.receipts[i];
-    const outcome = r ? (r.outcome === "Ok" || r.outcome?.Ok !== undefined || r.outcome === "ok" ? "ok" : JSON.stringify(r.outcome)) : "—";
-    return [link.tx(b.tx_ids[i]), kindName(tx.body.kind), link.account(tx.body.signer), h("td", { class: outcome === "ok" ? "good" : "bad" }, outcome)];
+    // A receipt is { tx_id, status: "success" | "failed", code?, message? }.
+    const ok = r && r.status === "success";
+    const outcome = !r ? "—" : ok ? "success" : `failed: ${r.code} (${r.message})`;
+    return [link.tx(b.tx_ids[i]), kindName(tx.body.kind), link.account(tx.body.signer), h("td", { class: ok ? "good" : "bad" }, outcome)];
   });
   const hd = b.block.header;
   return h("div", {},
@@ -262,7 +272,8 @@ async function tx(id) {
     h("h1", {}, "Transaction ", h("span", { class: "mono" }, id)),
     cards([["Status", t.status], ["Block", t.height !== undefined ? link.block(t.height) : "—"], ["Position", t.index ?? "—"]]),
     t.status === "rejected" ? h("p", { class: "error" }, `${t.code}: ${t.message}`) : null,
-    t.receipt ? section("Receipt", json(t.receipt)) : null);
+    t.receipt ? section("Receipt", cards([["Outcome", t.receipt.status === "success" ? "success" : `failed: ${t.receipt.code}`],
+      ["Message", t.receipt.message ?? "—"]]), json(t.receipt)) : null);
 }
 
 // ---- Epochs and the economy ----------------------------------------------------------------
@@ -385,18 +396,21 @@ async function storage() {
       : section("Audits", h("p", { class: "empty" }, "No storage audits archived on this node in recent epochs.")));
 }
 
+/** A job's status (`{ state: "open" | "settled" | "failed", … }` in the API). */
 function jobStatus(s) {
-  if (s === "Open" || s === "open") return h("span", {}, "open");
-  if (s.Settled || s.settled) { const x = s.Settled || s.settled; return h("span", { class: "good" }, x.verified ? "settled, replay verified" : "settled"); }
-  if (s.Failed || s.failed) { const x = s.Failed || s.failed; return h("span", { class: "bad" }, `failed: ${JSON.stringify(x.reason ?? x)}`); }
-  return h("span", {}, JSON.stringify(s));
+  switch (s.state) {
+    case "open": return h("span", {}, "open");
+    case "settled": return h("span", { class: "good" }, s.verified ? "settled, replay verified" : "settled");
+    case "failed": return h("span", { class: "bad" }, "failed: ", h("code", { class: "reason" }, s.reason));
+    default: return h("span", {}, String(s.state));
+  }
 }
 
 async function compute() {
   const [p, j] = await Promise.all([api("/v1/compute/providers"), api("/v1/jobs?limit=200")]);
   return h("div", {}, h("h1", {}, "Compute"),
     cards([["Providers", num(p.providers.length)], ["Slots", num(p.providers.reduce((t, x) => t + (x.offer ? x.offer.slots : 0), 0))],
-      ["Jobs on chain", num(j.total)], ["Replay-verified", num(j.jobs.filter((x) => (x.status.Settled || {}).verified).length)]]),
+      ["Jobs on chain", num(j.total)], ["Replay-verified", num(j.jobs.filter((x) => x.status.state === "settled" && x.status.verified).length)]]),
     section("Providers", table(["Provider", "Slots#", "Ask / Gfuel#", "Score#", "Active#", "Stake#", "Eligible"], p.providers.map((x) => [
       link.device(x.address), h("td", { class: "num" }, x.offer ? num(x.offer.slots) : "—"),
       h("td", { class: "num" }, x.offer ? num(x.offer.price_per_gfuel) : "—"), h("td", { class: "num" }, x.offer ? num(x.offer.score) : "—"),
@@ -412,13 +426,13 @@ async function job(id) {
   return h("div", {}, h("h1", {}, "Job ", h("span", { class: "mono" }, id)),
     cards([["Client", link.account(job.client)], ["Entry", job.spec.entry], ["Status", jobStatus(job.status)],
       ["Posted", link.block(job.posted_height)], ["Fuel limit", num(job.spec.fuel)], ["Replicas", num(job.spec.replicas)],
-      ["Drawn for replay", j.drawn === null || j.drawn === undefined ? "not yet known" : j.drawn ? "yes" : "no"],
+      ["Drawn for replay", job.verifications.length ? "yes, replayed" : j.drawn === null || j.drawn === undefined ? "not yet known" : j.drawn ? "yes" : "no"],
       ["Escrow (credits)", num(job.escrow)], ["Paid (credits)", num(job.paid)]]),
     section("Runs", table(["Provider", "Price / Gfuel#", "Commitment", "Fuel used#"], job.runs.map((r) => [link.device(r.provider),
-      h("td", { class: "num" }, num(r.price_per_gfuel)), r.claim ? h("code", {}, short(r.claim.commitment)) : h("span", { class: "muted" }, "not committed"),
+      h("td", { class: "num" }, num(r.price_per_gfuel)), r.claim ? h("code", { title: r.claim.commitment }, short(r.claim.commitment)) : h("span", { class: "muted" }, "not committed"),
       h("td", { class: "num" }, r.claim ? num(r.claim.fuel_used) : "—")]))),
     section("Verification", table(["Verifier", "Commitment", "Fuel used#"], job.verifications.map(([v, c]) => [link.device(v),
-      h("code", {}, short(c.commitment)), h("td", { class: "num" }, num(c.fuel_used))]), "Not replayed (yet).")));
+      h("code", { title: c.commitment }, short(c.commitment)), h("td", { class: "num" }, num(c.fuel_used))]), "Not replayed (yet).")));
 }
 
 export const views = {

@@ -4,7 +4,7 @@
 //! shows its reason, unknown ids get a "not found" page, and the live block counter moves.
 //! Screenshots go to `target/tmp/explorer-screenshots/`.
 
-use crate::harness::{get, start_devnet, DEADLINE};
+use crate::harness::{get, start_devnet, stderr, trellis, DEADLINE};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use std::{
@@ -379,7 +379,45 @@ fn explorer_in_chromium_shows_the_map_earnings_and_rejected_reports_of_a_running
     b.wait_text("main", &hotspot[..10]);
     b.assert_clean("the hotspot owner's page");
 
-    // Compute view lists the API's providers; the economy view draws its chart.
+    // A transaction's page.
+    let busy = get(&url, "/v1/blocks?limit=100").unwrap()["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["tx_count"].as_u64().unwrap() > 0)
+        .map(|x| x["height"].as_u64().unwrap())
+        .expect("a recent block with transactions");
+    let tx_id = get(&url, &format!("/v1/blocks/{busy}")).unwrap()["tx_ids"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.goto(&format!("{url}/blocks/{busy}"));
+    b.wait_text("main", "success");
+    b.assert_clean("a block with transactions");
+    b.goto(&format!("{url}/txs/{tx_id}"));
+    b.wait_text("main", "committed");
+    b.assert_clean("a transaction's page");
+
+    // Compute: render two tiles on the market, every one replayed; the compute view lists the
+    // API's providers and jobs, a job's page its runs and the verifier's matching commitment.
+    let wallets = dir.path().join("devnet").join("wallets");
+    let pass = [("TRELLIS_PASSPHRASE", "devnet")];
+    let consumer = wallets.join("consumer.json");
+    let ks = consumer.to_str().unwrap();
+    let burn = trellis(
+        &["wallet", "burn", "--keystore", ks, "--amount", "5", "--api", &url],
+        &pass,
+    );
+    assert!(burn.status.success(), "{}", stderr(&burn));
+    let frame = dir.path().join("frame.png");
+    #[rustfmt::skip]
+    let render = trellis(
+        &["compute", "render", "demo", "--out", frame.to_str().unwrap(), "--tiles", "2", "--width", "16",
+          "--height", "12", "--samples", "1", "--depth", "2", "--sample-ppm", "1000000", "--quiet",
+          "--keystore", ks, "--api", &url],
+        &pass,
+    );
+    assert!(render.status.success(), "{}", stderr(&render));
     b.goto(&format!("{url}/compute"));
     b.wait_text("main h1", "Compute");
     let providers = get(&url, "/v1/compute/providers").unwrap()["providers"]
@@ -389,6 +427,26 @@ fn explorer_in_chromium_shows_the_map_earnings_and_rejected_reports_of_a_running
     assert!(providers > 0);
     let rows = b.texts("main section[aria-label=Providers] tbody tr").len();
     assert_eq!(rows, providers);
+    let jobs = get(&url, "/v1/jobs").unwrap();
+    let shown = b.attrs("main section[aria-label=Jobs] tbody tr td:first-child a", "title");
+    let listed: Vec<&str> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(shown, listed, "the compute view lists the API's jobs, newest first");
+    assert_eq!(listed.len(), 2);
+    b.assert_clean("the compute page");
+    b.goto(&format!("{url}/jobs/{}", listed[0]));
+    b.wait_text("main", "settled, replay verified");
+    let job = get(&url, &format!("/v1/jobs/{}", listed[0])).unwrap();
+    let verifier = &job["job"]["verifications"][0];
+    let shown = b.attrs("main section[aria-label=Verification] tbody td code", "title");
+    assert_eq!(shown[0], verifier[1]["commitment"].as_str().unwrap(), "{job}");
+    assert_eq!(shown[0], job["job"]["runs"][0]["claim"]["commitment"].as_str().unwrap());
+    b.assert_clean("a job's page");
+    b.screenshot("job");
     b.goto(&format!("{url}/economy"));
     b.texts(".chart rect.bar-minted");
     b.assert_clean("the economy page");
