@@ -300,7 +300,10 @@ async function epoch(n) {
       ["Burned", trl(e.burned)], ["Emission", r ? trl(r.emission) : "not settled"], ["To treasury", r ? trl(r.to_treasury) : "—"],
       ["Manifest root", e.manifest ? h("code", {}, e.manifest.root) : "not posted"],
       ["Manifest total", e.manifest ? trl(e.manifest.total) : "—"], ["Claimed", e.manifest ? trl(e.manifest.claimed) : "—"],
-      ["Audit", e.manifest ? h("span", {}, "reproduce with ", h("code", {}, `trellis rewards audit --epoch ${n}`)) : "—"]]),
+      ["Archive vs chain", !e.manifest || !r ? "—" : r.manifest.root === e.manifest.root
+        ? h("span", { class: "good", id: "audit-status" }, "archived result matches the posted root")
+        : h("span", { class: "bad", id: "audit-status" }, `MISMATCH: archive root ${short(r.manifest.root)}`)],
+      ["Audit it yourself", h("code", {}, `trellis rewards audit --epoch ${n} --archive <dir>`)]]),
     section("Pools", table(["Pool", "Amount#"], pools, "This node has no archived result for the epoch yet.")),
     section("Top payouts", table(["Device", "Pool", "Units#", "Paid#"], payouts, "No payouts.")),
     section("Compute earned (credits)", table(["Device", "Credits#"], e.compute_earned.map((c) => [link.device(c.device), h("td", { class: "num" }, num(c.credits))]), "No compute work in this epoch.")));

@@ -253,6 +253,38 @@ fn explorer_in_chromium_shows_the_map_earnings_and_rejected_reports_of_a_running
     b.wait_text("#hex-panel", &parent);
     b.assert_clean("the map with a hex selected");
     b.screenshot("map-hex-selected");
+    // The hex's list is the API's list of devices in that cell, and the cells' counts add up to
+    // every located device.
+    let mut listed = b.attrs("#hex-devices a", "title");
+    listed.sort();
+    let in_cell = get(&url, &format!("/v1/devices?cell={parent}")).unwrap();
+    let mut expected: Vec<String> = in_cell["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["address"].as_str().unwrap().to_string())
+        .collect();
+    expected.sort();
+    assert!(expected.contains(&hotspot), "{in_cell}");
+    assert_eq!(listed, expected);
+    let all = get(&url, "/v1/devices?limit=1000").unwrap();
+    let located = all["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| !d["location"].is_null())
+        .count() as u64;
+    let in_hexes: u64 = api_map["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["total"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        in_hexes + api_map["unlocated"].as_u64().unwrap(),
+        all["devices"].as_array().unwrap().len() as u64
+    );
+    assert_eq!(in_hexes, located);
     b.click(&format!("#hex-devices a[href='/devices/{hotspot}']"));
 
     // Its earnings breakdown: every row equals the API's share and payout for that epoch.
@@ -367,6 +399,10 @@ fn explorer_in_chromium_shows_the_map_earnings_and_rejected_reports_of_a_running
         b.goto(&format!("{url}{page}"));
         b.assert_clean(page);
     }
+    b.goto(&format!("{url}/epochs/1"));
+    let posted = get(&url, "/v1/manifests/1").unwrap();
+    b.wait_text("main", posted["manifest"]["root"].as_str().unwrap());
+    b.wait_text("#audit-status", "matches the posted root");
     let storage_device = named(&lines, "storage");
     b.goto(&format!("{url}/devices/{storage_device}"));
     b.wait_text("main", "Storage provider");
