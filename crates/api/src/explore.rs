@@ -14,7 +14,7 @@ use axum::{extract::State, routing::get, Json, Router};
 use h3o::{CellIndex, Resolution};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::PathBuf};
 use trellis_chain::Node;
 use trellis_ledger::{
     state::{self, keys, CorruptState, Device, Manifest},
@@ -34,16 +34,27 @@ const MAX_ITEMS: usize = 500;
 /// The map's default resolution: ~5 km² hexes, a neighbourhood.
 const DEFAULT_MAP_RESOLUTION: u8 = 7;
 
-pub(crate) fn router(node: Node) -> Router {
+/// What the explorer routes read: the node, and the reward archive (for the coverage scale).
+#[derive(Clone)]
+struct Explore {
+    node: Node,
+    archive: Option<PathBuf>,
+}
+
+pub(crate) fn router(node: Node, archive: Option<PathBuf>) -> Router {
+    let map_routes = Router::new().route("/v1/map", get(map)).with_state(Explore {
+        node: node.clone(),
+        archive,
+    });
     Router::new()
         .route("/v1/devices", get(devices))
         .route("/v1/accounts/{address}/devices", get(owner_devices))
-        .route("/v1/map", get(map))
         .route("/v1/blocks", get(blocks))
         .route("/v1/epochs", get(epochs))
         .route("/v1/deals", get(deals))
         .route("/v1/jobs", get(jobs))
         .with_state(node)
+        .merge(map_routes)
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -190,6 +201,35 @@ struct Hex {
     storage_capacity_bytes: u64,
     compute_slots: u64,
     stake: Amount,
+    /// Lowest and highest HIP-17 transmit scale (ppm) of its hotspots in the scale epoch.
+    scale: Option<(u64, u64)>,
+}
+
+/// The factor the coverage verifier records as the HIP-17 transmit scale.
+const TRANSMIT_SCALE: &str = "transmit_scale_ppm";
+
+/// Each hotspot's transmit scale in the newest archived epoch, and that epoch (empty if the node
+/// keeps no archive or has archived nothing yet).
+async fn transmit_scales(archive: Option<PathBuf>) -> Result<(Option<Epoch>, BTreeMap<DeviceAddress, u64>), ApiError> {
+    let Some(dir) = archive else {
+        return Ok((None, BTreeMap::new()));
+    };
+    let Some(epoch) = crate::rewards::latest_archived(dir.clone()).await? else {
+        return Ok((None, BTreeMap::new()));
+    };
+    let archived: trellis_rewards::EpochArchive =
+        crate::rewards::read_archive_file(Some(dir), format!("epoch-{}.json", epoch.0), "archived rewards", epoch)
+            .await?;
+    let scales = archived
+        .inputs
+        .shares
+        .iter()
+        .filter_map(|s| {
+            let scale = s.breakdown.factors.iter().find(|(name, _)| name == TRANSMIT_SCALE)?;
+            Some((s.device, scale.1))
+        })
+        .collect();
+    Ok((Some(epoch), scales))
 }
 
 fn class_index(class: DeviceClass) -> usize {
@@ -204,7 +244,8 @@ fn class_index(class: DeviceClass) -> usize {
 
 /// Devices with a location, aggregated into the H3 cells at `res` that hold them, with each
 /// cell's boundary in degrees (so a client draws hexes without an H3 library).
-async fn map(State(node): State<Node>, Query(q): Query<MapQuery>) -> Result<Json<Value>, ApiError> {
+async fn map(State(x): State<Explore>, Query(q): Query<MapQuery>) -> Result<Json<Value>, ApiError> {
+    let node = x.node;
     let res = q.res.unwrap_or(DEFAULT_MAP_RESOLUTION);
     let resolution = Resolution::try_from(res)
         .ok()
@@ -212,9 +253,10 @@ async fn map(State(node): State<Node>, Query(q): Query<MapQuery>) -> Result<Json
         .ok_or_else(|| ApiError::bad_request("invalid_parameter", format!("res {res} is not 0..=12")))?;
     let class = q.class.as_deref().map(parse_class).transpose()?;
     let all = node.with_state(|s, _| state::devices(s)).map_err(internal)?;
+    let (scale_epoch, scales) = transmit_scales(x.archive).await?;
     let mut hexes: BTreeMap<CellIndex, Hex> = BTreeMap::new();
     let mut unlocated = 0u64;
-    for (_, d) in all.iter().filter(|(_, d)| class.is_none_or(|c| d.class == c)) {
+    for (address, d) in all.iter().filter(|(_, d)| class.is_none_or(|c| d.class == c)) {
         let Some(cell) = d.location.as_ref().and_then(|l| l.location.cell().parent(resolution)) else {
             unlocated += 1;
             continue;
@@ -226,6 +268,12 @@ async fn map(State(node): State<Node>, Query(q): Query<MapQuery>) -> Result<Json
             .saturating_add(capability(d, "capacity_bytes"));
         hex.compute_slots = hex.compute_slots.saturating_add(capability(d, "slots"));
         hex.stake = hex.stake.checked_add(d.stake).unwrap_or(hex.stake);
+        if let Some(&scale) = scales.get(address) {
+            hex.scale = Some(
+                hex.scale
+                    .map_or((scale, scale), |(lo, hi)| (lo.min(scale), hi.max(scale))),
+            );
+        }
     }
     let cells: Vec<Value> = hexes
         .iter()
@@ -244,12 +292,16 @@ async fn map(State(node): State<Node>, Query(q): Query<MapQuery>) -> Result<Json
                 "storage_capacity_bytes": h.storage_capacity_bytes,
                 "compute_slots": h.compute_slots,
                 "stake": h.stake,
+                "coverage_scale_ppm": h.scale.map(|(min, max)| json!({ "min": min, "max": max })),
             })
         })
         .collect();
-    Ok(Json(
-        json!({ "resolution": res, "cells": cells, "unlocated": unlocated }),
-    ))
+    Ok(Json(json!({
+        "resolution": res,
+        "cells": cells,
+        "unlocated": unlocated,
+        "scale_epoch": scale_epoch.map(|e| e.0),
+    })))
 }
 
 #[derive(Deserialize)]

@@ -145,7 +145,7 @@ pub fn document() -> Value {
                 ("limit", "1..=1000, default 200"),
             ]),
             "/v1/accounts/{address}/devices": get("The devices an account owns (same page shape and query parameters as /v1/devices).", Some(("address", "bech32m tr1… account address"))),
-            "/v1/map": get_query("Located devices aggregated into H3 cells: per cell its boundary and centre in degrees, device counts by class, declared storage capacity, compute slots and stake; `unlocated` counts devices without a location.", &[
+            "/v1/map": get_query("Located devices aggregated into H3 cells: per cell its boundary and centre in degrees, device counts by class, declared storage capacity, compute slots and stake, and (from the newest archived reward epoch, `scale_epoch`) the lowest and highest HIP-17 transmit scale of its hotspots in ppm; `unlocated` counts devices without a location.", &[
                 ("res", "H3 resolution 0..=12, default 7"),
                 ("class", "only devices of this class"),
             ]),

@@ -50,10 +50,17 @@ async fn read_archived<T: serde::de::DeserializeOwned + Send + 'static>(
     what: &'static str,
     e: Epoch,
 ) -> Result<T, ApiError> {
-    let dir = s
-        .archive
-        .clone()
-        .ok_or_else(|| ApiError::not_found("this node keeps no reward archive"))?;
+    read_archive_file(s.archive.clone(), file, what, e).await
+}
+
+/// [`read_archived`] from archive directory `dir` (404 when the node keeps none).
+pub(crate) async fn read_archive_file<T: serde::de::DeserializeOwned + Send + 'static>(
+    dir: Option<PathBuf>,
+    file: String,
+    what: &'static str,
+    e: Epoch,
+) -> Result<T, ApiError> {
+    let dir = dir.ok_or_else(|| ApiError::not_found("this node keeps no reward archive"))?;
     let path = dir.join(file);
     tokio::task::spawn_blocking(move || {
         let meta = std::fs::metadata(&path).map_err(|_| ApiError::not_found(format!("no {what} for epoch {}", e.0)))?;
@@ -123,6 +130,30 @@ async fn epoch_summary(
 /// Reads the archive of `epoch`.
 async fn load(s: &RewardsState, e: Epoch) -> Result<EpochArchive, ApiError> {
     read_archived(s, format!("epoch-{}.json", e.0), "archived rewards", e).await
+}
+
+/// The newest archived epoch in `dir` (by file name `epoch-<N>.json`), if any.
+pub(crate) async fn latest_archived(dir: PathBuf) -> Result<Option<Epoch>, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ApiError::internal(format!("{}: {e}", dir.display()))),
+        };
+        let mut newest = None;
+        for entry in entries {
+            let name = entry.map_err(ApiError::internal)?.file_name();
+            let n = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("epoch-"))
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.parse::<u64>().ok());
+            newest = newest.max(n);
+        }
+        Ok(newest.map(Epoch))
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 async fn epoch_result(

@@ -44,10 +44,10 @@ pub struct ApiOptions {
 
 /// The router over a node.
 pub fn router(node: Node, options: ApiOptions) -> Router {
+    let explore = crate::explore::router(node.clone(), options.reward_archive.clone());
     let rewards = crate::rewards::router(node.clone(), options.reward_archive);
     let storage = crate::storage::router(node.clone());
     let compute = crate::compute::router(node.clone());
-    let explore = crate::explore::router(node.clone());
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/txs", post(submit))

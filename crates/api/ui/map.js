@@ -28,6 +28,19 @@ async function loadBasemap() {
   return basemap;
 }
 
+/** "62.5 %" or "40 – 100 %" from { min, max } in parts per million. */
+function scaleText(scale) {
+  const pct = (ppm) => `${(ppm / 10000).toFixed(1).replace(/\.0$/, "")}`;
+  return scale.min === scale.max ? `${pct(scale.min)} %` : `${pct(scale.min)} – ${pct(scale.max)} %`;
+}
+
+/** Red (heavily scaled down: a crowded hex) to green (full rewards) by the lowest scale. */
+function scaleColor(scale) {
+  if (!scale) return "#999";
+  const t = Math.max(0, Math.min(1, scale.min / 1000000));
+  return `hsl(${Math.round(120 * t)}, 60%, 45%)`;
+}
+
 function dominant(devices) {
   return CLASSES.reduce((best, c) => (devices[c] > (devices[best] ?? 0) ? c : best), "hotspot");
 }
@@ -38,20 +51,24 @@ export async function mapView(params, opts) {
   const svg = h("svg", { svg: true, role: "group", "aria-label": "Map of devices by H3 hex", id: "map-svg" });
   const panel = h("aside", { class: "card", id: "hex-panel", "aria-live": "polite" }, h("p", { class: "muted" }, "Select a hex to see its devices."));
   const summary = h("p", { class: "muted", id: "map-summary" });
-  const classSelect = h("select", { "aria-label": "Layer", onchange: () => { state.class = classSelect.value; refresh(); } },
-    h("option", { value: "" }, "All devices"), CLASSES.map((c) => h("option", { value: c, selected: state.class === c }, c)));
+  const classSelect = h("select", { "aria-label": "Layer", id: "map-layer", onchange: () => { state.class = classSelect.value; refresh(); } },
+    h("option", { value: "" }, "All devices"), CLASSES.map((c) => h("option", { value: c, selected: state.class === c }, c)),
+    h("option", { value: "scale", selected: state.class === "scale" }, "coverage scale (HIP-17)"));
   const resLabel = h("span", { class: "muted" });
   const zoom = (f) => { const v = state.view; const cx = v.x + v.w / 2, cy = v.y + v.h / 2; setView({ x: cx - (v.w * f) / 2, y: cy - (v.h * f) / 2, w: v.w * f, h: v.h * f }, true); };
   const tools = h("div", { class: "map-tools" }, classSelect,
     h("button", { type: "button", onclick: () => zoom(0.5), "aria-label": "Zoom in" }, "+"),
     h("button", { type: "button", onclick: () => zoom(2), "aria-label": "Zoom out" }, "−"),
     h("button", { type: "button", onclick: () => { state.view = null; refresh(); } }, "Fit"), resLabel);
-  const legend = h("p", { class: "legend" }, CLASSES.map((c) => h("span", { style: `--c: ${COLORS[c]}` }, c)), h("span", { class: "muted" }, "· darker = more devices"));
+  const legend = h("p", { class: "legend" }, CLASSES.map((c) => h("span", { style: `--c: ${COLORS[c]}` }, c)), h("span", { class: "muted" }, "· darker = more devices · coverage scale layer: green = full rewards, red = a crowded hex scaled down"));
   const layers = { base: h("g", { svg: true }), grid: h("g", { svg: true }), hexes: h("g", { svg: true, id: "hexes" }) };
   svg.append(layers.base, layers.grid, layers.hexes);
 
   let cells = [];
   let loadedRes = null;
+  let scaleEpoch = null;
+  // The scale layer shows hotspots only.
+  const apiClass = () => (state.class === "scale" ? "hotspot" : state.class);
 
   function setView(v, refetch) {
     state.view = v;
@@ -93,7 +110,7 @@ export async function mapView(params, opts) {
     el.classList.add("selected");
     state.selected = cell.cell;
     const q = new URLSearchParams({ cell: cell.cell, limit: "50" });
-    if (state.class) q.set("class", state.class);
+    if (state.class) q.set("class", apiClass());
     const list = await api(`/v1/devices?${q}`);
     // replaceChildren would print a null as "null": drop the absent parts first.
     panel.replaceChildren(...[
@@ -101,6 +118,7 @@ export async function mapView(params, opts) {
       h("ul", {}, CLASSES.filter((c) => cell.devices[c]).map((c) => h("li", {}, cls(c), ` ${num(cell.devices[c])}`))),
       cell.storage_capacity_bytes ? h("p", {}, `Storage capacity: ${bytes(cell.storage_capacity_bytes)}`) : null,
       cell.compute_slots ? h("p", {}, `Compute slots: ${num(cell.compute_slots)}`) : null,
+      cell.coverage_scale_ppm ? h("p", { id: "hex-scale" }, `Coverage scale (epoch ${scaleEpoch}): ${scaleText(cell.coverage_scale_ppm)}`) : null,
       h("h3", {}, "Devices"),
       h("ul", { id: "hex-devices" }, list.devices.map((d) => h("li", {}, cls(d.class), " ", link.device(d.address)))),
       list.next ? h("p", {}, h("a", { href: `/devices?cell=${cell.cell}` }, "All devices in this hex →")) : null,
@@ -111,9 +129,14 @@ export async function mapView(params, opts) {
     const max = Math.max(1, ...cells.map((c) => c.total));
     layers.hexes.replaceChildren(...cells.map((c) => {
       const pts = c.boundary.map(project).map(([x, y]) => `${x},${y}`).join(" ");
-      const kind = state.class || dominant(c.devices);
-      const el = h("polygon", { svg: true, class: "hex", points: pts, fill: COLORS[kind], "fill-opacity": (0.25 + 0.65 * (c.total / max)).toFixed(2),
-        tabindex: 0, role: "button", "data-cell": c.cell, "aria-label": `hex ${c.cell}: ${c.total} devices` },
+      const scale = c.coverage_scale_ppm;
+      const byScale = state.class === "scale";
+      const kind = byScale ? "hotspot" : state.class || dominant(c.devices);
+      const fill = byScale ? scaleColor(scale) : COLORS[kind];
+      const opacity = byScale ? 0.8 : 0.25 + 0.65 * (c.total / max);
+      const el = h("polygon", { svg: true, class: "hex", points: pts, fill, "fill-opacity": opacity.toFixed(2),
+        tabindex: 0, role: "button", "data-cell": c.cell, "data-scale": scale ? scale.min : undefined,
+        "aria-label": `hex ${c.cell}: ${c.total} devices${scale ? `, coverage scale ${scaleText(scale)}` : ""}` },
       h("title", { svg: true }, `${c.cell}: ${CLASSES.filter((k) => c.devices[k]).map((k) => `${c.devices[k]} ${k}`).join(", ")}`));
       el.addEventListener("click", () => select(c, el));
       el.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); select(c, el); } });
@@ -121,14 +144,19 @@ export async function mapView(params, opts) {
     }));
     const total = cells.reduce((t, c) => t + c.total, 0);
     summary.textContent = cells.length ? `${num(total)} located devices in ${num(cells.length)} hexes at resolution ${loadedRes}.` : "No located devices yet: devices appear once they assert a location.";
+    if (state.class === "scale") {
+      summary.textContent += scaleEpoch === null || scaleEpoch === undefined ? " No reward epoch archived yet: no coverage scale."
+        : ` Coverage scale from epoch ${scaleEpoch}.`;
+    }
     resLabel.textContent = `H3 resolution ${loadedRes}`;
   }
 
   async function load(res) {
     const q = new URLSearchParams({ res: String(res) });
-    if (state.class) q.set("class", state.class);
+    if (state.class) q.set("class", apiClass());
     const m = await api(`/v1/map?${q}`);
     cells = m.cells;
+    scaleEpoch = m.scale_epoch;
     loadedRes = m.resolution;
     drawHexes();
   }

@@ -219,12 +219,12 @@ async function account(address) {
     api(`/v1/accounts/${encodeURIComponent(address)}/devices?limit=1000`),
     api(`/v1/accounts/${encodeURIComponent(address)}/deals`), api(`/v1/accounts/${encodeURIComponent(address)}/jobs`)]);
   const acct = a.account;
-  const unbonding = (acct.unbonding || []).map((u) => [amount(u.amount), `epoch ${u.release_epoch ?? u.release_height ?? "?"}`]);
+  const unbonding = (acct.unbonding || []).map((u) => [amount(u.amount), link.device(u.device), link.block(u.release_height)]);
   return h("div", {},
     h("h1", {}, "Account ", h("span", { class: "mono" }, address)),
     cards([["Balance", trl(acct.balance)], ["Credits", num(acct.credits)], ["Nonce", num(acct.nonce)], ["Devices", num(owned.devices.length)]]),
     section("Devices owned", table(["Device", "Class", "Owner", "Location (H3)", "Stake#", "Slashes"], deviceRows(owned.devices), "This account owns no devices.")),
-    unbonding.length ? section("Unbonding", table(["Amount#", "Released"], unbonding)) : null,
+    unbonding.length ? section("Unbonding", table(["Amount#", "From device", "Released at"], unbonding)) : null,
     section("Storage deals", table(["Deal", "End epoch", "Escrow#"], deals.deals.map((x) => [h("code", {}, short(x.id)), num(x.end_epoch), h("td", { class: "num" }, num(x.deal.escrow))]), "No open storage deals.")),
     section("Compute jobs", table(["Job", "Entry", "Status"], jobs.jobs.map((x) => [link.job(x.id), x.job.spec.entry, jobStatus(x.job.status)]), "No compute jobs.")));
 }

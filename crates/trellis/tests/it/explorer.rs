@@ -235,6 +235,57 @@ fn explorer_in_chromium_shows_the_map_earnings_and_rejected_reports_of_a_running
     assert_eq!(drawn, served, "the map draws the API's hexes");
     b.screenshot("map");
 
+    // The coverage-scale layer colours hotspot hexes by the HIP-17 scale the API gives for the
+    // newest archived epoch (re-read if an epoch was archived in between).
+    let mut compared = false;
+    for _ in 0..5 {
+        b.js(
+            "const s = document.getElementById('map-layer'); s.value = 'scale'; s.dispatchEvent(new Event('change'));",
+        );
+        let summary = b.wait_text("#map-summary", "Coverage scale from epoch");
+        let shown_epoch: u64 = summary
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .trim_end_matches('.')
+            .parse()
+            .unwrap();
+        let cells = b.attrs("polygon.hex", "data-cell");
+        let scales = b.attrs("polygon.hex", "data-scale");
+        let api = get(&url, &format!("/v1/map?res={res}&class=hotspot")).unwrap();
+        if api["scale_epoch"] != shown_epoch {
+            continue;
+        }
+        let expected: std::collections::BTreeMap<String, String> = api["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let min = &c["coverage_scale_ppm"]["min"];
+                (
+                    c["cell"].as_str().unwrap().to_string(),
+                    if min.is_null() { String::new() } else { min.to_string() },
+                )
+            })
+            .collect();
+        let shown: std::collections::BTreeMap<String, String> = cells.into_iter().zip(scales).collect();
+        assert_eq!(shown, expected, "scale layer vs API (epoch {shown_epoch})");
+        assert!(
+            shown.values().any(|v| !v.is_empty()),
+            "some hotspot hex has a scale: {shown:?}"
+        );
+        compared = true;
+        break;
+    }
+    assert!(compared, "the scale epoch kept moving");
+    b.screenshot("map-coverage-scale");
+    b.js("const s = document.getElementById('map-layer'); s.value = ''; s.dispatchEvent(new Event('change'));");
+    let deadline = Instant::now() + DEADLINE;
+    while b.texts("#map-summary")[0].contains("Coverage scale") {
+        assert!(Instant::now() < deadline, "the map never left the scale layer");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     // Click the hotspot's hex, then the hotspot in the hex's device list.
     let location = get(&url, &format!("/v1/devices/{hotspot}")).unwrap()["device"]["location"]["location"]
         .as_str()
