@@ -19,7 +19,7 @@ use trellis_chain::Node;
 use trellis_ledger::{
     state::{self, keys, CorruptState, Device, Manifest},
     tx::DeviceClass,
-    StateRead, Store,
+    StateRead, Store, TxKind, TxOutcome,
 };
 use trellis_primitives::{AccountAddress, Amount, DeviceAddress, Epoch};
 
@@ -31,6 +31,8 @@ const MAX_BLOCKS: u64 = 100;
 const MAX_EPOCHS: u64 = 500;
 /// Largest page of deals or jobs.
 const MAX_ITEMS: usize = 500;
+/// Most blocks one scan for piece moves reads.
+const MAX_MOVE_SCAN_BLOCKS: u64 = 10_000;
 /// The map's default resolution: ~5 km² hexes, a neighbourhood.
 const DEFAULT_MAP_RESOLUTION: u8 = 7;
 
@@ -53,6 +55,7 @@ pub(crate) fn router(node: Node, archive: Option<PathBuf>) -> Router {
         .route("/v1/epochs", get(epochs))
         .route("/v1/deals", get(deals))
         .route("/v1/jobs", get(jobs))
+        .route("/v1/storage/moves", get(moves))
         .with_state(node)
         .merge(map_routes)
 }
@@ -429,6 +432,52 @@ async fn jobs(State(node): State<Node>, Query(q): Query<ListQuery>) -> Result<Js
         })
         .collect();
     Ok(Json(json!({ "total": total, "jobs": jobs })))
+}
+
+#[derive(Deserialize)]
+struct MoveQuery {
+    blocks: Option<u64>,
+}
+
+/// Committed piece moves (repairs, or re-placement after a failed upload) in the newest `blocks`
+/// blocks, newest first: which deal's piece went to which provider, when, in which transaction.
+/// A bounded scan of recent blocks (no index is kept of moves).
+async fn moves(State(node): State<Node>, Query(q): Query<MoveQuery>) -> Result<Json<Value>, ApiError> {
+    let window = limit(q.blocks, 1000, MAX_MOVE_SCAN_BLOCKS)?;
+    let tip = node.tip().height;
+    let from = tip.saturating_sub(window - 1);
+    let mut list = Vec::new();
+    for height in (from..=tip).rev() {
+        let block = node
+            .block(height)
+            .map_err(internal)?
+            .ok_or_else(|| internal(format!("block {height} missing below the tip")))?;
+        if !block
+            .txs
+            .iter()
+            .any(|t| matches!(t.body.kind, TxKind::MovePiece { .. }))
+        {
+            continue;
+        }
+        let receipts = node
+            .store()
+            .receipts(height)
+            .map_err(|e| internal(trellis_chain::NodeError::from(e)))?;
+        for (tx, receipt) in block.txs.iter().zip(&receipts) {
+            if let (TxKind::MovePiece { deal, index, provider }, TxOutcome::Success) = (&tx.body.kind, &receipt.outcome)
+            {
+                list.push(json!({
+                    "height": height,
+                    "tx_id": receipt.tx_id,
+                    "deal": deal,
+                    "index": index,
+                    "provider": provider,
+                    "signer": tx.body.signer,
+                }));
+            }
+        }
+    }
+    Ok(Json(json!({ "from_height": from, "tip": tip, "moves": list })))
 }
 
 /// Every slash of a device, oldest first.

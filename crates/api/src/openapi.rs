@@ -25,6 +25,7 @@ pub const PATHS: &[&str] = &[
     "/v1/rewards/{epoch}/devices/{device}",
     "/v1/rewards/{epoch}/devices/{device}/reports",
     "/v1/storage/audits/{epoch}",
+    "/v1/storage/moves",
     "/v1/deals/{id}",
     "/v1/accounts/{address}/deals",
     "/v1/providers",
@@ -130,6 +131,7 @@ pub fn document() -> Value {
                 }
             },
             "/v1/storage/audits/{epoch}": get("The storage auditor's archived audits of an epoch: block entropy, audit configuration, and every challenged piece with its deal, provider, chunk indices and verdict (404 if this node keeps no archive or the epoch was not audited).", Some(("epoch", "epoch number"))),
+            "/v1/storage/moves": get_query("Committed piece moves (repairs) in the newest blocks, newest first: height, transaction, deal, piece index, new provider, signer.", &[("blocks", "how many of the newest blocks to scan, 1..=10000, default 1000")]),
             "/v1/deals/{id}": get("An open storage deal: client, coding, pieces with their providers and Merkle roots, escrow, paid, epochs settled, end epoch.", Some(("id", "deal id (the content commitment, hex)"))),
             "/v1/accounts/{address}/deals": get("Every open storage deal of a client.", Some(("address", "bech32m tr1… account address"))),
             "/v1/providers": get("Storage providers: address, owner, collateral and whether it meets the minimum, declared capacity and price, location, endpoint URL.", None),

@@ -367,10 +367,10 @@ async function latestAudits(status) {
   return null;
 }
 
+/** An audit verdict: `{ result: "passed" | "not_stored" | "bad_answer" | …, detail? }`. */
 function auditVerdict(v) {
-  if (v === "Passed") return h("td", { class: "good" }, "passed");
-  const [why, detail] = typeof v === "string" ? [v, ""] : Object.entries(v)[0];
-  return h("td", { class: "bad verdict-invalid" }, h("code", { class: "reason" }, why), detail ? ` ${detail}` : "");
+  if (v.result === "passed") return h("td", { class: "good" }, "passed");
+  return h("td", { class: "bad verdict-invalid" }, h("code", { class: "reason" }, v.result), v.detail ? ` ${v.detail}` : "");
 }
 
 function auditTable(a, only) {
@@ -380,7 +380,7 @@ function auditTable(a, only) {
 }
 
 async function storage() {
-  const [p, d, status] = await Promise.all([api("/v1/providers"), api("/v1/deals"), api("/v1/status")]);
+  const [p, d, status, moves] = await Promise.all([api("/v1/providers"), api("/v1/deals"), api("/v1/status"), api("/v1/storage/moves")]);
   const audits = await latestAudits(status);
   const cap = (x) => (x.capabilities.find((c) => c.name === "capacity_bytes") || { value: 0 }).value;
   const total = p.providers.reduce((t, x) => t + cap(x), 0);
@@ -394,6 +394,9 @@ async function storage() {
       h("code", { title: x.id }, short(x.id)), link.account(x.client), bytes(x.size_bytes), `${x.data_shards}+${x.parity_shards}`,
       `${x.start_epoch}–${x.end_epoch}`, h("td", { class: "num" }, num(x.settled_epochs)), h("td", { class: "num" }, num(x.escrow)),
       h("td", { class: "num" }, num(x.paid))]), "No open deals. Store a file with `trellis store put`.")),
+    section(`Repairs (piece moves since block ${num(moves.from_height)})`, table(["Block", "Deal", "Piece#", "Moved to", "Transaction"],
+      moves.moves.map((m) => [link.block(m.height), h("code", { title: m.deal }, short(m.deal)), h("td", { class: "num" }, num(m.index)),
+        link.device(m.provider), link.tx(m.tx_id)]), "No pieces moved in these blocks: every provider kept its pieces.")),
     audits ? section(`Audits (epoch ${audits.epoch})`, h("p", {}, `Challenges drawn from block entropy `, h("code", {}, short(audits.entropy)),
       `, ${audits.config.chunks_per_piece} chunks per piece.`), auditTable(audits))
       : section("Audits", h("p", { class: "empty" }, "No storage audits archived on this node in recent epochs.")));

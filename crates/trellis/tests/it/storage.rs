@@ -213,6 +213,20 @@ fn providers_that_delete_or_corrupt_pieces_are_caught_slashed_and_repaired_aroun
         let slashed = |a: &str| provider(a)["slashed"].as_str().is_some_and(|s| s != "0");
         moved(0, &deleter) && moved(1, &flipper) && slashed(&deleter) && slashed(&flipper)
     });
+    // The repairs are listed as piece moves to the deal's current providers.
+    let now = deal(&api, &id);
+    let moves = get(&api, "/v1/storage/moves?blocks=10000").unwrap();
+    for index in [0u64, 1] {
+        let to = &now["deal"]["terms"]["pieces"][index as usize]["provider"];
+        assert!(
+            moves["moves"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["deal"] == id.as_str() && m["index"] == index && &m["provider"] == to),
+            "piece {index} moved to {to}: {moves}"
+        );
+    }
     for cheater in [&deleter, &flipper] {
         let p = provider(cheater);
         assert!(p["reputation"]["failed"].as_u64().unwrap() >= 1, "{p}");
