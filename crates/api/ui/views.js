@@ -426,9 +426,62 @@ async function compute() {
       h("td", { class: "num" }, num(x.verifications)), jobStatus(x.status)]), "No jobs yet. Render a frame with `trellis compute render`.")));
 }
 
+/** The u32s of a render tile's input header ("TRT1", then width, height, x, y, tile width,
+ *  tile height, samples, depth, little-endian). */
+function tileHeader(bytes) {
+  if (bytes.length < 44 || String.fromCharCode(...bytes.slice(0, 4)) !== "TRT1") return null;
+  const v = new DataView(bytes.buffer, bytes.byteOffset);
+  const [width, height, x, y, tw, th] = [4, 8, 12, 16, 20, 24].map((o) => v.getUint32(o, true));
+  return { width, height, x, y, tw, th };
+}
+
+function hexBytes(hex) {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/** A settled render job's tile, read from the provider that ran it (outputs are not on chain):
+ *  its run record (whose commitment must be the settled one) and the tile's input header. */
+async function renderedTile(id, job) {
+  const settled = job.status.state === "settled" ? job.status.commitment : null;
+  const run = job.runs.find((r) => r.claim && r.claim.commitment === settled);
+  if (job.spec.entry !== "render" || !run) return null;
+  const providers = await api("/v1/compute/providers");
+  const endpoint = (providers.providers.find((p) => p.address === run.provider) || {}).endpoint;
+  if (!endpoint) return h("p", { class: "empty" }, "The provider that ran this tile publishes no endpoint.");
+  let record, input;
+  try {
+    const [r, i] = await Promise.all([fetch(`${endpoint}/v1/jobs/${id}/result`), fetch(`${endpoint}/v1/blobs/${job.spec.input}`)]);
+    if (!r.ok || !i.ok) throw new Error(`HTTP ${r.status} / ${i.status}`);
+    record = await r.json();
+    input = new Uint8Array(await i.arrayBuffer());
+  } catch (e) {
+    return h("p", { class: "error" }, `The provider at ${endpoint} did not serve the tile (${e.message}).`);
+  }
+  const head = tileHeader(input);
+  if (!head || record.outcome.kind !== "output") return h("p", { class: "empty" }, "The job's input is not a render tile.");
+  if (record.commitment !== settled) {
+    return h("p", { class: "error" }, `The provider's record commits to ${short(record.commitment)}, not the settled ${short(settled)}: not shown.`);
+  }
+  const px = hexBytes(record.outcome.bytes);
+  if (px.length !== head.tw * head.th * 3) return h("p", { class: "error" }, "The tile's output has the wrong size.");
+  const canvas = h("canvas", { id: "tile", width: head.tw, height: head.th, "data-commitment": record.commitment,
+    style: `width: ${Math.min(8 * head.tw, 640)}px; image-rendering: pixelated`, role: "img",
+    "aria-label": `rendered tile at ${head.x},${head.y}, ${head.tw}×${head.th} pixels` });
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(head.tw, head.th);
+  for (let i = 0; i < head.tw * head.th; i++) img.data.set([px[3 * i], px[3 * i + 1], px[3 * i + 2], 255], 4 * i);
+  ctx.putImageData(img, 0, 0);
+  return h("figure", {}, canvas, h("figcaption", { class: "muted" },
+    `Tile at (${head.x}, ${head.y}), ${head.tw}×${head.th} of a ${head.width}×${head.height} frame, as served by `, link.device(run.provider),
+    `; its run record commits to the settled commitment `, h("code", {}, short(settled)), "."));
+}
+
 async function job(id) {
   const j = await api(`/v1/jobs/${encodeURIComponent(id)}`);
   const job = j.job;
+  const tile = await renderedTile(id, job);
   return h("div", {}, h("h1", {}, "Job ", h("span", { class: "mono" }, id)),
     cards([["Client", link.account(job.client)], ["Entry", job.spec.entry], ["Status", jobStatus(job.status)],
       ["Posted", link.block(job.posted_height)], ["Fuel limit", num(job.spec.fuel)], ["Replicas", num(job.spec.replicas)],
@@ -438,7 +491,8 @@ async function job(id) {
       h("td", { class: "num" }, num(r.price_per_gfuel)), r.claim ? h("code", { title: r.claim.commitment }, short(r.claim.commitment)) : h("span", { class: "muted" }, "not committed"),
       h("td", { class: "num" }, r.claim ? num(r.claim.fuel_used) : "—")]))),
     section("Verification", table(["Verifier", "Commitment", "Fuel used#"], job.verifications.map(([v, c]) => [link.device(v),
-      h("code", { title: c.commitment }, short(c.commitment)), h("td", { class: "num" }, num(c.fuel_used))]), "Not replayed (yet).")));
+      h("code", { title: c.commitment }, short(c.commitment)), h("td", { class: "num" }, num(c.fuel_used))]), "Not replayed (yet).")),
+    tile ? section("Rendered tile", tile) : null);
 }
 
 export const views = {

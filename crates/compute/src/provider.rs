@@ -244,8 +244,12 @@ async fn blob(State(p): State<Provider>, Path(hash): Path<String>) -> Result<Res
         .map_err(Refusal::internal)?;
     let bytes =
         bytes.ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "unknown_blob", format!("no blob {hash} here")))?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream"), PUBLIC_READ], bytes).into_response())
 }
+
+/// Blobs and results are readable by anyone who can reach the provider (verifiers fetch them to
+/// replay), so a web page on another origin, such as a node's explorer, may read them too.
+const PUBLIC_READ: (header::HeaderName, &str) = (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
 
 async fn result(State(p): State<Provider>, Path(job): Path<String>) -> Result<Response, Refusal> {
     let id = parse_hash(&job)?;
@@ -256,7 +260,7 @@ async fn result(State(p): State<Provider>, Path(job): Path<String>) -> Result<Re
         .map_err(Refusal::internal)?;
     let record =
         record.ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_result", format!("job {id} has not run here")))?;
-    Ok(Json(record).into_response())
+    Ok(([PUBLIC_READ], Json(record)).into_response())
 }
 
 async fn status(State(p): State<Provider>) -> Json<serde_json::Value> {

@@ -467,13 +467,23 @@ fn explorer_in_chromium_shows_the_map_earnings_and_rejected_reports_of_a_running
     b.assert_clean("the hotspot owner's page");
 
     // A transaction's page.
-    let busy = get(&url, "/v1/blocks?limit=100").unwrap()["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["tx_count"].as_u64().unwrap() > 0)
-        .map(|x| x["height"].as_u64().unwrap())
-        .expect("a recent block with transactions");
+    // The newest block with transactions (devices report through ingest, so most blocks are
+    // empty): page back through /v1/blocks.
+    let mut before = String::new();
+    let busy = loop {
+        let page = get(&url, &format!("/v1/blocks?limit=100{before}")).unwrap();
+        let found = page["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["tx_count"].as_u64().unwrap() > 0)
+            .map(|x| x["height"].as_u64().unwrap());
+        if let Some(height) = found {
+            break height;
+        }
+        let next = page["next"].as_u64().expect("a block with transactions");
+        before = format!("&before={next}");
+    };
     let tx_id = get(&url, &format!("/v1/blocks/{busy}")).unwrap()["tx_ids"][0]
         .as_str()
         .unwrap()
@@ -532,6 +542,30 @@ fn explorer_in_chromium_shows_the_map_earnings_and_rejected_reports_of_a_running
     let shown = b.attrs("main section[aria-label=Verification] tbody td code", "title");
     assert_eq!(shown[0], verifier[1]["commitment"].as_str().unwrap(), "{job}");
     assert_eq!(shown[0], job["job"]["runs"][0]["claim"]["commitment"].as_str().unwrap());
+    // The rendered tile, read from the provider that ran it, pixel for pixel.
+    let settled = job["job"]["status"]["commitment"].as_str().unwrap();
+    b.wait_text("main section[aria-label='Rendered tile']", "settled commitment");
+    assert_eq!(b.attrs("canvas#tile", "data-commitment"), vec![settled.to_string()]);
+    let run = job["job"]["runs"][0]["provider"].as_str().unwrap();
+    let endpoint = get(&url, "/v1/compute/providers").unwrap()["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["address"] == run)
+        .unwrap()["endpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record = get(&endpoint, &format!("/v1/jobs/{}/result", listed[0])).unwrap();
+    let drawn = b.js(
+        "const c = document.getElementById('tile'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+         let s = ''; for (let i = 0; i < d.length; i += 4) for (let k = 0; k < 3; k++) s += d[i + k].toString(16).padStart(2, '0'); return s;",
+    );
+    assert_eq!(
+        drawn.as_str().unwrap(),
+        record["outcome"]["bytes"].as_str().unwrap(),
+        "the tile's pixels"
+    );
     b.assert_clean("a job's page");
     b.screenshot("job");
     b.goto(&format!("{url}/economy"));
