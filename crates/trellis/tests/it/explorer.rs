@@ -181,6 +181,18 @@ impl Drop for Browser {
     }
 }
 
+/// The string `field` of every object in the JSON array `list`, sorted.
+fn sorted_strings(list: &Value, field: &str) -> Vec<String> {
+    let mut out: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x[field].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
 /// The device named `name` in the devnet's start-up output.
 fn named(lines: &[String], name: &str) -> String {
     lines
@@ -224,13 +236,7 @@ fn explorer_in_chromium_shows_the_map_earnings_and_rejected_reports_of_a_running
     let mut drawn = b.attrs("polygon.hex", "data-cell");
     drawn.sort();
     let api_map = get(&url, &format!("/v1/map?res={res}")).unwrap();
-    let mut served: Vec<String> = api_map["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["cell"].as_str().unwrap().to_string())
-        .collect();
-    served.sort();
+    let served = sorted_strings(&api_map["cells"], "cell");
     assert!(!served.is_empty(), "{api_map}");
     assert_eq!(drawn, served, "the map draws the API's hexes");
     b.screenshot("map");
@@ -309,13 +315,7 @@ fn explorer_in_chromium_shows_the_map_earnings_and_rejected_reports_of_a_running
     let mut listed = b.attrs("#hex-devices a", "title");
     listed.sort();
     let in_cell = get(&url, &format!("/v1/devices?cell={parent}")).unwrap();
-    let mut expected: Vec<String> = in_cell["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["address"].as_str().unwrap().to_string())
-        .collect();
-    expected.sort();
+    let expected = sorted_strings(&in_cell["devices"], "address");
     assert!(expected.contains(&hotspot), "{in_cell}");
     assert_eq!(listed, expected);
     let all = get(&url, "/v1/devices?limit=1000").unwrap();
