@@ -24,13 +24,9 @@ pub(crate) fn router(node: Node) -> Router {
         .with_state(node)
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(e)
-}
-
 /// A job with what the rules derive from it (see `trellis_ledger::execute::ReplayStatus`).
 fn job_view(s: &MemStore, id: &Hash, job: &Job, tip_height: u64) -> Result<Value, ApiError> {
-    let status = replay_status(s, id, job, tip_height).map_err(internal)?;
+    let status = replay_status(s, id, job, tip_height).map_err(ApiError::internal)?;
     Ok(json!({
         "id": id,
         "job": job,
@@ -44,7 +40,7 @@ fn job_view(s: &MemStore, id: &Hash, job: &Job, tip_height: u64) -> Result<Value
 async fn job(State(node): State<Node>, Param(id): Param) -> Result<Json<Value>, ApiError> {
     let id: Hash = parse("job id", &id)?;
     let view = node.with_state(|s, tip| -> Result<Option<Value>, ApiError> {
-        match s.job(&id).map_err(internal)? {
+        match s.job(&id).map_err(ApiError::internal)? {
             Some(job) => job_view(s, &id, &job, tip.height).map(Some),
             None => Ok(None),
         }
@@ -56,7 +52,7 @@ async fn job(State(node): State<Node>, Param(id): Param) -> Result<Json<Value>, 
 async fn client_jobs(State(node): State<Node>, Param(address): Param) -> Result<Json<Value>, ApiError> {
     let client: AccountAddress = parse("account address", &address)?;
     let jobs = node.with_state(|s, tip| -> Result<Vec<Value>, ApiError> {
-        let all = state::jobs(s).map_err(internal)?;
+        let all = state::jobs(s).map_err(ApiError::internal)?;
         all.iter()
             .filter(|(_, j)| j.client == client)
             .map(|(id, j)| job_view(s, id, j, tip.height))
@@ -67,8 +63,8 @@ async fn client_jobs(State(node): State<Node>, Param(address): Param) -> Result<
 
 async fn providers(State(node): State<Node>) -> Result<Json<Value>, ApiError> {
     let list = node.with_state(|s, _| -> Result<Vec<Value>, ApiError> {
-        let params = s.params().map_err(internal)?;
-        let providers = state::compute_providers(s).map_err(internal)?;
+        let params = s.params().map_err(ApiError::internal)?;
+        let providers = state::compute_providers(s).map_err(ApiError::internal)?;
         Ok(providers
             .into_iter()
             .map(|p| {
@@ -91,13 +87,17 @@ async fn duties(State(node): State<Node>, Param(device): Param) -> Result<Json<V
     let device: DeviceAddress = parse("device address", &device)?;
     let (runs, replays) = node.with_state(|s, tip| -> Result<(Vec<Value>, Vec<Value>), ApiError> {
         let (mut runs, mut replays) = (Vec::new(), Vec::new());
-        for (id, job) in state::jobs(s).map_err(internal)? {
+        for (id, job) in state::jobs(s).map_err(ApiError::internal)? {
             if job.status != JobStatus::Open {
                 continue;
             }
             if job.runs.iter().any(|r| r.provider == device && r.claim.is_none()) {
                 runs.push(job_view(s, &id, &job, tip.height)?);
-            } else if replay_status(s, &id, &job, tip.height).map_err(internal)?.replayer == Some(device) {
+            } else if replay_status(s, &id, &job, tip.height)
+                .map_err(ApiError::internal)?
+                .replayer
+                == Some(device)
+            {
                 replays.push(job_view(s, &id, &job, tip.height)?);
             }
         }

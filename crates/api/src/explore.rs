@@ -19,7 +19,7 @@ use trellis_chain::Node;
 use trellis_ledger::{
     state::{self, keys, CorruptState, Device, Manifest},
     tx::DeviceClass,
-    StateRead, Store, TxKind, TxOutcome,
+    StateRead, TxKind, TxOutcome,
 };
 use trellis_primitives::{AccountAddress, Amount, DeviceAddress, Epoch};
 
@@ -60,10 +60,6 @@ pub(crate) fn router(node: Node, archive: Option<PathBuf>) -> Router {
         .merge(map_routes)
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(e)
-}
-
 /// `limit` checked against `max`, defaulting to `default`.
 fn limit(given: Option<u64>, default: u64, max: u64) -> Result<u64, ApiError> {
     match given {
@@ -77,34 +73,6 @@ fn limit(given: Option<u64>, default: u64, max: u64) -> Result<u64, ApiError> {
     }
 }
 
-fn class_name(class: DeviceClass) -> &'static str {
-    match class {
-        DeviceClass::Hotspot => "hotspot",
-        DeviceClass::Storage => "storage",
-        DeviceClass::Compute => "compute",
-        DeviceClass::Sensor => "sensor",
-        DeviceClass::Energy => "energy",
-    }
-}
-
-fn parse_class(text: &str) -> Result<DeviceClass, ApiError> {
-    [
-        DeviceClass::Hotspot,
-        DeviceClass::Storage,
-        DeviceClass::Compute,
-        DeviceClass::Sensor,
-        DeviceClass::Energy,
-    ]
-    .into_iter()
-    .find(|c| class_name(*c) == text)
-    .ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_parameter",
-            format!("unknown device class `{text}` (hotspot, storage, compute, sensor, energy)"),
-        )
-    })
-}
-
 /// The value of capability `name`, 0 if not declared.
 fn capability(d: &Device, name: &str) -> u64 {
     d.capabilities.iter().find(|c| c.name == name).map_or(0, |c| c.value)
@@ -113,7 +81,7 @@ fn capability(d: &Device, name: &str) -> u64 {
 fn device_summary(address: &DeviceAddress, d: &Device) -> Value {
     json!({
         "address": address,
-        "class": class_name(d.class),
+        "class": d.class,
         "owner": d.owner,
         "location": d.location.as_ref().map(|l| l.location),
         "onboarded_height": d.onboarded_height,
@@ -125,7 +93,8 @@ fn device_summary(address: &DeviceAddress, d: &Device) -> Value {
 
 #[derive(Deserialize)]
 struct DeviceQuery {
-    class: Option<String>,
+    /// Parsed by serde from the class's snake_case name (an unknown one is a 400).
+    class: Option<DeviceClass>,
     /// An H3 cell (any resolution 0..=12): only devices located inside it.
     cell: Option<String>,
     owner: Option<String>,
@@ -135,7 +104,7 @@ struct DeviceQuery {
 
 /// Devices in address order, filtered, one page at a time (`next` is the `after` of the next page).
 fn device_page(node: &Node, q: &DeviceQuery, owner: Option<AccountAddress>) -> Result<Value, ApiError> {
-    let class = q.class.as_deref().map(parse_class).transpose()?;
+    let class = q.class;
     let owner = match (owner, q.owner.as_deref()) {
         (Some(o), _) => Some(o),
         (None, Some(text)) => Some(parse::<AccountAddress>("account address", text)?),
@@ -159,8 +128,8 @@ fn device_page(node: &Node, q: &DeviceQuery, owner: Option<AccountAddress>) -> R
             .and_then(|l| l.location.cell().parent(c.resolution()))
             .is_some_and(|p| p == c),
     };
-    let limit = usize::try_from(limit(q.limit, 200, MAX_DEVICES as u64)?).map_err(internal)?;
-    let all = node.with_state(|s, _| state::devices(s)).map_err(internal)?;
+    let limit = usize::try_from(limit(q.limit, 200, MAX_DEVICES as u64)?).map_err(ApiError::internal)?;
+    let all = node.with_state(|s, _| state::devices(s)).map_err(ApiError::internal)?;
     let mut matching = all.iter().filter(|(a, d)| {
         class.is_none_or(|c| d.class == c)
             && owner.is_none_or(|o| d.owner == o)
@@ -194,13 +163,14 @@ async fn owner_devices(
 #[derive(Deserialize)]
 struct MapQuery {
     res: Option<u8>,
-    class: Option<String>,
+    class: Option<DeviceClass>,
 }
 
 /// What one hex holds.
 #[derive(Default)]
 struct Hex {
-    counts: [u64; 5],
+    /// Devices per class, indexed as [`DeviceClass::ALL`].
+    counts: [u64; DeviceClass::ALL.len()],
     storage_capacity_bytes: u64,
     compute_slots: u64,
     stake: Amount,
@@ -235,16 +205,6 @@ async fn transmit_scales(archive: Option<PathBuf>) -> Result<(Option<Epoch>, BTr
     Ok((Some(epoch), scales))
 }
 
-fn class_index(class: DeviceClass) -> usize {
-    match class {
-        DeviceClass::Hotspot => 0,
-        DeviceClass::Storage => 1,
-        DeviceClass::Compute => 2,
-        DeviceClass::Sensor => 3,
-        DeviceClass::Energy => 4,
-    }
-}
-
 /// Devices with a location, aggregated into the H3 cells at `res` that hold them, with each
 /// cell's boundary in degrees (so a client draws hexes without an H3 library).
 async fn map(State(x): State<Explore>, Query(q): Query<MapQuery>) -> Result<Json<Value>, ApiError> {
@@ -254,8 +214,8 @@ async fn map(State(x): State<Explore>, Query(q): Query<MapQuery>) -> Result<Json
         .ok()
         .filter(|r| u8::from(*r) <= 12)
         .ok_or_else(|| ApiError::bad_request("invalid_parameter", format!("res {res} is not 0..=12")))?;
-    let class = q.class.as_deref().map(parse_class).transpose()?;
-    let all = node.with_state(|s, _| state::devices(s)).map_err(internal)?;
+    let class = q.class;
+    let all = node.with_state(|s, _| state::devices(s)).map_err(ApiError::internal)?;
     let (scale_epoch, scales) = transmit_scales(x.archive).await?;
     let mut hexes: BTreeMap<CellIndex, Hex> = BTreeMap::new();
     let mut unlocated = 0u64;
@@ -265,7 +225,9 @@ async fn map(State(x): State<Explore>, Query(q): Query<MapQuery>) -> Result<Json
             continue;
         };
         let hex = hexes.entry(cell).or_default();
-        hex.counts[class_index(d.class)] += 1;
+        if let Some(i) = DeviceClass::ALL.iter().position(|c| *c == d.class) {
+            hex.counts[i] += 1;
+        }
         hex.storage_capacity_bytes = hex
             .storage_capacity_bytes
             .saturating_add(capability(d, "capacity_bytes"));
@@ -287,10 +249,11 @@ async fn map(State(x): State<Explore>, Query(q): Query<MapQuery>) -> Result<Json
                 "cell": cell.to_string(),
                 "center": [center.lat(), center.lng()],
                 "boundary": boundary,
-                "devices": {
-                    "hotspot": h.counts[0], "storage": h.counts[1], "compute": h.counts[2],
-                    "sensor": h.counts[3], "energy": h.counts[4],
-                },
+                "devices": DeviceClass::ALL
+                    .iter()
+                    .zip(h.counts)
+                    .map(|(c, n)| (c.name().to_string(), json!(n)))
+                    .collect::<serde_json::Map<_, _>>(),
                 "total": h.counts.iter().sum::<u64>(),
                 "storage_capacity_bytes": h.storage_capacity_bytes,
                 "compute_slots": h.compute_slots,
@@ -327,8 +290,8 @@ async fn blocks(State(node): State<Node>, Query(q): Query<PageQuery>) -> Result<
     while let Some(h) = height.filter(|_| list.len() < limit as usize) {
         let block = node
             .block(h)
-            .map_err(internal)?
-            .ok_or_else(|| internal(format!("block {h} missing below the tip")))?;
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::internal(format!("block {h} missing below the tip")))?;
         list.push(json!({
             "height": h,
             "hash": block.header.hash(),
@@ -371,7 +334,7 @@ async fn epochs(State(node): State<Node>, Query(q): Query<PageQuery>) -> Result<
         }
         Ok((rows, current, e.map(|n| n + 1)))
     });
-    let (rows, current, next) = rows.map_err(internal)?;
+    let (rows, current, next) = rows.map_err(ApiError::internal)?;
     Ok(Json(json!({ "current": current, "epochs": rows, "next": next })))
 }
 
@@ -383,7 +346,7 @@ struct ListQuery {
 /// Open storage deals in id order.
 async fn deals(State(node): State<Node>, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
     let limit = limit(q.limit, 100, MAX_ITEMS as u64)? as usize;
-    let list = node.with_state(|s, _| state::deals(s)).map_err(internal)?;
+    let list = node.with_state(|s, _| state::deals(s)).map_err(ApiError::internal)?;
     let total = list.len();
     let deals: Vec<Value> = list
         .iter()
@@ -410,7 +373,7 @@ async fn deals(State(node): State<Node>, Query(q): Query<ListQuery>) -> Result<J
 /// Compute jobs, newest posted first (ties in id order).
 async fn jobs(State(node): State<Node>, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
     let limit = limit(q.limit, 100, MAX_ITEMS as u64)? as usize;
-    let mut list = node.with_state(|s, _| state::jobs(s)).map_err(internal)?;
+    let mut list = node.with_state(|s, _| state::jobs(s)).map_err(ApiError::internal)?;
     let total = list.len();
     list.sort_by(|(a, x), (b, y)| y.posted_height.cmp(&x.posted_height).then(a.cmp(b)));
     let jobs: Vec<Value> = list
@@ -450,8 +413,8 @@ async fn moves(State(node): State<Node>, Query(q): Query<MoveQuery>) -> Result<J
     for height in (from..=tip).rev() {
         let block = node
             .block(height)
-            .map_err(internal)?
-            .ok_or_else(|| internal(format!("block {height} missing below the tip")))?;
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::internal(format!("block {height} missing below the tip")))?;
         if !block
             .txs
             .iter()
@@ -462,7 +425,7 @@ async fn moves(State(node): State<Node>, Query(q): Query<MoveQuery>) -> Result<J
         let receipts = node
             .store()
             .receipts(height)
-            .map_err(|e| internal(trellis_chain::NodeError::from(e)))?;
+            .map_err(|e| ApiError::internal(trellis_chain::NodeError::from(e)))?;
         for (tx, receipt) in block.txs.iter().zip(&receipts) {
             if let (TxKind::MovePiece { deal, index, provider }, TxOutcome::Success) = (&tx.body.kind, &receipt.outcome)
             {
@@ -478,19 +441,4 @@ async fn moves(State(node): State<Node>, Query(q): Query<MoveQuery>) -> Result<J
         }
     }
     Ok(Json(json!({ "from_height": from, "tip": tip, "moves": list })))
-}
-
-/// Every slash of a device, oldest first.
-pub(crate) fn slashes<S: Store + StateRead>(
-    s: &S,
-    address: &DeviceAddress,
-    d: &Device,
-) -> Result<Vec<state::SlashRecord>, ApiError> {
-    (0..d.slash_count)
-        .map(|seq| {
-            s.read::<state::SlashRecord>(&keys::slash(address, seq))
-                .map_err(internal)?
-                .ok_or_else(|| internal("slash history entry missing"))
-        })
-        .collect()
 }

@@ -103,10 +103,6 @@ pub async fn serve_with(
         .await
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(e)
-}
-
 /// One path parameter as text. Axum's own `Path` rejection (a segment that is not UTF-8 once
 /// percent-decoded, e.g. `/v1/accounts/%FF`) is a plain-text body; this turns it into the JSON
 /// error every other bad input gets.
@@ -119,7 +115,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(Param(value)),
             Err(e) if e.status().is_client_error() => Err(ApiError::bad_request("invalid_parameter", e.body_text())),
-            Err(e) => Err(internal(e.body_text())),
+            Err(e) => Err(ApiError::internal(e.body_text())),
         }
     }
 }
@@ -148,7 +144,11 @@ where
 
 async fn status(State(node): State<Node>) -> ApiResult<Json<Value>> {
     let (chain_id, params, tip) = node.with_state(|s, tip| {
-        Ok::<_, ApiError>((s.chain_id().map_err(internal)?, s.params().map_err(internal)?, *tip))
+        Ok::<_, ApiError>((
+            s.chain_id().map_err(ApiError::internal)?,
+            s.params().map_err(ApiError::internal)?,
+            *tip,
+        ))
     })?;
     Ok(Json(json!({
         "chain_id": chain_id,
@@ -202,14 +202,14 @@ async fn submit(
         Ok(id) => Ok((StatusCode::ACCEPTED, Json(json!({ "tx_id": id }))).into_response()),
         Err(SubmitError::Mempool(e)) => Err(ApiError::refused(e.code(), e.to_string())),
         Err(SubmitError::Stopped(m)) => Err(ApiError::unavailable(m)),
-        Err(SubmitError::Corrupt(e)) => Err(internal(e)),
+        Err(SubmitError::Corrupt(e)) => Err(ApiError::internal(e)),
     }
 }
 
 async fn tx_status(State(node): State<Node>, Param(id): Param) -> ApiResult<Json<Value>> {
     let id: Hash = parse("transaction id", &id)?;
-    let status = node.tx_status(&id).map_err(internal)?;
-    let mut value = serde_json::to_value(status).map_err(internal)?;
+    let status = node.tx_status(&id).map_err(ApiError::internal)?;
+    let mut value = serde_json::to_value(status).map_err(ApiError::internal)?;
     value["tx_id"] = json!(id);
     Ok(Json(value))
 }
@@ -217,7 +217,7 @@ async fn tx_status(State(node): State<Node>, Param(id): Param) -> ApiResult<Json
 async fn account(State(node): State<Node>, Param(address): Param) -> ApiResult<Json<Value>> {
     let address: AccountAddress = parse("account address", &address)?;
     let (account, height) = node.with_state(|s, tip| (s.account(&address), tip.height));
-    let account = account.map_err(internal)?;
+    let account = account.map_err(ApiError::internal)?;
     Ok(Json(
         json!({ "address": address, "height": height, "account": account }),
     ))
@@ -239,15 +239,33 @@ async fn account_proof(State(node): State<Node>, Param(address): Param) -> ApiRe
     })))
 }
 
+/// Entries `0..count` of a per-device history in state (locations, slashes), oldest first; a
+/// missing entry below the count is corrupt state.
+pub(crate) fn history<T: trellis_primitives::Decode>(
+    s: &impl StateRead,
+    count: u32,
+    key: impl Fn(u32) -> Vec<u8>,
+    what: &str,
+) -> ApiResult<Vec<T>> {
+    (0..count)
+        .map(|seq| {
+            s.read::<T>(&key(seq))
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| ApiError::internal(format!("{what} history entry {seq} missing")))
+        })
+        .collect()
+}
+
 fn device_address(text: &str) -> ApiResult<DeviceAddress> {
     parse("device address", text)
 }
 
 async fn device(State(node): State<Node>, Param(address): Param) -> ApiResult<Json<Value>> {
     let address = device_address(&address)?;
-    let device = node.with_state(|s, _| s.device(&address)).map_err(internal)?;
+    let device = node.with_state(|s, _| s.device(&address)).map_err(ApiError::internal)?;
     let device = device.ok_or_else(|| ApiError::not_found(format!("device {address} is not registered")))?;
-    let slashes = node.with_state(|s, _| crate::explore::slashes(s, &address, &device))?;
+    let slashes: Vec<trellis_ledger::state::SlashRecord> =
+        node.with_state(|s, _| history(s, device.slash_count, |seq| keys::slash(&address, seq), "slash"))?;
     Ok(Json(
         json!({ "address": address, "device": device, "slashes": slashes }),
     ))
@@ -256,17 +274,16 @@ async fn device(State(node): State<Node>, Param(address): Param) -> ApiResult<Js
 async fn device_locations(State(node): State<Node>, Param(address): Param) -> ApiResult<Json<Value>> {
     let address = device_address(&address)?;
     let history = node.with_state(|s, _| -> Result<Option<Vec<LocationRecord>>, ApiError> {
-        let Some(device) = s.device(&address).map_err(internal)? else {
+        let Some(device) = s.device(&address).map_err(ApiError::internal)? else {
             return Ok(None);
         };
-        (0..device.location_count)
-            .map(|seq| {
-                s.read::<LocationRecord>(&keys::location_history(&address, seq))
-                    .map_err(internal)?
-                    .ok_or_else(|| internal("location history entry missing"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
+        history::<LocationRecord>(
+            s,
+            device.location_count,
+            |seq| keys::location_history(&address, seq),
+            "location",
+        )
+        .map(Some)
     })?;
     let history = history.ok_or_else(|| ApiError::not_found(format!("device {address} is not registered")))?;
     Ok(Json(json!({ "address": address, "locations": history })))
@@ -283,12 +300,12 @@ struct BlockView {
 fn block_view(node: &Node, height: u64) -> ApiResult<Json<BlockView>> {
     let block = node
         .block(height)
-        .map_err(internal)?
+        .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
     let receipts = node
         .store()
         .receipts(height)
-        .map_err(|e| internal(NodeError::from(e)))?;
+        .map_err(|e| ApiError::internal(NodeError::from(e)))?;
     Ok(Json(BlockView {
         hash: block.header.hash(),
         tx_ids: block.txs.iter().map(Transaction::id).collect(),
@@ -308,7 +325,7 @@ async fn block(State(node): State<Node>, Param(height): Param) -> ApiResult<Json
 }
 
 async fn supply(State(node): State<Node>) -> ApiResult<Json<Value>> {
-    let supply = node.with_state(|s, _| s.supply()).map_err(internal)?;
+    let supply = node.with_state(|s, _| s.supply()).map_err(ApiError::internal)?;
     Ok(Json(json!({ "supply": supply, "circulating": supply.circulating() })))
 }
 
@@ -320,7 +337,7 @@ async fn params(State(node): State<Node>) -> ApiResult<Json<Value>> {
                 s.read::<trellis_ledger::RewardParams>(keys::REWARD_PARAMS)?,
             ))
         })
-        .map_err(internal)?;
+        .map_err(ApiError::internal)?;
     Ok(Json(json!({ "params": params, "rewards": rewards })))
 }
 

@@ -22,10 +22,6 @@ pub(crate) fn router(node: Node) -> Router {
         .with_state(node)
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(e)
-}
-
 fn deal_view(id: Hash, deal: &Deal, epoch: Epoch) -> Value {
     json!({
         "id": id,
@@ -46,7 +42,7 @@ async fn deal(State(node): State<Node>, Param(id): Param) -> Result<Json<Value>,
         .with_state(|s, tip| -> Result<_, CorruptState> {
             Ok((s.deal(&id)?, current_epoch(s, tip.height)?.1, tip.height))
         })
-        .map_err(internal)?;
+        .map_err(ApiError::internal)?;
     let deal = deal.ok_or_else(|| ApiError::not_found(format!("no open storage deal {id}")))?;
     let mut view = deal_view(id, &deal, epoch);
     view["height"] = json!(height);
@@ -61,7 +57,7 @@ async fn client_deals(State(node): State<Node>, Param(address): Param) -> Result
             let epoch = current_epoch(s, tip.height)?.1;
             Ok((state::deals(s)?, epoch))
         })
-        .map_err(internal)?;
+        .map_err(ApiError::internal)?;
     let mine: Vec<Value> = deals
         .into_iter()
         .filter(|(_, d)| d.client == client)
@@ -75,7 +71,7 @@ async fn providers(State(node): State<Node>) -> Result<Json<Value>, ApiError> {
         .with_state(|s, tip| -> Result<_, CorruptState> {
             Ok((state::storage_providers(s)?, current_epoch(s, tip.height)?.0))
         })
-        .map_err(internal)?;
+        .map_err(ApiError::internal)?;
     let list: Vec<Value> = providers
         .into_iter()
         .map(|p| {

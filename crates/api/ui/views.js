@@ -4,8 +4,26 @@
 import { h, api, maybe, amount, trl, num, bytes, short, when, link, cls, table, cards, live, ApiError } from "/ui/app.js";
 import { mapView } from "/ui/map.js";
 
-/** How many past epochs a device page looks back over for earnings. */
-const EARNINGS_EPOCHS = 12;
+/** How many epochs (the current one and those before it) pages look back over for earnings,
+ *  report verdicts and storage audits. */
+const RECENT_EPOCHS = 12;
+
+/** The epochs pages look back over, newest first. */
+function recentEpochs(status) {
+  const out = [];
+  for (let e = status.epoch; e >= 0 && e > status.epoch - RECENT_EPOCHS; e--) out.push(e);
+  return out;
+}
+
+/** The newest recent epoch for which `path(e)` exists and `keep` accepts the body: [epoch, body],
+ *  or null. */
+async function newestArchived(status, path, keep = () => true) {
+  for (const e of recentEpochs(status)) {
+    const body = await maybe(path(e));
+    if (body && keep(body)) return [e, body];
+  }
+  return null;
+}
 
 export function notFound(title, message) {
   return h("section", { class: "notfound", role: "alert" },
@@ -99,13 +117,6 @@ async function devices(_, params) {
     next);
 }
 
-/** One epoch's earnings of a device: its shares (why) and payouts (how much). */
-async function earningsOf(device, epoch) {
-  const b = await maybe(`/v1/rewards/${epoch}/devices/${device}`);
-  if (!b) return null;
-  return b;
-}
-
 function factorList(factors) {
   if (!factors || !factors.length) return h("span", { class: "muted" }, "none");
   return h("ul", {}, factors.map(([name, v]) => h("li", {}, h("code", {}, name), ` = ${num(v)}`)));
@@ -118,10 +129,9 @@ function rejectedList(rejected) {
 }
 
 async function earningsSection(address, status) {
-  const current = status.epoch;
-  const epochs = [];
-  for (let e = current; e >= 0 && e > current - EARNINGS_EPOCHS; e--) epochs.push(e);
-  const found = (await Promise.all(epochs.map(async (e) => [e, await earningsOf(address, e)]))).filter(([, b]) => b);
+  // Each epoch's shares (why) and payouts (how much) of the device.
+  const found = (await Promise.all(recentEpochs(status).map(async (e) => [e, await maybe(`/v1/rewards/${e}/devices/${address}`)])))
+    .filter(([, b]) => b);
   const rows = [];
   for (const [e, b] of found) {
     for (const s of b.shares) {
@@ -141,7 +151,7 @@ async function earningsSection(address, status) {
   const total = found.reduce((t, [, b]) => t + b.payouts.reduce((s, p) => s + BigInt(p.amount), 0n), 0n);
   if (!rows.length) {
     return section("Earnings", h("p", { class: "empty" },
-      `No reward shares in the last ${EARNINGS_EPOCHS} epochs. A device earns once an epoch it took part in is settled (see /v1/rewards/{epoch}).`));
+      `No reward shares in the last ${RECENT_EPOCHS} epochs. A device earns once an epoch it took part in is settled (see /v1/rewards/{epoch}).`));
   }
   const t = h("table", { id: "earnings" },
     h("thead", {}, h("tr", {}, ["Epoch", "Pool", "Units", "Counted reports", "Rejected reports", "Multipliers", "Pool units", "Pool amount", "Share", "Paid"]
@@ -155,9 +165,9 @@ async function earningsSection(address, status) {
 
 async function reportsSection(address, status) {
   // The newest epoch with archived verdicts for this device.
-  for (let e = status.epoch; e >= 0 && e > status.epoch - EARNINGS_EPOCHS; e--) {
-    const r = await maybe(`/v1/rewards/${e}/devices/${address}/reports`);
-    if (!r || !r.reports.length) continue;
+  const found = await newestArchived(status, (e) => `/v1/rewards/${e}/devices/${address}/reports`, (r) => r.reports.length > 0);
+  if (found) {
+    const [e, r] = found;
     const invalid = r.reports.filter((x) => !x.verdict.valid).length;
     const rows = r.reports.slice(-200).reverse().map((x) => [
       x.kind, when(x.received_ms),
@@ -172,11 +182,10 @@ async function reportsSection(address, status) {
   return section("Recent reports", h("p", { class: "empty" }, "No verdicts archived for this device in recent epochs."));
 }
 
-async function classSection(address, device) {
+async function classSection(address, device, status) {
   if (device.class === "storage") {
-    const [providers, status] = await Promise.all([api("/v1/providers"), api("/v1/status")]);
+    const [providers, audits] = await Promise.all([api("/v1/providers"), latestAudits(status)]);
     const p = providers.providers.find((x) => x.address === address);
-    const audits = await latestAudits(status);
     if (p) return section("Storage provider", cards([["Reputation", `${(p.reputation_ppm / 10000).toFixed(2)} %`],
       ["Eligible", p.eligible ? "yes" : "no"], ["Disqualified", p.disqualified ? "yes" : "no"], ["Endpoint", p.endpoint ?? "—"]]),
       audits ? h("div", {}, h("h3", {}, `Audits (epoch ${audits.epoch})`), auditTable(audits, address)) : null);
@@ -194,14 +203,13 @@ async function device(address) {
   const [d, locs, status] = await Promise.all([
     api(`/v1/devices/${encodeURIComponent(address)}`), api(`/v1/devices/${encodeURIComponent(address)}/locations`), api("/v1/status")]);
   const dev = d.device;
-  const className = String(dev.class).toLowerCase();
   const locRows = locs.locations.slice().reverse().map((l) => [h("code", {}, l.location), link.block(l.height),
     l.antenna ? `${l.antenna.gain_dbi_tenths / 10} dBi, ${l.antenna.elevation_m} m` : "—"]);
   const slashRows = d.slashes.map((s) => [link.block(s.height), amount(s.amount), h("td", { class: "bad" }, s.reason), h("code", {}, short(s.evidence))]);
-  const [earnings, reports, extra] = await Promise.all([earningsSection(address, status), reportsSection(address, status), classSection(address, { class: className })]);
+  const [earnings, reports, extra] = await Promise.all([earningsSection(address, status), reportsSection(address, status), classSection(address, dev, status)]);
   return h("div", {},
     h("h1", {}, "Device ", h("span", { class: "mono" }, address)),
-    cards([["Class", cls(className)], ["Owner", link.account(dev.owner)], ["Onboarded", link.block(dev.onboarded_height)],
+    cards([["Class", cls(dev.class)], ["Owner", link.account(dev.owner)], ["Onboarded", link.block(dev.onboarded_height)],
       ["Location", dev.location ? dev.location.location : "not asserted"], ["Stake (collateral)", trl(dev.stake)],
       ["Slashed", trl(dev.slashed), { class: BigInt(dev.slashed) > 0n ? "card bad" : "card" }],
       ["Capabilities", dev.capabilities.map((c) => `${c.name}=${c.value}`).join(", ") || "—"]]),
@@ -358,13 +366,10 @@ async function economy() {
 
 // ---- Storage and compute -------------------------------------------------------------------
 
-/** The newest archived storage audits at or before the current epoch (null if none). */
+/** The newest archived storage audits among the recent epochs (null if none). */
 async function latestAudits(status) {
-  for (let e = status.epoch; e >= 0 && e > status.epoch - EARNINGS_EPOCHS; e--) {
-    const a = await maybe(`/v1/storage/audits/${e}`);
-    if (a) return a;
-  }
-  return null;
+  const found = await newestArchived(status, (e) => `/v1/storage/audits/${e}`);
+  return found && found[1];
 }
 
 /** An audit verdict: `{ result: "passed" | "not_stored" | "bad_answer" | …, detail? }`. */

@@ -146,6 +146,17 @@ impl Browser {
         }
     }
 
+    /// Picks the map's layer (`""` for all devices) as a user would, through its select.
+    fn map_layer(&self, value: &str) {
+        self.rt
+            .block_on(self.client.execute(
+                "const s = document.getElementById('map-layer'); s.value = arguments[0]; \
+                 s.dispatchEvent(new Event('change'));",
+                vec![json!(value)],
+            ))
+            .unwrap();
+    }
+
     fn click(&self, css: &str) {
         self.texts(css);
         self.rt.block_on(async {
@@ -179,6 +190,14 @@ impl Drop for Browser {
         let client = self.client.clone();
         let _session_ends_with_the_driver_anyway = self.rt.block_on(client.close());
     }
+}
+
+/// The number a text ends with ("… at resolution 6." → 6).
+fn last_number<T: std::str::FromStr>(text: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    text.rsplit(' ').next().unwrap().trim_end_matches('.').parse().unwrap()
 }
 
 /// The string `field` of every object in the JSON array `list`, sorted.
@@ -225,14 +244,7 @@ fn explorer_in_chromium_shows_the_map_earnings_and_rejected_reports_of_a_running
     // The map draws exactly the API's hexes at the resolution it chose.
     b.goto(&format!("{url}/map"));
     b.texts("polygon.hex");
-    let res: u8 = b
-        .wait_text("#map-summary", "resolution")
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim_end_matches('.')
-        .parse()
-        .unwrap();
+    let res: u8 = last_number(&b.wait_text("#map-summary", "resolution"));
     let mut drawn = b.attrs("polygon.hex", "data-cell");
     drawn.sort();
     let api_map = get(&url, &format!("/v1/map?res={res}")).unwrap();
@@ -245,17 +257,9 @@ fn explorer_in_chromium_shows_the_map_earnings_and_rejected_reports_of_a_running
     // newest archived epoch (re-read if an epoch was archived in between).
     let mut compared = false;
     for _ in 0..5 {
-        b.js(
-            "const s = document.getElementById('map-layer'); s.value = 'scale'; s.dispatchEvent(new Event('change'));",
-        );
+        b.map_layer("scale");
         let summary = b.wait_text("#map-summary", "Coverage scale from epoch");
-        let shown_epoch: u64 = summary
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .trim_end_matches('.')
-            .parse()
-            .unwrap();
+        let shown_epoch: u64 = last_number(&summary);
         let cells = b.attrs("polygon.hex", "data-cell");
         let scales = b.attrs("polygon.hex", "data-scale");
         let api = get(&url, &format!("/v1/map?res={res}&class=hotspot")).unwrap();
@@ -285,7 +289,7 @@ fn explorer_in_chromium_shows_the_map_earnings_and_rejected_reports_of_a_running
     }
     assert!(compared, "the scale epoch kept moving");
     b.screenshot("map-coverage-scale");
-    b.js("const s = document.getElementById('map-layer'); s.value = ''; s.dispatchEvent(new Event('change'));");
+    b.map_layer("");
     let deadline = Instant::now() + DEADLINE;
     while b.texts("#map-summary")[0].contains("Coverage scale") {
         assert!(Instant::now() < deadline, "the map never left the scale layer");
