@@ -54,6 +54,7 @@ async fn lists_page_newest_first_and_empty_states_are_empty_not_errors() {
         ("/v1/deals", "deals"),
         ("/v1/jobs", "jobs"),
         ("/v1/map", "cells"),
+        ("/v1/storage/moves", "moves"),
     ] {
         let (status, v) = s.get(path).await;
         assert_eq!(status, 200, "{path}: {v}");
@@ -88,6 +89,11 @@ async fn bad_query_parameters_are_400_invalid_parameter() {
         "/v1/epochs?limit=501",
         "/v1/deals?limit=0",
         "/v1/jobs?limit=99999",
+        "/v1/storage/moves?blocks=0",
+        "/v1/storage/moves?blocks=10001",
+        "/v1/storage/moves?blocks=many",
+        "/v1/storage/audits/x",
+        "/v1/storage/audits/-1",
     ] {
         let (status, v) = s.get(path).await;
         assert_eq!((status, code(&v)), (400, "invalid_parameter"), "{path}: {v}");
