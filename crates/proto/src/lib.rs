@@ -39,7 +39,7 @@ pub struct Report {
     #[prost(uint64, tag = "1")]
     pub timestamp_ms: u64,
     /// The report itself.
-    #[prost(oneof = "report::Kind", tags = "2, 3, 4")]
+    #[prost(oneof = "report::Kind", tags = "2, 3, 4, 5, 6")]
     pub kind: Option<report::Kind>,
 }
 
@@ -57,6 +57,12 @@ pub mod report {
         /// The device is alive.
         #[prost(message, tag = "4")]
         Heartbeat(super::Heartbeat),
+        /// A weather station's measurement.
+        #[prost(message, tag = "5")]
+        Weather(super::WeatherReading),
+        /// An energy meter's counters.
+        #[prost(message, tag = "6")]
+        Energy(super::EnergyReading),
     }
 }
 
@@ -100,6 +106,46 @@ pub struct Heartbeat {
     /// Seconds since the device agent started.
     #[prost(uint64, tag = "1")]
     pub uptime_s: u64,
+}
+
+/// One weather station measurement, in integer units (no floats on the wire).
+#[derive(Clone, PartialEq, Message)]
+pub struct WeatherReading {
+    /// Air temperature, hundredths of a degree Celsius.
+    #[prost(sint64, tag = "1")]
+    pub temperature_centi_c: i64,
+    /// Relative humidity, hundredths of a percent (0..=10000).
+    #[prost(uint32, tag = "2")]
+    pub humidity_centi_pct: u32,
+    /// Station air pressure, pascals.
+    #[prost(uint32, tag = "3")]
+    pub pressure_pa: u32,
+    /// Wind speed, centimetres per second.
+    #[prost(uint32, tag = "4")]
+    pub wind_speed_cm_s: u32,
+    /// Wind direction, degrees clockwise from north (0..360).
+    #[prost(uint32, tag = "5")]
+    pub wind_direction_deg: u32,
+    /// Rain since the previous reading, micrometres.
+    #[prost(uint64, tag = "6")]
+    pub rain_um: u64,
+    /// Where the station's GPS puts it: an H3 cell index at any resolution; 0 = no fix.
+    #[prost(uint64, tag = "7")]
+    pub gps_cell: u64,
+}
+
+/// One energy meter reading: cumulative counters, like a utility meter's registers.
+#[derive(Clone, PartialEq, Message)]
+pub struct EnergyReading {
+    /// Energy produced (exported by the inverter) since the meter was installed, milliwatt-hours.
+    #[prost(uint64, tag = "1")]
+    pub produced_mwh_total: u64,
+    /// Energy consumed (imported) since the meter was installed, milliwatt-hours.
+    #[prost(uint64, tag = "2")]
+    pub consumed_mwh_total: u64,
+    /// Where the meter's GPS puts it: an H3 cell index; 0 = no fix.
+    #[prost(uint64, tag = "3")]
+    pub gps_cell: u64,
 }
 
 /// One frame of the report log: what ingest accepted and when it received it.
@@ -199,6 +245,8 @@ impl Envelope {
             Some(report::Kind::Beacon(_)) => "beacon",
             Some(report::Kind::Witness(_)) => "witness",
             Some(report::Kind::Heartbeat(_)) => "heartbeat",
+            Some(report::Kind::Weather(_)) => "weather",
+            Some(report::Kind::Energy(_)) => "energy",
             None => "empty",
         }
     }
