@@ -53,6 +53,24 @@ impl ApiError {
         }
     }
 
+    /// A 401: a metered request without a valid signature.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "unauthorized",
+            message: message.into(),
+        }
+    }
+
+    /// A 402: the account's data allowance does not cover the request.
+    pub fn payment_required(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::PAYMENT_REQUIRED,
+            code: "payment_required",
+            message: message.into(),
+        }
+    }
+
     /// A 405.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         ApiError {

@@ -6,6 +6,7 @@
 //! parsed into a typed value before use; bad input gets a 4xx with a machine-readable code.
 
 mod compute;
+pub mod data;
 mod error;
 mod explore;
 pub mod openapi;

@@ -38,13 +38,17 @@ type ApiResult<T> = Result<T, ApiError>;
 /// Options of the API beyond the node itself.
 #[derive(Debug, Clone, Default)]
 pub struct ApiOptions {
-    /// The reward oracle's archive directory, served under `/v1/rewards`.
+    /// The reward oracle's archive directory, served under `/v1/rewards` (and its QoD archives
+    /// under `/data`).
     pub reward_archive: Option<std::path::PathBuf>,
+    /// The sensor data gateway's meter; `None` serves the catalogue but sells no readings.
+    pub data_meter: Option<std::sync::Arc<crate::data::DataMeter>>,
 }
 
 /// The router over a node.
 pub fn router(node: Node, options: ApiOptions) -> Router {
     let explore = crate::explore::router(node.clone(), options.reward_archive.clone());
+    let data = crate::data::router(node.clone(), options.reward_archive.clone(), options.data_meter);
     let rewards = crate::rewards::router(node.clone(), options.reward_archive);
     let storage = crate::storage::router(node.clone());
     let compute = crate::compute::router(node.clone());
@@ -79,6 +83,7 @@ pub fn router(node: Node, options: ApiOptions) -> Router {
         .merge(storage)
         .merge(compute)
         .merge(explore)
+        .merge(data)
         .merge(crate::ui::router())
 }
 

@@ -52,6 +52,8 @@ pub enum HashDomain {
     ComputeCommitment,
     /// Which compute jobs are re-executed, and by whom, from block entropy.
     ComputeSampling,
+    /// What a data consumer signs to be charged for a sensor data request.
+    DataRequest,
 }
 
 impl HashDomain {
@@ -77,6 +79,7 @@ impl HashDomain {
             Self::ComputeBlob => "trellis 2026 compute blob",
             Self::ComputeCommitment => "trellis 2026 compute commitment",
             Self::ComputeSampling => "trellis 2026 compute sampling",
+            Self::DataRequest => "trellis 2026 data request",
         }
     }
 

@@ -136,8 +136,27 @@ impl TryFrom<String> for ReadingFlag {
 }
 
 /// Flags for one device's readings, which must be in receive order; `flags[i]` belongs to
-/// `readings[i]`. Copies across devices are found by the epoch scorer.
-pub fn check_device(config: &QodConfig, facts: Option<&SensorFacts>, readings: &[Reading]) -> Vec<Vec<ReadingFlag>> {
+/// `readings[i]`. `baseline` is the device's last reading before them, if any: the first reading
+/// is checked against it like any other against its predecessor. Copies across devices are
+/// found by the epoch scorer.
+pub fn check_device(
+    config: &QodConfig,
+    facts: Option<&SensorFacts>,
+    baseline: Option<&Reading>,
+    readings: &[Reading],
+) -> Vec<Vec<ReadingFlag>> {
+    match baseline {
+        Some(b) => {
+            let with: Vec<Reading> = std::iter::once(b.clone()).chain(readings.iter().cloned()).collect();
+            let mut flags = check_sequence(config, facts, &with);
+            flags.remove(0);
+            flags
+        }
+        None => check_sequence(config, facts, readings),
+    }
+}
+
+fn check_sequence(config: &QodConfig, facts: Option<&SensorFacts>, readings: &[Reading]) -> Vec<Vec<ReadingFlag>> {
     let mut flags = vec![Vec::new(); readings.len()];
     let kind = facts.and_then(|f| f.kind);
     let interval_ms = facts
@@ -238,12 +257,16 @@ fn jump_values(r: &Reading) -> [(Field, i64); 3] {
     }
 }
 
-/// Whether `b` jumped from `a` in `field` faster than allowed (one resolution step of slack).
+/// Whether `b` jumped from `a` in `field` by more than the field's rate allows over the time
+/// between them, plus its sensor noise.
 fn jumped(config: &QodConfig, field: Field, a: &Reading, b: &Reading) -> bool {
-    let per_min = match field {
-        Field::Temperature => config.temperature_jump_centi_c_per_min,
-        Field::Humidity => config.humidity_jump_centi_pct_per_min,
-        _ => config.pressure_jump_pa_per_min,
+    let (per_min, noise) = match field {
+        Field::Temperature => (
+            config.temperature_jump_centi_c_per_min,
+            config.temperature_noise_centi_c,
+        ),
+        Field::Humidity => (config.humidity_jump_centi_pct_per_min, config.humidity_noise_centi_pct),
+        _ => (config.pressure_jump_pa_per_min, config.pressure_noise_pa),
     };
     let value = |r: &Reading| {
         jump_values(r)
@@ -253,7 +276,7 @@ fn jumped(config: &QodConfig, field: Field, a: &Reading, b: &Reading) -> bool {
     };
     let dt = i128::from(b.timestamp_ms.abs_diff(a.timestamp_ms).max(1_000));
     let change = i128::from(value(b).abs_diff(value(a)));
-    change * 60_000 > (i128::from(per_min) * dt) + 60_000
+    change * 60_000 > i128::from(per_min) * dt + i128::from(noise) * 60_000
 }
 
 /// A reading is a spike in a field when it jumps from both readings around it (or from the only

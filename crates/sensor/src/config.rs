@@ -27,8 +27,16 @@ pub struct QodConfig {
     pub humidity_jump_centi_pct_per_min: i64,
     /// Largest pressure change per minute, pascals.
     pub pressure_jump_pa_per_min: i64,
-    /// Identical consecutive values of temperature, humidity or pressure at least this many times
-    /// in a row are a stuck sensor (real sensors at these resolutions always jitter).
+    /// Sensor noise allowed on top of the jump rates, hundredths of °C (a reading may differ
+    /// from one a second earlier by this much).
+    pub temperature_noise_centi_c: i64,
+    /// Sensor noise on humidity, hundredths of a percent.
+    pub humidity_noise_centi_pct: i64,
+    /// Sensor noise on pressure, pascals.
+    pub pressure_noise_pa: i64,
+    /// Identical consecutive values of temperature or humidity at least this many times in a row
+    /// (pressure: three times as many) are a stuck sensor (real sensors at these resolutions
+    /// jitter).
     pub flatline_run: u32,
     /// A reading whose device clock differs from ingest's receive time by more than this is
     /// flagged (ingest itself refuses far larger drifts).
@@ -70,6 +78,8 @@ pub struct QodConfig {
     pub max_consumption_w: u64,
     /// Declared capacity when an energy meter declares none, watts.
     pub default_capacity_w: u64,
+    /// How far before the epoch to look for a device's baseline reading, ms.
+    pub baseline_lookback_ms: u64,
     /// Resolution of the hexes whose devices share one hex's reward (7: ~5 km²): a station in
     /// an under-served hex earns the whole hex, ten in one hex earn a tenth each.
     pub density_resolution: u8,
@@ -87,6 +97,9 @@ impl Default for QodConfig {
             temperature_jump_centi_c_per_min: 200,
             humidity_jump_centi_pct_per_min: 1_500,
             pressure_jump_pa_per_min: 100,
+            temperature_noise_centi_c: 20,
+            humidity_noise_centi_pct: 100,
+            pressure_noise_pa: 10,
             flatline_run: 12,
             max_clock_drift_ms: 30_000,
             min_interval_bps: 5_000,
@@ -104,6 +117,7 @@ impl Default for QodConfig {
             night_production_bps: 50,
             max_consumption_w: 110_000,
             default_capacity_w: 5_000,
+            baseline_lookback_ms: 6 * 3_600_000,
             density_resolution: 7,
         }
     }

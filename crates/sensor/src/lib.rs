@@ -11,6 +11,7 @@
 //! verifier reaches byte-identical verdicts and `trellis rewards audit` can recompute them. The
 //! sun's position for the energy checks is integer trigonometry ([`solar`]).
 
+pub mod archive;
 pub mod checks;
 pub mod config;
 pub mod qod;
@@ -18,7 +19,8 @@ pub mod reading;
 pub mod shares;
 pub mod solar;
 
+pub use archive::SensorArchive;
 pub use config::QodConfig;
 pub use qod::{score_epoch, DeviceFlag, DeviceQod, EpochQod, ReadingVerdict};
-pub use reading::{epoch_readings, Measurement, Reading, SensorFacts, SensorKind};
+pub use reading::{baselines, epoch_readings, Measurement, Reading, SensorFacts, SensorKind};
 pub use shares::sensor_shares;

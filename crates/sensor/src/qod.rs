@@ -98,10 +98,12 @@ pub struct EpochQod {
 
 /// Scores every reading received in an epoch of `epoch_ms` milliseconds. `readings` in log
 /// order; `facts` for every device that might appear (missing devices' readings are
-/// `wrong_class`).
+/// `wrong_class`); `baselines` each device's last reading before the epoch (see
+/// [`crate::reading::baselines`]).
 pub fn score_epoch(
     config: &QodConfig,
     facts: &BTreeMap<DeviceAddress, SensorFacts>,
+    baselines: &BTreeMap<DeviceAddress, Reading>,
     readings: &[Reading],
     epoch_ms: u64,
 ) -> EpochQod {
@@ -115,7 +117,7 @@ pub fn score_epoch(
     }
     let mut flags: BTreeMap<DeviceAddress, Vec<Vec<ReadingFlag>>> = by_device
         .iter()
-        .map(|(d, list)| (*d, check_device(config, facts.get(d), list)))
+        .map(|(d, list)| (*d, check_device(config, facts.get(d), baselines.get(d), list)))
         .collect();
     mark_copies(&by_device, &mut flags);
 

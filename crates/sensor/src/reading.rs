@@ -108,6 +108,25 @@ pub fn centre_centi_deg(cell: u64) -> Option<(i32, i32)> {
     Some(((ll.lat() * 100.0).round() as i32, (ll.lng() * 100.0).round() as i32))
 }
 
+/// Each device's last reading received in `[start_ms - lookback_ms, start_ms)`: the baseline its
+/// first reading of the epoch is checked against (a meter's counters need a previous value).
+pub fn baselines(
+    frames: &[LoggedReport],
+    start_ms: u64,
+    lookback_ms: u64,
+) -> std::collections::BTreeMap<DeviceAddress, Reading> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in epoch_readings(frames, start_ms.saturating_sub(lookback_ms), start_ms) {
+        let newer = out
+            .get(&r.device)
+            .is_none_or(|old: &Reading| (old.received_ms, old.timestamp_ms) <= (r.received_ms, r.timestamp_ms));
+        if newer {
+            out.insert(r.device, r);
+        }
+    }
+    out
+}
+
 /// Decodes the weather and energy readings received during `[start_ms, end_ms)`, in log order.
 /// Frames that do not decode, and other report kinds, are skipped: ingest checked every frame
 /// before logging it.

@@ -8,3 +8,4 @@
 pub mod air;
 pub mod chart;
 pub mod tokenomics;
+pub mod weather;

@@ -129,9 +129,7 @@ async fn serve(context: cw_tokio::Context, config: NodeConfig, net: NetConfig, n
         .with_context(|| format!("cannot listen on {}", config.api_listen))?;
     let api_addr = listener.local_addr()?;
     let (shutdown, mut watcher) = watch::channel(false);
-    let options = trellis_api::ApiOptions {
-        reward_archive: config.reward_archive.clone(),
-    };
+    let options = crate::run::api_options(&config)?;
     let api = tokio::spawn(trellis_api::serve_with(node.clone(), options, listener, async move {
         let _sender_gone_means_stop = watcher.wait_for(|stop| *stop).await;
     }));

@@ -39,6 +39,23 @@ impl Client {
         read_json(response).await
     }
 
+    /// GETs a metered path (sensor data), signed by `key`'s account as the gateway asks.
+    pub(crate) async fn get_signed(&self, path: &str, key: &Keypair) -> Result<Value> {
+        let timestamp_ms = trellis_chain::node::wall_clock_ms();
+        let hash = trellis_api::data::request_hash("GET", path, timestamp_ms);
+        let signature = key.sign(hash.as_bytes());
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("x-trellis-account", AccountAddress::from(key.public()).to_string())
+            .header("x-trellis-timestamp", timestamp_ms.to_string())
+            .header("x-trellis-signature", hex::encode(signature.0))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the node at {}", self.base))?;
+        read_json(response).await
+    }
+
     /// Submits a signed transaction; returns its id.
     pub(crate) async fn submit(&self, tx: &Transaction) -> Result<Hash> {
         let url = format!("{}/v1/txs", self.base);

@@ -168,7 +168,8 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     config.validate()?;
     let running: RunningNode = run::start(&config).await?;
     let node = running.node.clone();
-    let devices = tokio::task::spawn_blocking(move || setup(&node))
+    let sensor_interval_s = crate::devnet_sensors::interval_s(args.block_interval_ms);
+    let devices = tokio::task::spawn_blocking(move || setup(&node, sensor_interval_s))
         .await
         .context("devnet setup task failed")??;
     // Ingest, in process, in front of the same chain; simulated hotspots report through it.
@@ -237,6 +238,8 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         .await
         .context("compute provider start failed")??
     };
+    // Weather stations and energy meters, one `trellis agent sensor` process each.
+    let sensors = crate::devnet_sensors::start_agents(&args.dir, &url, &format!("http://{}", ingest.addr))?;
     let epoch_ms = genesis_epoch_len() * args.block_interval_ms;
     let audit = trellis_storage::audit::AuditConfig {
         // Devnet epochs are a minute: 8 chunks an epoch is far above the 66 a day needed.
@@ -267,6 +270,12 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
             payer: demo_key("oracle-1"),
             verifier: demo_key("verifier-1"),
             config: audit,
+            dir: args.dir.join("node").join("rewards"),
+        }),
+        sensor: Some(crate::sensor_source::SensorSource {
+            node: running.node.clone(),
+            reports_dir: args.dir.join("ingest").join("archive"),
+            config: crate::devnet_sensors::qod_config(epoch_ms, sensor_interval_s),
             dir: args.dir.join("node").join("rewards"),
         }),
         settle_delay_ms: 2 * roll_ms,
@@ -319,6 +328,20 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         args.dir.display()
     );
     println!(
+        "  sensors:    {} weather stations and {} energy meters reporting every {} s (logs in {}/agents), and\n              \
+         Mallory's stuck station, copier, fabricator and inflating meter, scored for quality of data",
+        crate::devnet_sensors::WEATHER_STATIONS,
+        crate::devnet_sensors::ENERGY_METERS,
+        sensor_interval_s,
+        args.dir.display()
+    );
+    for (name, _, _, _) in crate::devnet_sensors::cheaters() {
+        println!(
+            "              {name:<24} {}",
+            DeviceAddress::from(demo_key(name).public())
+        );
+    }
+    println!(
         "  rewards:    settled each epoch ({} blocks) by the oracle; archive {}/node/rewards",
         genesis_epoch_len(),
         args.dir.display()
@@ -341,6 +364,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     drop(agents);
     drop(providers);
     drop(computers);
+    drop(sensors);
     // Rolls the open report segment into the archive.
     if let Err(e) = ingest.shutdown().await {
         tracing::warn!(error = %e, "ingest did not shut down cleanly");
@@ -399,7 +423,7 @@ fn device_key(class: DeviceClass, i: u32) -> Keypair {
     demo_key(&device_key_name(class, i))
 }
 
-fn device_key_name(class: DeviceClass, i: u32) -> String {
+pub(crate) fn device_key_name(class: DeviceClass, i: u32) -> String {
     format!("device-{}-{i}", class.name())
 }
 
@@ -415,13 +439,12 @@ pub(crate) fn capabilities(class: DeviceClass) -> Vec<Capability> {
             cap("price_per_gib_epoch", crate::devnet_storage::PROVIDER_PRICE),
         ],
         DeviceClass::Compute => vec![cap("memory_bytes", 8 << 30), cap("slots", 4)],
-        DeviceClass::Sensor => vec![cap("interval_s", 60)],
-        DeviceClass::Energy => vec![cap("capacity_w", 5_000)],
+        DeviceClass::Sensor | DeviceClass::Energy => crate::devnet_sensors::capabilities(class, 300),
     }
 }
 
 /// Submits the setup transactions (skipping what is already on chain) and waits for them.
-fn setup(node: &Node) -> Result<Vec<(DeviceClass, DeviceAddress)>> {
+fn setup(node: &Node, sensor_interval_s: u64) -> Result<Vec<(DeviceClass, DeviceAddress)>> {
     let maker = demo_key("maker-1");
     let operator = demo_key("operator");
     let admin = demo_key("admin-1");
@@ -450,7 +473,7 @@ fn setup(node: &Node) -> Result<Vec<(DeviceClass, DeviceAddress)>> {
     let mut devices = Vec::new();
     let mut queued = Vec::new();
     if node.with_state(|s, _| s.account(&account("operator")))?.credits.0 == 0 {
-        // Enough for every location assertion below (17 devices at 1,000,000 credits each).
+        // Enough for every location assertion below (20 devices at 1,000,000 credits each).
         queued.push(next(TxKind::BurnForCredits {
             amount: Amount::from_trl(200).unwrap_or_default(),
             beneficiary: account("operator"),
@@ -470,7 +493,12 @@ fn setup(node: &Node) -> Result<Vec<(DeviceClass, DeviceAddress)>> {
                 device,
                 maker: maker.public(),
                 class,
-                capabilities: capabilities(class),
+                capabilities: match class {
+                    DeviceClass::Sensor | DeviceClass::Energy => {
+                        crate::devnet_sensors::capabilities(class, sensor_interval_s)
+                    }
+                    _ => capabilities(class),
+                },
             };
             queued.push(next(onboard).cosign(&maker).cosign(&dk));
             // A small grid around San Francisco, one class per row.
@@ -493,6 +521,7 @@ fn setup(node: &Node) -> Result<Vec<(DeviceClass, DeviceAddress)>> {
         }
     }
     crate::hotspots::queued_cheaters(node, &maker, &tx, &mut queued)?;
+    crate::devnet_sensors::queued_cheaters(node, &maker, &tx, sensor_interval_s, &mut queued)?;
     // The mempool holds at most 64 nonces ahead per account: submit in windows.
     for chunk in queued.chunks(32) {
         let ids = chunk

@@ -105,6 +105,8 @@ pub(crate) fn count_for(class: DeviceClass, default: u32) -> u32 {
     match class {
         DeviceClass::Storage => STORAGE_PROVIDERS,
         DeviceClass::Compute => crate::devnet_compute::COMPUTE_PROVIDERS,
+        DeviceClass::Sensor => crate::devnet_sensors::WEATHER_STATIONS,
+        DeviceClass::Energy => crate::devnet_sensors::ENERGY_METERS,
         _ => default,
     }
 }

@@ -2,6 +2,7 @@
 
 mod agent;
 mod agent_compute;
+mod agent_sensor;
 mod agent_storage;
 mod air_hub;
 mod bench;
@@ -18,8 +19,10 @@ mod client;
 mod compute;
 mod config;
 mod coverage_source;
+mod data_cmd;
 mod devnet;
 mod devnet_compute;
+mod devnet_sensors;
 mod devnet_storage;
 mod hotspots;
 mod ingest_cmd;
@@ -28,6 +31,7 @@ mod oracle;
 mod rewards_cmd;
 mod run;
 mod semtech;
+mod sensor_source;
 mod sim_cmd;
 mod storage_audit;
 mod storage_repair;
@@ -89,6 +93,10 @@ enum Command {
     /// network's inference, or any job module; pay only for results that verify.
     #[command(subcommand)]
     Compute(compute::ComputeCommand),
+    /// Sensor data: buy an allowance with credits, see what each epoch offers, fetch readings
+    /// with their quality-of-data verdicts.
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
     /// Inspect a chain.
     #[command(subcommand)]
     Chain(chain_cmd::ChainCommand),
@@ -120,6 +128,16 @@ enum AgentCommand {
     ///
     /// Example: trellis agent compute --key-file gpu.seed --dir /srv/trellis-compute --slots 4 --price 10
     Compute(agent_compute::ComputeArgs),
+    /// Run a weather station or energy meter: take readings from the device (simulated, a CSV
+    /// file, stdin, or HTTP from the device), sign each with the device key and send it to ingest.
+    ///
+    /// Line format (decimal units; empty timestamp = now; lat,lng = GPS fix, optional):
+    ///   weather: [timestamp_ms],temperature_c,humidity_pct,pressure_hpa,wind_m_s,wind_dir_deg,rain_mm[,lat,lng]
+    ///   energy:  [timestamp_ms],produced_kwh_total,consumed_kwh_total[,lat,lng]
+    ///
+    /// Example: trellis agent sensor --key-file station.seed --source stdin < /dev/ttyUSB0
+    #[command(verbatim_doc_comment)]
+    Sensor(agent_sensor::SensorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,6 +240,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Wallet(command) => wallet::run(command).await,
             Command::Store(command) => store::run(command).await,
             Command::Compute(command) => compute::run(command).await,
+            Command::Data(command) => data_cmd::run(command).await,
             Command::Chain(command) => chain_cmd::run(command).await,
             Command::Sim(command) => sim_cmd::run(command),
             Command::Rewards(command) => rewards_cmd::run(command).await,
@@ -238,6 +257,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Agent(AgentCommand::Hotspot(args)) => agent::run(args).await,
             Command::Agent(AgentCommand::Storage(args)) => agent_storage::run(args).await,
             Command::Agent(AgentCommand::Compute(args)) => agent_compute::run(args).await,
+            Command::Agent(AgentCommand::Sensor(args)) => agent_sensor::run(args).await,
             Command::Air(args) => air_hub::run(args).await,
             Command::Ingest(command) => ingest_cmd::run(command).await,
             Command::Bench(BenchCommand::Coverage(args)) => {

@@ -29,6 +29,8 @@ pub(crate) struct RewardOracle {
     pub(crate) coverage: Option<crate::coverage_source::CoverageSource>,
     /// The storage auditor, if this network has storage providers.
     pub(crate) storage: Option<crate::storage_audit::StorageAuditor>,
+    /// The sensor QoD scorer over the report log, if this network runs ingest.
+    pub(crate) sensor: Option<crate::sensor_source::SensorSource>,
     /// How long after an epoch's last block to wait before settling it, so every report of the
     /// epoch has rolled into the report archive (two roll periods).
     pub(crate) settle_delay_ms: u64,
@@ -173,8 +175,8 @@ impl RewardOracle {
         Ok(())
     }
 
-    /// Every verifier's shares for `epoch`: coverage from the report log, storage from audits,
-    /// compute from the job earnings on chain.
+    /// Every verifier's shares for `epoch`: coverage and sensor QoD from the report log, storage
+    /// from audits, compute from the job earnings on chain.
     fn shares(&self, epoch: Epoch) -> Result<Vec<trellis_rewards::DeviceShare>> {
         let mut shares = Vec::new();
         if let Some(source) = &self.coverage {
@@ -188,6 +190,9 @@ impl RewardOracle {
         }
         if let Some(auditor) = &self.storage {
             shares.extend(auditor.run(epoch).context("storage audits")?);
+        }
+        if let Some(sensor) = &self.sensor {
+            shares.extend(sensor.run(epoch).context("sensor QoD")?);
         }
         shares.extend(crate::compute::compute_shares(&self.node, epoch).context("compute earnings")?);
         Ok(shares)

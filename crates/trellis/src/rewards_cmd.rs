@@ -101,7 +101,8 @@ pub(crate) enum RewardsCommand {
         #[arg(long)]
         archive: PathBuf,
         /// The device report archive (ingest's object store directory): re-run the coverage
-        /// verifier over the epoch's raw reports and check the archived shares first.
+        /// verifier and the sensor QoD scorer over the epoch's raw reports and check the archived
+        /// shares first.
         #[arg(long)]
         reports: Option<PathBuf>,
         #[command(flatten)]
@@ -133,6 +134,22 @@ pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
                 "MISMATCH epoch {epoch}: device {device} has {archived_units} coverage units in the archive, {recomputed_units} recomputed from the reports"
             );
             bail!("audit failed");
+        }
+        if let Some(sensor) = crate::sensor_source::read_archive(&archive_dir, Epoch(epoch))? {
+            let recomputed =
+                crate::sensor_source::recompute_from_api(&client, Epoch(epoch), &sensor.settings, &reports).await?;
+            let archived: Vec<&DeviceShare> = archive
+                .inputs
+                .shares
+                .iter()
+                .filter(|s| s.pool == Pool::SensorEnergy)
+                .collect();
+            if let Some((device, archived_units, recomputed_units)) = first_share_difference(&archived, &recomputed) {
+                println!(
+                    "MISMATCH epoch {epoch}: device {device} has {archived_units} sensor units in the archive, {recomputed_units} recomputed from the readings"
+                );
+                bail!("audit failed");
+            }
         }
     }
     // Storage shares are a pure function of the epoch's verdict file: recompute them from it.

@@ -57,6 +57,26 @@ pub(crate) struct RunningNode {
     api: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// The API's options for a node: its reward archive, and when it keeps one, the sensor data
+/// gateway's meter beside the chain data (`data-meter.redb`).
+pub(crate) fn api_options(config: &NodeConfig) -> Result<trellis_api::ApiOptions> {
+    let data_meter = match &config.reward_archive {
+        Some(_) => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+            let path = config.data_dir.join("data-meter.redb");
+            let meter = trellis_api::data::DataMeter::open(&path)
+                .with_context(|| format!("cannot open the data meter {}", path.display()))?;
+            Some(std::sync::Arc::new(meter))
+        }
+        None => None,
+    };
+    Ok(trellis_api::ApiOptions {
+        reward_archive: config.reward_archive.clone(),
+        data_meter,
+    })
+}
+
 /// Opens the chain, binds the API and starts the sequencer.
 pub(crate) async fn start(config: &NodeConfig) -> Result<RunningNode> {
     let node = open_chain(config)?;
@@ -66,9 +86,7 @@ pub(crate) async fn start(config: &NodeConfig) -> Result<RunningNode> {
     let api_addr = listener.local_addr()?;
     let (shutdown, watcher) = watch::channel(false);
     let mut api_watcher = watcher.clone();
-    let options = trellis_api::ApiOptions {
-        reward_archive: config.reward_archive.clone(),
-    };
+    let options = crate::run::api_options(config)?;
     let api = tokio::spawn(trellis_api::serve_with(node.clone(), options, listener, async move {
         // Either a shutdown signal or the sender being dropped ends the server.
         let _sender_gone_means_stop = api_watcher.wait_for(|stop| *stop).await;

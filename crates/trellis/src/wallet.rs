@@ -125,9 +125,9 @@ pub(crate) struct ApiArg {
 #[derive(Debug, Args)]
 pub(crate) struct TxArgs {
     #[command(flatten)]
-    keystore: KeystoreArg,
+    pub(crate) keystore: KeystoreArg,
     #[command(flatten)]
-    api: ApiArg,
+    pub(crate) api: ApiArg,
     /// Fee in TRL (default: the chain's minimum fee).
     #[arg(long)]
     fee: Option<Amount>,
@@ -216,7 +216,7 @@ pub(crate) async fn run(command: WalletCommand) -> Result<()> {
     Ok(())
 }
 
-async fn send(args: TxArgs, kind: TxKind) -> Result<()> {
+pub(crate) async fn send(args: TxArgs, kind: TxKind) -> Result<()> {
     let key = unlock(&args.keystore)?;
     let client = Client::new(&args.api.api)?;
     let id: Hash = client.sign_and_submit(&key, kind, args.fee).await?;

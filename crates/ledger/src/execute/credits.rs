@@ -14,6 +14,19 @@ pub(super) fn spend_credits<S: Store>(
     })
 }
 
+/// Adds credits spent on sensor data to `who`'s data allowance: the data gateways meter queries
+/// against it.
+pub(super) fn add_data_allowance<S: Store>(
+    view: View<'_, '_, S>,
+    who: &AccountAddress,
+    amount: Credits,
+) -> Result<(), TxFailure> {
+    let key = keys::data_allowance(who);
+    let before: Credits = view.read(&key)?.unwrap_or_default();
+    write(view, key, &before.checked_add(amount).ok_or(TxFailure::Overflow)?);
+    Ok(())
+}
+
 /// Moves `amount` out of `who`'s credits (into an escrow, or to be spent).
 pub(super) fn take_credits<S: Store>(
     view: View<'_, '_, S>,

@@ -121,11 +121,15 @@ pub fn apply<S: Store>(view: View<'_, '_, S>, tx: &Transaction, ctx: &BlockConte
         TxKind::BurnForCredits { amount, beneficiary } => {
             credits::burn_for_credits(view, ctx, &signer, *amount, beneficiary)
         }
-        TxKind::SpendCredits { amount, purpose: _ } => {
+        TxKind::SpendCredits { amount, purpose } => {
             if amount.0 == 0 {
                 return Err(TxFailure::ZeroAmount);
             }
-            credits::spend_credits(view, &signer, *amount)
+            credits::spend_credits(view, &signer, *amount)?;
+            if *purpose == crate::state::DATA_ACCESS {
+                credits::add_data_allowance(view, &signer, *amount)?;
+            }
+            Ok(())
         }
         TxKind::Stake { device, amount } => devices::stake(view, &signer, device, *amount),
         TxKind::Unstake { device, amount } => devices::unstake(view, ctx, &signer, device, *amount),

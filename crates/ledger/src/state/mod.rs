@@ -189,6 +189,10 @@ impl Supply {
     }
 }
 
+/// The `SpendCredits` purpose that buys sensor data: the credits join the signer's data
+/// allowance (`keys::data_allowance`).
+pub const DATA_ACCESS: Hash = Hash(*b"trellis:sensor-data-access:v1\0\0\0");
+
 /// State keys. The first byte names the table, so tables never collide and iterate in blocks.
 pub mod keys {
     use super::*;
@@ -251,6 +255,11 @@ pub mod keys {
         k.extend_from_slice(&d.key().0);
         k
     }
+    /// Key of the credits an account has spent on sensor data (every `SpendCredits` with purpose
+    /// [`DATA_ACCESS`](super::DATA_ACCESS)), which data gateways meter queries against.
+    pub fn data_allowance(a: &AccountAddress) -> Vec<u8> {
+        prefixed(DATA_ALLOWANCE_TABLE, &a.key().0)
+    }
     /// Key of a storage provider's audit reputation.
     pub fn reputation(d: &DeviceAddress) -> Vec<u8> {
         prefixed(0x0D, &d.key().0)
@@ -309,6 +318,8 @@ pub mod keys {
     pub const RECENT_HASH_TABLE: u8 = 0x1B;
     /// Table byte of per-epoch compute earnings, for scans.
     pub const COMPUTE_EARNED_TABLE: u8 = 0x1A;
+    /// Table byte of data allowances.
+    pub const DATA_ALLOWANCE_TABLE: u8 = 0x1C;
 
     fn prefixed(table: u8, rest: &[u8]) -> Vec<u8> {
         let mut k = Vec::with_capacity(1 + rest.len());

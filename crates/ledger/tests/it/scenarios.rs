@@ -275,10 +275,30 @@ fn burn_of_ten_trl_at_one_dollar_buys_one_million_credits_rounding_down() {
         },
     ));
     assert_eq!(c.account("bob").credits, Credits(600_000));
+    // Credits spent on sensor data become the spender's data allowance, and only those.
+    let allowance = |c: &Chain| -> Credits {
+        c.ledger
+            .store()
+            .read(&trellis_ledger::state::keys::data_allowance(&addr("bob")))
+            .unwrap()
+            .unwrap_or_default()
+    };
+    assert_eq!(allowance(&c), Credits(0));
+    for _ in 0..2 {
+        ok(&c.run(
+            "bob",
+            TxKind::SpendCredits {
+                amount: Credits(50_000),
+                purpose: trellis_ledger::state::DATA_ACCESS,
+            },
+        ));
+    }
+    assert_eq!(allowance(&c), Credits(100_000));
+    assert_eq!(c.account("bob").credits, Credits(500_000));
     let supply = c.ledger.store().supply().unwrap();
     assert_eq!(
         (supply.credits_minted, supply.credits_spent),
-        (Credits(1_000_001), Credits(400_000))
+        (Credits(1_000_001), Credits(500_000))
     );
     c.assert_supply_conserved();
 }

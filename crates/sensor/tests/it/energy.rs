@@ -113,3 +113,15 @@ fn a_meter_copying_another_meter_is_caught() {
     assert_eq!(verdict(&e, 8).qod_ppm, 0);
     assert_eq!(verdict(&e, 8).flagged.get("copied"), Some(&60));
 }
+
+#[test]
+fn the_first_reading_of_an_epoch_is_checked_against_the_last_one_before_it() {
+    let r = meter(7, NOON_SF_MS + 12 * 3_600_000, 61, 8_333);
+    let (before, epoch) = r.split_at(1);
+    let baselines = BTreeMap::from([(device(7), before[0].clone())]);
+    let e = trellis_sensor::score_epoch(&QodConfig::default(), &one(), &baselines, epoch, EPOCH_MS);
+    assert_eq!(verdict(&e, 7).flagged.get("production_above_irradiance"), Some(&60));
+    assert_eq!(verdict(&e, 7).valid, 0);
+    // Without a baseline the first reading can only be one itself.
+    assert_eq!(verdict(&score(&one(), epoch), 7).valid, 1);
+}

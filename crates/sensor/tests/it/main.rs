@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
 mod energy;
+mod log;
 mod weather;
 
 use std::collections::BTreeMap;
@@ -70,7 +71,7 @@ pub(crate) fn station(d: u8, at: (f64, f64), base: i64, start_ms: u64, n: u64) -
 }
 
 pub(crate) fn score(facts: &BTreeMap<DeviceAddress, SensorFacts>, readings: &[Reading]) -> EpochQod {
-    score_epoch(&QodConfig::default(), facts, readings, EPOCH_MS)
+    score_epoch(&QodConfig::default(), facts, &BTreeMap::new(), readings, EPOCH_MS)
 }
 
 pub(crate) fn verdict(epoch: &EpochQod, d: u8) -> &trellis_sensor::DeviceQod {

@@ -1,7 +1,7 @@
 //! `trellis devnet` in the background; the CLI creates a wallet, transfers, burns for credits,
 //! stakes; the API shows exactly the results.
 
-use crate::harness::{get, start_devnet, stderr, stdout, trellis, units, DEADLINE};
+use crate::harness::{alter_reports, copy_dir, get, start_devnet, stderr, stdout, trellis, units, DEADLINE};
 
 const DEVNET_PASS: (&str, &str) = ("TRELLIS_PASSPHRASE", "devnet");
 
@@ -341,7 +341,15 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
     };
     let range = ts(epoch * len)..ts((epoch + 1) * len);
     let honest: trellis_primitives::DeviceAddress = hotspot.parse().unwrap();
-    let paid_epoch_witness = alter_witnesses(&altered, range, &honest);
+    // An RSSI no radio could receive at any asserted distance: at least one of the honest
+    // hotspot's witnesses was valid, so the recomputed shares must differ from the archived ones.
+    let paid_epoch_witness = alter_reports(&altered, range, &honest, |kind| match kind {
+        trellis_proto::report::Kind::Witness(w) => {
+            w.rssi_centi_dbm = 2_000; // +20 dBm
+            true
+        }
+        _ => false,
+    });
     assert!(paid_epoch_witness, "found a witness report to alter");
     let out = full_audit(&altered);
     assert!(!out.status.success());
@@ -351,72 +359,6 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
         stdout(&out),
         stderr(&out)
     );
-}
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// Rewrites every witness report the honest hotspot `honest` sent during `received` (the audited
-/// epoch) with an RSSI no radio could receive at any asserted distance. At least one of them was
-/// valid, so the recomputed shares must differ from the archived ones.
-fn alter_witnesses(
-    archive: &std::path::Path,
-    received: std::ops::Range<u64>,
-    honest: &trellis_primitives::DeviceAddress,
-) -> bool {
-    use prost::Message;
-    use std::io::{Read, Write};
-    let mut segments: Vec<_> = std::fs::read_dir(archive.join("reports"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    segments.sort();
-    let honest_key = honest.key().0.to_vec();
-    let mut altered_any = false;
-    for path in segments {
-        let mut raw = Vec::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
-            .read_to_end(&mut raw)
-            .unwrap();
-        let mut frames = Vec::new();
-        let mut cursor = raw.as_slice();
-        while !cursor.is_empty() {
-            frames.push(trellis_proto::LoggedReport::decode_length_delimited(&mut cursor).unwrap());
-        }
-        let mut changed = false;
-        for frame in frames
-            .iter_mut()
-            .filter(|f| received.contains(&f.received_ms) && f.report.as_ref().unwrap().device == honest_key)
-        {
-            let signed = frame.report.as_mut().unwrap();
-            let mut report = trellis_proto::Report::decode(signed.body.as_slice()).unwrap();
-            if let Some(trellis_proto::report::Kind::Witness(w)) = report.kind.as_mut() {
-                w.rssi_centi_dbm = 2_000; // +20 dBm
-                signed.body = report.encode_to_vec();
-                changed = true;
-            }
-        }
-        if !changed {
-            continue;
-        }
-        altered_any = true;
-        let mut out = Vec::new();
-        for frame in &frames {
-            frame.encode_length_delimited(&mut out).unwrap();
-        }
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&out).unwrap();
-        std::fs::write(&path, gz.finish().unwrap()).unwrap();
-    }
-    altered_any
+    crate::sensors::check_devnet_sensors(&url, &lines, &archive, &reports, dir.path());
 }

@@ -185,3 +185,72 @@ pub fn start_devnet(dir: &Path, log: &Path) -> (Proc, Vec<String>, String) {
         .unwrap();
     (devnet, lines, url)
 }
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Rewrites, in a report archive directory, the reports `device` sent during `received` that
+/// `alter` changes (it returns whether it did), keeping the old signature: what a tampered
+/// archive looks like. Whether anything was altered.
+pub fn alter_reports(
+    archive: &Path,
+    received: std::ops::Range<u64>,
+    device: &trellis_primitives::DeviceAddress,
+    mut alter: impl FnMut(&mut trellis_proto::report::Kind) -> bool,
+) -> bool {
+    use prost::Message;
+    use std::io::{Read, Write};
+    let mut segments: Vec<_> = std::fs::read_dir(archive.join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segments.sort();
+    let key = device.key().0.to_vec();
+    let mut altered_any = false;
+    for path in segments {
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+            .read_to_end(&mut raw)
+            .unwrap();
+        let mut frames = Vec::new();
+        let mut cursor = raw.as_slice();
+        while !cursor.is_empty() {
+            frames.push(trellis_proto::LoggedReport::decode_length_delimited(&mut cursor).unwrap());
+        }
+        let mut changed = false;
+        for frame in frames
+            .iter_mut()
+            .filter(|f| received.contains(&f.received_ms) && f.report.as_ref().unwrap().device == key)
+        {
+            let signed = frame.report.as_mut().unwrap();
+            let mut report = trellis_proto::Report::decode(signed.body.as_slice()).unwrap();
+            if report.kind.as_mut().is_some_and(&mut alter) {
+                signed.body = report.encode_to_vec();
+                changed = true;
+            }
+        }
+        if !changed {
+            continue;
+        }
+        altered_any = true;
+        let mut out = Vec::new();
+        for frame in &frames {
+            frame.encode_length_delimited(&mut out).unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&out).unwrap();
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    }
+    altered_any
+}

@@ -8,6 +8,7 @@ mod e2e;
 mod explorer;
 mod harness;
 mod ingest;
+mod sensors;
 mod storage;
 mod testnet;
 mod tidy;
