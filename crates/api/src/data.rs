@@ -132,6 +132,7 @@ pub(crate) fn router(node: Node, archive: Option<PathBuf>, meter: Option<Arc<Dat
     Router::new()
         .route("/data/v1/epochs", get(epochs))
         .route("/data/v1/streams", get(streams))
+        .route("/data/v1/streams/{device}", get(stream))
         .route("/data/v1/account", get(account))
         .route("/data/v1/devices/{device}/readings", get(device_readings))
         .route("/data/v1/cells/{cell}/readings", get(cell_readings))
@@ -300,6 +301,29 @@ async fn streams(State(data): State<Data>, Query(q): Query<EpochQuery>) -> Resul
         "end_ms": archive.end_ms,
         "credits_per_reading": CREDITS_PER_READING,
         "streams": streams,
+    })))
+}
+
+/// One device's QoD verdict for an epoch (free: what the explorer shows, no readings).
+async fn stream(
+    State(data): State<Data>,
+    Path(device): Path<String>,
+    Query(q): Query<EpochQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let device: DeviceAddress = parse("device address", &device)?;
+    let archive = load(&data, q.epoch).await?;
+    let qod = archive
+        .qod
+        .devices
+        .iter()
+        .find(|d| d.device == device)
+        .ok_or_else(|| ApiError::not_found(format!("{device} sent no readings in epoch {}", archive.epoch.0)))?;
+    Ok(Json(json!({
+        "epoch": archive.epoch,
+        "start_ms": archive.start_ms,
+        "end_ms": archive.end_ms,
+        "credits_per_reading": CREDITS_PER_READING,
+        "qod": qod,
     })))
 }
 

@@ -40,6 +40,12 @@ pub const PATHS: &[&str] = &[
     "/v1/epochs",
     "/v1/deals",
     "/v1/jobs",
+    "/data/v1/epochs",
+    "/data/v1/streams",
+    "/data/v1/streams/{device}",
+    "/data/v1/account",
+    "/data/v1/devices/{device}/readings",
+    "/data/v1/cells/{cell}/readings",
     "/metrics",
     "/openapi.json",
 ];
@@ -69,10 +75,34 @@ fn get(summary: &str, param: Option<(&str, &str)>) -> Value {
     json!({ "get": op })
 }
 
+/// The sensor data gateway's routes (kept apart: one `json!` of every path exceeds the macro's
+/// recursion limit).
+fn data_paths() -> Vec<(&'static str, Value)> {
+    vec![
+        ("/data/v1/epochs", get("Sensor data: the epochs with scored readings (QoD archives), newest first. Free.", None)),
+        ("/data/v1/streams", get_query("Sensor data catalogue of an epoch (free): every weather station and energy meter with readings, valid readings, QoD in ppm, device flags and the price of its readings in credits.", &[
+                ("epoch", "the epoch, default the newest scored"),
+                ("valid_only", "price only the readings without a flag"),
+            ])),
+        ("/data/v1/streams/{device}", get_query("One device's quality of data in an epoch (free): readings, valid, expected, completeness and QoD in ppm, flagged readings by flag, device flags, mean temperature and humidity against its neighbours' median.", &[
+                ("epoch", "the epoch, default the newest scored"),
+            ])),
+        ("/data/v1/account", get("The signing account's data allowance (credits spent on chain with the data-access purpose), what this gateway has charged and what remains. Signed request: headers x-trellis-account, x-trellis-timestamp (ms) and x-trellis-signature (hex ed25519 over the data-request hash of method, path with query and timestamp); 401 otherwise.", None)),
+        ("/data/v1/devices/{device}/readings", get_query("One device's readings in an epoch with their QoD flags, charged 1 credit per reading returned against the signer's allowance (signed request as for /data/v1/account; 402 when the allowance does not cover it, nothing charged). Headers x-trellis-credits-charged and x-trellis-credits-remaining.", &[
+                ("epoch", "the epoch, default the newest scored"),
+                ("valid_only", "only readings that passed every check"),
+            ])),
+        ("/data/v1/cells/{cell}/readings", get_query("The readings of every device located in an H3 cell (resolution 0..=12), metered like /data/v1/devices/{device}/readings.", &[
+                ("epoch", "the epoch, default the newest scored"),
+                ("valid_only", "only readings that passed every check"),
+            ])),
+    ]
+}
+
 /// The document.
 pub fn document() -> Value {
     let error_ref = json!({ "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } });
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Trellis node API",
@@ -168,5 +198,9 @@ pub fn document() -> Value {
             "type": "object", "required": ["error"],
             "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": { "code": { "type": "string" }, "message": { "type": "string" } } } }
         } } }
-    })
+    });
+    for (path, op) in data_paths() {
+        doc["paths"][path] = op;
+    }
+    doc
 }

@@ -196,7 +196,29 @@ async function classSection(address, device, status) {
       ["Slots", p.offer ? num(p.offer.slots) : "no offer"], ["Active jobs", p.offer ? num(p.offer.active) : "—"],
       ["Score", p.offer ? num(p.offer.score) : "—"]]));
   }
+  if (device.class === "sensor" || device.class === "energy") return qodSection(address);
   return null;
+}
+
+/** A sensor's or meter's quality of data in the newest scored epoch (free catalogue route). */
+async function qodSection(address) {
+  const r = await maybe(`/data/v1/streams/${encodeURIComponent(address)}`);
+  if (!r) return section("Quality of data", h("p", { class: "empty" }, "No readings scored in the newest epoch."));
+  const q = r.qod;
+  const pct = (ppm) => `${(ppm / 10000).toFixed(1)} %`;
+  const centi = (v) => (v === null || v === undefined ? "—" : (v / 100).toFixed(2));
+  const flagged = Object.entries(q.flagged).map(([code, n]) => [h("code", { class: "reason" }, code), h("td", { class: "num" }, num(n))]);
+  const items = [["Readings", `${num(q.valid)} valid of ${num(q.readings)} (${num(q.expected)} expected)`],
+    ["Completeness", pct(q.completeness_ppm)],
+    ["Quality of data", pct(q.qod_ppm), { class: q.qod_ppm > 0 ? "card" : "card bad" }],
+    ["Device flags", q.device_flags.length ? q.device_flags.join(", ") : "none", { class: q.device_flags.length ? "card bad" : "card" }]];
+  if (q.kind === "weather") {
+    items.push(["Mean temperature", `${centi(q.mean_temperature_centi_c)} °C`],
+      ["Neighbours' median", q.neighbour_median_temperature_centi_c === null ? `— (${num(q.neighbours)} neighbours)` : `${centi(q.neighbour_median_temperature_centi_c)} °C of ${num(q.neighbours)}`]);
+  }
+  return section(`Quality of data (epoch ${r.epoch})`, h("div", { id: "qod" }, cards(items)),
+    table(["Flag", "Readings#"], flagged, "Every reading passed every check."),
+    h("p", {}, `The readings themselves are sold for ${r.credits_per_reading} credit each: `, h("code", {}, `trellis data get --device ${address}`)));
 }
 
 async function device(address) {

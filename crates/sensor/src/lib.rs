@@ -14,6 +14,7 @@
 pub mod archive;
 pub mod checks;
 pub mod config;
+pub mod line;
 pub mod qod;
 pub mod reading;
 pub mod shares;

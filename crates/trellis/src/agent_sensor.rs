@@ -22,7 +22,10 @@ use std::{path::PathBuf, time::Duration};
 use tokio::{io::AsyncBufReadExt as _, sync::mpsc};
 use trellis_primitives::{DeviceAddress, Keypair, Location};
 use trellis_proto::{report::Kind, EnergyReading, Envelope, Report, WeatherReading};
-use trellis_sensor::{Measurement, SensorKind};
+use trellis_sensor::{
+    line::{parse_line, Sample},
+    Measurement, SensorKind,
+};
 use trellis_sim::weather::{Meter, WeatherField};
 
 /// Arguments of `trellis agent sensor`.
@@ -83,103 +86,6 @@ fn parse_cheat(text: &str) -> Result<Cheat> {
         Some(("inflate", v)) => Cheat::Inflate(v.parse().context("inflate:WATTS")?),
         _ => bail!("unknown cheat `{text}`"),
     })
-}
-
-/// One reading ready to sign.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Sample {
-    pub(crate) timestamp_ms: Option<u64>,
-    pub(crate) measurement: Measurement,
-    pub(crate) gps_cell: u64,
-}
-
-/// Parses a non-negative or negative decimal into integer units of 10^-`decimals`, exactly.
-fn decimal(text: &str, decimals: u32, what: &str) -> Result<i64> {
-    let t = text.trim();
-    let (neg, digits) = t.strip_prefix('-').map_or((false, t), |d| (true, d));
-    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        bail!("{what} `{text}` is not a decimal number");
-    }
-    if frac.len() > decimals as usize {
-        bail!("{what} `{text}` has more than {decimals} decimal places");
-    }
-    let scale = 10i64.pow(decimals);
-    let w: i64 = whole.parse().with_context(|| format!("{what} `{text}` is too large"))?;
-    let f: i64 = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<width$}", width = decimals as usize).parse()?
-    };
-    let v = w
-        .checked_mul(scale)
-        .and_then(|w| w.checked_add(f))
-        .with_context(|| format!("{what} `{text}` is too large"))?;
-    Ok(if neg { -v } else { v })
-}
-
-fn unsigned<T: TryFrom<i64>>(v: i64, what: &str) -> Result<T> {
-    T::try_from(v).map_err(|_| anyhow::anyhow!("{what} must be between 0 and its maximum, got {v}"))
-}
-
-/// Parses one input line; `Ok(None)` for blank, comment and header lines.
-pub(crate) fn parse_line(kind: SensorKind, line: &str) -> Result<Option<Sample>> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') || line.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return Ok(None);
-    }
-    let cols: Vec<&str> = line.split(',').map(str::trim).collect();
-    let values = match kind {
-        SensorKind::Weather => 7,
-        SensorKind::Energy => 3,
-    };
-    if cols.len() != values && cols.len() != values + 2 {
-        bail!(
-            "expected {values} columns ({}), or {} with lat,lng; got {}",
-            match kind {
-                SensorKind::Weather =>
-                    "timestamp_ms,temperature_c,humidity_pct,pressure_hpa,wind_m_s,wind_dir_deg,rain_mm",
-                SensorKind::Energy => "timestamp_ms,produced_kwh_total,consumed_kwh_total",
-            },
-            values + 2,
-            cols.len()
-        );
-    }
-    let timestamp_ms = match cols[0] {
-        "" | "now" => None,
-        t => Some(
-            t.parse()
-                .with_context(|| format!("timestamp `{t}` is not ms since 1970"))?,
-        ),
-    };
-    let gps_cell = if cols.len() == values + 2 {
-        let lat: f64 = cols[values].parse().context("latitude is not a number")?;
-        let lng: f64 = cols[values + 1].parse().context("longitude is not a number")?;
-        Location::from_degrees(lat, lng)
-            .context("lat,lng is not a place")?
-            .index()
-    } else {
-        0
-    };
-    let measurement = match kind {
-        SensorKind::Weather => Measurement::Weather {
-            temperature_centi_c: decimal(cols[1], 2, "temperature_c")?,
-            humidity_centi_pct: unsigned(decimal(cols[2], 2, "humidity_pct")?, "humidity_pct")?,
-            pressure_pa: unsigned(decimal(cols[3], 2, "pressure_hpa")?, "pressure_hpa")?,
-            wind_speed_cm_s: unsigned(decimal(cols[4], 2, "wind_m_s")?, "wind_m_s")?,
-            wind_direction_deg: unsigned(decimal(cols[5], 0, "wind_dir_deg")?, "wind_dir_deg")?,
-            rain_um: unsigned(decimal(cols[6], 3, "rain_mm")?, "rain_mm")?,
-        },
-        SensorKind::Energy => Measurement::Energy {
-            produced_mwh_total: unsigned(decimal(cols[1], 6, "produced_kwh_total")?, "produced_kwh_total")?,
-            consumed_mwh_total: unsigned(decimal(cols[2], 6, "consumed_kwh_total")?, "consumed_kwh_total")?,
-        },
-    };
-    Ok(Some(Sample {
-        timestamp_ms,
-        measurement,
-        gps_cell,
-    }))
 }
 
 /// The report kind of a measurement.
@@ -554,51 +460,6 @@ pub(crate) async fn run(args: SensorArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_parse_exactly_and_bad_lines_say_why() {
-        let s = parse_line(SensorKind::Weather, "1796241600000,-3.25,81.5,1013.25,4.2,270,0.2")
-            .unwrap()
-            .unwrap();
-        assert_eq!(s.timestamp_ms, Some(1_796_241_600_000));
-        assert_eq!(
-            s.measurement,
-            Measurement::Weather {
-                temperature_centi_c: -325,
-                humidity_centi_pct: 8_150,
-                pressure_pa: 101_325,
-                wind_speed_cm_s: 420,
-                wind_direction_deg: 270,
-                rain_um: 200,
-            }
-        );
-        assert_eq!(s.gps_cell, 0);
-        let e = parse_line(SensorKind::Energy, ",12.5,3.000001,37.77,-122.42")
-            .unwrap()
-            .unwrap();
-        assert_eq!(e.timestamp_ms, None);
-        assert_eq!(
-            e.measurement,
-            Measurement::Energy {
-                produced_mwh_total: 12_500_000,
-                consumed_mwh_total: 3_000_001
-            }
-        );
-        assert_eq!(e.gps_cell, Location::from_degrees(37.77, -122.42).unwrap().index());
-        assert_eq!(
-            parse_line(SensorKind::Energy, "timestamp_ms,produced,consumed").unwrap(),
-            None
-        );
-        assert_eq!(parse_line(SensorKind::Energy, "# comment").unwrap(), None);
-        for bad in ["1,2", ",1.5,abc", ",-1,2", ",1.0000001,2"] {
-            assert!(parse_line(SensorKind::Energy, bad).is_err(), "{bad}");
-        }
-        assert!(
-            parse_line(SensorKind::Weather, ",20,120.5,1013,1,90,0").is_ok(),
-            "range is the verifier's business"
-        );
-        assert!(parse_line(SensorKind::Weather, ",20,-5,1013,1,90,0").is_err());
-    }
 
     #[test]
     fn cheats_parse() {

@@ -11,6 +11,7 @@ mod bench_compute;
 mod bench_coverage;
 mod bench_ingest;
 mod bench_rewards;
+mod bench_sensor;
 mod bench_storage;
 mod bench_storage_net;
 mod bft_node;
@@ -176,6 +177,10 @@ enum BenchCommand {
     ///
     /// Example: cargo run --release -p trellis -- bench coverage --hotspots 100000
     Coverage(bench_coverage::CoverageBenchArgs),
+    /// One epoch of sensor quality-of-data scoring for many stations vs raw ed25519 verification.
+    ///
+    /// Example: cargo run --release -p trellis -- bench sensor --stations 10000
+    Sensor(bench_sensor::SensorBenchArgs),
     /// Finalized transfers per second and finality latency of 1, 4 and 7 validator processes on
     /// loopback, beside the single-node sequencer and raw ed25519 batch verification.
     ///
@@ -262,6 +267,9 @@ fn run(cli: Cli) -> Result<()> {
             Command::Ingest(command) => ingest_cmd::run(command).await,
             Command::Bench(BenchCommand::Coverage(args)) => {
                 tokio::task::spawn_blocking(move || bench_coverage::run(args)).await?
+            }
+            Command::Bench(BenchCommand::Sensor(args)) => {
+                tokio::task::spawn_blocking(move || bench_sensor::run(args)).await?
             }
         }
     })

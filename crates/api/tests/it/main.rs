@@ -2,6 +2,7 @@
 //! 20 ms, and the server on an OS-chosen loopback port. Every test starts its own.
 #![allow(clippy::unwrap_used)]
 
+mod data;
 mod events;
 mod explore;
 mod flows;

@@ -43,6 +43,7 @@ async fn document_lists_every_path_and_every_path_is_served() {
             path.replace("{id}", &tx.id().to_hex())
                 .replace("{address}", &address)
                 .replace("{height}", &height)
+                .replace("{cell}", "872830828ffffff")
         };
         assert!(!concrete.contains('{'), "{path}: unknown parameter");
         let (status, content_type, body) = s.get_text(&concrete).await;
@@ -53,6 +54,15 @@ async fn document_lists_every_path_and_every_path_is_served() {
             || concrete.starts_with("/v1/deals/")
             || concrete.starts_with("/v1/jobs/")
             || (path.contains("{epoch}") && !path.starts_with("/v1/epochs/"));
+        // Sensor data: no archive on this node, and the metered routes want a signature.
+        if concrete.starts_with("/data/") {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert!(
+                matches!((status, code(&v)), (404, "not_found") | (401, "unauthorized")),
+                "{concrete}: {status} {body}"
+            );
+            continue;
+        }
         if own_404 {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
             assert_eq!((status, code(&v)), (404, "not_found"), "{concrete}: {body}");

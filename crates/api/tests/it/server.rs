@@ -59,12 +59,24 @@ pub(crate) fn units(v: &Value) -> u64 {
 pub(crate) struct Server {
     pub(crate) url: String,
     pub(crate) http: reqwest::Client,
+    /// The reward archive directory (only served by [`Server::start_with_data`]).
+    pub(crate) archive: std::path::PathBuf,
     _stop: watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
 
 impl Server {
     pub(crate) async fn start() -> Server {
+        Self::boot(false).await
+    }
+
+    /// A node whose API keeps a reward archive and sells sensor data, with a TRL price posted at
+    /// genesis ($1.50) so users can burn for credits.
+    pub(crate) async fn start_with_data() -> Server {
+        Self::boot(true).await
+    }
+
+    async fn boot(data: bool) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let admin = Keypair::from_seed([200; 32]);
         let accounts = (1..=3)
@@ -75,6 +87,9 @@ impl Server {
             .collect();
         let mut genesis = Genesis::single_authority(CHAIN, admin.public(), accounts);
         genesis.params.min_fee = Amount::from_units(MIN_FEE);
+        if data {
+            genesis.initial_price_micro_usd_per_trl = Some(1_500_000);
+        }
         genesis.normalise();
         let store = ChainStore::open(&dir.path().join("chain.redb")).unwrap();
         store.initialise(&genesis).unwrap();
@@ -83,7 +98,14 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let mut api_stopped = stopped.clone();
-        tokio::spawn(trellis_api::serve(node.clone(), listener, async move {
+        let archive = dir.path().join("rewards");
+        let options = trellis_api::ApiOptions {
+            reward_archive: data.then(|| archive.clone()),
+            data_meter: data.then(|| {
+                std::sync::Arc::new(trellis_api::data::DataMeter::open(&dir.path().join("meter.redb")).unwrap())
+            }),
+        };
+        tokio::spawn(trellis_api::serve_with(node.clone(), options, listener, async move {
             // Ends on `true` or when the sender is dropped with the fixture.
             let _stop_or_dropped = api_stopped.wait_for(|stop| *stop).await;
         }));
@@ -97,6 +119,7 @@ impl Server {
         Server {
             url,
             http: reqwest::Client::new(),
+            archive,
             _stop: stop,
             _dir: dir,
         }

@@ -360,5 +360,5 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
         stderr(&out)
     );
 
-    crate::sensors::check_devnet_sensors(&url, &lines, &archive, &reports, dir.path());
+    crate::sensors::check_devnet_sensors(&url, &lines, &devnet_dir, dir.path());
 }

@@ -425,6 +425,31 @@ fn explorer_in_chromium_shows_the_map_earnings_and_rejected_reports_of_a_running
     b.wait_text("#earnings", "witness_rssi_above_free_space");
     b.screenshot("device-forger");
 
+    // The stuck weather station: its quality of data as the free catalogue route gives it.
+    let stuck = named(&lines, "sensor-stuck");
+    b.goto(&format!("{url}/devices/{stuck}"));
+    let heading = b.wait_text("section h2", "Quality of data (epoch");
+    let epoch: u64 = heading
+        .split("Quality of data (epoch ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let api_qod = get(&url, &format!("/data/v1/streams/{stuck}?epoch={epoch}")).unwrap();
+    let qod = b.wait_text("#qod", "Quality of data");
+    assert!(
+        qod.contains(&format!(
+            "{} valid of {}",
+            api_qod["qod"]["valid"], api_qod["qod"]["readings"]
+        )),
+        "{qod}"
+    );
+    assert_eq!(api_qod["qod"]["qod_ppm"], 0, "{api_qod}");
+    assert!(qod.contains("0.0 %"), "{qod}");
+    assert!(b.texts("code.reason").iter().any(|r| r == "flatline:temperature"));
+    b.screenshot("device-stuck-sensor");
+
     // Unknown and malformed ids, and a path that is no page: clear messages, not a blank page.
     let unknown = trellis_primitives::DeviceAddress::from(unregistered_key()).to_string();
     b.goto(&format!("{url}/devices/{unknown}"));

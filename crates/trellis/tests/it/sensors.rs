@@ -34,7 +34,9 @@ fn readings_in(share: &Value) -> u64 {
 
 /// Runs the checks against a running devnet; `archive` is its reward archive, `reports` its
 /// ingest archive, `scratch` a directory for a tampered copy.
-pub fn check_devnet_sensors(url: &str, lines: &[String], archive: &Path, reports: &Path, scratch: &Path) {
+pub fn check_devnet_sensors(url: &str, lines: &[String], devnet: &Path, scratch: &Path) {
+    let archive = &devnet.join("node").join("rewards");
+    let reports = &devnet.join("ingest").join("archive");
     let honest = [device_named(lines, "sensor"), device_named(lines, "energy")];
     let cheats = [
         ("sensor-stuck", "flatline:temperature"),
@@ -111,6 +113,9 @@ pub fn check_devnet_sensors(url: &str, lines: &[String], archive: &Path, reports
     );
     assert_eq!(station[0]["measurement"]["kind"], "weather");
 
+    buy_and_fetch(url, devnet, epoch, &honest[0], &doc);
+    readings_from_stdin_and_files(url, devnet, lines, scratch);
+
     // The full audit re-scores the raw readings; tamper with one honest reading and it objects.
     let audit = |reports: &Path| {
         trellis(
@@ -150,5 +155,147 @@ pub fn check_devnet_sensors(url: &str, lines: &[String], archive: &Path, reports
         stdout(&out).contains("sensor units in the archive") && stdout(&out).contains("recomputed from the readings"),
         "{}",
         stdout(&out)
+    );
+}
+
+/// A consumer buys a data allowance with credits and fetches the station's readings, by device
+/// and by cell, paying one credit per reading.
+fn buy_and_fetch(url: &str, devnet: &Path, epoch: u64, station: &str, doc: &Value) {
+    let consumer = devnet.join("wallets").join("consumer.json");
+    let env = [
+        ("TRELLIS_PASSPHRASE", "devnet"),
+        ("TRELLIS_KEYSTORE", consumer.to_str().unwrap()),
+        ("TRELLIS_API", url),
+    ];
+    let run = |args: &[&str]| {
+        let out = trellis(args, &env);
+        assert!(
+            out.status.success(),
+            "trellis {args:?}: {}{}",
+            stdout(&out),
+            crate::harness::stderr(&out)
+        );
+        out
+    };
+    run(&["wallet", "burn", "--amount", "1"]);
+    run(&["data", "buy", "--credits", "1000"]);
+    let e = epoch.to_string();
+    let streams = stdout(&run(&["data", "streams", "--epoch", &e]));
+    assert!(streams.contains(station), "{streams}");
+    let archived: Vec<&Value> = doc["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["device"] == station)
+        .collect();
+    let out = run(&["data", "get", "--device", station, "--epoch", &e, "--format", "csv"]);
+    let csv = stdout(&out);
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), archived.len(), "{csv}");
+    assert!(
+        rows.iter().all(|r| r.starts_with(station) && r.contains(",weather,")),
+        "{csv}"
+    );
+    assert_eq!(
+        rows[0].split(',').nth(1).unwrap(),
+        archived[0]["timestamp_ms"].to_string()
+    );
+    assert!(crate::harness::stderr(&out).contains(&format!("charged {} credits", archived.len())));
+    // Every valid reading in the station's res-7 hex (the copier and fabricator are elsewhere).
+    let device: Value = get(url, &format!("/v1/devices/{station}")).unwrap();
+    let cell: h3o::CellIndex = device["device"]["location"]["location"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let hex = cell.parent(h3o::Resolution::Seven).unwrap().to_string();
+    let out = run(&["data", "get", "--cell", &hex, "--epoch", &e, "--valid-only"]);
+    let got: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(got.iter().any(|r| r["device"] == station), "{got:?}");
+    assert!(got.iter().all(|r| r["flags"].as_array().unwrap().is_empty()));
+    let balance = stdout(&run(&["data", "balance"]));
+    let used = archived.len() + got.len();
+    assert!(
+        balance.contains(&format!(
+            "allowance 1000 credits, used {used}, remaining {}",
+            1000 - used
+        )),
+        "{balance}"
+    );
+}
+
+/// An operator's own station feeding the agent from stdin and from a CSV file: every line
+/// becomes a signed reading that ingest accepts, and a bad line is skipped with a warning.
+fn readings_from_stdin_and_files(url: &str, devnet: &Path, lines: &[String], scratch: &Path) {
+    use std::io::Write;
+    let ingest = lines
+        .iter()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("ingest:")
+                .map(|r| r.split_whitespace().next().unwrap().to_string())
+        })
+        .unwrap()
+        .trim_end_matches("/v1/reports")
+        .to_string();
+    // The stuck station's key: Mallory's own agent keeps running beside it, which is harmless.
+    let seed = devnet.join("agents").join("sensor-stuck.seed");
+    let base = [
+        "agent",
+        "sensor",
+        "--key-file",
+        seed.to_str().unwrap(),
+        "--node",
+        url,
+        "--ingest",
+        &ingest,
+    ];
+    let mut child = std::process::Command::new(crate::harness::BIN)
+        .args(base)
+        .args(["--source", "stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    writeln!(input, "# temperature_c,humidity_pct,...").unwrap();
+    writeln!(input, ",18.25,64.5,1012.8,3.1,240,0").unwrap();
+    writeln!(input, "now,18.31,64.4,1012.8,3.0,238,0.2,37.775,-122.425").unwrap();
+    writeln!(input, ",not,a,reading").unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    assert!(
+        stdout(&out).contains("stopped: 2 readings sent, 0 refused"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        crate::harness::stderr(&out).contains("skipped an unreadable line"),
+        "{}",
+        crate::harness::stderr(&out)
+    );
+
+    let csv = scratch.join("readings.csv");
+    std::fs::write(&csv, "timestamp_ms,temperature_c,humidity_pct,pressure_hpa,wind_m_s,wind_dir_deg,rain_mm\n,17.5,70,1013,2,180,0\n,17.6,70.2,1013,2.2,181,0\n").unwrap();
+    let source = format!("csv:{}", csv.display());
+    let out = trellis(
+        &[&base[..], &["--source", &source, "--interval-secs", "1"]].concat(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    assert!(
+        stdout(&out).contains("stopped: 2 readings sent, 0 refused"),
+        "{}",
+        stdout(&out)
+    );
+    // A file that is not there is a clear error, not a hang.
+    let out = trellis(&[&base[..], &["--source", "csv:/no/such/file.csv"]].concat(), &[]);
+    assert!(!out.status.success());
+    assert!(
+        crate::harness::stderr(&out).contains("cannot open /no/such/file.csv"),
+        "{}",
+        crate::harness::stderr(&out)
     );
 }
