@@ -216,3 +216,45 @@ fn serde_reason<T: Serialize>(reason: &T) -> String {
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "unknown".into())
 }
+
+/// One epoch as the reward oracle runs it, for anyone who holds the same inputs (the oracle, an
+/// auditor, the network simulator): verdicts for every report, HIP-17 transmit scales from the
+/// asserted cells of the hotspots in `hotspots` (the epoch's reporters' chain facts), then the
+/// coverage pool's shares. `entropy_times` maps block hashes to their block times.
+pub fn run_epoch(
+    config: &crate::CoverageConfig,
+    redundancy: &RedundancyConfig,
+    hotspots: &BTreeMap<DeviceAddress, crate::HotspotFacts>,
+    entropy_times: &BTreeMap<trellis_primitives::Hash, u64>,
+    history: &History,
+    beacons: &[BeaconReport],
+    witnesses: &[WitnessReport],
+) -> (Vec<PocOutcome>, Vec<DeviceShare>) {
+    let hotspot = |d: &DeviceAddress| hotspots.get(d).cloned();
+    let entropy_time = |h: &trellis_primitives::Hash| entropy_times.get(h).copied();
+    let (denylist, edges) = (BTreeSet::new(), BTreeSet::new());
+    let ctx = VerifyContext {
+        config,
+        hotspot: &hotspot,
+        entropy_time_ms: &entropy_time,
+        denylist: &denylist,
+        denylisted_edges: &edges,
+    };
+    let outcomes = verify_epoch(&ctx, beacons, witnesses, &history.last_beacon_ms);
+    let cells: BTreeMap<DeviceAddress, h3o::CellIndex> = hotspots
+        .iter()
+        .filter(|(_, h)| h.is_hotspot)
+        .filter_map(|(a, h)| h.location.map(|l| (*a, l.cell())))
+        .collect();
+    let scales = crate::density::transmit_scales(&cells, &crate::density::hip17_defaults());
+    let owner = |d: &DeviceAddress| hotspots.get(d).and_then(|h| h.owner);
+    let inputs = ShareInputs {
+        redundancy,
+        transmit_scale_ppm: &scales,
+        owner: &owner,
+        recent_witnessers: &history.recent_witnessers,
+        recent_beaconers: &history.recent_beaconers,
+    };
+    let shares = coverage_shares(&outcomes, &inputs);
+    (outcomes, shares)
+}

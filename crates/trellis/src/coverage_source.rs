@@ -12,10 +12,8 @@ use std::{
 };
 use trellis_chain::Node;
 use trellis_coverage::{
-    density::{hip17_defaults, transmit_scales},
-    epoch::{coverage_shares, verify_epoch, History, PocOutcome, ShareInputs},
+    epoch::{run_epoch, History, PocOutcome},
     redundancy::RedundancyConfig,
-    verify::VerifyContext,
     BeaconReport, CoverageConfig, HotspotFacts, WitnessReport,
 };
 use trellis_ledger::{DeviceClass, StateRead};
@@ -112,7 +110,8 @@ pub(crate) struct CoverageEpoch {
     pub(crate) shares: Vec<DeviceShare>,
 }
 
-/// The verification itself.
+/// The verification itself: the reporters' chain facts as the verifier sees them, then the
+/// coverage crate's epoch run.
 pub(crate) fn compute(
     config: &CoverageConfig,
     redundancy: &RedundancyConfig,
@@ -121,42 +120,30 @@ pub(crate) fn compute(
     beacons: &[BeaconReport],
     witnesses: &[WitnessReport],
 ) -> CoverageEpoch {
-    let hotspot = |d: &DeviceAddress| {
-        facts.devices.get(d).map(|dev| HotspotFacts {
-            is_hotspot: dev.class == DeviceClass::Hotspot,
-            location: dev.location,
-            gain_centi_dbi: dev.gain_centi_dbi,
-            region: DEVNET_REGION,
-            owner: Some(dev.owner),
-        })
-    };
-    let entropy_times: BTreeMap<Hash, u64> = facts.blocks.values().copied().collect();
-    let entropy_time = |h: &Hash| entropy_times.get(h).copied();
-    let (denylist, edges) = (BTreeSet::new(), BTreeSet::new());
-    let ctx = VerifyContext {
-        config,
-        hotspot: &hotspot,
-        entropy_time_ms: &entropy_time,
-        denylist: &denylist,
-        denylisted_edges: &edges,
-    };
-    let outcomes = verify_epoch(&ctx, beacons, witnesses, &history.last_beacon_ms);
-    let cells: BTreeMap<DeviceAddress, h3o::CellIndex> = facts
+    let hotspots: BTreeMap<DeviceAddress, HotspotFacts> = facts
         .devices
         .iter()
-        .filter(|(_, d)| d.class == DeviceClass::Hotspot)
-        .filter_map(|(a, d)| d.location.map(|l| (*a, l.cell())))
+        .map(|(d, dev)| {
+            let h = HotspotFacts {
+                is_hotspot: dev.class == DeviceClass::Hotspot,
+                location: dev.location,
+                gain_centi_dbi: dev.gain_centi_dbi,
+                region: DEVNET_REGION,
+                owner: Some(dev.owner),
+            };
+            (*d, h)
+        })
         .collect();
-    let scales = transmit_scales(&cells, &hip17_defaults());
-    let owner = |d: &DeviceAddress| facts.devices.get(d).map(|dev| dev.owner);
-    let inputs = ShareInputs {
+    let entropy_times: BTreeMap<Hash, u64> = facts.blocks.values().copied().collect();
+    let (outcomes, shares) = run_epoch(
+        config,
         redundancy,
-        transmit_scale_ppm: &scales,
-        owner: &owner,
-        recent_witnessers: &history.recent_witnessers,
-        recent_beaconers: &history.recent_beaconers,
-    };
-    let shares = coverage_shares(&outcomes, &inputs);
+        &hotspots,
+        &entropy_times,
+        history,
+        beacons,
+        witnesses,
+    );
     CoverageEpoch { outcomes, shares }
 }
 

@@ -12,6 +12,7 @@ mod bench_coverage;
 mod bench_ingest;
 mod bench_rewards;
 mod bench_sensor;
+mod bench_sim;
 mod bench_storage;
 mod bench_storage_net;
 mod bft_node;
@@ -181,6 +182,11 @@ enum BenchCommand {
     ///
     /// Example: cargo run --release -p trellis -- bench sensor --stations 10000
     Sensor(bench_sensor::SensorBenchArgs),
+    /// Simulated device-epochs per second of `sim network` at 1k to 100k devices vs raw ed25519
+    /// verification.
+    ///
+    /// Example: cargo run --release -p trellis -- bench sim --sizes 1000,10000,100000
+    Sim(bench_sim::SimBenchArgs),
     /// Finalized transfers per second and finality latency of 1, 4 and 7 validator processes on
     /// loopback, beside the single-node sequencer and raw ed25519 batch verification.
     ///
@@ -270,6 +276,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             Command::Bench(BenchCommand::Sensor(args)) => {
                 tokio::task::spawn_blocking(move || bench_sensor::run(args)).await?
+            }
+            Command::Bench(BenchCommand::Sim(args)) => {
+                tokio::task::spawn_blocking(move || bench_sim::run_bench(args)).await?
             }
         }
     })

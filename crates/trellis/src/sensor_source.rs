@@ -175,7 +175,10 @@ pub(crate) async fn recompute_from_api(
         };
         let owner = serde_json::from_value(d["owner"].clone()).context("device without owner")?;
         let class = serde_json::from_value(d["class"].clone()).context("device without class")?;
-        let location = serde_json::from_value(d["location"]["location"].clone()).ok();
+        let location = match &d["location"]["location"] {
+            serde_json::Value::Null => None,
+            v => Some(serde_json::from_value(v.clone()).context("device with a malformed location")?),
+        };
         facts.insert(device, facts_of(owner, class, location, capability));
     }
     Ok(score(settings, epoch, (start, end), &frames, &facts).1)

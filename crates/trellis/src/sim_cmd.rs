@@ -17,6 +17,47 @@ pub(crate) enum SimCommand {
     ///
     /// Example: trellis sim tokenomics --years 10 --scenario all --out docs
     Tokenomics(TokenomicsArgs),
+    /// Run a whole network in one process through the real verifier and reward code: honest
+    /// devices of every class and every kind of cheater on one map, many epochs; writes a
+    /// Markdown report with SVG charts. Same seed, same report bytes.
+    ///
+    /// Example: trellis sim network --seed 7 --epochs 24 --hotspots 1000 --out docs/sim
+    Network(NetworkArgs),
+}
+
+/// Options of `trellis sim network`.
+#[derive(Debug, Args)]
+pub(crate) struct NetworkArgs {
+    /// Seeds every draw.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Epochs (of one simulated hour) to run.
+    #[arg(long, default_value_t = 24)]
+    epochs: u32,
+    /// Hotspots.
+    #[arg(long, default_value_t = 1_000)]
+    hotspots: u32,
+    /// Weather stations.
+    #[arg(long, default_value_t = 500)]
+    stations: u32,
+    /// Energy meters.
+    #[arg(long, default_value_t = 100)]
+    meters: u32,
+    /// Storage providers.
+    #[arg(long, default_value_t = 100)]
+    storage: u32,
+    /// Compute providers.
+    #[arg(long, default_value_t = 50)]
+    compute: u32,
+    /// Cheaters per attack, basis points of their class (at least one group each).
+    #[arg(long, default_value_t = 300)]
+    cheater_bps: u32,
+    /// Share of compute jobs replayed by a verifier, ppm.
+    #[arg(long, default_value_t = 200_000)]
+    sample_ppm: u32,
+    /// Directory for network-report.md and the SVG charts.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
 }
 
 /// Options of `trellis sim tokenomics`.
@@ -78,7 +119,10 @@ fn fixed(text: &str, decimals: u32, what: &str) -> Result<u64> {
 
 /// Runs a simulation command.
 pub(crate) fn run(command: SimCommand) -> Result<()> {
-    let SimCommand::Tokenomics(args) = command;
+    let args = match command {
+        SimCommand::Tokenomics(args) => args,
+        SimCommand::Network(args) => return network(args),
+    };
     let scenarios: Vec<Scenario> = match args.scenario.as_str() {
         "all" => vec![Scenario::Constant, Scenario::Growth, Scenario::Shock],
         one => vec![one.parse().map_err(anyhow::Error::msg)?],
@@ -144,6 +188,59 @@ pub(crate) fn run(command: SimCommand) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Runs `trellis sim network`.
+fn network(args: NetworkArgs) -> Result<()> {
+    if args.epochs == 0 || args.epochs > 10_000 {
+        bail!("--epochs must be in 1..=10000");
+    }
+    if args.cheater_bps > 5_000 || args.sample_ppm > 1_000_000 {
+        bail!("--cheater-bps is at most 5000 and --sample-ppm at most 1000000");
+    }
+    if args.hotspots + args.stations + args.meters + args.storage + args.compute == 0 {
+        bail!("the network needs at least one device");
+    }
+    let config = trellis_sim::network::NetworkConfig {
+        seed: args.seed,
+        epochs: args.epochs,
+        hotspots: args.hotspots,
+        stations: args.stations,
+        meters: args.meters,
+        storage: args.storage,
+        compute: args.compute,
+        cheater_bps: args.cheater_bps,
+        compute_sample_ppm: args.sample_ppm,
+    };
+    let bar = indicatif::ProgressBar::new(u64::from(args.epochs));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] epoch {pos}/{len} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("simulating {} devices", config.devices()));
+    let run = trellis_sim::network::run(&config, |e| bar.set_position(u64::from(e)))?;
+    bar.finish_and_clear();
+    let summary = run.summary();
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let report = trellis_sim::network::report::markdown(&run, &summary);
+    let path = args.out.join("network-report.md");
+    std::fs::write(&path, &report).with_context(|| format!("cannot write {}", path.display()))?;
+    for (name, svg) in [
+        (
+            "network-capture.svg",
+            trellis_sim::network::report::capture_svg(&summary),
+        ),
+        ("network-coverage.svg", trellis_sim::network::report::coverage_svg(&run)),
+    ] {
+        let p = args.out.join(name);
+        std::fs::write(&p, svg).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    print!("{report}");
+    eprintln!(
+        "report written to {} (charts network-capture.svg, network-coverage.svg beside it)",
+        path.display()
+    );
     Ok(())
 }
 

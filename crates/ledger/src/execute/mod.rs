@@ -11,7 +11,7 @@ mod governance;
 mod rewards;
 mod storage;
 
-pub use compute::{replay_status, sampled as compute_sampled, ReplayStatus, MAX_SLOTS};
+pub use compute::{drawn_for_replay, replay_status, sampled as compute_sampled, ReplayStatus, MAX_SLOTS};
 pub use storage::CLOSE_GRACE_EPOCHS;
 
 pub use credits::credits_for_burn;

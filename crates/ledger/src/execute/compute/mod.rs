@@ -14,7 +14,7 @@
 
 mod settle;
 
-pub use settle::{replay_status, sampled, ReplayStatus};
+pub use settle::{drawn_for_replay, replay_status, sampled, ReplayStatus};
 
 use super::*;
 use crate::state::{ComputeOffer, Job, JobFailure, JobRun, JobStatus, MAX_EXCLUDED};

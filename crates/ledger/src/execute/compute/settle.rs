@@ -39,7 +39,13 @@ fn runs_agree(job: &Job) -> Option<ComputeClaim> {
 
 /// Whether the job is replayed: drawn from the commit block's hash, or forced by disagreement.
 pub fn sampled(job: &Job, id: &Hash, entropy: &Hash) -> bool {
-    runs_agree(job).is_none() || draw(b"sample", entropy, id) % u64::from(PPM) < u64::from(job.spec.sample_ppm)
+    runs_agree(job).is_none() || drawn_for_replay(entropy, id, job.spec.sample_ppm)
+}
+
+/// Whether the commit block's hash `entropy` draws job `id` for replay at `sample_ppm` parts
+/// per million (agreeing replicas are replayed only when drawn).
+pub fn drawn_for_replay(entropy: &Hash, id: &Hash, sample_ppm: u32) -> bool {
+    draw(b"sample", entropy, id) % u64::from(PPM) < u64::from(sample_ppm)
 }
 
 /// The staked compute providers that may replay `job`, in address order.

@@ -1,0 +1,246 @@
+//! Hotspots on the simulated air: every hotspot beacons once an epoch with the entropy of the
+//! latest simulated block; every radio in range hears it at the RSSI the propagation model gives
+//! (a forger reports its own number); colluders also hear each other over an off-band channel.
+//! The coverage crate's `run_epoch` — the oracle's code — judges it all and computes the shares.
+
+use super::{
+    block_hash, draw,
+    population::{distance_m, Attack, Class, Population},
+    DeviceEpoch, NetworkConfig, EPOCH_MS, START_MS,
+};
+use crate::air::AirModel;
+use h3o::{CellIndex, LatLng, Resolution};
+use std::collections::{BTreeMap, VecDeque};
+use trellis_coverage::{
+    entropy::beacon_payload,
+    epoch::{run_epoch, History, PocOutcome},
+    redundancy::RedundancyConfig,
+    BeaconReport, CoverageConfig, HotspotFacts, WitnessReport,
+};
+use trellis_primitives::{DeviceAddress, Hash, Location};
+use trellis_rewards::DeviceShare;
+
+const FREQUENCY_HZ: u64 = 904_300_000;
+const TX_POWER_DBM: f64 = 27.0;
+/// 3 dBi at each end.
+const GAINS_DBI: f64 = 6.0;
+/// A gateway reports at most this many beacons it heard per beacon (the nearest).
+const MAX_HEARD: usize = 30;
+/// Entropy blocks per epoch (one every ten minutes: beacons use the latest).
+const SLOTS: u32 = 6;
+/// Rejection reasons that are evidence of cheating rather than bad luck.
+const EVIDENCE: [&str; 4] = [
+    "witness_rssi_above_free_space",
+    "witness_same_owner",
+    "witness_too_far",
+    "witness_wrong_region",
+];
+
+pub(super) struct Coverage {
+    config: CoverageConfig,
+    redundancy: RedundancyConfig,
+    /// Dense urban-suburban propagation: exponent 3.5 keeps range to a few km.
+    air: AirModel,
+    /// The colluders' channel: plausible for the asserted distance, hardly any fading.
+    offband: AirModel,
+    facts: BTreeMap<DeviceAddress, HotspotFacts>,
+    /// Hotspot indexes by the resolution-6 cell of where their radio really is.
+    by_cell: BTreeMap<CellIndex, Vec<usize>>,
+    /// Colluding groups' members.
+    groups: BTreeMap<(Attack, u32), Vec<usize>>,
+    /// The last epochs' histories, newest last.
+    window: VecDeque<History>,
+    seed: u64,
+}
+
+fn cell6(p: (f64, f64)) -> Option<CellIndex> {
+    LatLng::new(p.0, p.1).ok().map(|ll| ll.to_cell(Resolution::Six))
+}
+
+impl Coverage {
+    pub(super) fn new(config: &NetworkConfig, pop: &Population) -> Self {
+        let mut facts = BTreeMap::new();
+        let mut by_cell: BTreeMap<CellIndex, Vec<usize>> = BTreeMap::new();
+        let mut groups: BTreeMap<(Attack, u32), Vec<usize>> = BTreeMap::new();
+        for i in pop.of(Class::Hotspot) {
+            let d = &pop.devices[i];
+            facts.insert(
+                d.address,
+                HotspotFacts {
+                    is_hotspot: true,
+                    location: Location::from_degrees(d.asserted.0, d.asserted.1).ok(),
+                    gain_centi_dbi: 300,
+                    region: 1,
+                    owner: Some(d.owner),
+                },
+            );
+            if let Some(c) = cell6(d.actual) {
+                by_cell.entry(c).or_default().push(i);
+            }
+            if let Some(a @ (Attack::SybilCluster | Attack::WitnessRing)) = d.attack {
+                groups.entry((a, d.group)).or_default().push(i);
+            }
+        }
+        Coverage {
+            config: CoverageConfig {
+                beacon_interval_ms: EPOCH_MS / 2,
+                ..CoverageConfig::default()
+            },
+            redundancy: RedundancyConfig::default(),
+            air: AirModel {
+                exponent: 3.5,
+                shadowing_sigma_db: 6.0,
+                sensitivity_dbm: -130.0,
+            },
+            offband: AirModel {
+                exponent: 2.5,
+                shadowing_sigma_db: 1.0,
+                sensitivity_dbm: -200.0,
+            },
+            facts,
+            by_cell,
+            groups,
+            window: VecDeque::new(),
+            seed: config.seed,
+        }
+    }
+
+    fn history(&self) -> History {
+        let mut h = History::default();
+        for w in &self.window {
+            for (d, t) in &w.last_beacon_ms {
+                let e = h.last_beacon_ms.entry(*d).or_insert(0);
+                *e = (*e).max(*t);
+            }
+            h.recent_witnessers.extend(w.recent_witnessers.iter().copied());
+            h.recent_beaconers.extend(w.recent_beaconers.iter().copied());
+        }
+        h
+    }
+
+    /// The epoch's beacons and witnesses, verified; flags and shares.
+    pub(super) fn epoch(&mut self, e: u32, pop: &Population, out: &mut [DeviceEpoch]) -> Vec<DeviceShare> {
+        let start = START_MS + u64::from(e) * EPOCH_MS;
+        let slot_ms = EPOCH_MS / u64::from(SLOTS);
+        let mut entropy_times: BTreeMap<Hash, u64> = BTreeMap::new();
+        for back in [e.saturating_sub(1), e] {
+            for s in 0..SLOTS {
+                let t = START_MS + u64::from(back) * EPOCH_MS + u64::from(s) * slot_ms;
+                entropy_times.insert(block_hash(self.seed, back, s), t);
+            }
+        }
+        let (mut beacons, mut witnesses) = (Vec::new(), Vec::new());
+        let hotspots: Vec<usize> = pop.of(Class::Hotspot).collect();
+        for &b in &hotspots {
+            let dev = &pop.devices[b];
+            let at =
+                start + draw(self.seed, &[b"beacon at", &dev.address.key().0, &e.to_le_bytes()]) % (EPOCH_MS - slot_ms);
+            let slot = u32::try_from((at - start) / slot_ms).unwrap_or(0);
+            let entropy = block_hash(self.seed, e, slot);
+            let payload = beacon_payload(&entropy, &dev.address).to_vec();
+            beacons.push(BeaconReport {
+                beaconer: dev.address,
+                entropy,
+                payload: payload.clone(),
+                frequency_hz: FREQUENCY_HZ,
+                tx_power_centi_dbm: (TX_POWER_DBM * 100.0) as i64,
+                received_ms: at,
+            });
+            let round = u64::from(e);
+            // Who hears it over the air: radios in the 19 resolution-6 cells around it.
+            let mut heard: Vec<(f64, usize, f64)> = Vec::new();
+            if let Some(c) = cell6(dev.actual) {
+                for near in c.grid_disk::<Vec<_>>(2) {
+                    for &w in self.by_cell.get(&near).into_iter().flatten() {
+                        if w == b {
+                            continue;
+                        }
+                        let wd = &pop.devices[w];
+                        let d = distance_m(dev.actual, wd.actual);
+                        if let Some(rssi) = self.air.rssi_dbm(
+                            &dev.address,
+                            &wd.address,
+                            round,
+                            TX_POWER_DBM,
+                            GAINS_DBI,
+                            d,
+                            FREQUENCY_HZ,
+                        ) {
+                            heard.push((d, w, rssi));
+                        }
+                    }
+                }
+            }
+            heard.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+            heard.truncate(MAX_HEARD);
+            // Colluders hear the other members of their group off-band, wherever they are.
+            if let Some(a @ (Attack::SybilCluster | Attack::WitnessRing)) = dev.attack {
+                for &w in self.groups.get(&(a, dev.group)).into_iter().flatten() {
+                    let wd = &pop.devices[w];
+                    if w != b {
+                        let d = distance_m(dev.asserted, wd.asserted);
+                        if let Some(rssi) = self.offband.rssi_dbm(
+                            &dev.address,
+                            &wd.address,
+                            round,
+                            TX_POWER_DBM,
+                            GAINS_DBI,
+                            d,
+                            FREQUENCY_HZ,
+                        ) {
+                            heard.push((d, w, rssi));
+                        }
+                    }
+                }
+            }
+            for (_, w, rssi) in heard {
+                let wd = &pop.devices[w];
+                let rssi_centi = if wd.attack == Some(Attack::RssiForger) {
+                    -3_000
+                } else {
+                    (rssi * 100.0).round() as i64
+                };
+                witnesses.push(WitnessReport {
+                    witness: wd.address,
+                    payload: payload.clone(),
+                    frequency_hz: FREQUENCY_HZ,
+                    rssi_centi_dbm: rssi_centi,
+                    received_ms: at
+                        + 200
+                        + draw(self.seed, &[b"witness at", &wd.address.key().0, &e.to_le_bytes()]) % 800,
+                });
+            }
+        }
+        let history = self.history();
+        let (outcomes, shares): (Vec<PocOutcome>, Vec<DeviceShare>) = run_epoch(
+            &self.config,
+            &self.redundancy,
+            &self.facts,
+            &entropy_times,
+            &history,
+            &beacons,
+            &witnesses,
+        );
+        let mut this = History::default();
+        this.absorb(&outcomes);
+        self.window.push_back(this);
+        while self.window.len() > self.config.reciprocity_window_epochs as usize {
+            self.window.pop_front();
+        }
+        let index: BTreeMap<DeviceAddress, usize> = hotspots.iter().map(|&i| (pop.devices[i].address, i)).collect();
+        for s in &shares {
+            if let Some(&i) = index.get(&s.device) {
+                let reasons: Vec<String> = s
+                    .breakdown
+                    .rejected_reports
+                    .keys()
+                    .filter(|r| EVIDENCE.contains(&r.as_str()))
+                    .cloned()
+                    .collect();
+                out[i].flagged = !reasons.is_empty();
+                out[i].reasons = reasons;
+            }
+        }
+        shares
+    }
+}

@@ -1,0 +1,150 @@
+//! Storage providers holding pieces of deals, audited every epoch with the storage crate's own
+//! challenge derivation, Merkle proofs, signed answers and answer check, their reputation kept
+//! with the ledger's `Reputation`, failed pieces repaired onto the honest provider holding the
+//! fewest, and the storage pool paid by `storage_units` (proven bytes × reputation) as the
+//! oracle's auditor does. A data-deleting provider answers a deleted chunk with the bytes it
+//! no longer has (zeros), which the proof check refuses.
+
+use super::{
+    block_hash, draw,
+    population::{Attack, Class, Population},
+    DeviceEpoch, NetworkConfig,
+};
+use std::collections::BTreeMap;
+use trellis_ledger::Reputation;
+use trellis_primitives::{Hash, HashDomain};
+use trellis_rewards::{shares::ShareBreakdown, DeviceShare, Pool};
+use trellis_storage::{
+    audit::{challenge_for, storage_units, AuditConfig, Verdict},
+    piece::{chunk_len, PIECE_CHUNK_BYTES},
+    protocol::{Answer, AnswerFault},
+    PieceTree,
+};
+
+/// Pieces each provider starts with.
+const PIECES_PER_PROVIDER: u64 = 2;
+/// Chunks per piece (64 KiB pieces).
+const CHUNKS: u64 = 16;
+/// A deleter keeps this many chunks in ten.
+const KEPT_OF_TEN: u64 = 7;
+
+pub(super) struct Storage {
+    audit: AuditConfig,
+    /// Every piece has the same bytes (memory stays flat at any scale); deals differ.
+    content: Vec<u8>,
+    tree: PieceTree,
+    /// Deal id -> the provider (device index) holding its piece.
+    pieces: BTreeMap<Hash, usize>,
+    reputation: BTreeMap<usize, Reputation>,
+    seed: u64,
+}
+
+impl Storage {
+    pub(super) fn new(config: &NetworkConfig, pop: &Population) -> Self {
+        let len = CHUNKS as usize * PIECE_CHUNK_BYTES;
+        let content: Vec<u8> = (0..len)
+            .map(|i| (draw(config.seed, &[b"content", &(i as u64 / 64).to_le_bytes()]) >> (i % 8 * 8)) as u8)
+            .collect();
+        let tree = PieceTree::of(&content);
+        let mut pieces = BTreeMap::new();
+        for i in pop.of(Class::Storage) {
+            for p in 0..PIECES_PER_PROVIDER {
+                let deal = HashDomain::StorageContent.hash_parts(&[
+                    b"sim deal",
+                    &pop.devices[i].address.key().0,
+                    &p.to_le_bytes(),
+                ]);
+                pieces.insert(deal, i);
+            }
+        }
+        Storage {
+            audit: AuditConfig::default(),
+            content,
+            tree,
+            pieces,
+            reputation: BTreeMap::new(),
+            seed: config.seed,
+        }
+    }
+
+    /// Whether provider `i` still has chunk `c` of `deal`.
+    fn kept(&self, pop: &Population, i: usize, deal: &Hash, c: u64) -> bool {
+        pop.devices[i].attack != Some(Attack::DataDeleter)
+            || draw(self.seed, &[b"kept", deal.as_bytes(), &c.to_le_bytes()]) % 10 < KEPT_OF_TEN
+    }
+
+    pub(super) fn epoch(&mut self, e: u32, pop: &Population, out: &mut [DeviceEpoch]) -> Vec<DeviceShare> {
+        let entropy = block_hash(self.seed, e, 5);
+        let len = self.content.len() as u64;
+        let mut proven: BTreeMap<usize, (u64, ShareBreakdown)> = BTreeMap::new();
+        let mut failed_pieces = Vec::new();
+        for (deal, &i) in &self.pieces {
+            let dev = &pop.devices[i];
+            let challenge = challenge_for(&entropy, deal, 0, len, self.audit.chunks_per_piece);
+            let proofs = challenge
+                .chunks
+                .iter()
+                .filter_map(|&c| {
+                    let start = usize::try_from(c).ok()? * PIECE_CHUNK_BYTES;
+                    let n = chunk_len(len, c)?;
+                    let bytes = if self.kept(pop, i, deal, c) {
+                        self.content[start..start + n].to_vec()
+                    } else {
+                        vec![0; n]
+                    };
+                    self.tree.prove(c, bytes)
+                })
+                .collect();
+            let answer = Answer::sign(&challenge, proofs, &dev.key);
+            let verdict = match answer.check(&challenge, &self.tree.root(), len, &dev.address) {
+                Ok(()) => Verdict::Passed,
+                Err(fault @ (AnswerFault::BadSignature | AnswerFault::WrongNonce)) => {
+                    Verdict::Malformed(fault.to_string())
+                }
+                Err(fault) => Verdict::BadAnswer(fault.to_string()),
+            };
+            let rep = self.reputation.entry(i).or_default();
+            *rep = rep.record(verdict.passed());
+            let entry = proven.entry(i).or_default();
+            if verdict.passed() {
+                entry.0 += len;
+                entry.1.counted_reports += 1;
+            } else {
+                *entry.1.rejected_reports.entry(verdict.name().to_string()).or_default() += 1;
+                failed_pieces.push(*deal);
+            }
+        }
+        // Repair: every failed piece moves to the honest-looking provider holding the fewest.
+        for deal in failed_pieces {
+            let mut load: BTreeMap<usize, u64> = pop.of(Class::Storage).map(|i| (i, 0)).collect();
+            for &i in self.pieces.values() {
+                *load.entry(i).or_default() += 1;
+            }
+            let from = self.pieces.get(&deal).copied();
+            let target = load
+                .iter()
+                .filter(|(i, _)| Some(**i) != from && !self.reputation.get(i).is_some_and(Reputation::disqualified))
+                .min_by_key(|(i, n)| (**n, **i))
+                .map(|(i, _)| *i);
+            if let Some(t) = target {
+                self.pieces.insert(deal, t);
+            }
+        }
+        let mut shares = Vec::new();
+        for (i, (bytes, mut breakdown)) in proven {
+            let rep = self.reputation.get(&i).map_or(1_000_000, Reputation::score_ppm);
+            breakdown.factors = vec![("proven_bytes".into(), bytes), ("reputation_ppm".into(), rep)];
+            let failed: u32 = breakdown.rejected_reports.values().sum();
+            out[i].flagged = failed > 0;
+            out[i].reasons = breakdown.rejected_reports.keys().cloned().collect();
+            shares.push(DeviceShare {
+                device: pop.devices[i].address,
+                owner: pop.devices[i].owner,
+                pool: Pool::Storage,
+                units: storage_units(bytes, rep),
+                breakdown,
+            });
+        }
+        shares
+    }
+}

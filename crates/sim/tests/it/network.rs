@@ -1,0 +1,98 @@
+//! A small network of every class for a day of hourly epochs.
+
+use trellis_sim::network::{
+    population::{Attack, Class},
+    report::{markdown, AttackRow},
+    run, NetworkConfig,
+};
+
+fn config() -> NetworkConfig {
+    NetworkConfig {
+        seed: 11,
+        epochs: 24,
+        hotspots: 300,
+        stations: 400,
+        meters: 40,
+        storage: 40,
+        compute: 30,
+        cheater_bps: 300,
+        compute_sample_ppm: 200_000,
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_report_bytes_and_another_seed_another() {
+    let small = NetworkConfig { epochs: 4, ..config() };
+    let a = run(&small, |_| {}).unwrap();
+    let b = run(&small, |_| {}).unwrap();
+    let (ra, rb) = (markdown(&a, &a.summary()), markdown(&b, &b.summary()));
+    assert_eq!(ra, rb);
+    assert_eq!(
+        trellis_sim::network::report::coverage_svg(&a),
+        trellis_sim::network::report::coverage_svg(&b)
+    );
+    let c = run(&NetworkConfig { seed: 12, ..small }, |_| {}).unwrap();
+    assert_ne!(markdown(&c, &c.summary()), ra);
+}
+
+#[test]
+fn honest_devices_are_not_accused_and_detectable_cheats_earn_at_most_five_percent() {
+    let cfg = config();
+    let run = run(&cfg, |_| {}).unwrap();
+    let s = run.summary();
+    let report = markdown(&run, &s);
+    // Every class has honest devices that earned, and at most 1 % of their device-epochs
+    // carry evidence against them.
+    for c in &s.classes {
+        assert!(
+            c.false_positive_ppm <= 10_000,
+            "{:?} false positives {}\n{report}",
+            c.class,
+            c.false_positive_ppm
+        );
+        assert!(
+            c.honest_mean_paid > 0,
+            "{:?} honest devices earned nothing\n{report}",
+            c.class
+        );
+    }
+    assert_eq!(
+        s.classes.iter().map(|c| c.class).collect::<Vec<_>>(),
+        Class::ALL.to_vec()
+    );
+    let row = |a: Attack| -> &AttackRow { s.attacks.iter().find(|r| r.attack == a).unwrap() };
+    // Caught by the verifiers' own checks, within the epoch they start.
+    for a in [
+        Attack::RssiForger,
+        Attack::StuckSensor,
+        Attack::CopiedReadings,
+        Attack::FabricatedReadings,
+        Attack::InflatedMeter,
+        Attack::DataDeleter,
+        Attack::FuelInflater,
+    ] {
+        let r = row(a);
+        assert!(
+            r.capture_ppm <= 50_000,
+            "{} earns {} of honest\n{report}",
+            a.name(),
+            r.capture_ppm
+        );
+        assert_eq!(r.never_detected, 0, "{}\n{report}", a.name());
+        assert_eq!(r.epochs_to_detection, Some(1), "{}\n{report}", a.name());
+    }
+    // Sampled replay: a lazy computer is paid for the jobs no verifier drew before the first
+    // that one did, (1 − r) / r jobs on average. The limit of detection at sampling rate r over
+    // E epochs of J jobs is about that many jobs' pay; allow three times it.
+    let r = f64::from(cfg.compute_sample_ppm) / 1e6;
+    let limit = 3.0 * (1.0 - r) / r / (3.0 * f64::from(cfg.epochs));
+    let lazy = row(Attack::LazyComputer);
+    assert!(
+        (lazy.capture_ppm as f64) / 1e6 <= limit.max(0.05),
+        "lazy computer {}\n{report}",
+        lazy.capture_ppm
+    );
+    assert_eq!(lazy.never_detected, 0, "{report}");
+    // The RSSI forger is caught on every witness it sends.
+    assert_eq!(row(Attack::RssiForger).detection_ppm, 1_000_000);
+}
