@@ -37,6 +37,19 @@ pub struct CoverageConfig {
     /// denylist. Archives written before this setting existed were verified with it on.
     #[serde(default = "same_owner_counted_before")]
     pub count_same_owner_witnesses: bool,
+    /// Count only the first valid witness of each owner per beacon (by receive time): an
+    /// operator's several radios hearing one beacon prove one reception, and a Sybil cluster's
+    /// members share one witness reward. Off in archives from before the rule.
+    #[serde(default)]
+    pub one_witness_per_owner: bool,
+    /// Witnesses weaker than this cannot have decoded the beacon (an SX1302 at SF12 decodes
+    /// down to about −137 dBm; −140 dBm leaves margin). `None` in archives from before the
+    /// check.
+    #[serde(default)]
+    pub min_rssi_centi_dbm: Option<i64>,
+    /// The environment check (see [`crate::environment`]); `None` in archives from before it.
+    #[serde(default)]
+    pub environment: Option<crate::environment::EnvironmentCheck>,
 }
 
 fn same_owner_counted_before() -> bool {
@@ -56,6 +69,9 @@ impl Default for CoverageConfig {
             rssi_tolerance_centi_db: 300,
             reciprocity_window_epochs: 2,
             count_same_owner_witnesses: false,
+            one_witness_per_owner: true,
+            min_rssi_centi_dbm: Some(-14_000),
+            environment: Some(crate::environment::EnvironmentCheck::default()),
         }
     }
 }

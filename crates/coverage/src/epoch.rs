@@ -38,7 +38,7 @@ pub fn verify_epoch(
         by_payload.entry(w.payload.as_slice()).or_default().push(w.clone());
     }
     let mut last = last_beacon_ms.clone();
-    ordered
+    let mut outcomes: Vec<PocOutcome> = ordered
         .into_iter()
         .map(
             |beacon| match verify_beacon(ctx, beacon, last.get(&beacon.beaconer).copied()) {
@@ -62,7 +62,11 @@ pub fn verify_epoch(
                 },
             },
         )
-        .collect()
+        .collect();
+    if let Some(check) = &ctx.config.environment {
+        crate::environment::apply(check, ctx, &mut outcomes);
+    }
+    outcomes
 }
 
 /// What earlier epochs' verdicts say, for rules that span epochs.

@@ -17,6 +17,7 @@
 pub mod config;
 pub mod density;
 pub mod entropy;
+pub mod environment;
 pub mod epoch;
 pub mod physics;
 pub mod redundancy;

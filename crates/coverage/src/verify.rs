@@ -39,6 +39,10 @@ pub enum BeaconInvalid {
     /// Another valid beacon fell in the same interval.
     #[error("more than one beacon in the beacon interval")]
     TooFrequent,
+    /// Most of its witnesses hear it far better than the region's environment allows at the
+    /// asserted location (see `environment`): the beaconer is not where it says.
+    #[error("witnesses hear the beacon too well for the asserted location")]
+    LocationInconsistent,
 }
 
 /// Why a witness is invalid.
@@ -93,6 +97,17 @@ pub enum WitnessInvalid {
     /// Stronger than free-space path loss allows at the asserted distance.
     #[error("RSSI above the free-space limit for the asserted distance")]
     RssiAboveFreeSpace,
+    /// Another hotspot of the same owner already witnessed this beacon: one owner's radios in
+    /// one place add no coverage by hearing the same beacon.
+    #[error("another hotspot of this owner already witnessed the beacon")]
+    OwnerAlreadyWitnessed,
+    /// Weaker than any receiver decodes: the report is not of a real reception.
+    #[error("RSSI below what a receiver can decode")]
+    RssiBelowSensitivity,
+    /// Hears better at its asserted distance than the region's measured environment allows
+    /// (see `environment`).
+    #[error("RSSI above what the region's environment allows at the asserted distance")]
+    RssiAboveEnvironment,
     /// A second report from the same witness for the same beacon.
     #[error("duplicate witness")]
     Duplicate,
@@ -212,6 +227,13 @@ pub fn verify_witness(
     if witness.rssi_centi_dbm > limit + ctx.config.rssi_tolerance_centi_db {
         return Err(WitnessInvalid::RssiAboveFreeSpace);
     }
+    if ctx
+        .config
+        .min_rssi_centi_dbm
+        .is_some_and(|min| witness.rssi_centi_dbm < min)
+    {
+        return Err(WitnessInvalid::RssiBelowSensitivity);
+    }
     Ok(())
 }
 
@@ -227,14 +249,21 @@ pub fn verify_witnesses(
     ordered.sort_by(|a, b| (a.received_ms, a.witness, &a.payload).cmp(&(b.received_ms, b.witness, &b.payload)));
     let first_ms = ordered.first().map_or(0, |w| w.received_ms);
     let mut seen = BTreeSet::new();
+    let mut owners = BTreeSet::new();
     ordered
         .into_iter()
         .map(|w| {
-            let verdict = if seen.insert(w.witness) {
+            let mut verdict = if seen.insert(w.witness) {
                 verify_witness(ctx, beacon, beaconer, w, first_ms)
             } else {
                 Err(WitnessInvalid::Duplicate)
             };
+            if verdict.is_ok() && ctx.config.one_witness_per_owner {
+                let owner = (ctx.hotspot)(&w.witness).and_then(|f| f.owner);
+                if owner.is_some_and(|o| !owners.insert(o)) {
+                    verdict = Err(WitnessInvalid::OwnerAlreadyWitnessed);
+                }
+            }
             (w.clone(), verdict)
         })
         .collect()

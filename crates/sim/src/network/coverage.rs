@@ -28,9 +28,13 @@ const GAINS_DBI: f64 = 6.0;
 const MAX_HEARD: usize = 30;
 /// Entropy blocks per epoch (one every ten minutes: beacons use the latest).
 const SLOTS: u32 = 6;
-/// Rejection reasons that are evidence of cheating rather than bad luck.
-const EVIDENCE: [&str; 4] = [
+/// Rejection reasons that are evidence of cheating rather than bad luck (a device is accused
+/// when they are a tenth of its reports).
+const EVIDENCE: [&str; 7] = [
+    "beacon_location_inconsistent",
     "witness_rssi_above_free_space",
+    "witness_rssi_above_environment",
+    "witness_rssi_below_sensitivity",
     "witness_same_owner",
     "witness_too_far",
     "witness_wrong_region",
@@ -230,15 +234,19 @@ impl Coverage {
         let index: BTreeMap<DeviceAddress, usize> = hotspots.iter().map(|&i| (pop.devices[i].address, i)).collect();
         for s in &shares {
             if let Some(&i) = index.get(&s.device) {
-                let reasons: Vec<String> = s
+                let evidence: Vec<(&String, &u32)> = s
                     .breakdown
                     .rejected_reports
-                    .keys()
-                    .filter(|r| EVIDENCE.contains(&r.as_str()))
-                    .cloned()
+                    .iter()
+                    .filter(|(r, _)| EVIDENCE.contains(&r.as_str()))
                     .collect();
-                out[i].flagged = !reasons.is_empty();
-                out[i].reasons = reasons;
+                let against: u32 = evidence.iter().map(|(_, n)| **n).sum();
+                let reports = s.breakdown.counted_reports + s.breakdown.rejected_reports.values().sum::<u32>();
+                // Accused when at least a tenth of its reports carry evidence: a verdict costs
+                // only the link it is about, and one odd link among many is fading or a
+                // neighbour's lie, not this device's fraud.
+                out[i].flagged = against > 0 && u64::from(against) * 10 >= u64::from(reports);
+                out[i].reasons = evidence.into_iter().map(|(r, _)| r.clone()).collect();
             }
         }
         shares

@@ -265,12 +265,13 @@ impl Population {
                         asserted = offset(actual, r * angle.cos(), r * angle.sin());
                     }
                     Some(Attack::WitnessRing) => {
-                        // Spread over the map's corners, far beyond radio range of each other.
-                        let corner = (i % 3) as f64;
+                        // Boxes beyond the map's west edge, 40 km from each other and from every
+                        // other ring, out of radio range of anyone: whatever they earn, the ring
+                        // made up.
                         let spot = offset(
                             ORIGIN,
-                            (0.1 + 0.4 * corner) * side_km * 1_000.0,
-                            (0.1 + 0.35 * (corner % 2.0)) * side_km * 1_000.0 + f64::from(group) * 5_000.0,
+                            -40_000.0 - 40_000.0 * (i % 3) as f64,
+                            40_000.0 * f64::from(group),
                         );
                         actual = spot;
                         asserted = spot;
