@@ -346,13 +346,21 @@ async fn account(
     })))
 }
 
-/// Charges the signer for `readings` and answers with them.
-fn charged(
+/// Charges the signer for the readings of `devices` (only the unflagged ones if `valid_only`)
+/// and answers with them.
+fn sell(
     data: &Data,
     account: &AccountAddress,
     archive: &SensorArchive,
-    readings: Vec<&ReadingVerdict>,
+    devices: &std::collections::BTreeSet<DeviceAddress>,
+    valid_only: bool,
 ) -> Result<Response, ApiError> {
+    let readings: Vec<&ReadingVerdict> = archive
+        .qod
+        .readings
+        .iter()
+        .filter(|r| devices.contains(&r.reading.device) && (!valid_only || r.flags.is_empty()))
+        .collect();
     let cost = readings.len() as u64 * CREDITS_PER_READING;
     let allowance = allowance(data, account)?;
     let remaining = match meter(data)?.charge(account, cost, allowance).map_err(ApiError::internal)? {
@@ -394,13 +402,13 @@ async fn device_readings(
             archive.epoch.0
         )));
     }
-    let readings = archive
-        .qod
-        .readings
-        .iter()
-        .filter(|r| r.reading.device == device && (!q.valid_only || r.flags.is_empty()))
-        .collect();
-    charged(&data, &account, &archive, readings)
+    sell(
+        &data,
+        &account,
+        &archive,
+        &std::collections::BTreeSet::from([device]),
+        q.valid_only,
+    )
 }
 
 async fn cell_readings(
@@ -426,11 +434,5 @@ async fn cell_readings(
             inside.insert(d.device);
         }
     }
-    let readings = archive
-        .qod
-        .readings
-        .iter()
-        .filter(|r| inside.contains(&r.reading.device) && (!q.valid_only || r.flags.is_empty()))
-        .collect();
-    charged(&data, &account, &archive, readings)
+    sell(&data, &account, &archive, &inside, q.valid_only)
 }

@@ -4,7 +4,7 @@
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 use trellis_primitives::{AccountAddress, DeviceAddress};
-use trellis_proto::{report::Kind, Envelope, LoggedReport};
+use trellis_proto::{report::Kind, EnergyReading, Envelope, LoggedReport, WeatherReading};
 
 /// What kind of sensor a device is on chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -55,6 +55,36 @@ pub enum Measurement {
 }
 
 impl Measurement {
+    /// The wire report of this measurement with a GPS fix (`0`: none): what an agent signs.
+    pub fn to_report(&self, gps_cell: u64) -> Kind {
+        match *self {
+            Measurement::Weather {
+                temperature_centi_c,
+                humidity_centi_pct,
+                pressure_pa,
+                wind_speed_cm_s,
+                wind_direction_deg,
+                rain_um,
+            } => Kind::Weather(WeatherReading {
+                temperature_centi_c,
+                humidity_centi_pct,
+                pressure_pa,
+                wind_speed_cm_s,
+                wind_direction_deg,
+                rain_um,
+                gps_cell,
+            }),
+            Measurement::Energy {
+                produced_mwh_total,
+                consumed_mwh_total,
+            } => Kind::Energy(EnergyReading {
+                produced_mwh_total,
+                consumed_mwh_total,
+                gps_cell,
+            }),
+        }
+    }
+
     /// The kind of device that can take this measurement.
     pub fn kind(&self) -> SensorKind {
         match self {

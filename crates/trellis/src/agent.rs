@@ -29,18 +29,25 @@ pub(crate) const TX_POWER_CENTI_DBM: i64 = 2_700;
 /// How often the simulated radio re-announces itself to the air.
 const KEEPALIVE: Duration = Duration::from_secs(5);
 
+/// What every device agent needs: its key and where ingest and the node are.
+#[derive(Debug, Args)]
+pub(crate) struct DeviceAgentArgs {
+    /// File holding the device's ed25519 seed in hex: the key onboarded on chain for this device.
+    #[arg(long)]
+    pub(crate) key_file: PathBuf,
+    /// Ingest base URL (reports go to <URL>/v1/reports).
+    #[arg(long, env = "TRELLIS_INGEST", default_value = "http://127.0.0.1:8646")]
+    pub(crate) ingest: String,
+    /// Node API base URL (the device's record on chain, block entropy).
+    #[arg(long, env = "TRELLIS_API", default_value = "http://127.0.0.1:8645")]
+    pub(crate) node: String,
+}
+
 /// Arguments of `trellis agent hotspot`.
 #[derive(Debug, Args)]
 pub(crate) struct HotspotArgs {
-    /// File holding the device's ed25519 seed in hex: the key onboarded on chain for this hotspot.
-    #[arg(long)]
-    key_file: PathBuf,
-    /// Ingest base URL (reports go to <URL>/v1/reports).
-    #[arg(long, env = "TRELLIS_INGEST", default_value = "http://127.0.0.1:8646")]
-    ingest: String,
-    /// Node API base URL (block entropy and the asserted location).
-    #[arg(long, env = "TRELLIS_API", default_value = "http://127.0.0.1:8645")]
-    node: String,
+    #[command(flatten)]
+    device: DeviceAgentArgs,
     /// Address of the simulated air (`trellis air`).
     #[arg(long, default_value = "127.0.0.1:8647")]
     air: SocketAddr,
@@ -222,15 +229,15 @@ pub(crate) async fn run(args: HotspotArgs) -> Result<()> {
         args.beacon_interval_ms > 0 && args.heartbeat_interval_secs > 0,
         "intervals must be positive"
     );
-    let seed = crate::bft_node::read_seed(&args.key_file)?;
+    let seed = crate::bft_node::read_seed(&args.device.key_file)?;
     let key = Keypair::from_seed(*seed);
     let device = DeviceAddress::from(key.public());
     let mut agent = Agent {
         key,
         device,
         http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
-        ingest: args.ingest.trim_end_matches('/').to_string(),
-        node: args.node.trim_end_matches('/').to_string(),
+        ingest: args.device.ingest.trim_end_matches('/').to_string(),
+        node: args.device.node.trim_end_matches('/').to_string(),
         tally: Tally::default(),
         started: Instant::now(),
     };

@@ -21,7 +21,7 @@ use prost::Message as _;
 use std::{path::PathBuf, time::Duration};
 use tokio::{io::AsyncBufReadExt as _, sync::mpsc};
 use trellis_primitives::{DeviceAddress, Keypair, Location};
-use trellis_proto::{report::Kind, EnergyReading, Envelope, Report, WeatherReading};
+use trellis_proto::{Envelope, Report};
 use trellis_sensor::{
     line::{parse_line, Sample},
     Measurement, SensorKind,
@@ -31,15 +31,8 @@ use trellis_sim::weather::{Meter, WeatherField};
 /// Arguments of `trellis agent sensor`.
 #[derive(Debug, Args)]
 pub(crate) struct SensorArgs {
-    /// File holding the device's ed25519 seed in hex: the key onboarded on chain for this sensor.
-    #[arg(long)]
-    key_file: PathBuf,
-    /// Ingest base URL (readings go to <URL>/v1/reports).
-    #[arg(long, env = "TRELLIS_INGEST", default_value = "http://127.0.0.1:8646")]
-    ingest: String,
-    /// Node API base URL (the device's class, location and declared interval).
-    #[arg(long, env = "TRELLIS_API", default_value = "http://127.0.0.1:8645")]
-    node: String,
+    #[command(flatten)]
+    device: crate::agent::DeviceAgentArgs,
     /// Where readings come from: sim, csv:PATH, stdin or http:ADDR (see `trellis agent sensor
     /// --help` for the line format).
     #[arg(long, default_value = "sim")]
@@ -86,36 +79,6 @@ fn parse_cheat(text: &str) -> Result<Cheat> {
         Some(("inflate", v)) => Cheat::Inflate(v.parse().context("inflate:WATTS")?),
         _ => bail!("unknown cheat `{text}`"),
     })
-}
-
-/// The report kind of a measurement.
-pub(crate) fn report_kind(m: &Measurement, gps_cell: u64) -> Kind {
-    match *m {
-        Measurement::Weather {
-            temperature_centi_c,
-            humidity_centi_pct,
-            pressure_pa,
-            wind_speed_cm_s,
-            wind_direction_deg,
-            rain_um,
-        } => Kind::Weather(WeatherReading {
-            temperature_centi_c,
-            humidity_centi_pct,
-            pressure_pa,
-            wind_speed_cm_s,
-            wind_direction_deg,
-            rain_um,
-            gps_cell,
-        }),
-        Measurement::Energy {
-            produced_mwh_total,
-            consumed_mwh_total,
-        } => Kind::Energy(EnergyReading {
-            produced_mwh_total,
-            consumed_mwh_total,
-            gps_cell,
-        }),
-    }
 }
 
 /// What the chain says about this device.
@@ -187,30 +150,19 @@ impl Simulator {
     fn sample(&mut self, at_ms: u64) -> Result<Sample> {
         let measurement = match self.kind {
             SensorKind::Weather => {
-                let m = self
+                let mut m = self
                     .field
                     .measure(self.position.0, self.position.1, at_ms, self.station);
-                match (&self.cheat, m) {
-                    (
-                        Some(Cheat::Offset(c)),
-                        Measurement::Weather {
-                            temperature_centi_c,
-                            humidity_centi_pct,
-                            pressure_pa,
-                            wind_speed_cm_s,
-                            wind_direction_deg,
-                            rain_um,
-                        },
-                    ) => Measurement::Weather {
-                        temperature_centi_c: temperature_centi_c + c,
-                        humidity_centi_pct,
-                        pressure_pa,
-                        wind_speed_cm_s,
-                        wind_direction_deg,
-                        rain_um,
+                if let (
+                    Some(Cheat::Offset(c)),
+                    Measurement::Weather {
+                        temperature_centi_c, ..
                     },
-                    (_, m) => m,
+                ) = (&self.cheat, &mut m)
+                {
+                    *temperature_centi_c += c;
                 }
+                m
             }
             SensorKind::Energy => {
                 let before = self.meter.produced_mwh_total;
@@ -301,12 +253,12 @@ async fn serve_http(kind: SensorKind, addr: std::net::SocketAddr, tx: mpsc::Send
 
 /// Runs `trellis agent sensor`.
 pub(crate) async fn run(args: SensorArgs) -> Result<()> {
-    let seed = crate::bft_node::read_seed(&args.key_file)?;
+    let seed = crate::bft_node::read_seed(&args.device.key_file)?;
     let key = Keypair::from_seed(*seed);
     let device = DeviceAddress::from(key.public());
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-    let node = args.node.trim_end_matches('/').to_string();
-    let ingest = args.ingest.trim_end_matches('/').to_string();
+    let node = args.device.node.trim_end_matches('/').to_string();
+    let ingest = args.device.ingest.trim_end_matches('/').to_string();
     let reg = registered(&http, &node, &device).await?;
     let interval_s = args.interval_secs.unwrap_or(reg.interval_s);
     anyhow::ensure!(interval_s > 0, "the interval must be at least one second");
@@ -325,7 +277,7 @@ pub(crate) async fn run(args: SensorArgs) -> Result<()> {
             let meter_state = args
                 .meter_state
                 .clone()
-                .unwrap_or_else(|| args.key_file.with_extension("meter.json"));
+                .unwrap_or_else(|| args.device.key_file.with_extension("meter.json"));
             let now = trellis_chain::node::wall_clock_ms();
             let station = key_u64(&subject);
             let meter = match std::fs::read(&meter_state) {
@@ -415,7 +367,7 @@ pub(crate) async fn run(args: SensorArgs) -> Result<()> {
         };
         let report = Report {
             timestamp_ms: sample.timestamp_ms.unwrap_or_else(trellis_chain::node::wall_clock_ms),
-            kind: Some(report_kind(&sample.measurement, sample.gps_cell)),
+            kind: Some(sample.measurement.to_report(sample.gps_cell)),
         };
         let body = Envelope::sign(&report, &key).encode_to_vec();
         let result = http

@@ -82,7 +82,7 @@ pub(crate) fn run(args: SensorBenchArgs) -> Result<()> {
             };
             let report = Report {
                 timestamp_ms: t,
-                kind: Some(crate::agent_sensor::report_kind(&m, location.index())),
+                kind: Some(m.to_report(location.index())),
             };
             frames.push(LoggedReport {
                 received_ms: t + 50,

@@ -71,3 +71,25 @@ fn the_log_yields_the_window_s_readings_and_each_device_s_latest_baseline() {
     ));
     assert!(baselines(&frames, 2_500, 400).is_empty(), "outside the lookback");
 }
+
+#[test]
+fn a_measurement_goes_to_the_wire_and_back_unchanged() {
+    let m = Measurement::Weather {
+        temperature_centi_c: -1_234,
+        humidity_centi_pct: 9_876,
+        pressure_pa: 99_999,
+        wind_speed_cm_s: 1_500,
+        wind_direction_deg: 359,
+        rain_um: 42,
+    };
+    let e = Measurement::Energy {
+        produced_mwh_total: 123_456_789,
+        consumed_mwh_total: 987_654_321,
+    };
+    let frames = vec![frame(3, 7_000, m.to_report(11)), frame(3, 8_000, e.to_report(0))];
+    let back = epoch_readings(&frames, 0, 10_000);
+    assert_eq!(
+        back.iter().map(|r| (&r.measurement, r.gps_cell)).collect::<Vec<_>>(),
+        vec![(&m, 11), (&e, 0)]
+    );
+}

@@ -153,25 +153,20 @@ impl Coverage {
             let round = u64::from(e);
             // Who hears it over the air: radios in the 19 resolution-6 cells around it.
             let mut heard: Vec<(f64, usize, f64)> = Vec::new();
+            // A link of `d` metres to hotspot `w` over `model`, if it carries.
+            let link = |model: &AirModel, w: usize, d: f64| {
+                let to = &pop.devices[w].address;
+                model
+                    .rssi_dbm(&dev.address, to, round, TX_POWER_DBM, GAINS_DBI, d, FREQUENCY_HZ)
+                    .map(|rssi| (d, w, rssi))
+            };
             if let Some(c) = cell6(dev.actual) {
                 for near in c.grid_disk::<Vec<_>>(2) {
                     for &w in self.by_cell.get(&near).into_iter().flatten() {
                         if w == b {
                             continue;
                         }
-                        let wd = &pop.devices[w];
-                        let d = distance_m(dev.actual, wd.actual);
-                        if let Some(rssi) = self.air.rssi_dbm(
-                            &dev.address,
-                            &wd.address,
-                            round,
-                            TX_POWER_DBM,
-                            GAINS_DBI,
-                            d,
-                            FREQUENCY_HZ,
-                        ) {
-                            heard.push((d, w, rssi));
-                        }
+                        heard.extend(link(&self.air, w, distance_m(dev.actual, pop.devices[w].actual)));
                     }
                 }
             }
@@ -180,20 +175,12 @@ impl Coverage {
             // Colluders hear the other members of their group off-band, wherever they are.
             if let Some(a @ (Attack::SybilCluster | Attack::WitnessRing)) = dev.attack {
                 for &w in self.groups.get(&(a, dev.group)).into_iter().flatten() {
-                    let wd = &pop.devices[w];
                     if w != b {
-                        let d = distance_m(dev.asserted, wd.asserted);
-                        if let Some(rssi) = self.offband.rssi_dbm(
-                            &dev.address,
-                            &wd.address,
-                            round,
-                            TX_POWER_DBM,
-                            GAINS_DBI,
-                            d,
-                            FREQUENCY_HZ,
-                        ) {
-                            heard.push((d, w, rssi));
-                        }
+                        heard.extend(link(
+                            &self.offband,
+                            w,
+                            distance_m(dev.asserted, pop.devices[w].asserted),
+                        ));
                     }
                 }
             }
