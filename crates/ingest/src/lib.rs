@@ -11,6 +11,7 @@
 //! is worth is for the verifiers, which read the log. Rate limits and duplicate checks count only
 //! reports whose signatures verified, so forgers cannot spend an honest device's budget.
 
+pub mod admit;
 pub mod checks;
 pub mod config;
 pub mod log;

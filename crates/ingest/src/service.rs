@@ -1,10 +1,6 @@
 //! The HTTP front, the batching signature verifier and the log writer.
 
-use crate::{
-    checks::{Dedup, RateLimiter, Rejection},
-    config::IngestConfig,
-    log::ReportLog,
-};
+use crate::{checks::Rejection, config::IngestConfig, log::ReportLog};
 use axum::{
     body::Bytes,
     extract::{DefaultBodyLimit, State},
@@ -24,8 +20,8 @@ use std::{
     time::Duration,
 };
 use tokio::sync::{mpsc, oneshot, watch};
-use trellis_primitives::{keys::verify_batch_cached, DeviceAddress, KeyCache, SignedMessage};
-use trellis_proto::{signing_hash, Envelope, LoggedReport, SignedReport, MAX_ENVELOPE_BYTES};
+use trellis_primitives::DeviceAddress;
+use trellis_proto::{Envelope, SignedReport, MAX_ENVELOPE_BYTES};
 
 /// A lookup in progress.
 pub type Lookup<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>>;
@@ -222,21 +218,13 @@ async fn submit(State(front): State<Front>, body: Result<Bytes, axum::extract::r
     let Ok(body) = body else {
         return reject(&front.metrics, Rejection::TooLarge);
     };
-    if body.len() > MAX_ENVELOPE_BYTES {
-        return reject(&front.metrics, Rejection::TooLarge);
-    }
-    let Ok(envelope) = Envelope::decode(&body) else {
-        return reject(&front.metrics, Rejection::Malformed);
+    let (envelope, signed) = match crate::admit::screen(&body, now_ms(), front.config.timestamp_window_ms) {
+        Ok(screened) => screened,
+        Err(r) => return reject(&front.metrics, r),
     };
-    if envelope.report.timestamp_ms.abs_diff(now_ms()) > front.config.timestamp_window_ms {
-        return reject(&front.metrics, Rejection::StaleTimestamp);
-    }
     if !front.directory.is_registered(&envelope.device).await {
         return reject(&front.metrics, Rejection::UnknownDevice);
     }
-    let Ok(signed) = <SignedReport as prost::Message>::decode(body.as_ref()) else {
-        return reject(&front.metrics, Rejection::Malformed);
-    };
     let (reply, answer) = oneshot::channel();
     let kind = envelope.kind_name();
     if front
@@ -271,9 +259,7 @@ async fn write_loop(
     metrics: Arc<IngestMetrics>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), crate::log::LogError> {
-    let mut keys = KeyCache::default();
-    let mut dedup = Dedup::new(config.dedup_capacity);
-    let mut limiter = RateLimiter::new(config.rate_burst, config.rate_per_minute);
+    let mut admission = crate::admit::Admission::new(config.dedup_capacity, config.rate_burst, config.rate_per_minute);
     // The first roll comes one period after start (a plain interval would fire at once and roll
     // the first reports' segment early).
     let period = Duration::from_millis(config.segment_roll_ms);
@@ -311,33 +297,19 @@ async fn write_loop(
         }
         metrics.batches.fetch_add(1, Ordering::Relaxed);
         metrics.batched_reports.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let verdicts = verify(&batch, &mut keys);
         let now = now_ms();
+        let (screened, replies): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|p| ((p.envelope, p.signed), p.reply)).unzip();
         let mut accepted = Vec::new();
         let mut frames = Vec::new();
-        for (pending, ok) in batch.into_iter().zip(verdicts) {
-            // Identical bodies from different devices are different reports.
-            let id = trellis_proto::report_id(&pending.envelope.device, &pending.envelope.body);
-            let verdict = if !ok {
-                Err(Rejection::BadSignature)
-            } else if dedup.contains(&id) {
-                Err(Rejection::Duplicate)
-            } else if !limiter.allow(&pending.envelope.device, now) {
-                Err(Rejection::RateLimited)
-            } else {
-                dedup.insert(id);
-                Ok(())
-            };
+        for (verdict, reply) in admission.admit(&screened, now).into_iter().zip(replies) {
             match verdict {
-                Ok(()) => {
-                    frames.push(LoggedReport {
-                        received_ms: now,
-                        report: Some(pending.signed.clone()),
-                    });
-                    accepted.push(pending.reply);
+                Ok(frame) => {
+                    frames.push(frame);
+                    accepted.push(reply);
                 }
                 Err(r) => {
-                    let _receiver_gone_is_fine = pending.reply.send(Err(r));
+                    let _receiver_gone_is_fine = reply.send(Err(r));
                 }
             }
         }
@@ -358,25 +330,4 @@ async fn write_loop(
         }
     }
     log.roll().await
-}
-
-/// Batch-verifies; on failure, finds the bad ones one by one.
-fn verify(batch: &[Pending], keys: &mut KeyCache) -> Vec<bool> {
-    let hashes: Vec<_> = batch.iter().map(|p| signing_hash(&p.envelope.body)).collect();
-    let items: Vec<SignedMessage<'_>> = batch
-        .iter()
-        .zip(&hashes)
-        .map(|(p, h)| SignedMessage {
-            message: h.as_bytes(),
-            signature: &p.envelope.signature,
-            signer: p.envelope.device.key(),
-        })
-        .collect();
-    if verify_batch_cached(&items, keys).is_ok() {
-        return vec![true; items.len()];
-    }
-    items
-        .iter()
-        .map(|item| verify_batch_cached(std::slice::from_ref(item), keys).is_ok())
-        .collect()
 }

@@ -7,7 +7,7 @@
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeMap,
     path::{Path, PathBuf},
 };
 use trellis_chain::Node;
@@ -18,7 +18,7 @@ use trellis_coverage::{
 };
 use trellis_ledger::{DeviceClass, StateRead};
 use trellis_primitives::{AccountAddress, DeviceAddress, Epoch, Hash, Location};
-use trellis_proto::{report::Kind, Envelope, LoggedReport};
+use trellis_proto::LoggedReport;
 use trellis_rewards::DeviceShare;
 
 /// Every hotspot is in one regulatory region until region plans are on chain.
@@ -47,56 +47,7 @@ pub(crate) fn needed_heights(epoch: Epoch, len: u64) -> std::ops::RangeInclusive
     (epoch.0 * len).saturating_sub(2 * len)..=(epoch.0 + 1) * len
 }
 
-/// Decodes the frames received during `[start_ms, end_ms)`.
-pub(crate) fn epoch_reports(
-    frames: Vec<LoggedReport>,
-    start_ms: u64,
-    end_ms: u64,
-) -> (Vec<BeaconReport>, Vec<WitnessReport>) {
-    let (mut beacons, mut witnesses) = (Vec::new(), Vec::new());
-    for frame in frames
-        .into_iter()
-        .filter(|f| (start_ms..end_ms).contains(&f.received_ms))
-    {
-        let Some(signed) = frame.report else { continue };
-        let Ok(env) = Envelope::decode(&prost::Message::encode_to_vec(&signed)) else {
-            continue;
-        };
-        match env.report.kind {
-            Some(Kind::Beacon(b)) => {
-                let Ok(entropy) = <[u8; 32]>::try_from(b.entropy.as_slice()) else {
-                    continue;
-                };
-                beacons.push(BeaconReport {
-                    beaconer: env.device,
-                    entropy: Hash(entropy),
-                    payload: b.payload,
-                    frequency_hz: b.frequency_hz,
-                    tx_power_centi_dbm: b.tx_power_centi_dbm,
-                    received_ms: frame.received_ms,
-                });
-            }
-            Some(Kind::Witness(w)) => witnesses.push(WitnessReport {
-                witness: env.device,
-                payload: w.payload,
-                frequency_hz: w.frequency_hz,
-                rssi_centi_dbm: w.rssi_centi_dbm,
-                received_ms: frame.received_ms,
-            }),
-            _ => {}
-        }
-    }
-    (beacons, witnesses)
-}
-
-/// Everyone who reported.
-pub(crate) fn reporters(beacons: &[BeaconReport], witnesses: &[WitnessReport]) -> BTreeSet<DeviceAddress> {
-    beacons
-        .iter()
-        .map(|b| b.beaconer)
-        .chain(witnesses.iter().map(|w| w.witness))
-        .collect()
-}
+pub(crate) use trellis_coverage::reports::{from_log as epoch_reports, reporters};
 
 /// Reads every frame of a report archive directory.
 pub(crate) async fn read_reports(dir: &Path) -> Result<Vec<LoggedReport>> {
@@ -181,7 +132,7 @@ impl CoverageSource {
             });
         };
         let frames = tokio::runtime::Handle::current().block_on(read_reports(&self.archive_dir))?;
-        let (beacons, witnesses) = epoch_reports(frames, *start_ms, *end_ms);
+        let (beacons, witnesses) = epoch_reports(&frames, *start_ms, *end_ms);
         for device in reporters(&beacons, &witnesses) {
             if let Some(dev) = self.node.with_state(|s, _| s.device(&device))? {
                 let location = dev.location.as_ref();

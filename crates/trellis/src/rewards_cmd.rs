@@ -46,7 +46,7 @@ async fn coverage_from_reports(
     ) else {
         bail!("epoch {} is not complete on this node", epoch.0);
     };
-    let (beacons, witnesses) = epoch_reports(read_reports(reports).await?, *start, *end);
+    let (beacons, witnesses) = epoch_reports(&read_reports(reports).await?, *start, *end);
     for device in reporters(&beacons, &witnesses) {
         let Ok(v) = client.get(&format!("/v1/devices/{device}")).await else {
             continue;

@@ -5,6 +5,7 @@
 
 use super::{
     block_hash, draw,
+    ingest::{Arrival, Door},
     population::{distance_m, Attack, Class, Population},
     DeviceEpoch, NetworkConfig, EPOCH_MS, START_MS,
 };
@@ -15,9 +16,11 @@ use trellis_coverage::{
     entropy::beacon_payload,
     epoch::{run_epoch, History, PocOutcome},
     redundancy::RedundancyConfig,
-    BeaconReport, CoverageConfig, HotspotFacts, WitnessReport,
+    reports::from_log,
+    CoverageConfig, HotspotFacts,
 };
 use trellis_primitives::{DeviceAddress, Hash, Location};
+use trellis_proto::{report::Kind, Beacon, Witness};
 use trellis_rewards::DeviceShare;
 
 const FREQUENCY_HZ: u64 = 904_300_000;
@@ -122,8 +125,14 @@ impl Coverage {
         h
     }
 
-    /// The epoch's beacons and witnesses, verified; flags and shares.
-    pub(super) fn epoch(&mut self, e: u32, pop: &Population, out: &mut [DeviceEpoch]) -> Vec<DeviceShare> {
+    /// The epoch's beacons and witnesses, through ingest, verified; flags and shares.
+    pub(super) fn epoch(
+        &mut self,
+        e: u32,
+        pop: &Population,
+        door: &mut Door,
+        out: &mut [DeviceEpoch],
+    ) -> Vec<DeviceShare> {
         let start = START_MS + u64::from(e) * EPOCH_MS;
         let slot_ms = EPOCH_MS / u64::from(SLOTS);
         let mut entropy_times: BTreeMap<Hash, u64> = BTreeMap::new();
@@ -133,7 +142,7 @@ impl Coverage {
                 entropy_times.insert(block_hash(self.seed, back, s), t);
             }
         }
-        let (mut beacons, mut witnesses) = (Vec::new(), Vec::new());
+        let mut arrivals = Vec::new();
         let hotspots: Vec<usize> = pop.of(Class::Hotspot).collect();
         for &b in &hotspots {
             let dev = &pop.devices[b];
@@ -142,13 +151,16 @@ impl Coverage {
             let slot = u32::try_from((at - start) / slot_ms).unwrap_or(0);
             let entropy = block_hash(self.seed, e, slot);
             let payload = beacon_payload(&entropy, &dev.address).to_vec();
-            beacons.push(BeaconReport {
-                beaconer: dev.address,
-                entropy,
-                payload: payload.clone(),
-                frequency_hz: FREQUENCY_HZ,
-                tx_power_centi_dbm: (TX_POWER_DBM * 100.0) as i64,
+            arrivals.push(Arrival {
+                key: &dev.key,
                 received_ms: at,
+                timestamp_ms: at - 40,
+                kind: Kind::Beacon(Beacon {
+                    entropy: entropy.0.to_vec(),
+                    payload: payload.clone(),
+                    frequency_hz: FREQUENCY_HZ,
+                    tx_power_centi_dbm: (TX_POWER_DBM * 100.0) as i64,
+                }),
             });
             let round = u64::from(e);
             // Who hears it over the air: radios in the 19 resolution-6 cells around it.
@@ -191,17 +203,23 @@ impl Coverage {
                 } else {
                     (rssi * 100.0).round() as i64
                 };
-                witnesses.push(WitnessReport {
-                    witness: wd.address,
-                    payload: payload.clone(),
-                    frequency_hz: FREQUENCY_HZ,
-                    rssi_centi_dbm: rssi_centi,
-                    received_ms: at
-                        + 200
-                        + draw(self.seed, &[b"witness at", &wd.address.key().0, &e.to_le_bytes()]) % 800,
+                let heard_at =
+                    at + 200 + draw(self.seed, &[b"witness at", &wd.address.key().0, &e.to_le_bytes()]) % 800;
+                arrivals.push(Arrival {
+                    key: &wd.key,
+                    received_ms: heard_at,
+                    timestamp_ms: heard_at - 40,
+                    kind: Kind::Witness(Witness {
+                        payload: payload.clone(),
+                        frequency_hz: FREQUENCY_HZ,
+                        rssi_centi_dbm: rssi_centi,
+                        snr_centi_db: 0,
+                    }),
                 });
             }
         }
+        let frames = door.pass(arrivals);
+        let (beacons, witnesses) = from_log(&frames, start, start + EPOCH_MS);
         let history = self.history();
         let (outcomes, shares): (Vec<PocOutcome>, Vec<DeviceShare>) = run_epoch(
             &self.config,

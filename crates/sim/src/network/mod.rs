@@ -9,15 +9,17 @@
 //!
 //! What is simulated rather than run: the radio (the log-distance model of [`crate::air`]), the
 //! weather ([`crate::weather`]), the chain (block hashes are a hash of the seed and the epoch,
-//! device facts are what an honest chain would hold), and transport (no HTTP, no report log:
-//! reports are handed to the verifiers as they would be read back from the log, so the sensor
-//! and coverage paths skip envelope signatures, which ingest checks before anything is logged).
+//! device facts are what an honest chain would hold), and transport (no HTTP and no files: every
+//! beacon, witness and reading is signed by its device's key and goes through ingest's own
+//! admission pipeline — screening, batched signature verification, duplicates, rate limits —
+//! and the verifiers decode the admitted frames as they decode the report log).
 //!
 //! **Deterministic:** every draw is a hash of the seed; the same configuration gives the same
 //! report bytes.
 
 mod compute;
 mod coverage;
+mod ingest;
 pub mod population;
 pub mod report;
 mod sensors;
@@ -130,6 +132,10 @@ pub struct NetworkRun {
     pub epochs: Vec<Vec<DeviceEpoch>>,
     /// Coverage units per hotspot summed over the run, by asserted cell at resolution 12.
     pub coverage_cells: BTreeMap<u64, u64>,
+    /// Reports ingest admitted over the run (beacons, witnesses, readings).
+    pub ingest_admitted: u64,
+    /// Reports ingest refused, by reason.
+    pub ingest_refused: BTreeMap<&'static str, u64>,
 }
 
 /// The reward rules of the simulated network: 10,000 TRL per epoch, the default pool split.
@@ -167,6 +173,7 @@ pub fn run(config: &NetworkConfig, mut progress: impl FnMut(u32)) -> Result<Netw
     let mut sensors = sensors::Sensors::new(config, &pop);
     let mut storage = storage::Storage::new(config, &pop);
     let mut compute = compute::Compute::new(config)?;
+    let mut door = ingest::Door::new();
     let mut carry = PoolAmounts::default();
     let mut issued = Amount::ZERO;
     let mut epochs = Vec::new();
@@ -175,8 +182,8 @@ pub fn run(config: &NetworkConfig, mut progress: impl FnMut(u32)) -> Result<Netw
         let mut out = vec![DeviceEpoch::default(); pop.devices.len()];
         let mut shares: Vec<DeviceShare> = Vec::new();
         for part in [
-            coverage.epoch(e, &pop, &mut out),
-            sensors.epoch(e, &pop, &mut out),
+            coverage.epoch(e, &pop, &mut door, &mut out),
+            sensors.epoch(e, &pop, &mut door, &mut out),
             storage.epoch(e, &pop, &mut out),
             compute.epoch(e, &pop, &mut out),
         ] {
@@ -213,5 +220,7 @@ pub fn run(config: &NetworkConfig, mut progress: impl FnMut(u32)) -> Result<Netw
         population: pop,
         epochs,
         coverage_cells,
+        ingest_admitted: door.admitted,
+        ingest_refused: door.refused,
     })
 }

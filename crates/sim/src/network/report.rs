@@ -216,6 +216,23 @@ pub fn markdown(run: &NetworkRun, summary: &Summary) -> String {
         c.compute,
         run.population.side_km
     );
+    out!(
+        s,
+        "Ingest admitted {} signed reports{}.\n",
+        run.ingest_admitted,
+        if run.ingest_refused.is_empty() {
+            " and refused none".to_string()
+        } else {
+            format!(
+                " and refused {}",
+                run.ingest_refused
+                    .iter()
+                    .map(|(k, v)| format!("{v} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
     out!(s, "## Attacks\n");
     out!(s, "| attack | class | devices | of class | detected (device-epochs) | epochs to detection | never detected | earns vs honest | share of class pay |");
     out!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|");

@@ -4,6 +4,7 @@
 
 use super::{
     draw,
+    ingest::{Arrival, Door},
     population::{distance_m, Attack, Class, Population},
     DeviceEpoch, NetworkConfig, EPOCH_MS, START_MS,
 };
@@ -12,7 +13,8 @@ use std::collections::BTreeMap;
 use trellis_primitives::DeviceAddress;
 use trellis_rewards::DeviceShare;
 use trellis_sensor::{
-    reading::centre_centi_deg, score_epoch, sensor_shares, Measurement, QodConfig, Reading, SensorFacts, SensorKind,
+    epoch_readings, reading::centre_centi_deg, score_epoch, sensor_shares, Measurement, QodConfig, Reading,
+    SensorFacts, SensorKind,
 };
 
 /// Readings every five minutes: twelve an epoch.
@@ -102,9 +104,15 @@ impl Sensors {
         draw(self.seed, &[b"sensor offset", &pop.devices[i].address.key().0]) % (INTERVAL_MS - 5_000)
     }
 
-    pub(super) fn epoch(&mut self, e: u32, pop: &Population, out: &mut [DeviceEpoch]) -> Vec<DeviceShare> {
+    pub(super) fn epoch(
+        &mut self,
+        e: u32,
+        pop: &Population,
+        door: &mut Door,
+        out: &mut [DeviceEpoch],
+    ) -> Vec<DeviceShare> {
         let start = START_MS + u64::from(e) * EPOCH_MS;
-        let mut readings = Vec::new();
+        let mut arrivals = Vec::new();
         for i in pop.of(Class::Weather).chain(pop.of(Class::Energy)) {
             let d = &pop.devices[i];
             for k in 0..EPOCH_MS / INTERVAL_MS {
@@ -147,16 +155,16 @@ impl Sensors {
                         m
                     }
                 };
-                readings.push(Reading {
-                    device: d.address,
-                    timestamp_ms: at + delay,
+                arrivals.push(Arrival {
+                    key: &d.key,
                     received_ms: at + delay + 150,
-                    gps_cell: d.asserted_cell,
-                    measurement,
+                    timestamp_ms: at + delay,
+                    kind: measurement.to_report(d.asserted_cell),
                 });
             }
         }
-        readings.sort_by_key(|r| (r.received_ms, r.device));
+        let frames = door.pass(arrivals);
+        let readings = epoch_readings(&frames, start, start + EPOCH_MS);
         let qod = score_epoch(&self.config, &self.facts, &self.baselines, &readings, EPOCH_MS);
         for r in &readings {
             self.baselines.insert(r.device, r.clone());

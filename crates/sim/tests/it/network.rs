@@ -9,7 +9,7 @@ use trellis_sim::network::{
 fn config() -> NetworkConfig {
     NetworkConfig {
         seed: 11,
-        epochs: 24,
+        epochs: 12,
         hotspots: 1_000,
         stations: 500,
         meters: 60,
