@@ -290,6 +290,62 @@ fn readings_from_stdin_and_files(url: &str, devnet: &Path, lines: &[String], scr
         "{}",
         stdout(&out)
     );
+    // A device on the LAN POSTing its lines to the agent's HTTP source.
+    let log = scratch.join("http-agent.log");
+    let mut child = std::process::Command::new(crate::harness::BIN)
+        .args(base)
+        .args(["--source", "http:127.0.0.1:0", "--readings", "2"])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let addr = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(rest) = text.split("listening for readings on http://").nth(1) {
+            break rest.split('/').next().unwrap().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the HTTP source never listened: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let post = |body: &str| {
+        let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            tcp,
+            "POST /readings HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut tcp, &mut answer).unwrap();
+        answer
+    };
+    let refused = post(",not,a,reading\n");
+    assert!(
+        refused.starts_with("HTTP/1.1 400") && refused.contains("line 1"),
+        "{refused}"
+    );
+    let answer = post(",16.5,71,1013.2,1.5,200,0\n,16.6,70.8,1013.2,1.4,201,0\n");
+    assert!(
+        answer.starts_with("HTTP/1.1 202") && answer.contains("2 readings queued"),
+        "{answer}"
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the HTTP-fed agent did not stop after 2 readings"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("stopped: 2 readings sent, 0 refused"), "{text}");
     // A file that is not there is a clear error, not a hang.
     let out = trellis(&[&base[..], &["--source", "csv:/no/such/file.csv"]].concat(), &[]);
     assert!(!out.status.success());
