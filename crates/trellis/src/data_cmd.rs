@@ -154,10 +154,10 @@ pub(crate) async fn run(command: DataCommand) -> Result<()> {
                     "{:<64} {:<8} {:>8} {:>6} {:>7.1}% {:>7}  {}",
                     s["device"].as_str().unwrap_or(""),
                     s["kind"].as_str().unwrap_or("-"),
-                    s["readings"],
-                    s["valid"],
+                    s["readings"].as_u64().unwrap_or(0),
+                    s["valid"].as_u64().unwrap_or(0),
                     s["qod_ppm"].as_u64().unwrap_or(0) as f64 / 10_000.0,
-                    s["price_credits"],
+                    s["price_credits"].as_u64().unwrap_or(0),
                     s["device_flags"].as_array().map_or(String::new(), |f| f
                         .iter()
                         .filter_map(Value::as_str)
