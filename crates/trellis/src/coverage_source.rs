@@ -101,8 +101,6 @@ pub(crate) fn compute(
 /// Coverage shares from the report log and this node's state (the oracle's view).
 pub(crate) struct CoverageSource {
     pub(crate) node: Node,
-    /// The ingest object store directory.
-    pub(crate) archive_dir: PathBuf,
     pub(crate) config: CoverageConfig,
     pub(crate) redundancy: RedundancyConfig,
     /// Where earlier epochs' verdicts are (the reward archive).
@@ -110,8 +108,8 @@ pub(crate) struct CoverageSource {
 }
 
 impl CoverageSource {
-    /// Verdicts and shares for `epoch` (which must be complete).
-    pub(crate) fn run(&self, epoch: Epoch) -> Result<CoverageEpoch> {
+    /// Verdicts and shares for `epoch` (which must be complete), from the report log's `frames`.
+    pub(crate) fn run(&self, epoch: Epoch, frames: &[LoggedReport]) -> Result<CoverageEpoch> {
         let len = self.node.with_state(|s, _| s.params())?.epoch_len_blocks;
         let mut facts = ChainFacts::default();
         for height in needed_heights(epoch, len) {
@@ -131,8 +129,7 @@ impl CoverageSource {
                 shares: Vec::new(),
             });
         };
-        let frames = tokio::runtime::Handle::current().block_on(read_reports(&self.archive_dir))?;
-        let (beacons, witnesses) = epoch_reports(&frames, *start_ms, *end_ms);
+        let (beacons, witnesses) = epoch_reports(frames, *start_ms, *end_ms);
         for device in reporters(&beacons, &witnesses) {
             if let Some(dev) = self.node.with_state(|s, _| s.device(&device))? {
                 let location = dev.location.as_ref();

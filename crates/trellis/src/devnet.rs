@@ -258,9 +258,9 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         signer: demo_key("oracle-1"),
         cosigners: vec![demo_key("oracle-2")],
         archive: args.dir.join("node").join("rewards"),
+        reports: Some(args.dir.join("ingest").join("archive")),
         coverage: Some(CoverageSource {
             node: running.node.clone(),
-            archive_dir: args.dir.join("ingest").join("archive"),
             config: coverage_config,
             redundancy: RedundancyConfig::default(),
             verdicts_dir: args.dir.join("node").join("rewards"),
@@ -274,7 +274,6 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         }),
         sensor: Some(crate::sensor_source::SensorSource {
             node: running.node.clone(),
-            reports_dir: args.dir.join("ingest").join("archive"),
             config: crate::devnet_sensors::qod_config(epoch_ms, sensor_interval_s),
             dir: args.dir.join("node").join("rewards"),
         }),

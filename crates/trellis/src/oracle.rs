@@ -25,7 +25,10 @@ pub(crate) struct RewardOracle {
     pub(crate) cosigners: Vec<Keypair>,
     /// Where `epoch-<N>.json` archives go.
     pub(crate) archive: PathBuf,
-    /// The coverage verifier over the report log, if this network runs ingest.
+    /// The ingest report archive (object store directory) the report-log verifiers read, if
+    /// this network runs ingest.
+    pub(crate) reports: Option<PathBuf>,
+    /// The coverage verifier over the report log.
     pub(crate) coverage: Option<crate::coverage_source::CoverageSource>,
     /// The storage auditor, if this network has storage providers.
     pub(crate) storage: Option<crate::storage_audit::StorageAuditor>,
@@ -179,8 +182,13 @@ impl RewardOracle {
     /// from audits, compute from the job earnings on chain.
     fn shares(&self, epoch: Epoch) -> Result<Vec<trellis_rewards::DeviceShare>> {
         let mut shares = Vec::new();
+        // One read of the report archive serves every verifier of the log.
+        let frames = match &self.reports {
+            Some(dir) => tokio::runtime::Handle::current().block_on(crate::coverage_source::read_reports(dir))?,
+            None => Vec::new(),
+        };
         if let Some(source) = &self.coverage {
-            let run = source.run(epoch)?;
+            let run = source.run(epoch, &frames)?;
             let settings = crate::coverage_source::VerifierSettings {
                 coverage: source.config.clone(),
                 redundancy: source.redundancy.clone(),
@@ -192,7 +200,7 @@ impl RewardOracle {
             shares.extend(auditor.run(epoch).context("storage audits")?);
         }
         if let Some(sensor) = &self.sensor {
-            shares.extend(sensor.run(epoch).context("sensor QoD")?);
+            shares.extend(sensor.run(epoch, &frames).context("sensor QoD")?);
         }
         shares.extend(crate::compute::compute_shares(&self.node, epoch).context("compute earnings")?);
         Ok(shares)

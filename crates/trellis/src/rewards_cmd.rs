@@ -19,7 +19,7 @@ use trellis_rewards::{AuditVerdict, DeviceShare, Pool};
 async fn coverage_from_reports(
     client: &Client,
     epoch: Epoch,
-    reports: &std::path::Path,
+    frames: &[trellis_proto::LoggedReport],
     archive_dir: &std::path::Path,
     settings: &VerifierSettings,
 ) -> Result<Vec<DeviceShare>> {
@@ -46,7 +46,7 @@ async fn coverage_from_reports(
     ) else {
         bail!("epoch {} is not complete on this node", epoch.0);
     };
-    let (beacons, witnesses) = epoch_reports(&read_reports(reports).await?, *start, *end);
+    let (beacons, witnesses) = epoch_reports(frames, *start, *end);
     for device in reporters(&beacons, &witnesses) {
         let Ok(v) = client.get(&format!("/v1/devices/{device}")).await else {
             continue;
@@ -122,7 +122,9 @@ pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
     let client = Client::new(&api.api)?;
     if let Some(reports) = reports {
         let settings = read_settings(&archive_dir, Epoch(epoch))?;
-        let recomputed = coverage_from_reports(&client, Epoch(epoch), &reports, &archive_dir, &settings).await?;
+        // One read of the report archive serves both verifiers.
+        let frames = read_reports(&reports).await?;
+        let recomputed = coverage_from_reports(&client, Epoch(epoch), &frames, &archive_dir, &settings).await?;
         let archived: Vec<&DeviceShare> = archive
             .inputs
             .shares
@@ -137,7 +139,7 @@ pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
         }
         if let Some(sensor) = crate::sensor_source::read_archive(&archive_dir, Epoch(epoch))? {
             let recomputed =
-                crate::sensor_source::recompute_from_api(&client, Epoch(epoch), &sensor.settings, &reports).await?;
+                crate::sensor_source::recompute_from_api(&client, Epoch(epoch), &sensor.settings, &frames).await?;
             let archived: Vec<&DeviceShare> = archive
                 .inputs
                 .shares

@@ -94,32 +94,29 @@ pub(crate) fn reporters(readings: &[Reading]) -> std::collections::BTreeSet<Devi
 /// Sensor shares from the report log and this node's state (the oracle's view).
 pub(crate) struct SensorSource {
     pub(crate) node: Node,
-    /// The ingest object store directory.
-    pub(crate) reports_dir: PathBuf,
     pub(crate) config: QodConfig,
     /// Where `sensor-<N>.json` goes (the reward archive).
     pub(crate) dir: PathBuf,
 }
 
 impl SensorSource {
-    /// Scores `epoch` (which must be complete), archives the verdicts and returns the shares.
-    pub(crate) fn run(&self, epoch: Epoch) -> Result<Vec<DeviceShare>> {
+    /// Scores `epoch` (which must be complete) from the report log's `frames`, archives the
+    /// verdicts and returns the shares.
+    pub(crate) fn run(&self, epoch: Epoch, frames: &[LoggedReport]) -> Result<Vec<DeviceShare>> {
         let len = self.node.with_state(|s, _| s.params())?.epoch_len_blocks;
         let time = |h: u64| -> Result<Option<u64>> { Ok(self.node.store().block(h)?.map(|b| b.header.timestamp_ms)) };
         let (Some(start), Some(end)) = (time(epoch.0 * len)?, time((epoch.0 + 1) * len)?) else {
             return Ok(Vec::new());
         };
-        let frames =
-            tokio::runtime::Handle::current().block_on(crate::coverage_source::read_reports(&self.reports_dir))?;
         let mut facts = BTreeMap::new();
-        for device in reporters(&epoch_readings(&frames, start, end)) {
+        for device in reporters(&epoch_readings(frames, start, end)) {
             if let Some(dev) = self.node.with_state(|s, _| s.device(&device))? {
                 let capability = |name: &str| dev.capabilities.iter().find(|c| c.name == name).map(|c| c.value);
                 let location = dev.location.as_ref().map(|l| l.location);
                 facts.insert(device, facts_of(dev.owner, dev.class, location, capability));
             }
         }
-        let (archive, shares) = score(&self.config, epoch, (start, end), &frames, &facts);
+        let (archive, shares) = score(&self.config, epoch, (start, end), frames, &facts);
         std::fs::create_dir_all(&self.dir)?;
         let path = archive_path(&self.dir, epoch);
         std::fs::write(&path, serde_json::to_vec(&archive)?)
@@ -136,13 +133,14 @@ impl SensorSource {
     }
 }
 
-/// Re-scores `epoch` from the raw report log with chain facts read over a node's API and the
-/// settings the epoch was archived with (the auditor's view): the shares it should have paid.
+/// Re-scores `epoch` from the raw report log's `frames` with chain facts read over a node's API
+/// and the settings the epoch was archived with (the auditor's view): the shares it should have
+/// paid.
 pub(crate) async fn recompute_from_api(
     client: &crate::client::Client,
     epoch: Epoch,
     settings: &QodConfig,
-    reports: &Path,
+    frames: &[LoggedReport],
 ) -> Result<Vec<DeviceShare>> {
     let len = client.get("/v1/params").await?["params"]["epoch_len_blocks"]
         .as_u64()
@@ -160,9 +158,8 @@ pub(crate) async fn recompute_from_api(
         );
     }
     let (start, end) = (window[0], window[1]);
-    let frames = crate::coverage_source::read_reports(reports).await?;
     let mut facts = BTreeMap::new();
-    for device in reporters(&epoch_readings(&frames, start, end)) {
+    for device in reporters(&epoch_readings(frames, start, end)) {
         let Ok(v) = client.get(&format!("/v1/devices/{device}")).await else {
             continue;
         };
@@ -181,5 +178,5 @@ pub(crate) async fn recompute_from_api(
         };
         facts.insert(device, facts_of(owner, class, location, capability));
     }
-    Ok(score(settings, epoch, (start, end), &frames, &facts).1)
+    Ok(score(settings, epoch, (start, end), frames, &facts).1)
 }
