@@ -214,23 +214,7 @@ fn allowance(data: &Data, account: &AccountAddress) -> Result<u64, ApiError> {
 
 /// Epochs with a QoD archive, newest first.
 fn archived_epochs(dir: &std::path::Path) -> Result<Vec<u64>, ApiError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(ApiError::internal(format!("{}: {e}", dir.display()))),
-    };
-    let mut epochs: Vec<u64> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_prefix("sensor-"))
-                .and_then(|n| n.strip_suffix(".json"))
-                .and_then(|n| n.parse().ok())
-        })
-        .collect();
-    epochs.sort_unstable_by(|a, b| b.cmp(a));
-    Ok(epochs)
+    crate::rewards::archived_epochs(dir, "sensor-")
 }
 
 async fn epochs(State(data): State<Data>) -> Result<Json<Value>, ApiError> {

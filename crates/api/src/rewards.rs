@@ -132,28 +132,32 @@ async fn load(s: &RewardsState, e: Epoch) -> Result<EpochArchive, ApiError> {
     read_archived(s, format!("epoch-{}.json", e.0), "archived rewards", e).await
 }
 
+/// The epochs with a `<prefix><N>.json` file in `dir`, newest first (none if `dir` is missing).
+pub(crate) fn archived_epochs(dir: &std::path::Path, prefix: &str) -> Result<Vec<u64>, ApiError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(ApiError::internal(format!("{}: {e}", dir.display()))),
+    };
+    let mut epochs = Vec::new();
+    for entry in entries {
+        let name = entry.map_err(ApiError::internal)?.file_name();
+        let n = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|n| n.strip_suffix(".json"))
+            .and_then(|n| n.parse::<u64>().ok());
+        epochs.extend(n);
+    }
+    epochs.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(epochs)
+}
+
 /// The newest archived epoch in `dir` (by file name `epoch-<N>.json`), if any.
 pub(crate) async fn latest_archived(dir: PathBuf) -> Result<Option<Epoch>, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(ApiError::internal(format!("{}: {e}", dir.display()))),
-        };
-        let mut newest = None;
-        for entry in entries {
-            let name = entry.map_err(ApiError::internal)?.file_name();
-            let n = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("epoch-"))
-                .and_then(|n| n.strip_suffix(".json"))
-                .and_then(|n| n.parse::<u64>().ok());
-            newest = newest.max(n);
-        }
-        Ok(newest.map(Epoch))
-    })
-    .await
-    .map_err(ApiError::internal)?
+    tokio::task::spawn_blocking(move || Ok(archived_epochs(&dir, "epoch-")?.first().copied().map(Epoch)))
+        .await
+        .map_err(ApiError::internal)?
 }
 
 async fn epoch_result(

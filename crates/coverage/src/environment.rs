@@ -190,26 +190,23 @@ fn blame_beaconers(outcomes: &mut [PocOutcome]) {
 /// Marks the links of `judged` whose residual against the environment measured over `reference`
 /// is too high.
 fn mark(check: &EnvironmentCheck, reference: &[&Link], judged: &[&Link], outcomes: &mut [PocOutcome]) {
-    let region_links = reference;
-    {
-        // The region's exponent, then each link's excess over what it predicts at the link's
-        // asserted distance (dB: the same spread at every distance under log-normal fading).
-        let Some(n_env) = median(&mut region_links.iter().map(|l| l.exponent_x100).collect::<Vec<_>>()) else {
-            return;
-        };
-        let residual = |l: &Link| l.excess_centi_db_over_1m_negated + n_env * l.ten_log_d_centi / 100;
-        let mut residuals: Vec<i64> = region_links.iter().map(|l| residual(l)).collect();
-        let Some(centre) = median(&mut residuals) else { return };
-        let Some(mad) = median(&mut residuals.iter().map(|r| (r - centre).abs()).collect::<Vec<_>>()) else {
-            return;
-        };
-        // 1.4826 × MAD estimates σ for Gaussian fading.
-        let sigma = mad * 14_826 / 10_000;
-        let limit = centre + sigma * check.sigmas_x100 / 100;
-        for l in judged {
-            if residual(l) > limit {
-                outcomes[l.outcome].witnesses[l.witness].1 = Err(WitnessInvalid::RssiAboveEnvironment);
-            }
+    // The reference's exponent, then each link's excess over what it predicts at the link's
+    // asserted distance (dB: the same spread at every distance under log-normal fading).
+    let Some(n_env) = median(&mut reference.iter().map(|l| l.exponent_x100).collect::<Vec<_>>()) else {
+        return;
+    };
+    let residual = |l: &Link| l.excess_centi_db_over_1m_negated + n_env * l.ten_log_d_centi / 100;
+    let mut residuals: Vec<i64> = reference.iter().map(|l| residual(l)).collect();
+    let Some(centre) = median(&mut residuals) else { return };
+    let Some(mad) = median(&mut residuals.iter().map(|r| (r - centre).abs()).collect::<Vec<_>>()) else {
+        return;
+    };
+    // 1.4826 × MAD estimates σ for Gaussian fading.
+    let sigma = mad * 14_826 / 10_000;
+    let limit = centre + sigma * check.sigmas_x100 / 100;
+    for l in judged {
+        if residual(l) > limit {
+            outcomes[l.outcome].witnesses[l.witness].1 = Err(WitnessInvalid::RssiAboveEnvironment);
         }
     }
 }

@@ -115,11 +115,12 @@ impl Storage {
             }
         }
         // Repair: every failed piece moves to the honest-looking provider holding the fewest.
+        // Pieces per provider, kept current as pieces move.
+        let mut load: BTreeMap<usize, u64> = pop.of(Class::Storage).map(|i| (i, 0)).collect();
+        for &i in self.pieces.values() {
+            *load.entry(i).or_default() += 1;
+        }
         for deal in failed_pieces {
-            let mut load: BTreeMap<usize, u64> = pop.of(Class::Storage).map(|i| (i, 0)).collect();
-            for &i in self.pieces.values() {
-                *load.entry(i).or_default() += 1;
-            }
             let from = self.pieces.get(&deal).copied();
             let target = load
                 .iter()
@@ -128,6 +129,10 @@ impl Storage {
                 .map(|(i, _)| *i);
             if let Some(t) = target {
                 self.pieces.insert(deal, t);
+                *load.entry(t).or_default() += 1;
+                if let Some(n) = from.and_then(|f| load.get_mut(&f)) {
+                    *n = n.saturating_sub(1);
+                }
             }
         }
         let mut shares = Vec::new();
