@@ -16,6 +16,12 @@ fn every_subcommand_has_help_with_an_example() {
         vec!["bench", "rewards", "--help"],
         vec!["rewards", "audit", "--help"],
         vec!["sim", "tokenomics", "--help"],
+        vec!["sim", "network", "--help"],
+        vec!["agent", "sensor", "--help"],
+        vec!["data", "get", "--help"],
+        vec!["data", "buy", "--help"],
+        vec!["bench", "sensor", "--help"],
+        vec!["bench", "sim", "--help"],
     ] {
         let out = trellis(&args, &[]);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
@@ -184,6 +190,37 @@ fn tokenomics_simulation_writes_csv_and_svg_per_scenario_deterministically() {
     assert!(stderr(&bad).contains("unknown scenario"), "{}", stderr(&bad));
     let bad = trellis(&["sim", "tokenomics", "--price-usd", "0", "--out", out], &[]);
     assert!(stderr(&bad).contains("greater than zero"), "{}", stderr(&bad));
+}
+
+#[test]
+fn network_simulation_refuses_impossible_parameters_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    for (args, why) in [
+        (vec!["--epochs", "0"], "--epochs must be in 1..=10000"),
+        (vec!["--cheater-bps", "9000"], "--cheater-bps is at most 5000"),
+        (vec!["--sample-ppm", "2000000"], "--sample-ppm at most 1000000"),
+        (
+            vec![
+                "--hotspots",
+                "0",
+                "--stations",
+                "0",
+                "--meters",
+                "0",
+                "--storage",
+                "0",
+                "--compute",
+                "0",
+            ],
+            "at least one device",
+        ),
+    ] {
+        let bad = trellis(&[&["sim", "network", "--out", out][..], &args[..]].concat(), &[]);
+        assert!(!bad.status.success(), "{args:?}");
+        assert!(stderr(&bad).contains(why), "{args:?}: {}", stderr(&bad));
+    }
+    assert!(!dir.path().join("network-report.md").exists(), "nothing written");
 }
 
 #[test]
