@@ -50,6 +50,10 @@ pub struct CoverageConfig {
     /// The environment check (see [`crate::environment`]); `None` in archives from before it.
     #[serde(default)]
     pub environment: Option<crate::environment::EnvironmentCheck>,
+    /// The location fit (see [`crate::locate`]), run after the environment check and only with
+    /// it; `None` in archives from before it.
+    #[serde(default)]
+    pub location_fit: Option<crate::locate::LocationFit>,
 }
 
 fn same_owner_counted_before() -> bool {
@@ -72,6 +76,7 @@ impl Default for CoverageConfig {
             one_witness_per_owner: true,
             min_rssi_centi_dbm: Some(-14_000),
             environment: Some(crate::environment::EnvironmentCheck::default()),
+            location_fit: Some(crate::locate::LocationFit::default()),
         }
     }
 }

@@ -31,6 +31,7 @@ use crate::{
 use h3o::{CellIndex, Resolution};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use trellis_primitives::DeviceAddress;
 
 /// Parameters of the environment check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,7 +128,7 @@ fn links(ctx: &VerifyContext<'_>, outcomes: &[PocOutcome]) -> Vec<Link> {
 }
 
 /// The lower median.
-fn median(v: &mut [i64]) -> Option<i64> {
+pub(crate) fn median(v: &mut [i64]) -> Option<i64> {
     v.sort_unstable();
     v.get(v.len().checked_sub(1)? / 2).copied()
 }
@@ -165,47 +166,116 @@ pub fn apply(check: &EnvironmentCheck, ctx: &VerifyContext<'_>, outcomes: &mut [
     for region_links in &judged {
         mark(check, region_links, region_links, outcomes);
     }
-    blame_beaconers(outcomes);
+    blame_misplaced(outcomes);
 }
 
 /// When most of a beacon's witnesses hear it better than the environment allows at the
 /// beaconer's asserted place, the place is what is wrong: the beacon is invalid
 /// (`location_inconsistent`), and its witnesses are neither paid nor blamed (a witness is judged
-/// only for valid beacons).
-fn blame_beaconers(outcomes: &mut [PocOutcome]) {
+/// only for valid beacons). The same holds the other way round: a witness that hears most of
+/// the beacons it reports too well is not where it says, and none of its reports count.
+fn blame_misplaced(outcomes: &mut [PocOutcome]) {
+    let above_environment = |v: &Result<(), WitnessInvalid>| *v == Err(WitnessInvalid::RssiAboveEnvironment);
+    let inconsistent = |above: usize, judged: usize| above >= 2 && above * 2 >= judged;
     for o in outcomes.iter_mut().filter(|o| o.verdict.is_ok()) {
-        let above = o
-            .witnesses
-            .iter()
-            .filter(|(_, v)| *v == Err(WitnessInvalid::RssiAboveEnvironment))
-            .count();
+        let above = o.witnesses.iter().filter(|(_, v)| above_environment(v)).count();
         let judged = above + o.witnesses.iter().filter(|(_, v)| v.is_ok()).count();
-        if above >= 2 && above * 2 >= judged {
+        if inconsistent(above, judged) {
             o.verdict = Err(BeaconInvalid::LocationInconsistent);
             o.witnesses.clear();
         }
     }
+    // (too well heard, judged) per witness, over the beacons that stay valid.
+    let mut tally: BTreeMap<DeviceAddress, (usize, usize)> = BTreeMap::new();
+    for o in outcomes.iter().filter(|o| o.verdict.is_ok()) {
+        for (w, v) in o.witnesses.iter().filter(|(_, v)| v.is_ok() || above_environment(v)) {
+            let t = tally.entry(w.witness).or_default();
+            t.0 += usize::from(above_environment(v));
+            t.1 += 1;
+        }
+    }
+    for o in outcomes.iter_mut().filter(|o| o.verdict.is_ok()) {
+        for (w, v) in o.witnesses.iter_mut().filter(|(_, v)| v.is_ok()) {
+            if tally
+                .get(&w.witness)
+                .is_some_and(|&(above, judged)| inconsistent(above, judged))
+            {
+                *v = Err(WitnessInvalid::LocationInconsistent);
+            }
+        }
+    }
 }
 
-/// Marks the links of `judged` whose residual against the environment measured over `reference`
-/// is too high.
+/// A region's fading, measured from its links: the median path-loss exponent, and the median
+/// and spread of the links' residuals against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fading {
+    /// The median implied exponent, hundredths.
+    pub exponent_x100: i64,
+    /// The median of `observed − exponent's prediction`, centi-dB.
+    pub centre_centi_db: i64,
+    /// 1.4826 × the residuals' median absolute deviation (σ for Gaussian fading), centi-dB.
+    pub sigma_centi_db: i64,
+}
+
+/// One measured link: the exponent it implies (hundredths), `RSSI − EIRP − rx gain + FSPL(1 m)`
+/// (minus the loss beyond the first metre, centi-dB) and `10·log10(distance)` (centi-dB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkSample {
+    /// Implied path-loss exponent, hundredths.
+    pub exponent_x100: i64,
+    /// Minus the loss beyond the first metre, centi-dB.
+    pub gain_over_1m_centi_db: i64,
+    /// `10·log10(distance in metres)`, centi-dB.
+    pub ten_log_d_centi: i64,
+}
+
+impl Fading {
+    /// The fading of `samples`; `None` when there are none.
+    pub fn measure(samples: impl Iterator<Item = LinkSample> + Clone) -> Option<Fading> {
+        let exponent_x100 = median(&mut samples.clone().map(|l| l.exponent_x100).collect::<Vec<_>>())?;
+        let raw = |l: LinkSample| l.gain_over_1m_centi_db + exponent_x100 * l.ten_log_d_centi / 100;
+        let mut residuals: Vec<i64> = samples.map(raw).collect();
+        let centre_centi_db = median(&mut residuals)?;
+        let mad = median(
+            &mut residuals
+                .iter()
+                .map(|r| (r - centre_centi_db).abs())
+                .collect::<Vec<_>>(),
+        )?;
+        Some(Fading {
+            exponent_x100,
+            centre_centi_db,
+            sigma_centi_db: mad * 14_826 / 10_000,
+        })
+    }
+
+    /// How much better (positive) or worse a link is heard than this fading predicts at
+    /// `10·log10(distance)` = `ten_log_d_centi`, centi-dB.
+    pub fn residual(&self, gain_over_1m_centi_db: i64, ten_log_d_centi: i64) -> i64 {
+        gain_over_1m_centi_db + self.exponent_x100 * ten_log_d_centi / 100 - self.centre_centi_db
+    }
+}
+
+impl Link {
+    fn sample(&self) -> LinkSample {
+        LinkSample {
+            exponent_x100: self.exponent_x100,
+            gain_over_1m_centi_db: self.excess_centi_db_over_1m_negated,
+            ten_log_d_centi: self.ten_log_d_centi,
+        }
+    }
+}
+
+/// Marks the links of `judged` whose residual against the fading measured over `reference` is
+/// too high.
 fn mark(check: &EnvironmentCheck, reference: &[&Link], judged: &[&Link], outcomes: &mut [PocOutcome]) {
-    // The reference's exponent, then each link's excess over what it predicts at the link's
-    // asserted distance (dB: the same spread at every distance under log-normal fading).
-    let Some(n_env) = median(&mut reference.iter().map(|l| l.exponent_x100).collect::<Vec<_>>()) else {
+    let Some(fading) = Fading::measure(reference.iter().map(|l| l.sample())) else {
         return;
     };
-    let residual = |l: &Link| l.excess_centi_db_over_1m_negated + n_env * l.ten_log_d_centi / 100;
-    let mut residuals: Vec<i64> = reference.iter().map(|l| residual(l)).collect();
-    let Some(centre) = median(&mut residuals) else { return };
-    let Some(mad) = median(&mut residuals.iter().map(|r| (r - centre).abs()).collect::<Vec<_>>()) else {
-        return;
-    };
-    // 1.4826 × MAD estimates σ for Gaussian fading.
-    let sigma = mad * 14_826 / 10_000;
-    let limit = centre + sigma * check.sigmas_x100 / 100;
+    let limit = fading.sigma_centi_db * check.sigmas_x100 / 100;
     for l in judged {
-        if residual(l) > limit {
+        if fading.residual(l.excess_centi_db_over_1m_negated, l.ten_log_d_centi) > limit {
             outcomes[l.outcome].witnesses[l.witness].1 = Err(WitnessInvalid::RssiAboveEnvironment);
         }
     }

@@ -1,6 +1,7 @@
 //! One epoch of proof-of-coverage: verdicts for every beacon and witness, then reward shares.
 
 use crate::{
+    config::CoverageConfig,
     density::PPM,
     redundancy::{beacon_units, RedundancyConfig},
     reports::{BeaconReport, WitnessReport},
@@ -23,14 +24,16 @@ pub struct PocOutcome {
 }
 
 /// Verdicts for an epoch. Beacons are judged in (receive time, beaconer) order so "one beacon per
-/// interval" is decided the same way everywhere; `last_beacon_ms` holds each hotspot's last valid
-/// beacon before the epoch. Witnesses are matched to beacons by payload.
+/// interval" is decided the same way everywhere; `history` holds each hotspot's last valid
+/// beacon before the epoch and the window's links for the location fit. Witnesses are matched to
+/// beacons by payload.
 pub fn verify_epoch(
     ctx: &VerifyContext<'_>,
     beacons: &[BeaconReport],
     witnesses: &[WitnessReport],
-    last_beacon_ms: &BTreeMap<DeviceAddress, u64>,
+    history: &History,
 ) -> Vec<PocOutcome> {
+    let last_beacon_ms = &history.last_beacon_ms;
     let mut ordered: Vec<&BeaconReport> = beacons.iter().collect();
     ordered.sort_by(|a, b| (a.received_ms, a.beaconer, &a.payload).cmp(&(b.received_ms, b.beaconer, &b.payload)));
     let mut by_payload: BTreeMap<&[u8], Vec<WitnessReport>> = BTreeMap::new();
@@ -65,6 +68,9 @@ pub fn verify_epoch(
         .collect();
     if let Some(check) = &ctx.config.environment {
         crate::environment::apply(check, ctx, &mut outcomes);
+        if let Some(fit) = &ctx.config.location_fit {
+            crate::locate::apply(fit, check, ctx, &history.recent_links, &mut outcomes);
+        }
     }
     outcomes
 }
@@ -78,11 +84,89 @@ pub struct History {
     pub recent_witnessers: BTreeSet<DeviceAddress>,
     /// Hotspots with a witnessed valid beacon in the window.
     pub recent_beaconers: BTreeSet<DeviceAddress>,
+    /// The window's links as the location fit uses them (see [`History::absorb`]).
+    pub recent_links: Vec<PastLink>,
+}
+
+/// A link of an earlier epoch: a witness that passed every check of its own before the location
+/// fit, of a beacon that did too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PastLink {
+    /// Who transmitted.
+    pub beaconer: DeviceAddress,
+    /// Who heard it.
+    pub witness: DeviceAddress,
+    /// The beacon's conducted power, centi-dBm.
+    pub tx_power_centi_dbm: i64,
+    /// The beacon's frequency.
+    pub frequency_hz: u64,
+    /// What the witness heard, centi-dBm.
+    pub rssi_centi_dbm: i64,
+}
+
+/// Whether a verdict leaves the link standing as a measurement: valid, or invalid only because
+/// the location fit put one end elsewhere (which is what the next epochs' fits judge again).
+fn measured<E: PartialEq>(verdict: &Result<(), E>, located_elsewhere: E) -> bool {
+    match verdict {
+        Ok(()) => true,
+        Err(e) => *e == located_elsewhere,
+    }
 }
 
 impl History {
-    /// Folds in one earlier epoch's outcomes.
+    /// Epochs before the current one that a verifier with `config` reads: the longer of the
+    /// reciprocity window and the location fit's.
+    pub fn epochs_read(config: &CoverageConfig) -> u64 {
+        let fit = config.location_fit.as_ref().map_or(0, |f| f.window_epochs);
+        config.reciprocity_window_epochs.max(fit)
+    }
+
+    /// Folds in the outcomes of the epoch `back` epochs before the current one (1 = the
+    /// previous): its links if it is inside the fit's window, its beacons and reciprocity if it
+    /// is inside the reciprocity window.
+    pub fn absorb_epoch(&mut self, config: &CoverageConfig, back: u64, outcomes: &[PocOutcome]) {
+        if config.location_fit.as_ref().is_some_and(|f| back <= f.window_epochs) {
+            self.absorb_links(outcomes);
+        }
+        if back <= config.reciprocity_window_epochs {
+            self.absorb_reciprocity(outcomes);
+        }
+    }
+
+    /// Folds in one earlier epoch's outcomes, all of them. Links are kept when both the beacon and the witness
+    /// stand as measurements (valid, or invalid only as located elsewhere: a located-elsewhere
+    /// beacon keeps its witnesses' verdicts for this), so a hotspot the fit caught stays judged on
+    /// the whole window rather than escaping on the next epoch's thinner evidence.
     pub fn absorb(&mut self, outcomes: &[PocOutcome]) {
+        self.absorb_links(outcomes);
+        self.absorb_reciprocity(outcomes);
+    }
+
+    /// Folds in one earlier epoch's links only (the location fit's window is longer than the
+    /// reciprocity window: see [`crate::locate::LocationFit::window_epochs`]).
+    pub fn absorb_links(&mut self, outcomes: &[PocOutcome]) {
+        for o in outcomes
+            .iter()
+            .filter(|o| measured(&o.verdict, BeaconInvalid::LocatedElsewhere))
+        {
+            for (w, _) in o
+                .witnesses
+                .iter()
+                .filter(|(_, v)| measured(v, WitnessInvalid::LocatedElsewhere))
+            {
+                self.recent_links.push(PastLink {
+                    beaconer: o.beacon.beaconer,
+                    witness: w.witness,
+                    tx_power_centi_dbm: o.beacon.tx_power_centi_dbm,
+                    frequency_hz: o.beacon.frequency_hz,
+                    rssi_centi_dbm: w.rssi_centi_dbm,
+                });
+            }
+        }
+    }
+
+    /// Folds in one earlier epoch's last beacons and reciprocity only.
+    pub fn absorb_reciprocity(&mut self, outcomes: &[PocOutcome]) {
         for o in outcomes.iter().filter(|o| o.verdict.is_ok()) {
             let last = self.last_beacon_ms.entry(o.beacon.beaconer).or_insert(0);
             *last = (*last).max(o.beacon.received_ms);
@@ -244,7 +328,7 @@ pub fn run_epoch(
         denylist: &denylist,
         denylisted_edges: &edges,
     };
-    let outcomes = verify_epoch(&ctx, beacons, witnesses, &history.last_beacon_ms);
+    let outcomes = verify_epoch(&ctx, beacons, witnesses, history);
     let cells: BTreeMap<DeviceAddress, h3o::CellIndex> = hotspots
         .iter()
         .filter(|(_, h)| h.is_hotspot)

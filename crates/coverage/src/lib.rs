@@ -19,6 +19,7 @@ pub mod density;
 pub mod entropy;
 pub mod environment;
 pub mod epoch;
+pub mod locate;
 pub mod physics;
 pub mod redundancy;
 pub mod reports;

@@ -43,6 +43,10 @@ pub enum BeaconInvalid {
     /// asserted location (see `environment`): the beaconer is not where it says.
     #[error("witnesses hear the beacon too well for the asserted location")]
     LocationInconsistent,
+    /// The epoch's links, taken together, place the beaconer well away from its asserted
+    /// location (see `locate`).
+    #[error("the network's measurements place the beaconer elsewhere")]
+    LocatedElsewhere,
 }
 
 /// Why a witness is invalid.
@@ -108,6 +112,15 @@ pub enum WitnessInvalid {
     /// (see `environment`).
     #[error("RSSI above what the region's environment allows at the asserted distance")]
     RssiAboveEnvironment,
+    /// Most of this witness's reports of the epoch hear beacons far better than the
+    /// environment allows at its asserted location (see `environment`): the witness is not
+    /// where it says, so none of its reports count.
+    #[error("the witness hears too well for its asserted location")]
+    LocationInconsistent,
+    /// The epoch's links, taken together, place the witness well away from its asserted
+    /// location (see `locate`).
+    #[error("the network's measurements place the witness elsewhere")]
+    LocatedElsewhere,
     /// A second report from the same witness for the same beacon.
     #[error("duplicate witness")]
     Duplicate,

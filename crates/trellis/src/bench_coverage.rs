@@ -12,7 +12,7 @@ use std::{
 use trellis_coverage::{
     density::{hip17_defaults, transmit_scales},
     entropy::beacon_payload,
-    epoch::{coverage_shares, verify_epoch, ShareInputs},
+    epoch::{coverage_shares, verify_epoch, History, ShareInputs},
     physics::{distance_m, max_rssi_centi_dbm},
     redundancy::RedundancyConfig,
     verify::VerifyContext,
@@ -128,7 +128,7 @@ pub(crate) fn run(args: CoverageBenchArgs) -> Result<()> {
         denylist: &deny,
         denylisted_edges: &edges,
     };
-    let outcomes = verify_epoch(&ctx, &beacons, &witnesses, &BTreeMap::new());
+    let outcomes = verify_epoch(&ctx, &beacons, &witnesses, &History::default());
     let verify_s = started.elapsed().as_secs_f64();
     let scale_cells: BTreeMap<DeviceAddress, h3o::CellIndex> =
         cells.iter().map(|(d, l, _, _)| (*d, l.cell())).collect();

@@ -146,7 +146,7 @@ impl CoverageSource {
                 );
             }
         }
-        let history = read_history(&self.verdicts_dir, epoch, self.config.reciprocity_window_epochs)?;
+        let history = read_history(&self.verdicts_dir, epoch, &self.config)?;
         Ok(compute(
             &self.config,
             &self.redundancy,
@@ -181,14 +181,14 @@ pub(crate) fn write_verdicts(
 
 /// The cross-epoch history for `epoch`: the verdicts of the `window` epochs before it (missing
 /// files, e.g. before the first epoch, contribute nothing).
-pub(crate) fn read_history(dir: &Path, epoch: Epoch, window: u64) -> Result<History> {
+pub(crate) fn read_history(dir: &Path, epoch: Epoch, config: &CoverageConfig) -> Result<History> {
     let mut history = History::default();
-    for back in 1..=window.min(epoch.0) {
+    for back in 1..=History::epochs_read(config).min(epoch.0) {
         // An epoch without a verdict file (verified by nobody) adds nothing to the history.
         let Some(outcomes) = read_verdicts::<Vec<PocOutcome>>(dir, Epoch(epoch.0 - back), "outcomes", true)? else {
             continue;
         };
-        history.absorb(&outcomes);
+        history.absorb_epoch(config, back, &outcomes);
     }
     Ok(history)
 }

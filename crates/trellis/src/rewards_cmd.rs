@@ -61,7 +61,7 @@ async fn coverage_from_reports(
         };
         facts.devices.insert(device, facts_of);
     }
-    let history = read_history(archive_dir, epoch, settings.coverage.reciprocity_window_epochs)?;
+    let history = read_history(archive_dir, epoch, &settings.coverage)?;
     Ok(compute(
         &settings.coverage,
         &settings.redundancy,

@@ -12,6 +12,8 @@ use trellis_coverage::{
 };
 use trellis_primitives::{AccountAddress, DeviceAddress, Hash, HashDomain, Keypair, Location};
 
+mod field;
+
 const T0: u64 = 1_800_000_000_000;
 const FREQ: u64 = 904_300_000;
 
@@ -399,7 +401,7 @@ fn repeated_witness_is_a_duplicate_and_order_does_not_change_verdicts() {
 mod epoch_shares {
     use super::*;
     use trellis_coverage::{
-        epoch::{coverage_shares, verify_epoch, ShareInputs},
+        epoch::{coverage_shares, verify_epoch, History, ShareInputs},
         redundancy::RedundancyConfig,
     };
     use trellis_primitives::AccountAddress;
@@ -414,7 +416,7 @@ mod epoch_shares {
         witnesses: &[WitnessReport],
         reciprocal: bool,
     ) -> Vec<trellis_rewards::DeviceShare> {
-        let outcomes = w.check(|ctx| verify_epoch(ctx, beacons, witnesses, &BTreeMap::new()));
+        let outcomes = w.check(|ctx| verify_epoch(ctx, beacons, witnesses, &History::default()));
         let scales = BTreeMap::new();
         let (recent_w, recent_b): (BTreeSet<_>, BTreeSet<_>) = if reciprocal {
             ([dev(1)].into(), [dev(2)].into())
@@ -487,7 +489,7 @@ mod epoch_shares {
             received_ms: first.received_ms + 1_000,
             ..beacon()
         };
-        let outcomes = |bs: &[BeaconReport]| w.check(|ctx| verify_epoch(ctx, bs, &[], &BTreeMap::new()));
+        let outcomes = |bs: &[BeaconReport]| w.check(|ctx| verify_epoch(ctx, bs, &[], &History::default()));
         let forward = outcomes(&[first.clone(), second.clone()]);
         let backward = outcomes(&[second, first]);
         assert_eq!(forward, backward);
@@ -497,10 +499,9 @@ mod epoch_shares {
 
     #[test]
     fn history_carries_the_beacon_interval_and_reciprocity_across_epochs() {
-        use trellis_coverage::epoch::History;
         let w = World::new();
         // Epoch e-1: hotspot 1 beacons, 2 witnesses it validly.
-        let earlier = w.check(|ctx| verify_epoch(ctx, &[beacon()], &[witness(&w, 2)], &BTreeMap::new()));
+        let earlier = w.check(|ctx| verify_epoch(ctx, &[beacon()], &[witness(&w, 2)], &History::default()));
         let mut history = History::default();
         history.absorb(&earlier);
         assert_eq!(history.last_beacon_ms.get(&dev(1)), Some(&beacon().received_ms));
@@ -510,7 +511,7 @@ mod epoch_shares {
             received_ms: beacon().received_ms + 1_000,
             ..beacon()
         };
-        let now = w.check(|ctx| verify_epoch(ctx, &[soon], &[], &history.last_beacon_ms));
+        let now = w.check(|ctx| verify_epoch(ctx, &[soon], &[], &history));
         assert_eq!(now[0].verdict, Err(BeaconInvalid::TooFrequent));
     }
 }

@@ -33,8 +33,11 @@ const MAX_HEARD: usize = 30;
 const SLOTS: u32 = 6;
 /// Rejection reasons that are evidence of cheating rather than bad luck (a device is accused
 /// when they are a tenth of its reports).
-const EVIDENCE: [&str; 7] = [
+const EVIDENCE: [&str; 10] = [
     "beacon_location_inconsistent",
+    "beacon_located_elsewhere",
+    "witness_located_elsewhere",
+    "witness_location_inconsistent",
     "witness_rssi_above_free_space",
     "witness_rssi_above_environment",
     "witness_rssi_below_sensitivity",
@@ -55,8 +58,8 @@ pub(super) struct Coverage {
     by_cell: BTreeMap<CellIndex, Vec<usize>>,
     /// Colluding groups' members.
     groups: BTreeMap<(Attack, u32), Vec<usize>>,
-    /// The last epochs' histories, newest last.
-    window: VecDeque<History>,
+    /// The last epochs' outcomes, newest last.
+    window: VecDeque<Vec<PocOutcome>>,
     seed: u64,
 }
 
@@ -114,13 +117,9 @@ impl Coverage {
 
     fn history(&self) -> History {
         let mut h = History::default();
-        for w in &self.window {
-            for (d, t) in &w.last_beacon_ms {
-                let e = h.last_beacon_ms.entry(*d).or_insert(0);
-                *e = (*e).max(*t);
-            }
-            h.recent_witnessers.extend(w.recent_witnessers.iter().copied());
-            h.recent_beaconers.extend(w.recent_beaconers.iter().copied());
+        // Newest first: `back` 1 is the previous epoch.
+        for (back, outcomes) in (1..).zip(self.window.iter().rev()) {
+            h.absorb_epoch(&self.config, back, outcomes);
         }
         h
     }
@@ -230,10 +229,8 @@ impl Coverage {
             &beacons,
             &witnesses,
         );
-        let mut this = History::default();
-        this.absorb(&outcomes);
-        self.window.push_back(this);
-        while self.window.len() > self.config.reciprocity_window_epochs as usize {
+        self.window.push_back(outcomes.clone());
+        while self.window.len() as u64 > History::epochs_read(&self.config) {
             self.window.pop_front();
         }
         let index: BTreeMap<DeviceAddress, usize> = hotspots.iter().map(|&i| (pop.devices[i].address, i)).collect();

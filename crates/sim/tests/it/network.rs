@@ -143,12 +143,12 @@ fn honest_devices_are_not_accused_and_detectable_cheats_earn_at_most_five_percen
     assert_eq!(lazy.never_detected, 0, "{report}");
     // The RSSI forger is caught on every witness it sends.
     assert_eq!(row(Attack::RssiForger).detection_ppm, 1_000_000);
-    // Not met, measured and documented (ARCHITECTURE.md, "Sybil clusters"): co-located radios
-    // of one owner asserted a few km apart are inside honest fading for every single link. One
-    // witness per owner per beacon takes their shared witnessing down to one radio's; each
-    // still earns its beacons.
+    // Sybil identities are located elsewhere once their window holds enough links (about two
+    // epochs); those with too few links to locate keep earning (ARCHITECTURE.md, "The location
+    // fit"). Measured 36 % of honest pay on this seed, 29 % on seed 7 over 8 epochs; ~75 %
+    // before the fit.
     let sybil = row(Attack::SybilCluster);
-    assert!(sybil.capture_ppm < 900_000, "{report}");
+    assert!(sybil.capture_ppm < 450_000, "{report}");
     assert_eq!(
         sybil.never_detected, 0,
         "their witnesses of each other are refused: {report}"
