@@ -22,6 +22,54 @@ pub fn screen(body: &[u8], now_ms: u64, window_ms: u64) -> Result<(Envelope, Sig
     Ok((envelope, signed))
 }
 
+/// Most reports one batch request may carry.
+pub const MAX_BATCH_REPORTS: usize = 256;
+
+/// Largest batch body: as many full envelopes as allowed, each behind its length prefix.
+pub const MAX_BATCH_BYTES: usize = MAX_BATCH_REPORTS * (MAX_ENVELOPE_BYTES + 2);
+
+/// Splits a batch body (`POST /v1/reports/batch`: signed envelopes, each behind a protobuf
+/// varint length) into the envelopes' bytes. The framing is all or nothing: a body that does
+/// not split exactly is refused whole, since nothing after a broken length can be trusted.
+pub fn split_batch(body: &[u8]) -> Result<Vec<&[u8]>, Rejection> {
+    if body.len() > MAX_BATCH_BYTES {
+        return Err(Rejection::TooLarge);
+    }
+    let mut rest = body;
+    let mut items = Vec::new();
+    while !rest.is_empty() {
+        if items.len() == MAX_BATCH_REPORTS {
+            return Err(Rejection::TooLarge);
+        }
+        let mut cursor = rest;
+        let len = prost::encoding::decode_varint(&mut cursor).map_err(|_| Rejection::Malformed)?;
+        if len > MAX_ENVELOPE_BYTES as u64 {
+            return Err(Rejection::TooLarge);
+        }
+        let len = len as usize;
+        if cursor.len() < len {
+            return Err(Rejection::Malformed);
+        }
+        let (item, after) = cursor.split_at(len);
+        items.push(item);
+        rest = after;
+    }
+    if items.is_empty() {
+        return Err(Rejection::Malformed);
+    }
+    Ok(items)
+}
+
+/// The batch framing [`split_batch`] reads, for clients.
+pub fn join_batch<B: AsRef<[u8]>>(envelopes: &[B]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in envelopes {
+        prost::encoding::encode_varint(e.as_ref().len() as u64, &mut out);
+        out.extend_from_slice(e.as_ref());
+    }
+    out
+}
+
 /// The writer's state: verified keys, recent report ids, rate buckets.
 #[derive(Debug)]
 pub struct Admission {
@@ -87,5 +135,54 @@ impl Admission {
             .iter()
             .map(|item| verify_batch_cached(std::slice::from_ref(item), &mut self.keys).is_ok())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_joined_batch_splits_back_into_its_envelopes(
+            items in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 1..20),
+        ) {
+            let body = join_batch(&items);
+            let split: Vec<Vec<u8>> = split_batch(&body).unwrap().into_iter().map(<[u8]>::to_vec).collect();
+            prop_assert_eq!(split, items);
+        }
+
+        #[test]
+        fn any_cut_of_a_batch_is_refused_or_a_prefix(
+            items in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..64), 1..8),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let body = join_batch(&items);
+            let at = cut.index(body.len());
+            match split_batch(&body[..at]) {
+                Ok(split) => {
+                    // A cut on a frame boundary is a shorter batch; anywhere else it is refused.
+                    prop_assert!(split.len() < items.len());
+                    prop_assert_eq!(join_batch(&split).len(), at);
+                }
+                Err(r) => prop_assert_eq!(r, Rejection::Malformed),
+            }
+        }
+    }
+
+    #[test]
+    fn the_limits_are_refused_as_too_large() {
+        let many = vec![vec![1u8]; MAX_BATCH_REPORTS + 1];
+        assert_eq!(split_batch(&join_batch(&many)), Err(Rejection::TooLarge));
+        assert_eq!(
+            split_batch(&join_batch(&many[1..])).map(|v| v.len()),
+            Ok(MAX_BATCH_REPORTS)
+        );
+        assert_eq!(
+            split_batch(&join_batch(&[vec![0u8; MAX_ENVELOPE_BYTES + 1]])),
+            Err(Rejection::TooLarge)
+        );
+        assert_eq!(split_batch(&[]), Err(Rejection::Malformed));
     }
 }

@@ -6,6 +6,8 @@
 //! signature); then duplicate suppression and the per-device rate limit apply, and accepted
 //! reports are written to the [`log::ReportLog`] and fsynced **before** the device gets its
 //! `202`. Every rejection has a typed reason, an HTTP status and a `/metrics` counter.
+//! `POST /v1/reports/batch` takes up to [`admit::MAX_BATCH_REPORTS`] envelopes in one body, each
+//! behind a varint length, and answers each in order: the same checks, one request's overhead.
 //!
 //! **Architecture invariant:** ingest judges only form and identity, never meaning: what a report
 //! is worth is for the verifiers, which read the log. Rate limits and duplicate checks count only

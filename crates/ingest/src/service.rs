@@ -177,6 +177,10 @@ pub async fn start(config: IngestConfig, directory: Arc<dyn DeviceDirectory>) ->
     let app = Router::new()
         .route("/v1/reports", post(submit))
         .route(
+            "/v1/reports/batch",
+            post(submit_batch).layer(DefaultBodyLimit::max(crate::admit::MAX_BATCH_BYTES + 1)),
+        )
+        .route(
             "/metrics",
             get(|State(f): State<Front>| async move {
                 (
@@ -207,49 +211,103 @@ pub async fn start(config: IngestConfig, directory: Arc<dyn DeviceDirectory>) ->
 
 fn reject(metrics: &IngestMetrics, r: Rejection) -> Response {
     IngestMetrics::count(&metrics.rejected, r.code(), 1);
-    (
-        r.status(),
-        Json(json!({ "error": { "code": r.code(), "message": r.to_string() } })),
-    )
-        .into_response()
+    (r.status(), Json(rejection_json(r))).into_response()
 }
 
-async fn submit(State(front): State<Front>, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
-    let Ok(body) = body else {
-        return reject(&front.metrics, Rejection::TooLarge);
-    };
-    let (envelope, signed) = match crate::admit::screen(&body, now_ms(), front.config.timestamp_window_ms) {
-        Ok(screened) => screened,
-        Err(r) => return reject(&front.metrics, r),
-    };
+/// A report in the writer's queue: its kind, and where the writer's answer arrives.
+type Queued = (&'static str, oneshot::Receiver<Result<u64, Rejection>>);
+
+/// Screens one envelope and queues it for the writer; the receiver answers once it is durable
+/// or refused.
+async fn enqueue(front: &Front, body: &[u8]) -> Result<Queued, Rejection> {
+    let (envelope, signed) = crate::admit::screen(body, now_ms(), front.config.timestamp_window_ms)?;
     if !front.directory.is_registered(&envelope.device).await {
-        return reject(&front.metrics, Rejection::UnknownDevice);
+        return Err(Rejection::UnknownDevice);
     }
     let (reply, answer) = oneshot::channel();
     let kind = envelope.kind_name();
-    if front
+    front
         .queue
         .try_send(Pending {
             envelope,
             signed,
             reply,
         })
-        .is_err()
-    {
-        return reject(&front.metrics, Rejection::Overloaded);
+        .map_err(|_| Rejection::Overloaded)?;
+    Ok((kind, answer))
+}
+
+/// Waits for the writer's answer on a queued report and counts it.
+async fn settle(front: &Front, queued: Result<Queued, Rejection>) -> Result<u64, Rejection> {
+    let outcome = match queued {
+        Ok((kind, answer)) => match answer.await {
+            Ok(Ok(received_ms)) => {
+                IngestMetrics::count(&front.metrics.accepted, kind, 1);
+                return Ok(received_ms);
+            }
+            Ok(Err(r)) => r,
+            Err(_) => Rejection::LogUnavailable,
+        },
+        Err(r) => r,
+    };
+    IngestMetrics::count(&front.metrics.rejected, outcome.code(), 1);
+    Err(outcome)
+}
+
+fn rejection_json(r: Rejection) -> serde_json::Value {
+    json!({ "error": { "code": r.code(), "message": r.to_string() } })
+}
+
+async fn submit(State(front): State<Front>, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+    let Ok(body) = body else {
+        return reject(&front.metrics, Rejection::TooLarge);
+    };
+    let queued = enqueue(&front, &body).await;
+    match settle(&front, queued).await {
+        Ok(received_ms) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "status": "accepted", "received_ms": received_ms })),
+        )
+            .into_response(),
+        Err(r) => (r.status(), Json(rejection_json(r))).into_response(),
     }
-    match answer.await {
-        Ok(Ok(received_ms)) => {
-            IngestMetrics::count(&front.metrics.accepted, kind, 1);
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({ "status": "accepted", "received_ms": received_ms })),
-            )
-                .into_response()
-        }
-        Ok(Err(r)) => reject(&front.metrics, r),
-        Err(_) => reject(&front.metrics, Rejection::LogUnavailable),
+}
+
+/// `POST /v1/reports/batch`: many envelopes in one request (what a gateway relaying its
+/// devices sends). Every report is judged on its own and answered in order, `200` with one
+/// result each; only a body whose framing is broken is refused whole. All of a batch's reports
+/// are queued before any answer is awaited, so they share one signature batch and one fsync.
+async fn submit_batch(
+    State(front): State<Front>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let Ok(body) = body else {
+        return reject(&front.metrics, Rejection::TooLarge);
+    };
+    let items = match crate::admit::split_batch(&body) {
+        Ok(items) => items,
+        Err(r) => return reject(&front.metrics, r),
+    };
+    let mut queued = Vec::with_capacity(items.len());
+    for item in items {
+        queued.push(enqueue(&front, item).await);
     }
+    let mut results = Vec::with_capacity(queued.len());
+    let mut accepted = 0usize;
+    for q in queued {
+        results.push(match settle(&front, q).await {
+            Ok(received_ms) => {
+                accepted += 1;
+                json!({ "status": "accepted", "received_ms": received_ms })
+            }
+            Err(r) => rejection_json(r),
+        });
+    }
+    (
+        StatusCode::OK,
+        Json(json!({ "accepted": accepted, "results": results })),
+    )
+        .into_response()
 }
 
 async fn write_loop(

@@ -1,6 +1,7 @@
 //! Ingest on a real loopback server: every rejection reason, durability across a crash, batching.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+mod batch;
 mod s3;
 
 use prost::Message;
