@@ -46,6 +46,14 @@ pub struct EnvironmentCheck {
     pub sigmas_x100: i64,
 }
 
+impl EnvironmentCheck {
+    /// The H3 resolution of regions; `None` when the configured number is not one (0..=15), in
+    /// which case no link has a region and the check stays silent rather than guessing one.
+    pub fn region_resolution(&self) -> Option<Resolution> {
+        Resolution::try_from(self.resolution).ok()
+    }
+}
+
 impl Default for EnvironmentCheck {
     fn default() -> Self {
         EnvironmentCheck {
@@ -75,10 +83,7 @@ pub fn implied_exponent_x100(
 
 fn region(ctx: &VerifyContext<'_>, check: &EnvironmentCheck, o: &PocOutcome) -> Option<CellIndex> {
     let facts = (ctx.hotspot)(&o.beacon.beaconer)?;
-    facts
-        .location?
-        .cell()
-        .parent(Resolution::try_from(check.resolution).ok()?)
+    facts.location?.cell().parent(check.region_resolution()?)
 }
 
 /// One valid witness link, measured.

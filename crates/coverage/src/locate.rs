@@ -37,7 +37,7 @@ use crate::{
     physics::{fspl_centi_db, ten_log10_centi_fast},
     verify::{BeaconInvalid, VerifyContext, WitnessInvalid},
 };
-use h3o::{CellIndex, Resolution};
+use h3o::CellIndex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use trellis_primitives::DeviceAddress;
@@ -230,7 +230,7 @@ pub fn apply(
     past: &[PastLink],
     outcomes: &mut [PocOutcome],
 ) {
-    let region_res = Resolution::try_from(env.resolution).ok();
+    let region_res = env.region_resolution();
     let mut placed: BTreeMap<DeviceAddress, Option<(Placed, i64)>> = BTreeMap::new();
     let mut place = |d: &DeviceAddress| -> Option<(CellIndex, Option<CellIndex>, i64)> {
         let entry = placed.entry(*d).or_insert_with(|| {
@@ -397,7 +397,7 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use h3o::LatLng;
+    use h3o::{LatLng, Resolution};
 
     /// Great-circle distance, floats: only the reference the lattice is checked against.
     fn haversine_m(a: LatLng, b: LatLng) -> f64 {
