@@ -137,7 +137,7 @@ pub fn document() -> Value {
             "/v1/supply": get("Supply accounting: issued, burned, circulating, credits minted and spent.", None),
             "/v1/params": get("Current chain parameters.", None),
             "/v1/events/blocks": get("Server-sent events: one `block` event per committed block.", None),
-            "/v1/epochs/{epoch}": get("An epoch: its block range, whether it is complete, TRL burned in it (the net-emission input), the credits each compute device earned in it (the compute pool's units) and its manifest if posted.", Some(("epoch", "epoch number"))),
+            "/v1/epochs/{epoch}": get("An epoch: its block range, whether it is complete, TRL burned in it (the net-emission input), the credits each device earned from consumers in it (compute_earned: jobs; storage_earned: settled deal epochs and egress; egress: bytes and credits claimed under clients' orders), what a credit was worth (credit_value: earned credits are paid first from each pool at it) and its manifest if posted.", Some(("epoch", "epoch number"))),
             "/v1/manifests/{epoch}": get("The reward manifest posted on chain for an epoch: root, total, owner count, claimed so far.", Some(("epoch", "epoch number"))),
             "/v1/rewards/{epoch}": get("The oracle's archived result for an epoch: emission, pools, carry, every owner's and device's payout (404 if this node keeps no archive).", Some(("epoch", "epoch number"))),
             "/v1/rewards/{epoch}/devices/{device}": {

@@ -96,18 +96,29 @@ async fn epoch_summary(
     crate::routes::Param(e): crate::routes::Param,
 ) -> Result<Json<Value>, ApiError> {
     let e = epoch(&e)?;
-    let (burned, manifest, tip, len, compute) = s
+    let (burned, manifest, tip, len, earned) = s
         .node
         .with_state(|st, tip| -> Result<_, trellis_ledger::state::CorruptState> {
             let burned: trellis_primitives::Amount = st.read(&keys::epoch_burn(e))?.unwrap_or_default();
             let manifest: Option<Manifest> = st.read(&keys::manifest(e))?;
-            let compute = trellis_ledger::state::compute_earned_in(st, e)?;
-            Ok((burned, manifest, tip.height, st.params()?.epoch_len_blocks, compute))
+            let earned = (
+                trellis_ledger::state::compute_earned_in(st, e)?,
+                trellis_ledger::state::storage_earned_in(st, e)?,
+                trellis_ledger::state::egress_served_in(st, e)?,
+                trellis_rewards::credits::credit_value_in(st, e)?,
+            );
+            Ok((burned, manifest, tip.height, st.params()?.epoch_len_blocks, earned))
         })
         .map_err(ApiError::internal)?;
-    let compute: Vec<Value> = compute
+    let (compute, storage, egress, credit_value) = earned;
+    let credits_list = |list: Vec<(trellis_primitives::DeviceAddress, trellis_primitives::Credits)>| -> Vec<Value> {
+        list.into_iter()
+            .map(|(device, credits)| json!({ "device": device, "credits": credits }))
+            .collect()
+    };
+    let egress: Vec<Value> = egress
         .into_iter()
-        .map(|(device, credits)| json!({ "device": device, "credits": credits }))
+        .map(|(device, served)| json!({ "device": device, "bytes": served.bytes, "credits": served.credits }))
         .collect();
     let current = Epoch::of_height(tip, len);
     if e > current {
@@ -123,7 +134,10 @@ async fn epoch_summary(
         "complete": e < current,
         "burned": burned,
         "manifest": manifest,
-        "compute_earned": compute,
+        "compute_earned": credits_list(compute),
+        "storage_earned": credits_list(storage),
+        "egress": egress,
+        "credit_value": credit_value,
     })))
 }
 

@@ -323,7 +323,7 @@ async function epoch(n) {
   const names = ["coverage", "storage", "compute", "sensor_energy", "operations", "treasury"];
   const pools = r ? (Array.isArray(r.pools) ? r.pools.map((amt, i) => [names[i] ?? `pool ${i}`, amount(amt)]) : Object.entries(r.pools).map(([pool, amt]) => [pool, amount(amt)])) : [];
   const payouts = r ? r.devices.slice().sort((a, b) => (BigInt(b.amount) > BigInt(a.amount) ? 1 : -1)).slice(0, 100)
-    .map((p) => [link.device(p.device), p.pool, h("td", { class: "num" }, num(p.units)), amount(p.amount)]) : [];
+    .map((p) => [link.device(p.device), p.pool, h("td", { class: "num" }, num(p.units)), amount(p.for_credits ?? "0"), amount(p.amount)]) : [];
   return h("div", {},
     h("h1", {}, `Epoch ${n}`),
     cards([["Blocks", `${num(e.first_height)} – ${num(e.last_height)}`], ["Complete", e.complete ? "yes" : "in progress"],
@@ -335,8 +335,22 @@ async function epoch(n) {
         : h("span", { class: "bad", id: "audit-status" }, `MISMATCH: archive root ${short(r.manifest.root)}`)],
       ["Audit it yourself", h("code", {}, `trellis rewards audit --epoch ${n} --archive <dir>`)]]),
     section("Pools", table(["Pool", "Amount#"], pools, "This node has no archived result for the epoch yet.")),
-    section("Top payouts", table(["Device", "Pool", "Units#", "Paid#"], payouts, "No payouts.")),
-    section("Compute earned (credits)", table(["Device", "Credits#"], e.compute_earned.map((c) => [link.device(c.device), h("td", { class: "num" }, num(c.credits))]), "No compute work in this epoch.")));
+    section("Top payouts", table(["Device", "Pool", "Units#", "For credits#", "Paid#"], payouts, "No payouts.")),
+    section("Credits earned from consumers",
+      h("p", { class: "muted" }, e.credit_value
+        ? `Paid first from each pool at ${num(e.credit_value.credit_price_micro_usd)} µUSD per credit and ${num(e.credit_value.micro_usd_per_trl)} µUSD per TRL.`
+        : "No TRL price on chain for this epoch: credits are not paid in TRL."),
+      table(["Device", "Storage deals and egress#", "Compute jobs#"], earnedRows(e), "Nobody earned credits in this epoch."),
+      table(["Provider", "Egress bytes#", "Egress credits#"], e.egress.map((x) => [link.device(x.device), h("td", { class: "num" }, num(x.bytes)), h("td", { class: "num" }, num(x.credits))]), "No egress claimed in this epoch.")));
+}
+
+/// One row per device that earned credits: storage (deals and egress) and compute side by side.
+function earnedRows(e) {
+  const rows = new Map();
+  for (const s of e.storage_earned) rows.set(s.device, [s.credits, "0"]);
+  for (const c of e.compute_earned) rows.set(c.device, [rows.get(c.device)?.[0] ?? "0", c.credits]);
+  return [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([d, [storage, compute]]) => [link.device(d), h("td", { class: "num" }, num(storage)), h("td", { class: "num" }, num(compute))]);
 }
 
 function chart(rows) {

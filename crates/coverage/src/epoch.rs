@@ -292,6 +292,7 @@ pub fn coverage_shares(outcomes: &[PocOutcome], inputs: &ShareInputs<'_>) -> Vec
                 owner,
                 pool: Pool::Coverage,
                 units: t.micro_units,
+                earned_credits: 0,
                 breakdown: t.breakdown,
             })
         })

@@ -238,6 +238,18 @@ pub enum TxFailure {
     /// The job is not in a state that allows this.
     #[error("the compute job cannot do that now: {0}")]
     JobState(String),
+    /// An egress order cannot be paid: unsigned, signed by the wrong key, for another
+    /// provider, expired, or claiming more than it allows.
+    #[error("egress order {serial}: {why}")]
+    BadEgressOrder {
+        /// The order's serial, hex.
+        serial: String,
+        /// Why not.
+        why: String,
+    },
+    /// The client's serial was paid before.
+    #[error("egress order {0} was claimed before")]
+    EgressOrderUsed(String),
     /// The state is corrupt.
     #[error(transparent)]
     Corrupt(#[from] CorruptState),
@@ -284,6 +296,8 @@ impl TxFailure {
             TxFailure::NotComputeProvider { .. } => "not_compute_provider",
             TxFailure::NoComputeProvider(_) => "no_compute_provider",
             TxFailure::JobState(_) => "job_state",
+            TxFailure::BadEgressOrder { .. } => "bad_egress_order",
+            TxFailure::EgressOrderUsed(_) => "egress_order_used",
             TxFailure::Corrupt(_) => "corrupt_state",
         }
     }

@@ -234,6 +234,7 @@ impl Genesis {
                 }
                 .to_bytes(),
             );
+            put(keys::epoch_price(trellis_primitives::Epoch(0)), price.to_bytes());
         }
         diff
     }

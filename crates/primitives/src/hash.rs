@@ -54,6 +54,8 @@ pub enum HashDomain {
     ComputeSampling,
     /// What a data consumer signs to be charged for a sensor data request.
     DataRequest,
+    /// What a storage client signs to let a provider serve (and charge for) bytes.
+    EgressOrder,
 }
 
 impl HashDomain {
@@ -80,6 +82,7 @@ impl HashDomain {
             Self::ComputeCommitment => "trellis 2026 compute commitment",
             Self::ComputeSampling => "trellis 2026 compute sampling",
             Self::DataRequest => "trellis 2026 data request",
+            Self::EgressOrder => "trellis 2026 egress order",
         }
     }
 

@@ -222,6 +222,16 @@ impl Serialize for Signature {
     }
 }
 
+impl<'de> Deserialize<'de> for Signature {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut out = [0u8; 64];
+        hex::decode_to_slice(&text, &mut out)
+            .map_err(|_| serde::de::Error::custom("expected 128 hex digits for a signature"))?;
+        Ok(Signature(out))
+    }
+}
+
 impl Encode for PublicKey {
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.0);

@@ -1,8 +1,9 @@
 //! One epoch's reward computation: emission -> pools -> device payouts -> owner manifest.
 
 use crate::{
+    credits::{pay_pool, CreditValue},
     manifest::RewardManifest,
-    payout::{distribute, DevicePayout},
+    payout::DevicePayout,
     pools::{split_emission, validate_split, Pool, PoolAmounts, PoolSplit},
     schedule::EmissionSchedule,
     shares::DeviceShare,
@@ -65,6 +66,11 @@ pub struct EpochInputs {
     pub carry: PoolAmounts,
     /// Every verifier's shares, any order.
     pub shares: Vec<DeviceShare>,
+    /// What a credit is worth this epoch; earned credits are paid first at this value (see
+    /// [`crate::credits`]). `None` when the chain has no TRL price yet, and in archives from
+    /// before the rule: then pools are shared by units alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_value: Option<CreditValue>,
 }
 
 /// The outcome of one epoch's run.
@@ -86,7 +92,10 @@ pub struct EpochResult {
 
 /// Runs one epoch.
 ///
-/// Rollover rule: an earning pool with no units this epoch carries its **new** split to the same
+/// Each earning pool pays the credits its devices earned from consumers first, then shares the
+/// rest by units ([`pay_pool`]).
+///
+/// Rollover rule: an earning pool with no payouts this epoch carries its **new** split to the same
 /// pool next epoch; whatever it had carried in and again went unearned goes to the treasury. So
 /// a pool never holds more than two epochs' worth, and nothing is lost:
 /// `manifest.total + Σ next_carry == emission + Σ carry` (checked).
@@ -104,7 +113,7 @@ pub fn compute_epoch(config: &RewardConfig, inputs: &EpochInputs) -> Result<Epoc
     let mut to_treasury = pools.get(Pool::Treasury);
     for pool in Pool::EARNING {
         let shares: Vec<&DeviceShare> = inputs.shares.iter().filter(|s| s.pool == pool).collect();
-        let (payouts, remainder) = distribute(pools.get(pool), &shares)?;
+        let (payouts, remainder) = pay_pool(pools.get(pool), &shares, inputs.credit_value.as_ref())?;
         if payouts.is_empty() {
             next_carry.set(pool, fresh.get(pool));
             to_treasury = to_treasury

@@ -3,7 +3,8 @@
 //! Per epoch: the [`EmissionSchedule`] says how much TRL is minted (halvings, optional supply cap,
 //! optional burn-responsive net emission); [`PoolSplit`] divides it into pools (coverage, storage,
 //! compute, sensor/energy, operations, treasury); each verifier hands in [`DeviceShare`]s for its
-//! pool; [`compute_epoch`] turns them into exact integer payouts per device and per owner and a
+//! pool; [`compute_epoch`] pays each pool's earned credits first ([`credits`]) and turns the rest
+//! into exact integer payouts per device and per owner and a
 //! [`RewardManifest`] whose Merkle root the oracles post to the ledger.
 //!
 //! **Architecture invariant:** pure functions of their inputs. No floats, no clock, no
@@ -12,6 +13,7 @@
 //! go to the treasury, so each pool pays out exactly its emission.
 
 pub mod archive;
+pub mod credits;
 pub mod engine;
 pub mod manifest;
 pub mod payout;
@@ -20,6 +22,7 @@ pub mod schedule;
 pub mod shares;
 
 pub use archive::{AuditVerdict, EpochArchive};
+pub use credits::{pay_pool, CreditValue};
 pub use engine::{compute_epoch, EpochInputs, EpochResult, RewardConfig};
 pub use manifest::{OwnerPayout, RewardManifest};
 pub use payout::{distribute, DevicePayout};

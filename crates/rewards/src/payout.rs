@@ -4,6 +4,10 @@ use crate::{pools::Pool, shares::DeviceShare, RewardError};
 use serde::{Deserialize, Serialize};
 use trellis_primitives::{AccountAddress, Amount, DeviceAddress};
 
+fn no_amount(a: &Amount) -> bool {
+    a.is_zero()
+}
+
 /// What one device earned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DevicePayout {
@@ -19,8 +23,13 @@ pub struct DevicePayout {
     pub pool_units: u64,
     /// The pool's amount this epoch.
     pub pool_amount: Amount,
-    /// `floor(pool_amount × units / pool_units)`.
+    /// What the device is paid: `for_credits` plus `floor(pool_amount left after credits ×
+    /// units / pool_units)`.
     pub amount: Amount,
+    /// The part of `amount` paid for credits the device earned from consumers (see
+    /// [`crate::credits`]); zero in archives from before that rule.
+    #[serde(default, skip_serializing_if = "no_amount")]
+    pub for_credits: Amount,
 }
 
 /// Splits `pool_amount` over `shares` (all of one pool) pro rata to units, rounding each payout
@@ -55,6 +64,7 @@ pub fn distribute(pool_amount: Amount, shares: &[&DeviceShare]) -> Result<(Vec<D
                 pool_units,
                 pool_amount,
                 amount: Amount::from_units(amount),
+                for_credits: Amount::ZERO,
             }
         })
         .collect();

@@ -17,8 +17,17 @@ pub struct DeviceShare {
     /// Reward units after every multiplier (coverage units × hex scale, proven GiB-epochs ×
     /// reputation, verified compute units, QoD units). Integer; the verifier documents the scale.
     pub units: u64,
+    /// Credits the device earned from consumers in the epoch (storage deals and egress, compute
+    /// jobs), as the ledger recorded them: paid before units, at the epoch's credit value (see
+    /// [`crate::credits`]). Zero in archives from before that rule.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub earned_credits: u64,
     /// Why: the inputs behind `units`, for the explorer and for audits.
     pub breakdown: ShareBreakdown,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How a device's units came about.

@@ -59,6 +59,7 @@ pub fn sensor_shares(
                 owner: f.owner,
                 pool: Pool::SensorEnergy,
                 units: q.qod_ppm / sharing,
+                earned_credits: 0,
                 breakdown: ShareBreakdown {
                     counted_reports: q.valid,
                     rejected_reports: rejected,

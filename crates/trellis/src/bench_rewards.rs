@@ -45,6 +45,7 @@ pub(crate) fn run(args: RewardsBenchArgs) -> Result<()> {
             owner: AccountAddress(key(HashDomain::StateLeaf, i % args.owners, 1)),
             pool: Pool::EARNING[(i % 4) as usize],
             units: 1 + u64::from(i % 1_000) * 37,
+            earned_credits: 0,
             breakdown: ShareBreakdown::default(),
         })
         .collect();
@@ -60,6 +61,7 @@ pub(crate) fn run(args: RewardsBenchArgs) -> Result<()> {
         burned_in_epoch: Amount::ZERO,
         carry: PoolAmounts::default(),
         shares,
+        credit_value: None,
     };
     let started = Instant::now();
     let result = compute_epoch(&config, &inputs)?;

@@ -115,6 +115,9 @@ impl RewardOracle {
                 .unwrap_or_default(),
             carry,
             shares: self.shares(epoch)?,
+            credit_value: self
+                .node
+                .with_state(|s, _| trellis_rewards::credits::credit_value_in(s, epoch))?,
         };
         // The rules in force on chain when the epoch is settled (governance changes apply to every
         // epoch settled after them).

@@ -191,20 +191,38 @@ pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
         bail!("audit failed");
     }
     // Compute units are what the chain records each device earned from jobs in the epoch.
-    let mut on_chain: BTreeMap<DeviceAddress, u64> = BTreeMap::new();
-    for entry in chain_epoch["compute_earned"].as_array().cloned().unwrap_or_default() {
-        let device: DeviceAddress =
-            serde_json::from_value(entry["device"].clone()).context("compute_earned has no device")?;
-        let credits: trellis_primitives::Credits =
-            serde_json::from_value(entry["credits"].clone()).context("compute_earned has no credits")?;
-        if credits.0 > 0 {
-            on_chain.insert(device, credits.0);
-        }
-    }
+    let on_chain = earned_on_chain(&chain_epoch, "compute_earned")?;
     let archived = crate::compute::archived_units(&archive.inputs.shares);
     if archived != on_chain {
         println!("MISMATCH epoch {epoch}: compute units differ from the chain's job earnings ({archived:?} archived, {on_chain:?} on chain)");
         bail!("audit failed");
+    }
+    // Earned credits are paid first at the credit's value: both must be the chain's. Archives
+    // from before that rule carry no value and pay no credits.
+    if archive.inputs.credit_value.is_some() {
+        let value: Option<trellis_rewards::CreditValue> =
+            serde_json::from_value(chain_epoch["credit_value"].clone()).context("node returned no credit value")?;
+        if value != archive.inputs.credit_value {
+            println!(
+                "MISMATCH epoch {epoch}: archive values a credit at {:?}, the chain at {value:?}",
+                archive.inputs.credit_value
+            );
+            bail!("audit failed");
+        }
+        for (pool, field) in [(Pool::Storage, "storage_earned"), (Pool::Compute, "compute_earned")] {
+            let on_chain = earned_on_chain(&chain_epoch, field)?;
+            let archived: BTreeMap<DeviceAddress, u64> = archive
+                .inputs
+                .shares
+                .iter()
+                .filter(|s| s.pool == pool && s.earned_credits > 0)
+                .map(|s| (s.device, s.earned_credits))
+                .collect();
+            if archived != on_chain {
+                println!("MISMATCH epoch {epoch}: {field} differs from the chain ({archived:?} archived, {on_chain:?} on chain)");
+                bail!("audit failed");
+            }
+        }
     }
     let posted = client.get(&format!("/v1/manifests/{epoch}")).await?;
     let root: Hash = posted["manifest"]["root"]
@@ -230,4 +248,19 @@ pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
             bail!("audit failed")
         }
     }
+}
+
+/// A `[{device, credits}]` list of `/v1/epochs/<N>` as a map, devices with none left out.
+fn earned_on_chain(chain_epoch: &serde_json::Value, field: &str) -> Result<BTreeMap<DeviceAddress, u64>> {
+    let mut on_chain = BTreeMap::new();
+    for entry in chain_epoch[field].as_array().cloned().unwrap_or_default() {
+        let device: DeviceAddress =
+            serde_json::from_value(entry["device"].clone()).with_context(|| format!("{field} has no device"))?;
+        let credits: trellis_primitives::Credits =
+            serde_json::from_value(entry["credits"].clone()).with_context(|| format!("{field} has no credits"))?;
+        if credits.0 > 0 {
+            on_chain.insert(device, credits.0);
+        }
+    }
+    Ok(on_chain)
 }

@@ -336,7 +336,34 @@ impl StorageAuditor {
                 owner,
                 pool: Pool::Storage,
                 units: storage_units(bytes, reputation),
+                earned_credits: 0,
                 breakdown,
+            });
+        }
+        // What clients paid each provider this epoch (settled deal epochs and egress), paid
+        // first at the credit's value; a provider paid only for egress has no units.
+        let earned = self
+            .node
+            .with_state(|s, _| trellis_ledger::state::storage_earned_in(s, audits.epoch))?;
+        for (device, credits) in earned.into_iter().filter(|(_, c)| c.0 > 0) {
+            if let Some(share) = shares.iter_mut().find(|s| s.device == device) {
+                share.earned_credits = credits.0;
+                share.breakdown.factors.push(("earned_credits".into(), credits.0));
+                continue;
+            }
+            let Some(dev) = self.node.with_state(|s, _| s.device(&device))? else {
+                continue;
+            };
+            shares.push(DeviceShare {
+                device,
+                owner: dev.owner,
+                pool: Pool::Storage,
+                units: 0,
+                earned_credits: credits.0,
+                breakdown: ShareBreakdown {
+                    factors: vec![("earned_credits".into(), credits.0)],
+                    ..ShareBreakdown::default()
+                },
             });
         }
         Ok(shares)

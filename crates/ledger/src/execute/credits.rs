@@ -115,5 +115,7 @@ pub(super) fn post_price<S: Store>(
             height: ctx.height,
         },
     );
+    // The epoch's last price values the credits its devices earned (`credit_price_in`).
+    write(view, keys::epoch_price(ctx.epoch), &micro_usd_per_trl);
     Ok(())
 }

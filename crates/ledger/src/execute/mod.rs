@@ -7,6 +7,7 @@
 mod compute;
 mod credits;
 mod devices;
+mod egress;
 mod governance;
 mod rewards;
 mod storage;
@@ -163,6 +164,7 @@ pub fn apply<S: Store>(view: View<'_, '_, S>, tx: &Transaction, ctx: &BlockConte
         TxKind::SettleDeal { deal, epoch, proven } => storage::settle_deal(view, tx, ctx, deal, *epoch, proven),
         TxKind::CloseDeal { deal } => storage::close_deal(view, ctx, &signer, deal),
         TxKind::Compute(op) => compute::apply(view, tx, ctx, op),
+        TxKind::ClaimEgress { device, claims } => egress::claim_egress(view, ctx, &signer, device, claims),
     }
 }
 

@@ -258,14 +258,3 @@ pub fn recent_hash(s: &impl StateRead, height: u64) -> Result<Option<Hash>, Corr
     let entry: Option<(u64, Hash)> = s.read(&keys::recent_hash(height))?;
     Ok(entry.filter(|(h, _)| *h == height).map(|(_, hash)| hash))
 }
-
-/// What every device earned from compute jobs in `epoch` (runs and replays), in address-key
-/// order: the compute pool's units.
-pub fn compute_earned_in(s: &impl Store, epoch: Epoch) -> Result<Vec<(DeviceAddress, Credits)>, CorruptState> {
-    let prefix = epoch.0.to_be_bytes();
-    table::<Credits>(s, keys::COMPUTE_EARNED_TABLE)?
-        .into_iter()
-        .filter(|(k, _)| k.starts_with(&prefix))
-        .map(|(k, credits)| Ok((DeviceAddress::from(PublicKey(fixed_key(&k[prefix.len()..])?)), credits)))
-        .collect()
-}

@@ -279,6 +279,23 @@ pub mod keys {
         k.extend_from_slice(&d.key().0);
         k
     }
+    /// Key of the last TRL price posted during an epoch (see [`super::credit_price_in`]).
+    pub fn epoch_price(e: Epoch) -> Vec<u8> {
+        prefixed(0x1D, &e.0.to_be_bytes())
+    }
+    /// Key marking a client's egress order serial as paid, grouped by the epoch it expires in.
+    pub fn egress_serial(expires: Epoch, client: &AccountAddress, serial: &[u8; 16]) -> Vec<u8> {
+        let mut k = prefixed(0x1E, &expires.0.to_be_bytes());
+        k.extend_from_slice(&client.key().0);
+        k.extend_from_slice(serial);
+        k
+    }
+    /// Key of what a storage provider served under egress orders claimed in an epoch.
+    pub fn egress_served(e: Epoch, d: &DeviceAddress) -> Vec<u8> {
+        let mut k = prefixed(EGRESS_SERVED_TABLE, &e.0.to_be_bytes());
+        k.extend_from_slice(&d.key().0);
+        k
+    }
     /// Key of the slot holding block `height`'s hash (a ring of [`compute::RECENT_HASHES`]).
     pub fn recent_hash(height: u64) -> Vec<u8> {
         prefixed(RECENT_HASH_TABLE, &(height % compute::RECENT_HASHES).to_be_bytes())
@@ -320,6 +337,8 @@ pub mod keys {
     pub const COMPUTE_EARNED_TABLE: u8 = 0x1A;
     /// Table byte of data allowances.
     pub const DATA_ALLOWANCE_TABLE: u8 = 0x1C;
+    /// Table byte of per-epoch egress served, for scans.
+    pub const EGRESS_SERVED_TABLE: u8 = 0x1F;
 
     fn prefixed(table: u8, rest: &[u8]) -> Vec<u8> {
         let mut k = Vec::with_capacity(1 + rest.len());
@@ -502,10 +521,14 @@ pub(crate) fn write<T: Encode, S: Store>(overlay: &mut Overlay<'_, S>, key: Vec<
 
 mod codec;
 mod compute;
+mod earnings;
 
 pub use compute::{
-    compute_earned_in, compute_providers, jobs, recent_hash, ComputeOffer, ComputeProvider, Job, JobFailure, JobRun,
-    JobStatus, MAX_EXCLUDED, MAX_VERIFICATIONS, RECENT_HASHES,
+    compute_providers, jobs, recent_hash, ComputeOffer, ComputeProvider, Job, JobFailure, JobRun, JobStatus,
+    MAX_EXCLUDED, MAX_VERIFICATIONS, RECENT_HASHES,
+};
+pub use earnings::{
+    compute_earned_in, credit_price_in, egress_served_in, storage_earned_in, EgressServed, PRICE_LOOKBACK_EPOCHS,
 };
 
 /// The verifier key list as stored.

@@ -31,7 +31,7 @@ pub const PPM: u32 = 1_000_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSpec {
     /// Random per job: lets the same computation be bought twice.
-    #[serde(with = "hex16")]
+    #[serde(with = "super::hex16")]
     pub nonce: [u8; 16],
     /// Content address of the module.
     pub module: Hash,
@@ -306,19 +306,5 @@ impl Decode for ComputeTx {
                 })
             }
         })
-    }
-}
-
-mod hex16 {
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8; 16], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(bytes))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 16], D::Error> {
-        let text = String::deserialize(d)?;
-        let bytes = hex::decode(&text).map_err(D::Error::custom)?;
-        bytes.try_into().map_err(|_| D::Error::custom("expected 32 hex digits"))
     }
 }

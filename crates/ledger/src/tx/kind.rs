@@ -1,8 +1,8 @@
 //! What a transaction does, and its encoding.
 
 use super::{
-    Antenna, Capability, ComputeTx, DealTerms, DeviceClass, GovAction, MAX_CAPABILITIES, MAX_PIECES, MAX_REASON_BYTES,
-    MAX_URL_BYTES,
+    Antenna, Capability, ComputeTx, DealTerms, DeviceClass, EgressClaim, GovAction, MAX_CAPABILITIES,
+    MAX_EGRESS_CLAIMS, MAX_PIECES, MAX_REASON_BYTES, MAX_URL_BYTES,
 };
 use crate::merkle::MerkleProof;
 use serde::{Deserialize, Serialize};
@@ -155,6 +155,14 @@ pub enum TxKind {
     },
     /// The compute market: offers, jobs, commitments, verification, settlement.
     Compute(ComputeTx),
+    /// A storage provider's claim for the bytes it served under its clients' signed orders
+    /// (see [`super::EgressOrder`]). Signed by the device's owner or the device key.
+    ClaimEgress {
+        /// The provider.
+        device: DeviceAddress,
+        /// The orders, each with its served bytes; every serial at most once.
+        claims: Vec<EgressClaim>,
+    },
 }
 
 impl TxKind {
@@ -180,6 +188,7 @@ impl TxKind {
             TxKind::SettleDeal { .. } => "settle_deal",
             TxKind::CloseDeal { .. } => "close_deal",
             TxKind::Compute(c) => c.name(),
+            TxKind::ClaimEgress { .. } => "claim_egress",
         }
     }
 }
@@ -308,6 +317,11 @@ impl Encode for TxKind {
                 out.push(19);
                 c.encode(out);
             }
+            TxKind::ClaimEgress { device, claims } => {
+                out.push(20);
+                device.encode(out);
+                put_list(out, claims);
+            }
         }
     }
 }
@@ -390,6 +404,10 @@ impl Decode for TxKind {
             },
             18 => TxKind::CloseDeal { deal: Hash::decode(r)? },
             19 => TxKind::Compute(ComputeTx::decode(r)?),
+            20 => TxKind::ClaimEgress {
+                device: DeviceAddress::decode(r)?,
+                claims: r.list("egress claims", MAX_EGRESS_CLAIMS)?,
+            },
             tag => {
                 return Err(DecodeError::InvalidTag {
                     what: "transaction kind",

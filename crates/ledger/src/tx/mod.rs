@@ -2,6 +2,7 @@
 
 mod compute;
 mod device;
+mod egress;
 mod governance;
 mod kind;
 mod storage;
@@ -11,6 +12,7 @@ pub use compute::{
     MAX_JOB_MEMORY_BYTES, MAX_REPLICAS, PPM,
 };
 pub use device::{Antenna, Capability, DeviceClass};
+pub use egress::{EgressClaim, EgressOrder, SignedEgressOrder, MAX_EGRESS_CLAIMS, MAX_ORDER_EPOCHS};
 pub use governance::{Committee, GovAction};
 pub use kind::TxKind;
 pub use storage::{
@@ -181,3 +183,18 @@ impl Decode for Transaction {
 
 #[cfg(test)]
 mod tests;
+
+/// 16 random bytes (nonces, serials) as 32 hex digits in JSON.
+mod hex16 {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8; 16], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 16], D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = hex::decode(&text).map_err(D::Error::custom)?;
+        bytes.try_into().map_err(|_| D::Error::custom("expected 32 hex digits"))
+    }
+}

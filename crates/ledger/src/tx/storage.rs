@@ -55,7 +55,7 @@ impl Decode for Piece {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DealTerms {
     /// Random per file: separates the keys, nonces and commitments of different files.
-    #[serde(with = "hex16")]
+    #[serde(with = "super::hex16")]
     pub nonce: [u8; 16],
     /// Plaintext size in bytes.
     pub size: u64,
@@ -181,25 +181,5 @@ impl Decode for DealTerms {
             duration_epochs: r.u32()?,
             price_per_gib_epoch: Credits::decode(r)?,
         })
-    }
-}
-
-mod hex16 {
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8; 16], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 16], D::Error> {
-        let text = String::deserialize(d)?;
-        let mut out = [0u8; 16];
-        if text.len() != 32 || !text.is_ascii() {
-            return Err(D::Error::custom("expected 32 hex digits"));
-        }
-        for (i, slot) in out.iter_mut().enumerate() {
-            *slot = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(D::Error::custom)?;
-        }
-        Ok(out)
     }
 }

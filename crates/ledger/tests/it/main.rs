@@ -7,6 +7,7 @@ mod compute;
 mod compute_props;
 mod determinism;
 mod devices;
+mod egress;
 mod fixtures;
 mod genesis;
 mod props;

@@ -271,7 +271,14 @@ fn the_random_workload_reaches_every_kind_of_success_failure_and_refusal() {
         "post_reward_manifest",
         "claim_reward",
     ])
-    .chain(["governance", "open_deal", "settle_deal", "move_piece", "close_deal"])
+    .chain([
+        "governance",
+        "open_deal",
+        "settle_deal",
+        "move_piece",
+        "close_deal",
+        "claim_egress",
+    ])
     .map(|k| format!("ok:{k}"));
     let failures = [
         "insufficient_balance",
@@ -300,6 +307,7 @@ fn the_random_workload_reaches_every_kind_of_success_failure_and_refusal() {
         "cannot_settle",
         "unknown_deal",
     ])
+    .chain(["bad_egress_order", "egress_order_used"])
     .map(|c| format!("failed:{c}"));
     let refusals = [
         "bad_nonce",

@@ -5,12 +5,12 @@ use crate::fixtures::{addr, failed, key, ok, Chain, TRL};
 use trellis_ledger::{state::keys, Capability, DealTerms, DeviceClass, Piece, StateRead, TxKind, TxOutcome, GIB};
 use trellis_primitives::{Amount, Credits, DeviceAddress, Epoch, Hash, HashDomain};
 
-fn dev(name: &str) -> DeviceAddress {
+pub(crate) fn dev(name: &str) -> DeviceAddress {
     key(name).public().into()
 }
 
 /// Onboards `device` for bob as a storage provider asking 1,000 credits per GiB-epoch.
-fn provider(c: &mut Chain, device: &str, class: DeviceClass, stake_trl: u64) {
+pub(crate) fn provider(c: &mut Chain, device: &str, class: DeviceClass, stake_trl: u64) {
     let kind = TxKind::OnboardDevice {
         device: dev(device),
         maker: key("maker").public(),
@@ -59,7 +59,7 @@ fn terms(providers: [&str; 3], price: u64) -> DealTerms {
     }
 }
 
-fn setup() -> Chain {
+pub(crate) fn setup() -> Chain {
     let mut c = Chain::new();
     for p in ["p1", "p2", "p3"] {
         provider(&mut c, p, DeviceClass::Storage, 100);

@@ -109,6 +109,17 @@ pub enum Op {
         pick: usize,
         by_client: bool,
     },
+    /// A storage device's claim for bytes served to user `client` under serial `serial` (few
+    /// serials, so some are claimed twice), claiming `claimed` of the order's `bytes`; signed by
+    /// the device's usual owner, or by someone else.
+    Egress {
+        client: usize,
+        device: usize,
+        serial: u8,
+        bytes: u64,
+        claimed: u64,
+        by_owner: bool,
+    },
     /// A nonce ahead of the account's: rejected with `BadNonce`.
     FutureNonce {
         who: usize,
@@ -210,8 +221,10 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => (any::<bool>(), 1u64..5_000).prop_map(|(quorum, min_fee)| Op::Gov { quorum, min_fee }),
         2 => (u.clone(), prop_oneof![3 => Just((1, 5)), 1 => (d.clone(), d.clone())], 1u64..2_000, 1u32..4, 0u8..3).prop_map(|(who, (a, b), price, duration, nonce)| Op::Deal { who, a, b, price, duration, nonce }),
         2 => (any::<usize>(), prop::bool::weighted(0.8), 0u8..4).prop_map(|(pick, by_verifier, proven)| Op::Settle { pick, by_verifier, proven }),
-        1 => (any::<usize>(), 0u16..3, d, prop::bool::weighted(0.8)).prop_map(move |(pick, index, device, by_client)| Op::Move { pick, index, device, by_client }),
+        1 => (any::<usize>(), 0u16..3, d.clone(), prop::bool::weighted(0.8)).prop_map(move |(pick, index, device, by_client)| Op::Move { pick, index, device, by_client }),
         1 => (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(pick, by_client)| Op::Close { pick, by_client }),
+        2 => (prop_oneof![3 => Just(0usize), 1 => u.clone()], prop_oneof![3 => Just(1usize), 1 => d.clone()], 0u8..3, 1u64..(4 * GIB), 0u64..(4 * GIB), prop::bool::weighted(0.9))
+            .prop_map(|(client, device, serial, bytes, claimed, by_owner)| Op::Egress { client, device, serial, bytes, claimed: claimed.min(bytes + 1), by_owner }),
         1 => u.clone().prop_map(|who| Op::FutureNonce { who }),
         1 => u.clone().prop_map(|who| Op::BadSignature { who }),
         1 => u.clone().prop_map(|who| Op::WrongChain { who }),
@@ -552,6 +565,36 @@ pub fn build(chain: &mut Chain, model: &mut Model, included: &[Transaction], op:
                 _ => "bob",
             };
             chain.tx(signer, TxKind::CloseDeal { deal: id })
+        }
+        Op::Egress {
+            client,
+            device: d,
+            serial,
+            bytes,
+            claimed,
+            by_owner,
+        } => {
+            let order = trellis_ledger::EgressOrder {
+                deal: Hash([7; 32]),
+                client: addr(user(*client)),
+                provider: device(*d),
+                serial: [*serial; 16],
+                bytes: *bytes,
+                price_per_gib: Credits(300),
+                expires: Epoch(chain.ledger.tip().height / 5 + 1),
+            };
+            let claims = vec![trellis_ledger::EgressClaim {
+                order: order.sign(CHAIN_ID, &key(user(*client))),
+                bytes: *claimed,
+            }];
+            let signer = if *by_owner { owner_of(None, *d) } else { "carol" };
+            chain.tx(
+                signer,
+                TxKind::ClaimEgress {
+                    device: device(*d),
+                    claims,
+                },
+            )
         }
         Op::FutureNonce { who } => {
             let mut tx = chain.tx(user(*who), TxKind::WithdrawUnbonded);

@@ -25,6 +25,7 @@ pub fn share(d: u32, o: u32, pool: Pool, units: u64) -> DeviceShare {
         owner: owner(o),
         pool,
         units,
+        earned_credits: 0,
         breakdown: ShareBreakdown::default(),
     }
 }

@@ -27,6 +27,7 @@ fn inputs(epoch: u64, carry: PoolAmounts, shares: Vec<trellis_rewards::DeviceSha
         burned_in_epoch: Amount::ZERO,
         carry,
         shares,
+        credit_value: None,
     }
 }
 
@@ -206,4 +207,64 @@ fn audit_matches_the_published_root_and_names_the_first_altered_device() {
     // JSON round trip (the archive format on disk).
     let json = serde_json::to_string(&archive).unwrap();
     assert_eq!(serde_json::from_str::<EpochArchive>(&json).unwrap(), archive);
+}
+
+fn with_credits(mut s: trellis_rewards::DeviceShare, credits: u64) -> trellis_rewards::DeviceShare {
+    s.earned_credits = credits;
+    s
+}
+
+/// 1 credit = $0.00001 and 1 TRL = $1: a credit is worth 1,000 base units.
+const CREDIT_VALUE: trellis_rewards::CreditValue = trellis_rewards::CreditValue {
+    credit_price_micro_usd: 10,
+    micro_usd_per_trl: 1_000_000,
+};
+
+#[test]
+fn earned_credits_are_paid_at_their_value_before_units_share_the_rest() {
+    // Storage pool 200,000 (20 % of 1,000,000). Device 1 earned 50 credits (50,000 units),
+    // device 2 earned 30 (30,000), device 3 none: 120,000 is left for units 1:1:2.
+    let shares = vec![
+        with_credits(share(1, 1, Pool::Storage, 10), 50),
+        with_credits(share(2, 2, Pool::Storage, 10), 30),
+        share(3, 3, Pool::Storage, 20),
+    ];
+    let mut i = inputs(0, PoolAmounts::default(), shares);
+    i.credit_value = Some(CREDIT_VALUE);
+    let r = compute_epoch(&config(1_000_000), &i).unwrap();
+    assert_eq!(paid(&r, 1), 50_000 + 30_000);
+    assert_eq!(paid(&r, 2), 30_000 + 30_000);
+    assert_eq!(paid(&r, 3), 60_000);
+    let d1 = r.devices.iter().find(|d| d.device == crate::device(1)).unwrap();
+    assert_eq!(d1.for_credits.units(), 50_000);
+    assert_eq!(d1.amount.units(), 80_000);
+}
+
+#[test]
+fn credits_worth_more_than_the_pool_are_scaled_down_alike_and_units_get_nothing() {
+    // Storage pool 200,000; owed 300,000 and 100,000: scaled by 1/2, device 3's units earn 0.
+    let shares = vec![
+        with_credits(share(1, 1, Pool::Storage, 10), 300),
+        with_credits(share(2, 2, Pool::Storage, 0), 100),
+        share(3, 3, Pool::Storage, 20),
+    ];
+    let mut i = inputs(0, PoolAmounts::default(), shares);
+    i.credit_value = Some(CREDIT_VALUE);
+    let r = compute_epoch(&config(1_000_000), &i).unwrap();
+    assert_eq!(paid(&r, 1), 150_000);
+    assert_eq!(paid(&r, 2), 50_000);
+    assert_eq!(paid(&r, 3), 0);
+}
+
+#[test]
+fn without_a_credit_value_earned_credits_change_nothing() {
+    let plain = vec![share(1, 1, Pool::Storage, 10), share(2, 2, Pool::Storage, 30)];
+    let earned = vec![
+        with_credits(share(1, 1, Pool::Storage, 10), 1_000),
+        share(2, 2, Pool::Storage, 30),
+    ];
+    let a = compute_epoch(&config(1_000_000), &inputs(0, PoolAmounts::default(), plain)).unwrap();
+    let b = compute_epoch(&config(1_000_000), &inputs(0, PoolAmounts::default(), earned)).unwrap();
+    assert_eq!(a.manifest, b.manifest);
+    assert_eq!(paid(&a, 1), 50_000);
 }

@@ -131,6 +131,7 @@ impl Compute {
                 owner: dev.owner,
                 pool: Pool::Compute,
                 units: earned,
+                earned_credits: 0,
                 breakdown,
             });
         }

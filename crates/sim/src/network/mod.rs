@@ -203,6 +203,7 @@ pub fn run(config: &NetworkConfig, mut progress: impl FnMut(u32)) -> Result<Netw
             burned_in_epoch: Amount::ZERO,
             carry,
             shares,
+            credit_value: None,
         };
         let result = compute_epoch(&rewards, &inputs)?;
         for p in &result.devices {

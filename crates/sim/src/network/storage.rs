@@ -147,6 +147,7 @@ impl Storage {
                 owner: pop.devices[i].owner,
                 pool: Pool::Storage,
                 units: storage_units(bytes, rep),
+                earned_credits: 0,
                 breakdown,
             });
         }

@@ -21,6 +21,7 @@ pub(crate) fn compute_shares(node: &Node, epoch: Epoch) -> Result<Vec<DeviceShar
                 owner: record.owner,
                 pool: Pool::Compute,
                 units: credits.0,
+                earned_credits: credits.0,
                 breakdown: ShareBreakdown {
                     factors: vec![("earned_credits".into(), credits.0)],
                     ..ShareBreakdown::default()

@@ -48,7 +48,7 @@ pub(super) fn apply<S: Store>(
 
 /// The device, if `signer` may act for it: its owner, or the device's own key (the hot key an
 /// agent runs with, which can commit, replay and publish offers but move no owner funds).
-fn acting_for<S: Store>(
+pub(super) fn acting_for<S: Store>(
     view: View<'_, '_, S>,
     signer: &AccountAddress,
     device: &DeviceAddress,
