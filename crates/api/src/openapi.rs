@@ -110,7 +110,7 @@ pub fn document() -> Value {
             "description": "JSON API of a Trellis node. Amounts are strings of base units (1 TRL = 10^8 units). Errors are {\"error\": {\"code\", \"message\"}}."
         },
         "paths": {
-            "/v1/status": get("Chain status: chain id, tip height/hash/state root, epoch, mempool size.", None),
+            "/v1/status": get("Chain status: chain id, tip height/hash/state root, epoch, mempool size, finality, and the verifier keys (auditors and repairers; storage providers serve them free).", None),
             "/v1/txs": {
                 "post": {
                     "summary": "Submit a signed transaction: raw canonical bytes (application/octet-stream) or {\"tx\": \"<hex>\"} (application/json). Returns its id; poll /v1/txs/{id} for finality.",

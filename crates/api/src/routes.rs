@@ -148,11 +148,16 @@ where
 }
 
 async fn status(State(node): State<Node>) -> ApiResult<Json<Value>> {
-    let (chain_id, params, tip) = node.with_state(|s, tip| {
+    let (chain_id, params, tip, verifiers) = node.with_state(|s, tip| {
+        let verifiers: trellis_ledger::state::VerifierKeys = s
+            .read(trellis_ledger::state::keys::VERIFIERS)
+            .map_err(ApiError::internal)?
+            .unwrap_or_default();
         Ok::<_, ApiError>((
             s.chain_id().map_err(ApiError::internal)?,
             s.params().map_err(ApiError::internal)?,
             *tip,
+            verifiers.0,
         ))
     })?;
     Ok(Json(json!({
@@ -164,6 +169,7 @@ async fn status(State(node): State<Node>) -> ApiResult<Json<Value>> {
         "epoch": Epoch::of_height(tip.height, params.epoch_len_blocks).0,
         "mempool_txs": node.mempool_len(),
         "finality": node.finality(),
+        "verifiers": verifiers,
     })))
 }
 

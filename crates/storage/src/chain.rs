@@ -21,6 +21,18 @@ pub enum ChainError {
     },
 }
 
+/// What a node says of its chain, as storage parties need it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChainStatus {
+    /// The chain id (signed into egress orders).
+    pub chain_id: String,
+    /// The current epoch.
+    pub epoch: u64,
+    /// The verifier keys (auditors and repairers).
+    #[serde(default)]
+    pub verifiers: Vec<trellis_primitives::PublicKey>,
+}
+
 #[derive(Debug, Deserialize)]
 struct DealView {
     deal: Deal,
@@ -120,6 +132,13 @@ impl NodeApi {
     /// The open deal `id`, or `None` if there is none.
     pub async fn deal(&self, id: &Hash) -> Result<Option<Deal>, ChainError> {
         Ok(self.get::<DealView>(&format!("/v1/deals/{id}")).await?.map(|v| v.deal))
+    }
+
+    /// The chain's id, current epoch and verifier keys.
+    pub async fn status(&self) -> Result<ChainStatus, ChainError> {
+        self.get::<ChainStatus>("/v1/status")
+            .await?
+            .ok_or_else(|| self.fail("/v1/status answered 404"))
     }
 
     /// Every storage provider.

@@ -23,5 +23,9 @@ pub mod piece;
 pub mod protocol;
 pub mod provider;
 
+/// The capability a storage device declares its egress price in: the least credits per GiB it
+/// serves downloads for (absent: it serves at any price, including zero).
+pub const EGRESS_PRICE: &str = "price_per_gib_egress";
+
 pub use codec::{decode, decode_pieces, encode, encode_pieces, CodecError, Coder, CodingParams, FileKey, Layout};
 pub use piece::{ChunkProof, PieceHasher, PieceTree};

@@ -8,6 +8,10 @@ use trellis_primitives::{
     DeviceAddress, Hash, HashDomain, Keypair, PublicKey, Signature,
 };
 
+/// The download request header carrying the client's signed egress order, in hex (see
+/// [`trellis_ledger::EgressOrder`]).
+pub const ORDER_HEADER: &str = "trellis-order";
+
 /// Most chunks one challenge may ask for (a 64-chunk answer is about 300 KiB).
 pub const MAX_CHALLENGE_CHUNKS: usize = 64;
 /// Largest encoded challenge.

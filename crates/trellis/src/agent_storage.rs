@@ -6,6 +6,7 @@
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use trellis_ledger::TxKind;
 use trellis_primitives::{Amount, DeviceAddress, Keypair};
 use trellis_storage::{
     chain::NodeApi,
@@ -14,6 +15,8 @@ use trellis_storage::{
 
 /// How often pieces of closed or moved deals are looked for.
 const COLLECT_EVERY: Duration = Duration::from_secs(30);
+/// A download serial with no new window for this long is over: its served bytes are claimed.
+const DOWNLOAD_IDLE: Duration = Duration::from_secs(5);
 
 /// Arguments of `trellis agent storage`.
 #[derive(Debug, Args)]
@@ -38,6 +41,10 @@ pub(crate) struct StorageArgs {
     /// Node API base URL.
     #[arg(long, env = "TRELLIS_API", default_value = "http://127.0.0.1:8645")]
     node: String,
+    /// How often served downloads are claimed on chain (egress payment), seconds. The device
+    /// key pays the claims' fees: fund its account with a little TRL.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    claim_every_secs: u64,
 }
 
 /// Parses a whole number of bytes with an optional unit (`B`, `KiB`/`KB`, `MiB`/`MB`,
@@ -99,7 +106,7 @@ pub(crate) async fn run(args: StorageArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-    let on_chain = me.endpoint;
+    let on_chain = me.endpoint.clone();
     if on_chain.as_deref() != Some(url.as_str()) {
         tracing::warn!(
             published = ?on_chain,
@@ -108,8 +115,16 @@ pub(crate) async fn run(args: StorageArgs) -> Result<()> {
              `trellis wallet endpoint --device {device} --url {url}`"
         );
     }
-    let provider = Provider::new(store, node, key);
+    let provider = Provider::new(store, node, Keypair::from_seed(*seed))
+        .with_context(|| format!("cannot open the egress log in {}", args.dir.display()))?;
+    provider.set_egress_price(me.capability(trellis_storage::EGRESS_PRICE).unwrap_or(0));
     tokio::spawn(provider.clone().collect_forever(COLLECT_EVERY));
+    let signer = crate::client::Signer::new(crate::client::Client::new(&args.node)?, key).await?;
+    tokio::spawn(claim_forever(
+        provider.clone(),
+        signer,
+        Duration::from_secs(args.claim_every_secs),
+    ));
     std::fs::write(&url_file, &url).with_context(|| format!("cannot write {}", url_file.display()))?;
     println!(
         "storage provider {device} serving {url}: {} of {} bytes used",
@@ -121,6 +136,66 @@ pub(crate) async fn run(args: StorageArgs) -> Result<()> {
         .await
         .context("the provider server failed")?;
     Ok(())
+}
+
+/// Claims payment for served downloads every `every`, forever (see [`claim_due`]).
+async fn claim_forever(provider: Provider, signer: crate::client::Signer, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        if let Err(e) = claim_due(&provider, &signer).await {
+            tracing::warn!(error = %format!("{e:#}"), "egress claims not sent; retried later");
+        }
+    }
+}
+
+/// Submits `ClaimEgress` for every finished or expiring download, a batch at a time. A batch the
+/// ledger refuses is retried order by order, so one bad order (a client without credits, say)
+/// does not hold up the others; orders the ledger will never pay are forgotten.
+pub(crate) async fn claim_due(provider: &Provider, signer: &crate::client::Signer) -> Result<()> {
+    let status = provider_status(provider).await?;
+    let current = trellis_primitives::Epoch(status.epoch);
+    let (expired, due): (Vec<_>, Vec<_>) = provider
+        .egress()
+        .due(DOWNLOAD_IDLE, current)
+        .into_iter()
+        .partition(|c| c.order.order.expires < current);
+    if !expired.is_empty() {
+        tracing::warn!(orders = expired.len(), "egress orders expired before they were paid");
+        provider.egress().forget(&expired)?;
+    }
+    for batch in due.chunks(trellis_ledger::MAX_EGRESS_CLAIMS) {
+        let claim = |claims: Vec<trellis_ledger::EgressClaim>| TxKind::ClaimEgress {
+            device: provider.device(),
+            claims,
+        };
+        let included = signer.include(claim(batch.to_vec())).await?;
+        if included.failure.is_none() {
+            provider.egress().forget(batch)?;
+            tracing::info!(
+                orders = batch.len(),
+                bytes = batch.iter().map(|c| c.bytes).sum::<u64>(),
+                "egress claimed"
+            );
+            continue;
+        }
+        for one in batch {
+            let included = signer.include(claim(vec![*one])).await?;
+            match included.failure {
+                None => provider.egress().forget(std::slice::from_ref(one))?,
+                Some((code, message)) if code == "bad_egress_order" || code == "egress_order_used" => {
+                    tracing::warn!(code, message, "the ledger will not pay an egress order; dropping it");
+                    provider.egress().forget(std::slice::from_ref(one))?;
+                }
+                Some((code, message)) => tracing::warn!(code, message, "egress order not paid yet; retried later"),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn provider_status(provider: &Provider) -> Result<trellis_storage::chain::ChainStatus> {
+    Ok(provider.node().status().await?)
 }
 
 /// Refuses to start for a device that is not a staked storage provider, saying how to fix it.

@@ -157,7 +157,7 @@ pub(crate) async fn pipeline(mib: usize, providers: u32) -> Result<PipelineFigur
     let mut endpoints = Vec::new();
     for i in 0..providers {
         let store = PieceStore::open(&tmp.path().join(format!("provider-{i}")), 1 << 40)?;
-        let provider = Provider::new(store, NodeApi::new(&api)?, key(&format!("provider-{i}")));
+        let provider = Provider::new(store, NodeApi::new(&api)?, key(&format!("provider-{i}")))?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         endpoints.push(format!("http://{}", listener.local_addr()?));
         tokio::spawn(async move { provider.serve(listener, std::future::pending()).await });
@@ -191,7 +191,7 @@ pub(crate) async fn pipeline(mib: usize, providers: u32) -> Result<PipelineFigur
     let put_mib_s = mib as f64 / started.elapsed().as_secs_f64();
     let out = tmp.path().join("back.bin");
     let started = Instant::now();
-    fetch_file(&client, &api, id, &out, true).await?;
+    fetch_file(&std::sync::Arc::new(key("client")), &api, id, &out, true).await?;
     let get_mib_s = mib as f64 / started.elapsed().as_secs_f64();
     ensure!(std::fs::read(&out)? == data, "the fetched file differs");
     let disk_write_mib_s = disk_write_rate(&tmp.path().join("disk-probe"), bytes)?;

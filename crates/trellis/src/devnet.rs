@@ -268,7 +268,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         storage: Some(crate::storage_audit::StorageAuditor {
             node: running.node.clone(),
             payer: demo_key("oracle-1"),
-            verifier: demo_key("verifier-1"),
+            verifier: std::sync::Arc::new(demo_key("verifier-1")),
             config: audit,
             dir: args.dir.join("node").join("rewards"),
         }),
@@ -435,6 +435,10 @@ pub(crate) fn capabilities(class: DeviceClass) -> Vec<Capability> {
         DeviceClass::Hotspot => vec![cap("frequency_khz", 868_100), cap("max_eirp_dbm", 27)],
         DeviceClass::Storage => vec![
             cap("capacity_bytes", 2 << 30),
+            cap(
+                trellis_storage::EGRESS_PRICE,
+                crate::devnet_storage::PROVIDER_EGRESS_PRICE,
+            ),
             cap("price_per_gib_epoch", crate::devnet_storage::PROVIDER_PRICE),
         ],
         DeviceClass::Compute => vec![cap("memory_bytes", 8 << 30), cap("slots", 4)],

@@ -9,7 +9,7 @@ use anyhow::Result;
 use std::{ffi::OsString, path::Path};
 use trellis_chain::Node;
 use trellis_ledger::{DeviceClass, StateRead, TxKind};
-use trellis_primitives::{DeviceAddress, Keypair};
+use trellis_primitives::{AccountAddress, Amount, DeviceAddress, Keypair};
 
 /// Storage providers devnet runs: enough for a 3-of-8 file that survives five losses.
 pub(crate) const STORAGE_PROVIDERS: u32 = 8;
@@ -18,6 +18,30 @@ const PROVIDER_CAPACITY: &str = "2GiB";
 /// What each devnet provider asks, in credits per GiB-epoch ($0.01 a GiB for a one-minute
 /// devnet epoch: play money, priced so a tour file costs a visible few credits).
 pub(crate) const PROVIDER_PRICE: u64 = 1_000;
+
+/// What each devnet provider asks per GiB downloaded, in credits ($0.007 a GiB, Storj's egress
+/// price).
+pub(crate) const PROVIDER_EGRESS_PRICE: u64 = 700;
+/// TRL a provider's hot key holds for the fees of its claims, commitments and replays.
+const HOT_KEY_TRL: u64 = 10;
+
+/// Funds the device keys of `names` (the hot keys their agents sign with) from `owner`, where
+/// they hold less than 1 TRL.
+pub(crate) fn fund_hot_keys(node: &Node, owner: &Keypair, names: &[String]) -> Result<()> {
+    let fee = node.with_state(|s, _| s.params())?.min_fee;
+    let tx = crate::devnet::setup_signer(node, fee)?;
+    let mut nonce = node.with_state(|s, _| s.account(&owner.public().into()))?.nonce;
+    let mut pending = Vec::new();
+    for name in names {
+        let hot = AccountAddress::from(demo_key(name).public());
+        if node.with_state(|s, _| s.account(&hot))?.balance < Amount::from_trl(1).unwrap_or_default() {
+            let amount = Amount::from_trl(HOT_KEY_TRL).unwrap_or_default();
+            pending.push(node.submit(tx(owner, nonce, TxKind::Transfer { to: hot, amount }))?);
+            nonce += 1;
+        }
+    }
+    wait_all(node, &pending)
+}
 
 /// Demo key name of storage provider `i`.
 pub(crate) fn provider_name(i: u32) -> String {
@@ -29,11 +53,19 @@ pub(crate) fn provider_name(i: u32) -> String {
 pub(crate) fn start_providers(dir: &Path, node: &Node, node_url: &str, owner: &Keypair) -> Result<Vec<NodeProcess>> {
     let agents = dir.join("agents");
     std::fs::create_dir_all(&agents)?;
+    let names: Vec<String> = (0..STORAGE_PROVIDERS).map(provider_name).collect();
+    fund_hot_keys(node, owner, &names)?;
     let mut processes = Vec::new();
     let mut urls = Vec::new();
     for i in 0..STORAGE_PROVIDERS {
         let name = provider_name(i);
-        let extra = ["--capacity".into(), PROVIDER_CAPACITY.into()];
+        // Claims every few seconds: devnet epochs are short, and the tour shows egress paid.
+        let extra = [
+            "--capacity".into(),
+            PROVIDER_CAPACITY.into(),
+            "--claim-every-secs".into(),
+            "3".into(),
+        ];
         let (process, url) = spawn_agent(&agents, &name, "storage", &extra, node_url)?;
         urls.push((name, url));
         processes.push(process);

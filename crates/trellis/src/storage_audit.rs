@@ -104,8 +104,9 @@ pub(crate) struct StorageAuditor {
     pub(crate) node: Node,
     /// Pays the auditor's transaction fees.
     pub(crate) payer: Keypair,
-    /// A registered verifier key; co-signs settlements, slashes and repair moves.
-    pub(crate) verifier: Keypair,
+    /// A registered verifier key; co-signs settlements, slashes and repair moves, and signs the
+    /// free egress orders repair downloads with.
+    pub(crate) verifier: Arc<Keypair>,
     pub(crate) config: AuditConfig,
     /// Where `storage-audits-<N>.json` go.
     pub(crate) dir: PathBuf,

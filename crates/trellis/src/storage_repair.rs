@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
 use trellis_ledger::{Deal, DealTerms, StateRead, TxKind};
 use trellis_primitives::{DeviceAddress, Hash};
-use trellis_storage::client::{download_piece, rebuild_piece, upload_piece, PieceRef};
+use trellis_storage::client::{download_piece, rebuild_piece, upload_piece, OrderSigner, PieceRef};
 
 /// New providers tried for one rebuilt piece before repair gives up until the next epoch.
 const MAX_REPAIR_TARGETS: usize = 3;
@@ -68,6 +68,15 @@ impl StorageAuditor {
         };
         let work = tempfile::tempdir().context("cannot create a repair work directory")?;
         let http = trellis_storage::client::transfer_http();
+        // Repair downloads are the network's own: orders signed by the verifier key at price
+        // zero, which providers serve without charging anyone.
+        let (chain_id, epoch) = self.node.with_state(|s, tip| -> Result<_> {
+            Ok((
+                s.chain_id()?,
+                trellis_primitives::Epoch::of_height(tip.height, s.params()?.epoch_len_blocks),
+            ))
+        })?;
+        let orders = OrderSigner::new(self.verifier.clone(), &chain_id, epoch);
         // k healthy pieces, each verified against its root while it downloads.
         let mut have = Vec::new();
         for (index, piece) in terms.pieces.iter().enumerate() {
@@ -85,7 +94,8 @@ impl StorageAuditor {
                 root: piece.root,
                 len: layout.piece_len(),
             };
-            match download_piece(&http, &url, &piece_ref, &dest, |_| {}).await {
+            let piece_orders = orders.for_piece(id, piece.provider, trellis_primitives::Credits(0));
+            match download_piece(&http, &url, &piece_ref, &piece_orders, &dest, |_| {}).await {
                 Ok(()) => have.push((index, dest)),
                 Err(e) => tracing::warn!(deal = %id, piece = index, error = %e, "repair source unavailable"),
             }

@@ -1,12 +1,14 @@
 //! The storage client's network side: choosing providers for a file's pieces, moving pieces to
 //! and from providers over HTTP (streamed from and to disk, every downloaded byte checked against
-//! its commitment), and rebuilding lost pieces for repair. The CLI drives these and signs the
-//! deal transactions; nothing here holds a wallet key.
+//! its commitment, every window paid by a signed egress order), and rebuilding lost pieces for
+//! repair. The CLI drives these and signs the deal transactions; it lends the orders its key.
 
+mod orders;
 mod placement;
 mod repair;
 mod transfer;
 
+pub use orders::{OrderSigner, PieceOrders, DOWNLOAD_WINDOW_BYTES};
 pub use placement::{coding_for, place, Candidate, Placement, PlacementError};
 pub use repair::rebuild_piece;
 pub use transfer::{download_piece, transfer_http, upload_piece, PieceRef, TransferError, TRANSFER_IDLE_TIMEOUT};

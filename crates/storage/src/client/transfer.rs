@@ -3,7 +3,8 @@
 //! Downloads hash every byte as it arrives and keep the piece only if its Merkle root is the one
 //! the deal records, so a provider can delay a download but never corrupt one.
 
-use crate::piece::PieceHasher;
+use super::orders::{PieceOrders, DOWNLOAD_WINDOW_BYTES};
+use crate::{piece::PieceHasher, protocol::ORDER_HEADER};
 use futures::StreamExt;
 use std::{path::Path, time::Duration};
 use tokio::io::AsyncWriteExt;
@@ -170,11 +171,14 @@ pub struct PieceRef {
 }
 
 /// Downloads `piece` into `dest`, keeping it only if it is exactly `piece.len` bytes hashing to
-/// `piece.root`. Calls `progress(bytes)` as bytes arrive.
+/// `piece.root`. Fetches it one [`DOWNLOAD_WINDOW_BYTES`] range at a time, each paid by an order
+/// from `orders` allowing everything received so far plus the window. Calls `progress(bytes)` as
+/// bytes arrive.
 pub async fn download_piece(
     http: &reqwest::Client,
     endpoint: &str,
     piece: &PieceRef,
+    orders: &PieceOrders,
     dest: &Path,
     progress: impl Fn(u64),
 ) -> Result<(), TransferError> {
@@ -184,30 +188,43 @@ pub async fn download_piece(
         url: url.clone(),
         message: e.to_string(),
     };
-    let response = http.get(&url).send().await.map_err(unreachable)?;
-    if !response.status().is_success() {
-        return Err(refusal(&url, response).await);
-    }
     let local = |e: std::io::Error| TransferError::Local(format!("cannot write {}: {e}", dest.display()));
     let mut file = tokio::fs::File::create(dest).await.map_err(local)?;
     let mut hasher = PieceHasher::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(unreachable)?;
-        if hasher.len() + chunk.len() as u64 > len {
-            break; // more than the piece: it cannot match, stop reading
+    while hasher.len() < len {
+        let start = hasher.len();
+        let end = start.saturating_add(DOWNLOAD_WINDOW_BYTES).min(len);
+        let response = http
+            .get(&url)
+            .header(reqwest::header::RANGE, format!("bytes={start}-{}", end - 1))
+            .header(ORDER_HEADER, orders.header(end))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if !response.status().is_success() {
+            drop(file);
+            discard(dest).await;
+            return Err(refusal(&url, response).await);
         }
-        hasher.update(&chunk);
-        file.write_all(&chunk).await.map_err(local)?;
-        progress(chunk.len() as u64);
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(unreachable)?;
+            if hasher.len() + chunk.len() as u64 > end {
+                break; // more than the window: it cannot match, stop reading
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(local)?;
+            progress(chunk.len() as u64);
+        }
+        if hasher.len() != end {
+            break; // a short or long window: judged below
+        }
     }
     file.flush().await.map_err(local)?;
     let tree = hasher.finish();
     if tree.len != len || tree.root() != root {
         drop(file);
-        if let Err(e) = tokio::fs::remove_file(dest).await {
-            tracing::warn!(path = %dest.display(), error = %e, "cannot remove a rejected download");
-        }
+        discard(dest).await;
         return Err(TransferError::BadData {
             url,
             found: tree.len,
@@ -216,4 +233,11 @@ pub async fn download_piece(
         });
     }
     Ok(())
+}
+
+/// Removes a download that is not kept.
+async fn discard(dest: &Path) {
+    if let Err(e) = tokio::fs::remove_file(dest).await {
+        tracing::warn!(path = %dest.display(), error = %e, "cannot remove a rejected download");
+    }
 }

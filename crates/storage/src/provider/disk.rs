@@ -109,6 +109,11 @@ impl PieceStore {
         Ok(store)
     }
 
+    /// The directory the store lives in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Configured capacity in bytes.
     pub fn capacity(&self) -> u64 {
         self.capacity

@@ -2,8 +2,13 @@
 //! leaf hash before it is sent (integrity on read); bounded in number and in how long a slow
 //! client may hold a reader.
 
-use super::server::{piece_path, Provider, Refusal, MAX_CONCURRENT_DOWNLOADS, SEND_TIMEOUT};
+use super::{
+    disk::PieceId,
+    egress::{OrderRefusal, ReserveError},
+    server::{piece_path, Provider, Refusal, MAX_CONCURRENT_DOWNLOADS, SEND_TIMEOUT},
+};
 use crate::piece::PIECE_CHUNK_BYTES;
+use crate::protocol::ORDER_HEADER;
 use axum::{
     body::{Body, Bytes},
     extract::{Path, State},
@@ -14,6 +19,11 @@ use std::{
     io::{Read, Seek, SeekFrom},
     sync::atomic::Ordering,
 };
+use trellis_ledger::{SignedEgressOrder, MAX_ORDER_EPOCHS};
+use trellis_primitives::Decode;
+
+/// Longest order header accepted (an encoded order is ~230 bytes, twice that in hex).
+const MAX_ORDER_HEADER_BYTES: usize = 1_024;
 
 /// A parsed `Range: bytes=a-b` (inclusive), clamped to the piece.
 fn range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, Refusal> {
@@ -63,6 +73,22 @@ pub(super) async fn download(
     };
     let wanted = range(&headers, tree.len)?;
     let (start, end) = wanted.unwrap_or((0, tree.len.saturating_sub(1)));
+    let length = if tree.len == 0 { 0 } else { end - start + 1 };
+    if let Some(order) = authorize(&p, &id, &headers).await? {
+        let book = p.clone();
+        tokio::task::spawn_blocking(move || book.0.egress.reserve(order, length))
+            .await
+            .map_err(Refusal::internal)?
+            .map_err(|e| match e {
+                ReserveError::Refused(r @ OrderRefusal::Exhausted { .. }) => {
+                    Refusal::new(StatusCode::PAYMENT_REQUIRED, "order_exhausted", r.to_string())
+                }
+                ReserveError::Refused(r @ OrderRefusal::Full) => {
+                    Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "orders_full", r.to_string())
+                }
+                ReserveError::Disk(e) => Refusal::internal(e),
+            })?;
+    }
     let permit = p.0.downloads.clone().try_acquire_owned().map_err(|_| {
         Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -122,7 +148,6 @@ pub(super) async fn download(
         }
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
-    let length = if tree.len == 0 { 0 } else { end - start + 1 };
     let mut response = Response::builder()
         .header(header::CONTENT_TYPE, "application/octet-stream")
         .header(header::CONTENT_LENGTH, length)
@@ -134,4 +159,78 @@ pub(super) async fn download(
         None => response.status(StatusCode::OK),
     };
     response.body(body).map_err(Refusal::internal)
+}
+
+/// Checks the download's egress order: `Some(order)` to record and be paid for, `None` for a
+/// verifier's (repairs move the network's own data for free).
+async fn authorize(p: &Provider, id: &PieceId, headers: &HeaderMap) -> Result<Option<SignedEgressOrder>, Refusal> {
+    let paid = |code, message: String| Refusal::new(StatusCode::PAYMENT_REQUIRED, code, message);
+    let forbidden = |code, message: String| Refusal::new(StatusCode::FORBIDDEN, code, message);
+    let Some(value) = headers.get(ORDER_HEADER) else {
+        return Err(paid(
+            "order_required",
+            format!("downloads need the client's signed egress order in the `{ORDER_HEADER}` header"),
+        ));
+    };
+    let invalid = |m: String| Refusal::new(StatusCode::BAD_REQUEST, "invalid_order", m);
+    if value.len() > MAX_ORDER_HEADER_BYTES {
+        return Err(invalid(format!(
+            "the order header is over {MAX_ORDER_HEADER_BYTES} bytes"
+        )));
+    }
+    let bytes = hex::decode(value.as_bytes()).map_err(|_| invalid("the order header is not hex".into()))?;
+    let order =
+        SignedEgressOrder::from_bytes(&bytes).map_err(|e| invalid(format!("the order does not decode: {e}")))?;
+    let status = p.chain_status().await?;
+    if !order.verify(&status.chain_id) {
+        return Err(forbidden(
+            "bad_order_signature",
+            format!("the order's signature does not verify for chain {}", status.chain_id),
+        ));
+    }
+    let o = &order.order;
+    if o.provider != p.device() || o.deal != id.deal {
+        return Err(forbidden(
+            "wrong_order",
+            format!(
+                "the order is for deal {} on {}, not this piece here",
+                o.deal, o.provider
+            ),
+        ));
+    }
+    if status.verifiers.contains(&order.signer) {
+        return Ok(None);
+    }
+    let deal = p.assigned_deal(id.deal, id.index).await?;
+    if !order.signed_by_client() || deal.client != o.client {
+        return Err(forbidden(
+            "not_deal_client",
+            "orders are signed by the deal's client (or a verifier)".into(),
+        ));
+    }
+    if o.expires.0 < status.epoch {
+        return Err(paid(
+            "order_expired",
+            format!(
+                "the order expired after epoch {}; it is epoch {}",
+                o.expires.0, status.epoch
+            ),
+        ));
+    }
+    if o.expires.0 > status.epoch.saturating_add(MAX_ORDER_EPOCHS) {
+        return Err(invalid(format!(
+            "the order expires more than {MAX_ORDER_EPOCHS} epochs ahead; the ledger would not pay it"
+        )));
+    }
+    let ask = p.egress_price();
+    if o.price_per_gib.0 < ask {
+        return Err(paid(
+            "price_too_low",
+            format!(
+                "this provider serves at {ask} credits per GiB; the order offers {}",
+                o.price_per_gib
+            ),
+        ));
+    }
+    Ok(Some(order))
 }

@@ -2,8 +2,10 @@
 
 pub mod disk;
 mod download;
+pub mod egress;
 mod server;
 mod upload;
 
 pub use disk::{PieceId, PieceStore};
+pub use egress::EgressBook;
 pub use server::{Provider, Refusal};

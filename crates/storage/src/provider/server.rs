@@ -4,7 +4,7 @@
 
 use super::disk::{PieceId, PieceStore};
 use crate::{
-    chain::NodeApi,
+    chain::{ChainStatus, NodeApi},
     protocol::{decode_challenge, Answer, MAX_CHALLENGE_BYTES},
 };
 use axum::{
@@ -86,17 +86,28 @@ pub(super) struct Inner {
     challenges: Arc<tokio::sync::Semaphore>,
     /// Pieces being uploaded right now: one upload per piece at a time.
     pub(super) uploading: std::sync::Mutex<std::collections::BTreeSet<PieceId>>,
+    /// Orders of downloads not yet paid.
+    pub(super) egress: super::egress::EgressBook,
+    /// The least it serves a GiB for, credits (its `price_per_gib_egress` on chain).
+    egress_price: AtomicU64,
+    /// The node's status, read at most every [`STATUS_TTL`].
+    status: tokio::sync::Mutex<Option<(std::time::Instant, Arc<ChainStatus>)>>,
 }
+
+/// How long the node's status (epoch, verifier keys) is reused before it is read again.
+const STATUS_TTL: Duration = Duration::from_secs(2);
 
 /// A running provider's shared state.
 #[derive(Clone)]
 pub struct Provider(pub(super) Arc<Inner>);
 
 impl Provider {
-    /// A provider serving `store` as the device with `key`, reading deals from `node`.
-    pub fn new(store: PieceStore, node: NodeApi, key: Keypair) -> Self {
+    /// A provider serving `store` as the device with `key`, reading deals from `node`. Opens
+    /// the egress book beside the pieces.
+    pub fn new(store: PieceStore, node: NodeApi, key: Keypair) -> std::io::Result<Self> {
         let device = key.public().into();
-        Provider(Arc::new(Inner {
+        let egress = super::egress::EgressBook::open(store.root())?;
+        Ok(Provider(Arc::new(Inner {
             store,
             node,
             key,
@@ -105,12 +116,54 @@ impl Provider {
             downloads: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_DOWNLOADS)),
             challenges: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CHALLENGES)),
             uploading: std::sync::Mutex::new(std::collections::BTreeSet::new()),
-        }))
+            egress,
+            egress_price: AtomicU64::new(0),
+            status: tokio::sync::Mutex::new(None),
+        })))
+    }
+
+    /// Sets the least credits per GiB a paid download's order must offer.
+    pub fn set_egress_price(&self, credits_per_gib: u64) {
+        self.0.egress_price.store(credits_per_gib, Ordering::Relaxed);
+    }
+
+    /// The least credits per GiB a paid download's order must offer.
+    pub fn egress_price(&self) -> u64 {
+        self.0.egress_price.load(Ordering::Relaxed)
+    }
+
+    /// Orders of downloads served and not yet paid.
+    pub fn egress(&self) -> &super::egress::EgressBook {
+        &self.0.egress
+    }
+
+    /// The node's status (chain id, epoch, verifier keys), cached for [`STATUS_TTL`].
+    pub(super) async fn chain_status(&self) -> Result<Arc<ChainStatus>, Refusal> {
+        let mut cached = self.0.status.lock().await;
+        if let Some((at, status)) = cached.as_ref() {
+            if at.elapsed() < STATUS_TTL {
+                return Ok(status.clone());
+            }
+        }
+        let status = Arc::new(
+            self.0
+                .node
+                .status()
+                .await
+                .map_err(|e| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "node_unavailable", e.to_string()))?,
+        );
+        *cached = Some((std::time::Instant::now(), status.clone()));
+        Ok(status)
     }
 
     /// Its device address.
     pub fn device(&self) -> DeviceAddress {
         self.0.device
+    }
+
+    /// The node it reads deals from.
+    pub fn node(&self) -> &NodeApi {
+        &self.0.node
     }
 
     /// The piece store.

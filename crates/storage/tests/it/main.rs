@@ -2,6 +2,7 @@
 //! keys, inputs of the wrong length, and the layout arithmetic the ledger relies on.
 #![allow(clippy::unwrap_used)]
 
+mod egress;
 mod provider;
 
 use proptest::prelude::*;

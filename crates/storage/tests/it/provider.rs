@@ -14,7 +14,7 @@ use trellis_storage::{
     audit::challenge_for,
     chain::NodeApi,
     encode,
-    protocol::{decode_answer, AnswerFault, Challenge},
+    protocol::{decode_answer, AnswerFault, Challenge, ORDER_HEADER},
     provider::{PieceStore, Provider},
     CodingParams, FileKey, PieceTree,
 };
@@ -22,24 +22,24 @@ use trellis_storage::{
 const CHAIN: &str = "storage-test";
 const TRL: u64 = 100_000_000;
 
-fn key(name: &str) -> Keypair {
+pub(crate) fn key(name: &str) -> Keypair {
     Keypair::from_seed(blake3::derive_key("storage provider test", name.as_bytes()))
 }
 
-fn device(name: &str) -> DeviceAddress {
+pub(crate) fn device(name: &str) -> DeviceAddress {
     key(name).public().into()
 }
 
 /// A node with `alice` (client) and `bob` (provider owner) funded and a maker authorised.
-struct Chain {
-    node: Node,
-    url: String,
+pub(crate) struct Chain {
+    pub(crate) node: Node,
+    pub(crate) url: String,
     _stop: watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
 
 impl Chain {
-    async fn start() -> Chain {
+    pub(crate) async fn start() -> Chain {
         let dir = tempfile::tempdir().unwrap();
         let accounts = ["alice", "bob"]
             .iter()
@@ -54,6 +54,9 @@ impl Chain {
             name: "test maker".into(),
         });
         genesis.initial_price_micro_usd_per_trl = Some(1_000_000);
+        genesis.verifiers.push(key("verifier").public());
+        // Epochs of 25 blocks (half a second): an order's expiry is reached within the test.
+        genesis.params.epoch_len_blocks = 25;
         genesis.normalise();
         let store = trellis_store::ChainStore::open(&dir.path().join("chain.redb")).unwrap();
         store.initialise(&genesis).unwrap();
@@ -81,7 +84,7 @@ impl Chain {
     }
 
     /// Signs `kind` as `signer` (co-signed by `cosigners`) and waits for it to succeed.
-    async fn run(&self, signer: &str, kind: TxKind, cosigners: &[&str]) {
+    pub(crate) async fn run(&self, signer: &str, kind: TxKind, cosigners: &[&str]) {
         let address = AccountAddress::from(key(signer).public());
         let nonce = self
             .node
@@ -137,13 +140,13 @@ impl Chain {
 }
 
 /// A file coded 1-of-2 with piece 0 on `p1` and piece 1 on `p2`, its deal opened by alice.
-struct Stored {
-    id: Hash,
-    pieces: Vec<Vec<u8>>,
-    terms: DealTerms,
+pub(crate) struct Stored {
+    pub(crate) id: Hash,
+    pub(crate) pieces: Vec<Vec<u8>>,
+    pub(crate) terms: DealTerms,
 }
 
-async fn stored_file(chain: &Chain, size: usize) -> Stored {
+pub(crate) async fn stored_file(chain: &Chain, size: usize) -> Stored {
     chain.provider("p1").await;
     chain.provider("p2").await;
     let burn = TxKind::BurnForCredits {
@@ -185,9 +188,9 @@ async fn stored_file(chain: &Chain, size: usize) -> Stored {
 }
 
 /// Provider `p1` serving `dir` with `capacity` bytes; its base URL.
-async fn serve(chain: &Chain, dir: &std::path::Path, capacity: u64) -> (String, Provider) {
+pub(crate) async fn serve(chain: &Chain, dir: &std::path::Path, capacity: u64) -> (String, Provider) {
     let store = PieceStore::open(dir, capacity).unwrap();
-    let provider = Provider::new(store, NodeApi::new(&chain.url).unwrap(), key("p1"));
+    let provider = Provider::new(store, NodeApi::new(&chain.url).unwrap(), key("p1")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let p = provider.clone();
@@ -195,7 +198,7 @@ async fn serve(chain: &Chain, dir: &std::path::Path, capacity: u64) -> (String, 
     (url, provider)
 }
 
-async fn put(url: &str, deal: &Hash, index: u16, body: Vec<u8>) -> (u16, serde_json::Value) {
+pub(crate) async fn put(url: &str, deal: &Hash, index: u16, body: Vec<u8>) -> (u16, serde_json::Value) {
     let r = reqwest::Client::new()
         .put(format!("{url}/v1/pieces/{deal}/{index}"))
         .body(body)
@@ -205,7 +208,39 @@ async fn put(url: &str, deal: &Hash, index: u16, body: Vec<u8>) -> (u16, serde_j
     (r.status().as_u16(), r.json().await.unwrap_or_default())
 }
 
-fn code(v: &serde_json::Value) -> &str {
+/// Alice's signed order for `bytes` of `file` from `provider` under `serial`, valid until
+/// epoch `expires`, as the download header carries it.
+pub(crate) fn order_by(
+    signer: &str,
+    file: &Hash,
+    provider: &str,
+    serial: u8,
+    bytes: u64,
+    price: u64,
+    expires: u64,
+) -> String {
+    let order = trellis_ledger::EgressOrder {
+        deal: *file,
+        client: key("alice").public().into(),
+        provider: device(provider),
+        serial: [serial; 16],
+        bytes,
+        price_per_gib: Credits(price),
+        expires: trellis_primitives::Epoch(expires),
+    };
+    use trellis_primitives::Encode;
+    hex::encode(order.sign(CHAIN, &key(signer)).to_bytes())
+}
+
+/// Alice's order for a whole piece under a fresh serial, valid for the next few epochs.
+fn whole_piece_order(chain: &Chain, file: &Hash, serial: u8) -> String {
+    let epoch = chain
+        .node
+        .with_state(|s, tip| tip.height / trellis_ledger::StateRead::params(s).unwrap().epoch_len_blocks);
+    order_by("alice", file, "p1", serial, 1 << 30, 0, epoch + 4)
+}
+
+pub(crate) fn code(v: &serde_json::Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("<none>")
 }
 
@@ -298,8 +333,12 @@ async fn downloads_serve_ranges_and_never_serve_a_corrupt_chunk() {
     let piece = file.pieces[0].clone();
     assert_eq!(put(&url, &file.id, 0, piece.clone()).await.0, 201);
     let http = reqwest::Client::new();
+    let serial = std::sync::atomic::AtomicU8::new(0);
     let get = |range: Option<&str>| {
-        let mut r = http.get(format!("{url}/v1/pieces/{}/0", file.id));
+        let fresh = serial.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut r = http
+            .get(format!("{url}/v1/pieces/{}/0", file.id))
+            .header(ORDER_HEADER, whole_piece_order(&chain, &file.id, fresh));
         if let Some(range) = range {
             r = r.header("range", range);
         }
@@ -307,7 +346,10 @@ async fn downloads_serve_ranges_and_never_serve_a_corrupt_chunk() {
     };
     let whole = get(None).await.unwrap();
     assert_eq!(whole.status(), 200);
-    assert_eq!(whole.bytes().await.unwrap().to_vec(), piece);
+    assert!(
+        whole.bytes().await.unwrap().to_vec() == piece,
+        "the whole piece comes back"
+    );
     let part = get(Some("bytes=4090-4100")).await.unwrap();
     assert_eq!(part.status(), 206);
     assert_eq!(
@@ -317,7 +359,12 @@ async fn downloads_serve_ranges_and_never_serve_a_corrupt_chunk() {
     assert_eq!(part.bytes().await.unwrap().to_vec(), piece[4090..=4100]);
     assert_eq!(get(Some("bytes=99999999-")).await.unwrap().status(), 416);
     assert_eq!(get(Some("lines=1-2")).await.unwrap().status(), 416);
-    let missing = http.get(format!("{url}/v1/pieces/{}/1", file.id)).send().await.unwrap();
+    let missing = http
+        .get(format!("{url}/v1/pieces/{}/1", file.id))
+        .header(ORDER_HEADER, whole_piece_order(&chain, &file.id, 200))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
 
     // Flip a byte on disk: the chunk holding it is never served.
@@ -427,6 +474,14 @@ async fn a_full_provider_refuses_cleanly_and_pieces_survive_a_restart() {
         provider.store().used(),
         trellis_storage::provider::disk::footprint(piece.len() as u64)
     );
-    let back = reqwest::get(format!("{url}/v1/pieces/{}/0", file.id)).await.unwrap();
-    assert_eq!(back.bytes().await.unwrap().to_vec(), piece);
+    let back = reqwest::Client::new()
+        .get(format!("{url}/v1/pieces/{}/0", file.id))
+        .header(ORDER_HEADER, whole_piece_order(&chain, &file.id, 1))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        back.bytes().await.unwrap().to_vec() == piece,
+        "the piece survives a restart"
+    );
 }

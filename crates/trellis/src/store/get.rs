@@ -6,11 +6,11 @@ use crate::wallet::unlock;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
-use trellis_primitives::{AccountAddress, Hash};
+use trellis_primitives::{AccountAddress, Credits, Epoch, Hash};
 use trellis_storage::{
     chain::NodeApi,
-    client::{download_piece, PieceRef, TransferError},
-    decode_pieces, CodingParams, FileKey, Layout,
+    client::{download_piece, OrderSigner, PieceRef, TransferError},
+    decode_pieces, CodingParams, FileKey, Layout, EGRESS_PRICE,
 };
 
 /// Most pieces downloaded at once (a deal has at most 128; 30 by default).
@@ -34,7 +34,7 @@ pub(crate) async fn run(args: GetArgs) -> Result<()> {
     if args.out.exists() && !args.force {
         bail!("{} exists; pass --force to overwrite it", args.out.display());
     }
-    let key = unlock(&args.common.keystore)?;
+    let key = Arc::new(unlock(&args.common.keystore)?);
     fetch_file(&key, &args.common.api.api, args.id, &args.out, args.common.quiet).await?;
     eprintln!("written to {}", args.out.display());
     Ok(())
@@ -42,7 +42,7 @@ pub(crate) async fn run(args: GetArgs) -> Result<()> {
 
 /// Downloads, verifies and decrypts file `id` of the wallet `key` into `out` (replacing it).
 pub(crate) async fn fetch_file(
-    key: &trellis_primitives::Keypair,
+    key: &Arc<trellis_primitives::Keypair>,
     api: &str,
     id: Hash,
     out: &std::path::Path,
@@ -68,12 +68,18 @@ pub(crate) async fn fetch_file(
     };
     let layout = Layout::new(terms.size, params)?;
     let k = usize::from(terms.data_shards);
+    // Each provider's endpoint and egress price (what every downloaded window is paid at).
     let endpoints: BTreeMap<_, _> = node
         .providers()
         .await?
         .into_iter()
-        .filter_map(|p| Some((p.address, p.endpoint?)))
+        .filter_map(|p| {
+            let price = Credits(p.capability(EGRESS_PRICE).unwrap_or(0));
+            Some((p.address, (p.endpoint?, price)))
+        })
         .collect();
+    let status = node.status().await?;
+    let orders = OrderSigner::new(key.clone(), &status.chain_id, Epoch(status.epoch));
 
     let work = work_dir(Some(out))?;
     let http = trellis_storage::client::transfer_http();
@@ -81,7 +87,7 @@ pub(crate) async fn fetch_file(
     let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_DOWNLOADS));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, piece) in terms.pieces.iter().enumerate() {
-        let Some(endpoint) = endpoints.get(&piece.provider).cloned() else {
+        let Some((endpoint, price)) = endpoints.get(&piece.provider).cloned() else {
             bar.suspend(|| eprintln!("piece {index}: provider {} publishes no endpoint", piece.provider));
             continue;
         };
@@ -95,9 +101,10 @@ pub(crate) async fn fetch_file(
         };
         let dest = work.path().join(format!("piece-{index}"));
         let provider = piece.provider;
+        let piece_orders = orders.for_piece(id, provider, price);
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let result = download_piece(&http, &endpoint, &piece_ref, &dest, |_| {}).await;
+            let result = download_piece(&http, &endpoint, &piece_ref, &piece_orders, &dest, |_| {}).await;
             if result.is_ok() {
                 bar.inc(len);
             }

@@ -151,6 +151,46 @@ fn a_100_mib_file_on_8_providers_survives_losing_5_of_them() {
     assert_eq!(back.len(), 100 << 20);
     assert_eq!(blake3::hash(&back), hash, "downloaded bytes differ");
 
+    // The survivors served whole pieces under the client's orders and claim them: each is paid
+    // ceil(piece bytes × its egress price / GiB) from the client's credits, and the reward
+    // engine pays those credits first, at the epoch's credit value.
+    let piece_len = terms["piece_len"].as_u64().unwrap();
+    let paid_per_piece = (piece_len * 700).div_ceil(1 << 30);
+    let client = d["deal"]["client"].as_str().unwrap().to_string();
+    for p in &pieces[n - k + 1..] {
+        let provider = p["provider"].as_str().unwrap();
+        wait_until("the survivors' egress claims", DEADLINE, || {
+            egress_of(&api, provider).is_some_and(|(_, bytes, _)| bytes == piece_len)
+        });
+        let (epoch, bytes, credits) = egress_of(&api, provider).unwrap();
+        assert_eq!((bytes, credits), (piece_len, paid_per_piece), "{provider}");
+        let rewards = dir.join("node/rewards");
+        wait_until("the claim epoch's rewards", DEADLINE, || {
+            rewards.join(format!("epoch-{epoch}.json")).exists()
+        });
+        let summary = get(&api, &format!("/v1/epochs/{epoch}")).unwrap();
+        let earned: u64 = summary["storage_earned"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["device"] == provider)
+            .map(|e| e["credits"].as_str().unwrap().parse().unwrap())
+            .unwrap();
+        assert!(earned >= credits, "egress is part of the provider's earnings");
+        let value = &summary["credit_value"];
+        let units = |f: &str| value[f].as_u64().unwrap();
+        let expected = earned * units("credit_price_micro_usd") * 100_000_000 / units("micro_usd_per_trl");
+        let breakdown = get(&api, &format!("/v1/rewards/{epoch}/devices/{provider}")).unwrap();
+        let for_credits: u64 = breakdown["payouts"][0]["for_credits"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(for_credits, expected, "{breakdown}");
+    }
+    let account = get(&api, &format!("/v1/accounts/{client}")).unwrap();
+    assert!(account["account"]["credits"].as_str().is_some(), "{account}");
+
     // One more loss is one too many: a clear refusal, not a wrong file.
     kill_provider(&dir, pieces[n - k]["provider"].as_str().unwrap());
     let refused = fetch(&dir, &api, &id, &tmp.path().join("never.bin"));
@@ -333,6 +373,21 @@ fn providers_that_delete_or_corrupt_pieces_are_caught_slashed_and_repaired_aroun
         after_rm > before_rm && after_rm + 20 >= before_rm + escrow,
         "escrow {escrow} not refunded: {before_rm} -> {after_rm}"
     );
+}
+
+/// The newest epoch in which `provider` claimed egress: (epoch, bytes, credits).
+fn egress_of(api: &str, provider: &str) -> Option<(u64, u64, u64)> {
+    let current = get(api, "/v1/status").unwrap()["epoch"].as_u64().unwrap();
+    (0..=current).rev().find_map(|e| {
+        let summary = get(api, &format!("/v1/epochs/{e}")).ok()?;
+        let entry = summary["egress"]
+            .as_array()?
+            .iter()
+            .find(|x| x["device"] == provider)?
+            .clone();
+        let credits = entry["credits"].as_str()?.parse().ok()?;
+        Some((e, entry["bytes"].as_u64()?, credits))
+    })
 }
 
 fn d_client(api: &str, id: &str) -> String {
