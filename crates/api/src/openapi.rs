@@ -162,7 +162,7 @@ pub fn document() -> Value {
             },
             "/v1/storage/audits/{epoch}": get("The storage auditor's archived audits of an epoch: block entropy, audit configuration, and every challenged piece with its deal, provider, chunk indices and verdict (404 if this node keeps no archive or the epoch was not audited).", Some(("epoch", "epoch number"))),
             "/v1/storage/moves": get_query("Committed piece moves (repairs) in the newest blocks, newest first: height, transaction, deal, piece index, new provider, signer.", &[("blocks", "how many of the newest blocks to scan, 1..=10000, default 1000")]),
-            "/v1/deals/{id}": get("An open storage deal: client, coding, pieces with their providers and Merkle roots, escrow, paid, epochs settled, end epoch.", Some(("id", "deal id (the content commitment, hex)"))),
+            "/v1/deals/{id}": get("An open storage deal: client, coding, pieces with their providers and Merkle roots, escrow, paid, epochs settled, end epoch, and the client's open reports of bad downloads (each piece reported gets an audit on every chunk a challenge allows).", Some(("id", "deal id (the content commitment, hex)"))),
             "/v1/accounts/{address}/deals": get("Every open storage deal of a client.", Some(("address", "bech32m tr1… account address"))),
             "/v1/providers": get("Storage providers: address, owner, collateral and whether it meets the minimum, declared capacity and price, location, endpoint URL.", None),
             "/v1/jobs/{id}": get("A compute job: client, spec, escrow, runs with their providers, prices and commitments, verifications, status; and what the rules derive: drawn for replay, the replayer due, when it can be finalized.", Some(("id", "job id (hex)"))),

@@ -38,13 +38,21 @@ fn current_epoch<S: StateRead>(s: &S, height: u64) -> Result<(Params, Epoch), Co
 
 async fn deal(State(node): State<Node>, Param(id): Param) -> Result<Json<Value>, ApiError> {
     let id: Hash = parse("deal id", &id)?;
-    let (deal, epoch, height) = node
+    let (deal, epoch, height, reports) = node
         .with_state(|s, tip| -> Result<_, CorruptState> {
-            Ok((s.deal(&id)?, current_epoch(s, tip.height)?.1, tip.height))
+            let deal = s.deal(&id)?;
+            let mut reports = Vec::new();
+            for index in 0..deal.as_ref().map_or(0, |d| d.terms.pieces.len() as u16) {
+                if let Some(r) = state::piece_report(s, &id, index)? {
+                    reports.push(json!({ "index": index, "provider": r.provider, "epoch": r.epoch.0 }));
+                }
+            }
+            Ok((deal, current_epoch(s, tip.height)?.1, tip.height, reports))
         })
         .map_err(ApiError::internal)?;
     let deal = deal.ok_or_else(|| ApiError::not_found(format!("no open storage deal {id}")))?;
     let mut view = deal_view(id, &deal, epoch);
+    view["reports"] = json!(reports);
     view["height"] = json!(height);
     view["epoch"] = json!(epoch.0);
     Ok(Json(view))

@@ -37,6 +37,9 @@ pub(crate) struct PieceAudit {
     /// only then can a later "not stored" convict it.
     #[serde(default)]
     pub(crate) held: bool,
+    /// Whether the client had reported the piece: it was challenged on every chunk allowed.
+    #[serde(default)]
+    pub(crate) reported: bool,
     /// Who owned the provider when it was audited: the owner paid, even if it changes before the
     /// epoch is recomputed.
     #[serde(default)]
@@ -167,14 +170,24 @@ impl StorageAuditor {
             }
             for (index, piece) in deal.terms.pieces.iter().enumerate() {
                 let index = index as u16;
-                let (endpoint, reputation, owner) = self.node.with_state(|s, _| -> Result<_> {
+                let (endpoint, reputation, owner, report) = self.node.with_state(|s, _| -> Result<_> {
                     Ok((
                         s.endpoint(&piece.provider)?,
                         s.reputation(&piece.provider)?,
                         s.device(&piece.provider)?.map(|d| d.owner),
+                        trellis_ledger::state::piece_report(s, &id, index)?,
                     ))
                 })?;
-                let challenge = challenge_for(&entropy, &id, index, deal.terms.piece_len, self.config.chunks_per_piece);
+                // A piece its client reported (bad bytes on download) gets every chunk a
+                // challenge may ask for: a provider corrupting a fraction f of it passes with
+                // (1 − f)^64 instead of (1 − f)^c.
+                let reported = report.is_some_and(|r| r.provider == piece.provider && r.epoch <= epoch);
+                let chunks = if reported {
+                    trellis_storage::protocol::MAX_CHALLENGE_CHUNKS as u16
+                } else {
+                    self.config.chunks_per_piece
+                };
+                let challenge = challenge_for(&entropy, &id, index, deal.terms.piece_len, chunks);
                 let (http, limit, piece, piece_len) = (http.clone(), limit.clone(), *piece, deal.terms.piece_len);
                 let held = held_before.contains(&(id, index, piece.provider));
                 let deadline = self.config.deadline();
@@ -201,6 +214,7 @@ impl StorageAuditor {
                         provider: piece.provider,
                         piece_len,
                         chunks: challenge.chunks,
+                        reported,
                         held: verdict.passed() || held,
                         verdict,
                         owner,

@@ -165,6 +165,7 @@ pub fn apply<S: Store>(view: View<'_, '_, S>, tx: &Transaction, ctx: &BlockConte
         TxKind::CloseDeal { deal } => storage::close_deal(view, ctx, &signer, deal),
         TxKind::Compute(op) => compute::apply(view, tx, ctx, op),
         TxKind::ClaimEgress { device, claims } => egress::claim_egress(view, ctx, &signer, device, claims),
+        TxKind::ReportPiece { deal, index } => storage::report_piece(view, ctx, &signer, deal, *index),
     }
 }
 

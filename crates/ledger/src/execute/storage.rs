@@ -6,7 +6,7 @@
 //! left to the client. So `Σ account credits + Σ escrow == minted − spent` always holds.
 
 use super::*;
-use crate::state::Deal;
+use crate::state::{Deal, PieceReport};
 use crate::tx::{DealTerms, MAX_URL_BYTES};
 
 /// Publishes (or with an empty URL removes) where a device serves clients.
@@ -135,6 +135,8 @@ pub(super) fn move_piece<S: Store>(
         .ok_or_else(|| TxFailure::Invalid(format!("piece {index} does not exist (the deal has {count})")))?;
     piece.provider = *provider;
     write(view, keys::deal(id), &deal);
+    // The new holder did not serve what was reported.
+    view.delete(keys::piece_report(id, index));
     Ok(())
 }
 
@@ -174,6 +176,11 @@ pub(super) fn settle_deal<S: Store>(
     }
     let mut total = Credits(0);
     for &index in proven {
+        // A piece reported by the end of this epoch had the heavy audit and passed it.
+        let report_key = keys::piece_report(id, index);
+        if view.read::<PieceReport>(&report_key)?.is_some_and(|r| r.epoch <= epoch) {
+            view.delete(report_key);
+        }
         let provider = deal.terms.pieces[usize::from(index)].provider;
         let key = keys::storage_earned(epoch, &provider);
         let earned: Credits = view.read(&key)?.unwrap_or_default();
@@ -188,6 +195,36 @@ pub(super) fn settle_deal<S: Store>(
         s.credits_spent = s.credits_spent.checked_add(total)?;
         Some(())
     })
+}
+
+pub(super) fn report_piece<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    signer: &AccountAddress,
+    id: &Hash,
+    index: u16,
+) -> Result<(), TxFailure> {
+    let deal = open(view, id)?;
+    if &deal.client != signer {
+        return Err(TxFailure::NotDealClient);
+    }
+    let piece = deal.terms.pieces.get(usize::from(index)).ok_or_else(|| {
+        TxFailure::Invalid(format!(
+            "piece {index} does not exist (the deal has {})",
+            deal.terms.pieces.len()
+        ))
+    })?;
+    let key = keys::piece_report(id, index);
+    // A second report on the same holder adds nothing: the heavy audit is already due.
+    let open_report: Option<PieceReport> = view.read(&key)?;
+    if open_report.is_none_or(|r| r.provider != piece.provider) {
+        let report = PieceReport {
+            provider: piece.provider,
+            epoch: ctx.epoch,
+        };
+        write(view, key, &report);
+    }
+    Ok(())
 }
 
 /// Epochs a completed, unsettled epoch holds up a close: long enough for the auditors to settle
@@ -215,6 +252,9 @@ pub(super) fn close_deal<S: Store>(
         });
     }
     super::credits::return_credits(view, signer, deal.escrow)?;
+    for index in 0..deal.terms.pieces.len() as u16 {
+        view.delete(keys::piece_report(id, index));
+    }
     view.delete(keys::deal(id));
     Ok(())
 }

@@ -296,6 +296,12 @@ pub mod keys {
         k.extend_from_slice(&d.key().0);
         k
     }
+    /// Key of a client's open report on a piece (see [`super::PieceReport`]).
+    pub fn piece_report(deal: &Hash, index: u16) -> Vec<u8> {
+        let mut k = prefixed(0x20, deal.as_bytes());
+        k.extend_from_slice(&index.to_be_bytes());
+        k
+    }
     /// Key of the slot holding block `height`'s hash (a ring of [`compute::RECENT_HASHES`]).
     pub fn recent_hash(height: u64) -> Vec<u8> {
         prefixed(RECENT_HASH_TABLE, &(height % compute::RECENT_HASHES).to_be_bytes())
@@ -522,6 +528,7 @@ pub(crate) fn write<T: Encode, S: Store>(overlay: &mut Overlay<'_, S>, key: Vec<
 mod codec;
 mod compute;
 mod earnings;
+mod reports;
 
 pub use compute::{
     compute_providers, jobs, recent_hash, ComputeOffer, ComputeProvider, Job, JobFailure, JobRun, JobStatus,
@@ -530,6 +537,7 @@ pub use compute::{
 pub use earnings::{
     compute_earned_in, credit_price_in, egress_served_in, storage_earned_in, EgressServed, PRICE_LOOKBACK_EPOCHS,
 };
+pub use reports::{piece_report, PieceReport};
 
 /// The verifier key list as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]

@@ -155,6 +155,14 @@ pub enum TxKind {
     },
     /// The compute market: offers, jobs, commitments, verification, settlement.
     Compute(ComputeTx),
+    /// The deal's client reports that a piece's provider served bytes that do not match the
+    /// piece's commitment: the piece gets a heavier audit (see `state::PieceReport`).
+    ReportPiece {
+        /// The deal.
+        deal: Hash,
+        /// The piece.
+        index: u16,
+    },
     /// A storage provider's claim for the bytes it served under its clients' signed orders
     /// (see [`super::EgressOrder`]). Signed by the device's owner or the device key.
     ClaimEgress {
@@ -189,6 +197,7 @@ impl TxKind {
             TxKind::CloseDeal { .. } => "close_deal",
             TxKind::Compute(c) => c.name(),
             TxKind::ClaimEgress { .. } => "claim_egress",
+            TxKind::ReportPiece { .. } => "report_piece",
         }
     }
 }
@@ -322,6 +331,11 @@ impl Encode for TxKind {
                 device.encode(out);
                 put_list(out, claims);
             }
+            TxKind::ReportPiece { deal, index } => {
+                out.push(21);
+                deal.encode(out);
+                index.encode(out);
+            }
         }
     }
 }
@@ -407,6 +421,10 @@ impl Decode for TxKind {
             20 => TxKind::ClaimEgress {
                 device: DeviceAddress::decode(r)?,
                 claims: r.list("egress claims", MAX_EGRESS_CLAIMS)?,
+            },
+            21 => TxKind::ReportPiece {
+                deal: Hash::decode(r)?,
+                index: r.u16()?,
             },
             tag => {
                 return Err(DecodeError::InvalidTag {

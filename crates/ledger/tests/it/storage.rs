@@ -327,3 +327,59 @@ fn a_deal_cannot_be_closed_between_an_epoch_and_its_settlement_until_the_grace_r
     ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
     c.assert_supply_conserved();
 }
+
+#[test]
+fn a_clients_report_marks_a_piece_until_it_passes_an_audit_or_moves() {
+    let mut c = setup();
+    let t = terms(["p1", "p2", "p3"], 1_000);
+    let (id, start) = opened(&mut c, t);
+    let report = |index| TxKind::ReportPiece { deal: id, index };
+    let open_report = |c: &Chain, index| trellis_ledger::state::piece_report(c.ledger.store(), &id, index).unwrap();
+    failed(&c.run("carol", report(0)), "not_deal_client");
+    failed(&c.run("alice", report(3)), "invalid");
+    failed(
+        &c.run(
+            "alice",
+            TxKind::ReportPiece {
+                deal: Hash([1; 32]),
+                index: 0,
+            },
+        ),
+        "unknown_deal",
+    );
+    ok(&c.run("alice", report(0)));
+    ok(&c.run("alice", report(1)));
+    let filed = open_report(&c, 0).unwrap();
+    assert_eq!(filed.provider, dev("p1"));
+    // Reporting again changes nothing.
+    ok(&c.run("alice", report(0)));
+    assert_eq!(open_report(&c, 0), Some(filed));
+    // Reports filed before the settled epoch ended were audited: a proven piece is cleared, a
+    // failed one stays reported until it moves.
+    c.advance_to((start + 1) * 5);
+    ok(&settle(&mut c, id, start, vec![0, 2], true));
+    assert_eq!(open_report(&c, 0), None);
+    assert!(open_report(&c, 1).is_some());
+    let by_verifier = c
+        .tx(
+            "dave",
+            TxKind::MovePiece {
+                deal: id,
+                index: 1,
+                provider: dev("p4"),
+            },
+        )
+        .cosign(&key("verifier"));
+    let stake = TxKind::Stake {
+        device: dev("p4"),
+        amount: Amount::from_units(100 * TRL),
+    };
+    ok(&c.run("bob", stake));
+    ok(&c.run_tx(by_verifier));
+    assert_eq!(open_report(&c, 1), None);
+    // Closing the deal drops whatever is still open.
+    ok(&c.run("alice", report(2)));
+    c.advance_to((start + 5) * 5);
+    ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
+    assert_eq!(open_report(&c, 2), None);
+}

@@ -109,6 +109,12 @@ pub enum Op {
         pick: usize,
         by_client: bool,
     },
+    /// Reports a piece of an opened deal, by its client or by someone else.
+    Report {
+        pick: usize,
+        index: u16,
+        by_client: bool,
+    },
     /// A storage device's claim for bytes served to user `client` under serial `serial` (few
     /// serials, so some are claimed twice), claiming `claimed` of the order's `bytes`; signed by
     /// the device's usual owner, or by someone else.
@@ -225,6 +231,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(pick, by_client)| Op::Close { pick, by_client }),
         2 => (prop_oneof![3 => Just(0usize), 1 => u.clone()], prop_oneof![3 => Just(1usize), 1 => d.clone()], 0u8..3, 1u64..(4 * GIB), 0u64..(4 * GIB), prop::bool::weighted(0.9))
             .prop_map(|(client, device, serial, bytes, claimed, by_owner)| Op::Egress { client, device, serial, bytes, claimed: claimed.min(bytes + 1), by_owner }),
+        1 => (any::<usize>(), 0u16..3, prop::bool::weighted(0.8)).prop_map(|(pick, index, by_client)| Op::Report { pick, index, by_client }),
         1 => u.clone().prop_map(|who| Op::FutureNonce { who }),
         1 => u.clone().prop_map(|who| Op::BadSignature { who }),
         1 => u.clone().prop_map(|who| Op::WrongChain { who }),
@@ -565,6 +572,21 @@ pub fn build(chain: &mut Chain, model: &mut Model, included: &[Transaction], op:
                 _ => "bob",
             };
             chain.tx(signer, TxKind::CloseDeal { deal: id })
+        }
+        Op::Report { pick, index, by_client } => {
+            let id = *model.deals.get(pick % model.deals.len().max(1))?;
+            let client = chain.ledger.store().deal(&id).unwrap().map(|d| d.client);
+            let signer = match client {
+                Some(c) if *by_client => USERS.iter().find(|u| addr(u) == c).copied().unwrap_or("dave"),
+                _ => "carol",
+            };
+            chain.tx(
+                signer,
+                TxKind::ReportPiece {
+                    deal: id,
+                    index: *index,
+                },
+            )
         }
         Op::Egress {
             client,

@@ -6,6 +6,7 @@ use crate::wallet::unlock;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
+use trellis_ledger::TxKind;
 use trellis_primitives::{AccountAddress, Credits, Epoch, Hash};
 use trellis_storage::{
     chain::NodeApi,
@@ -134,9 +135,22 @@ pub(crate) async fn fetch_file(
     }
     bar.finish_and_clear();
     for (index, provider) in &bad_data {
-        // The auditors challenge every piece every epoch; a provider that serves bad bytes fails
-        // them and is slashed. Tell the user which one it was.
-        eprintln!("warning: provider {provider} served corrupt data for piece {index}");
+        // The download is unsigned, so this proves nothing by itself; on chain it buys the piece
+        // an audit on every chunk a challenge allows, which a provider serving bad bytes fails.
+        eprintln!("warning: provider {provider} served corrupt data for piece {index}; reporting it");
+        let report = TxKind::ReportPiece {
+            deal: id,
+            index: *index as u16,
+        };
+        // One at a time, each waited for: the next report takes the next nonce.
+        let client = crate::client::Client::new(api)?;
+        let submitted = match client.sign_and_submit(key, report, None).await {
+            Ok(tx) => client.wait(&tx, std::time::Duration::from_secs(30)).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = submitted {
+            eprintln!("warning: the report on piece {index} was not sent: {e:#}");
+        }
     }
     if good.len() < k {
         bail!(

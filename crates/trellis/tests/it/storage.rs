@@ -191,16 +191,49 @@ fn a_100_mib_file_on_8_providers_survives_losing_5_of_them() {
     let account = get(&api, &format!("/v1/accounts/{client}")).unwrap();
     assert!(account["account"]["credits"].as_str().is_some(), "{account}");
 
-    // One more loss is one too many: a clear refusal, not a wrong file.
+    // One more loss is one too many: a clear refusal, not a wrong file. One of the two left
+    // also lies: it changed a byte and rewrote that chunk's hash in its own records, so its
+    // integrity check on read passes and it serves bytes that miss the deal's root. The client
+    // reports it, and the piece's next audit asks for every chunk a challenge allows.
     kill_provider(&dir, pieces[n - k]["provider"].as_str().unwrap());
+    let corrupt = pieces[n - 1]["provider"].as_str().unwrap();
+    let stored = provider_dir(&dir, corrupt).join("pieces").join(&id);
+    let piece_file = stored.join(format!("{}.piece", n - 1));
+    let mut bytes = std::fs::read(&piece_file).unwrap();
+    bytes[1_000] ^= 0x01;
+    let leaf = trellis_storage::piece::chunk_hash(&bytes[..4096]);
+    std::fs::write(&piece_file, bytes).unwrap();
+    let leaves_file = stored.join(format!("{}.leaves", n - 1));
+    let mut leaves = std::fs::read(&leaves_file).unwrap();
+    leaves[..32].copy_from_slice(leaf.as_bytes());
+    std::fs::write(&leaves_file, leaves).unwrap();
     let refused = fetch(&dir, &api, &id, &tmp.path().join("never.bin"));
     assert!(!refused.status.success());
     assert!(
-        stderr(&refused).contains("of the 3 pieces needed"),
+        stderr(&refused).contains("of the 3 pieces needed") && stderr(&refused).contains("reporting it"),
         "{}",
         stderr(&refused)
     );
     assert!(!tmp.path().join("never.bin").exists());
+    let reports = deal(&api, &id)["reports"].clone();
+    assert_eq!(reports.as_array().map(Vec::len), Some(1), "{reports}");
+    assert_eq!(
+        (reports[0]["index"].as_u64(), reports[0]["provider"].as_str()),
+        (Some(n as u64 - 1), Some(corrupt))
+    );
+    let reported_epoch = reports[0]["epoch"].as_u64().unwrap();
+    let audits = dir.join(format!("node/rewards/storage-audits-{reported_epoch}.json"));
+    wait_until("the reported piece's audit", DEADLINE, || audits.exists());
+    let record: Value = serde_json::from_slice(&std::fs::read(&audits).unwrap()).unwrap();
+    let audited = record["pieces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["deal"] == id.as_str() && p["index"] == n as u64 - 1)
+        .cloned()
+        .unwrap();
+    assert_eq!(audited["reported"], true, "{audited}");
+    assert_eq!(audited["chunks"].as_array().map(Vec::len), Some(64), "{audited}");
 }
 
 #[test]
