@@ -1,5 +1,6 @@
-//! `trellis store get`: fetch every piece at once, keep the first `k` that match their
-//! commitments, cancel the slow tail, decrypt to disk.
+//! `trellis store get`: fetch `k` pieces and a margin at once (more as some fail or stall), keep
+//! the first `k` that match their commitments, cancel the slow tail, decrypt to disk; every
+//! window is paid by a signed egress order, and a provider serving bad bytes is reported.
 
 use super::{bytes_bar, owner_secret, work_dir, Common};
 use crate::wallet::unlock;
@@ -16,6 +17,18 @@ use trellis_storage::{
 
 /// Most pieces downloaded at once (a deal has at most 128; 30 by default).
 const MAX_PARALLEL_DOWNLOADS: usize = 32;
+/// With no piece finishing for this long, one more provider is started beside the slow ones.
+const HEDGE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A piece that may be downloaded: index, provider, root, endpoint, egress price.
+type Candidate = (usize, trellis_primitives::DeviceAddress, Hash, String, Credits);
+
+/// Pieces fetched beyond the `k` needed from the start: a quarter more, at least one (Storj
+/// starts 39 downloads for its 29 needed). Every window is paid, so fetching all `n` would cost
+/// the client `n / k` times the file's egress.
+fn long_tail_margin(k: usize) -> usize {
+    k.div_ceil(4).max(1)
+}
 
 /// Arguments of `trellis store get`.
 #[derive(Debug, Args)]
@@ -85,42 +98,63 @@ pub(crate) async fn fetch_file(
     let work = work_dir(Some(out))?;
     let http = trellis_storage::client::transfer_http();
     let bar = bytes_bar(layout.piece_len() * k as u64, "downloading", quiet);
-    let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_DOWNLOADS));
-    let mut tasks = tokio::task::JoinSet::new();
+    // Each candidate piece: where it is served and what it must be.
+    let mut candidates = std::collections::VecDeque::new();
     for (index, piece) in terms.pieces.iter().enumerate() {
         let Some((endpoint, price)) = endpoints.get(&piece.provider).cloned() else {
             bar.suspend(|| eprintln!("piece {index}: provider {} publishes no endpoint", piece.provider));
             continue;
         };
-        let (http, limit, bar) = (http.clone(), limit.clone(), bar.clone());
-        let len = layout.piece_len();
+        candidates.push_back((index, piece.provider, piece.root, endpoint, price));
+    }
+    let len = layout.piece_len();
+    let spawn = |tasks: &mut tokio::task::JoinSet<_>, (index, provider, root, endpoint, price): Candidate| {
+        let (http, bar) = (http.clone(), bar.clone());
         let piece_ref = PieceRef {
             deal: id,
             index: index as u16,
-            root: piece.root,
+            root,
             len,
         };
         let dest = work.path().join(format!("piece-{index}"));
-        let provider = piece.provider;
         let piece_orders = orders.for_piece(id, provider, price);
         tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await;
             let result = download_piece(&http, &endpoint, &piece_ref, &piece_orders, &dest, |_| {}).await;
             if result.is_ok() {
                 bar.inc(len);
             }
             (index, provider, dest, result)
         });
+    };
+    // Every window is paid for, so only k pieces and a margin are fetched at once; a failure, or
+    // a while without any piece finishing, starts the next candidate (the slow tail is hedged,
+    // then cancelled once k pieces are in).
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..(k + long_tail_margin(k)).min(MAX_PARALLEL_DOWNLOADS) {
+        if let Some(c) = candidates.pop_front() {
+            spawn(&mut tasks, c);
+        }
     }
     let mut good: Vec<(usize, PathBuf)> = Vec::with_capacity(k);
     let mut bad_data = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
+    while !tasks.is_empty() {
+        let joined = match tokio::time::timeout(HEDGE_AFTER, tasks.join_next()).await {
+            Ok(Some(joined)) => joined,
+            Ok(None) => break,
+            Err(_) => {
+                // Nothing finished for a while: race one more provider against the slow ones.
+                if let Some(c) = candidates.pop_front() {
+                    spawn(&mut tasks, c);
+                }
+                continue;
+            }
+        };
         let (index, provider, path, result) = joined.context("a download task failed")?;
         match result {
             Ok(()) => {
                 good.push((index, path));
                 if good.len() == k {
-                    // Enough: the slow tail is cancelled (dropping the set aborts its tasks).
+                    // Enough: the slow tail is cancelled (aborting stops paying for it too).
                     tasks.abort_all();
                     break;
                 }
@@ -130,6 +164,9 @@ pub(crate) async fn fetch_file(
                     bad_data.push((index, provider));
                 }
                 bar.suspend(|| eprintln!("piece {index}: {e}"));
+                if let Some(c) = candidates.pop_front() {
+                    spawn(&mut tasks, c);
+                }
             }
         }
     }
