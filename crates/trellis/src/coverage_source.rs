@@ -49,10 +49,54 @@ pub(crate) fn needed_heights(epoch: Epoch, len: u64) -> std::ops::RangeInclusive
 
 pub(crate) use trellis_coverage::reports::{from_log as epoch_reports, reporters};
 
-/// Reads every frame of a report archive directory.
-pub(crate) async fn read_reports(dir: &Path) -> Result<Vec<LoggedReport>> {
-    let store = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
-    Ok(trellis_ingest::log::read_all(&store).await?)
+/// Where ingest rolled its reports: a local directory, or an S3-compatible bucket written as
+/// `s3://bucket[/prefix]` (credentials, region and endpoint from the usual `AWS_*` variables:
+/// `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReportArchive {
+    /// Ingest's `archive_dir`.
+    Local(std::path::PathBuf),
+    /// Ingest's `[archive_s3]` bucket.
+    Bucket(trellis_ingest::S3Archive),
+}
+
+impl std::str::FromStr for ReportArchive {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let Some(rest) = text.strip_prefix("s3://") else {
+            return Ok(ReportArchive::Local(text.into()));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!("`{text}` names no bucket: expected s3://bucket[/prefix]"));
+        }
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Ok(ReportArchive::Bucket(trellis_ingest::S3Archive {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_end_matches('/').to_string(),
+            region: env("AWS_REGION")
+                .or_else(|| env("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "us-east-1".into()),
+            endpoint: env("AWS_ENDPOINT_URL").or_else(|| env("AWS_ENDPOINT")),
+            allow_http: env("AWS_ALLOW_HTTP").is_some_and(|v| v == "true"),
+        }))
+    }
+}
+
+/// Reads every frame of a report archive.
+pub(crate) async fn read_reports(archive: &ReportArchive) -> Result<Vec<LoggedReport>> {
+    match archive {
+        ReportArchive::Local(dir) => {
+            let store = object_store::local::LocalFileSystem::new_with_prefix(dir)
+                .with_context(|| format!("cannot open the report archive {}", dir.display()))?;
+            Ok(trellis_ingest::log::read_all(&store).await?)
+        }
+        ReportArchive::Bucket(s3) => {
+            let store = s3.store().map_err(anyhow::Error::msg)?;
+            Ok(trellis_ingest::log::read_all(store.as_ref()).await?)
+        }
+    }
 }
 
 /// Verdicts and shares of an epoch.
@@ -217,4 +261,26 @@ fn read_verdicts<T: serde::de::DeserializeOwned>(
     let value = serde_json::from_value(doc[field].clone())
         .with_context(|| format!("{} has no valid `{field}`", path.display()))?;
     Ok(Some(value))
+}
+
+#[cfg(test)]
+mod archive_tests {
+    use super::ReportArchive;
+
+    #[test]
+    fn a_report_archive_is_a_directory_or_an_s3_bucket_with_a_prefix() {
+        assert_eq!(
+            ".devnet/ingest/archive".parse(),
+            Ok(ReportArchive::Local(".devnet/ingest/archive".into()))
+        );
+        let Ok(ReportArchive::Bucket(s3)) = "s3://reports/ingest/eu-1/".parse() else {
+            panic!("not a bucket");
+        };
+        assert_eq!((s3.bucket.as_str(), s3.prefix.as_str()), ("reports", "ingest/eu-1"));
+        let Ok(ReportArchive::Bucket(root)) = "s3://reports".parse() else {
+            panic!("not a bucket");
+        };
+        assert_eq!((root.bucket.as_str(), root.prefix.as_str()), ("reports", ""));
+        assert!("s3:///x".parse::<ReportArchive>().unwrap_err().contains("no bucket"));
+    }
 }

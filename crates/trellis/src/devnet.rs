@@ -258,7 +258,9 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         signer: demo_key("oracle-1"),
         cosigners: vec![demo_key("oracle-2")],
         archive: args.dir.join("node").join("rewards"),
-        reports: Some(args.dir.join("ingest").join("archive")),
+        reports: Some(crate::coverage_source::ReportArchive::Local(
+            args.dir.join("ingest").join("archive"),
+        )),
         coverage: Some(CoverageSource {
             node: running.node.clone(),
             config: coverage_config,

@@ -27,7 +27,7 @@ pub(crate) struct RewardOracle {
     pub(crate) archive: PathBuf,
     /// The ingest report archive (object store directory) the report-log verifiers read, if
     /// this network runs ingest.
-    pub(crate) reports: Option<PathBuf>,
+    pub(crate) reports: Option<crate::coverage_source::ReportArchive>,
     /// The coverage verifier over the report log.
     pub(crate) coverage: Option<crate::coverage_source::CoverageSource>,
     /// The storage auditor, if this network has storage providers.

@@ -100,11 +100,12 @@ pub(crate) enum RewardsCommand {
         /// Directory of `epoch-<N>.json` archives.
         #[arg(long)]
         archive: PathBuf,
-        /// The device report archive (ingest's object store directory): re-run the coverage
-        /// verifier and the sensor QoD scorer over the epoch's raw reports and check the archived
-        /// shares first.
+        /// The device report archive: ingest's archive directory, or its bucket as
+        /// `s3://bucket[/prefix]` (AWS_* variables give credentials, region, endpoint). Re-runs
+        /// the coverage verifier and the sensor QoD scorer over the epoch's raw reports and
+        /// checks the archived shares first.
         #[arg(long)]
-        reports: Option<PathBuf>,
+        reports: Option<crate::coverage_source::ReportArchive>,
         #[command(flatten)]
         api: ApiArg,
     },
