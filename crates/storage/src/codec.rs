@@ -326,7 +326,8 @@ impl Coder {
 
 /// Encrypts and codes the file read from `input` (exactly `layout.size` bytes) into `n` pieces,
 /// one per writer, calling `progress(plaintext bytes done)` after each segment. Returns every
-/// piece's tree, whose roots go into the deal.
+/// piece's tree, whose roots go into the deal. Segments are sealed and coded on all cores
+/// ([`crate::parallel`]); reading, hashing and writing stay on the calling thread, in order.
 pub fn encode_pieces<R: Read, W: Write>(
     input: &mut R,
     layout: Layout,
@@ -342,28 +343,52 @@ pub fn encode_pieces<R: Read, W: Write>(
             needed: n,
         });
     }
-    let mut coder = Coder::new(key, nonce, layout);
     let mut trees: Vec<PieceHasher> = (0..n).map(|_| PieceHasher::new()).collect();
-    let mut buf = vec![0u8; layout.plain_len(0)];
+    // Plaintext buffers go round: read into, sealed from, handed back after writing.
+    let spare: std::cell::RefCell<Vec<Vec<u8>>> = std::cell::RefCell::new(Vec::new());
+    let (mut next_segment, mut read) = (0u64, 0u64);
     let mut done = 0u64;
-    for s in 0..layout.segments() {
-        let len = layout.plain_len(s);
-        buf.resize(len, 0);
-        input.read_exact(&mut buf).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => CodecError::Length {
-                what: "input",
-                expected: layout.size,
-                found: done,
-            },
-            _ => CodecError::Io(format!("reading the input: {e}")),
-        })?;
-        coder.encode_segment(s, &buf, |i, shard| {
-            trees[i].update(shard);
-            pieces[i].write_all(shard).map_err(io("writing a piece"))
-        })?;
-        done += len as u64;
-        progress(done);
-    }
+    crate::parallel::ordered(
+        crate::parallel::coding_threads(layout.segments()),
+        || {
+            if next_segment == layout.segments() {
+                return Ok(None);
+            }
+            let s = next_segment;
+            let mut buf = spare.borrow_mut().pop().unwrap_or_default();
+            buf.resize(layout.plain_len(s), 0);
+            input.read_exact(&mut buf).map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => CodecError::Length {
+                    what: "input",
+                    expected: layout.size,
+                    found: read,
+                },
+                _ => CodecError::Io(format!("reading the input: {e}")),
+            })?;
+            read += buf.len() as u64;
+            next_segment += 1;
+            Ok(Some((s, buf)))
+        },
+        || Coder::new(key, nonce, layout),
+        |coder, (s, plain): (u64, Vec<u8>)| {
+            let mut shards = Vec::with_capacity(n * layout.shard_len(s));
+            coder.encode_segment(s, &plain, |_, shard| {
+                shards.extend_from_slice(shard);
+                Ok(())
+            })?;
+            Ok((s, plain, shards))
+        },
+        |(s, plain, shards)| {
+            for (i, shard) in shards.chunks(layout.shard_len(s)).enumerate() {
+                trees[i].update(shard);
+                pieces[i].write_all(shard).map_err(io("writing a piece"))?;
+            }
+            done += plain.len() as u64;
+            progress(done);
+            spare.borrow_mut().push(plain);
+            Ok(())
+        },
+    )?;
     let mut extra = [0u8; 1];
     if input.read(&mut extra).map_err(io("reading the input"))? != 0 {
         return Err(CodecError::Length {
@@ -403,6 +428,7 @@ pub(crate) fn index_pieces<R>(
 
 /// Rebuilds the file from `k` or more verified pieces (`(index, reader)`, each reader at the
 /// piece's start) into `out`, calling `progress(plaintext bytes done)` after each segment.
+/// Segments are rebuilt and opened on all cores; reads and writes stay on the calling thread.
 pub fn decode_pieces<R: Read, W: Write>(
     pieces: Vec<(usize, R)>,
     layout: Layout,
@@ -413,26 +439,47 @@ pub fn decode_pieces<R: Read, W: Write>(
 ) -> Result<(), CodecError> {
     let n = layout.params.total_shards();
     let (mut readers, chosen) = index_pieces(pieces, layout, None)?;
-    let mut coder = Coder::new(key, nonce, layout);
-    let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); n];
+    // Shard buffers (one per chosen piece) go round like the encoder's plaintext buffers.
+    let spare: std::cell::RefCell<Vec<Vec<Vec<u8>>>> = std::cell::RefCell::new(Vec::new());
+    let mut next_segment = 0u64;
     let mut done = 0u64;
-    for s in 0..layout.segments() {
-        let shard_len = layout.shard_len(s);
-        for &i in &chosen {
-            bufs[i].resize(shard_len, 0);
-            if let Some(r) = readers[i].as_mut() {
-                r.read_exact(&mut bufs[i]).map_err(io("reading a piece"))?;
+    crate::parallel::ordered(
+        crate::parallel::coding_threads(layout.segments()),
+        || {
+            if next_segment == layout.segments() {
+                return Ok(None);
             }
-        }
-        let shards: Vec<Option<&[u8]>> = (0..n)
-            .map(|i| chosen.contains(&i).then(|| bufs[i].as_slice()))
-            .collect();
-        let plain = coder.decode_segment(s, &shards)?;
-        out.write_all(&plain).map_err(io("writing the output"))?;
-        done += plain.len() as u64;
-        progress(done);
-    }
-    Ok(())
+            let s = next_segment;
+            let shard_len = layout.shard_len(s);
+            let mut bufs = spare
+                .borrow_mut()
+                .pop()
+                .unwrap_or_else(|| vec![Vec::new(); chosen.len()]);
+            for (buf, &i) in bufs.iter_mut().zip(&chosen) {
+                buf.resize(shard_len, 0);
+                if let Some(r) = readers[i].as_mut() {
+                    r.read_exact(buf).map_err(io("reading a piece"))?;
+                }
+            }
+            next_segment += 1;
+            Ok(Some((s, bufs)))
+        },
+        || Coder::new(key, nonce, layout),
+        |coder, (s, bufs): (u64, Vec<Vec<u8>>)| {
+            let shards: Vec<Option<&[u8]>> = (0..n)
+                .map(|i| chosen.iter().position(|&c| c == i).map(|j| bufs[j].as_slice()))
+                .collect();
+            let plain = coder.decode_segment(s, &shards)?;
+            Ok((plain, bufs))
+        },
+        |(plain, bufs)| {
+            out.write_all(&plain).map_err(io("writing the output"))?;
+            done += plain.len() as u64;
+            progress(done);
+            spare.borrow_mut().push(bufs);
+            Ok(())
+        },
+    )
 }
 
 /// Codes `data` in memory: the `n` pieces and their trees (tests, benchmarks, small files).

@@ -1,7 +1,8 @@
 //! Trellis storage network (the Filecoin row).
 //!
 //! - [`codec`]: the client's data path: client-side encryption, erasure coding into one piece
-//!   per provider, and bounded-memory streaming both ways.
+//!   per provider, and bounded-memory streaming both ways, segments coded on all cores
+//!   ([`parallel`]).
 //! - [`piece`]: piece commitments (Merkle trees over 4 KiB chunks) and single-chunk proofs.
 //! - [`protocol`]: challenges and the providers' signed answers.
 //! - [`provider`]: a provider's pieces on disk and its HTTP server.
@@ -19,6 +20,7 @@ pub mod audit;
 pub mod chain;
 pub mod client;
 pub mod codec;
+pub mod parallel;
 pub mod piece;
 pub mod protocol;
 pub mod provider;
