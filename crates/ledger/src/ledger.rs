@@ -406,6 +406,10 @@ impl Decode for Receipt {
 /// What every block writes before its transactions: its parent's hash into the ring of recent
 /// block hashes, the entropy compute sampling draws from (a transaction cannot know the hash of
 /// the block it is in, but every later block can read it).
+///
+/// An epoch's first block also forgets paid egress serials whose orders have expired: an expired
+/// order is refused anyway, so its serial can never be paid twice, and state stays bounded by
+/// the orders of the last [`crate::tx::MAX_ORDER_EPOCHS`] epochs.
 fn begin_block<S: Store>(overlay: &mut Overlay<'_, S>, ctx: &BlockContext, parent: Hash) {
     let parent_height = ctx.height.saturating_sub(1);
     crate::state::write(
@@ -413,4 +417,17 @@ fn begin_block<S: Store>(overlay: &mut Overlay<'_, S>, ctx: &BlockContext, paren
         crate::state::keys::recent_hash(parent_height),
         &(parent_height, parent),
     );
+    if ctx.height.is_multiple_of(ctx.params.epoch_len_blocks.max(1)) {
+        // Keys sort by expiry epoch (big-endian after the table byte): stop at the first live one.
+        for (key, _) in overlay.table_entries(crate::state::keys::EGRESS_SERIAL_TABLE) {
+            let expires = key
+                .get(1..9)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes);
+            match expires {
+                Some(e) if e < ctx.epoch.0 => overlay.delete(key),
+                _ => break,
+            }
+        }
+    }
 }

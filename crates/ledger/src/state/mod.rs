@@ -285,7 +285,7 @@ pub mod keys {
     }
     /// Key marking a client's egress order serial as paid, grouped by the epoch it expires in.
     pub fn egress_serial(expires: Epoch, client: &AccountAddress, serial: &[u8; 16]) -> Vec<u8> {
-        let mut k = prefixed(0x1E, &expires.0.to_be_bytes());
+        let mut k = prefixed(EGRESS_SERIAL_TABLE, &expires.0.to_be_bytes());
         k.extend_from_slice(&client.key().0);
         k.extend_from_slice(serial);
         k
@@ -345,6 +345,9 @@ pub mod keys {
     pub const DATA_ALLOWANCE_TABLE: u8 = 0x1C;
     /// Table byte of per-epoch egress served, for scans.
     pub const EGRESS_SERVED_TABLE: u8 = 0x1F;
+    /// Table byte of paid egress serials, keyed by the epoch their order expires in, for the
+    /// sweep at each epoch's first block.
+    pub const EGRESS_SERIAL_TABLE: u8 = 0x1E;
 
     fn prefixed(table: u8, rest: &[u8]) -> Vec<u8> {
         let mut k = Vec::with_capacity(1 + rest.len());

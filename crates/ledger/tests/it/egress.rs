@@ -169,3 +169,30 @@ fn the_credit_price_of_an_epoch_is_the_last_one_posted_by_its_end() {
         vec![Some(1_000_000), Some(3_000_000), Some(3_000_000), Some(5_000_000)]
     );
 }
+
+#[test]
+fn paid_serials_are_forgotten_once_their_orders_expire() {
+    let mut c = setup();
+    // Expires at the end of epoch 3 (fixtures: 5 blocks per epoch).
+    ok(&claim(&mut c, "bob", one(signed(order(1, 100), "alice"), 100)));
+    let o = order(1, 100);
+    let key = keys::egress_serial(o.expires, &o.client, &o.serial);
+    // The claim below lands in block 19, the last of epoch 3.
+    c.advance_to(4 * 5 - 2);
+    assert!(
+        c.ledger.store().raw(&key).is_some(),
+        "remembered while the order is live"
+    );
+    failed(
+        &claim(&mut c, "bob", one(signed(order(1, 100), "alice"), 100)),
+        "egress_order_used",
+    );
+    // The first block of epoch 4 sweeps it; the order itself is now refused as expired.
+    c.advance_to(4 * 5 + 1);
+    assert!(c.ledger.store().raw(&key).is_none(), "an expired serial is kept");
+    failed(
+        &claim(&mut c, "bob", one(signed(order(1, 100), "alice"), 100)),
+        "bad_egress_order",
+    );
+    c.assert_supply_conserved();
+}

@@ -86,9 +86,14 @@ pub fn fresh_ledger() -> Ledger<MemStore> {
 /// The keys a block wrote besides its own bookkeeping (the parent hash every block records for
 /// compute sampling).
 pub fn tx_writes(diff: &trellis_ledger::StateDiff) -> std::collections::BTreeSet<Vec<u8>> {
-    diff.keys()
-        .filter(|k| k.first() != Some(&trellis_ledger::state::keys::RECENT_HASH_TABLE))
-        .cloned()
+    use trellis_ledger::state::keys::{EGRESS_SERIAL_TABLE, RECENT_HASH_TABLE};
+    diff.iter()
+        // What every block writes itself: the recent-hash ring, and at an epoch's first block
+        // the sweep of expired egress serials.
+        .filter(|(k, v)| {
+            k.first() != Some(&RECENT_HASH_TABLE) && !(k.first() == Some(&EGRESS_SERIAL_TABLE) && v.is_none())
+        })
+        .map(|(k, _)| k.clone())
         .collect()
 }
 
