@@ -36,7 +36,7 @@ pub use reward_params::{PoolSplit, RewardParams};
 pub use state::{Account, Deal, Device, Manifest, Reputation, StateRead, Supply, Unbonding};
 pub use store::{Layered, MemStore, Overlay, StateDiff, Store};
 pub use tx::{
-    Antenna, Capability, Committee, DealTerms, DeviceClass, EgressClaim, EgressOrder, GovAction, Piece,
+    Antenna, Capability, Committee, DealTerms, DeviceClass, EgressClaim, EgressOrder, GovAction, OrderExpiry, Piece,
     SignedEgressOrder, Transaction, TxBody, TxKind, GIB, MAX_EGRESS_CLAIMS, MAX_ORDER_EPOCHS, MAX_PIECES,
     MAX_PIECE_BYTES, MAX_SEGMENT_BYTES, PIECE_CHUNK_BYTES,
 };

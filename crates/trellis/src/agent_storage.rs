@@ -152,14 +152,13 @@ async fn claim_forever(provider: Provider, signer: crate::client::Signer, every:
 /// Submits `ClaimEgress` for every finished or expiring download, a batch at a time. A batch the
 /// ledger refuses is retried order by order, so one bad order (a client without credits, say)
 /// does not hold up the others; orders the ledger will never pay are forgotten.
-pub(crate) async fn claim_due(provider: &Provider, signer: &crate::client::Signer) -> Result<()> {
-    let status = provider_status(provider).await?;
-    let current = trellis_primitives::Epoch(status.epoch);
+async fn claim_due(provider: &Provider, signer: &crate::client::Signer) -> Result<()> {
+    let current = trellis_primitives::Epoch(provider.node().status().await?.epoch);
     let (expired, due): (Vec<_>, Vec<_>) = provider
         .egress()
         .due(DOWNLOAD_IDLE, current)
         .into_iter()
-        .partition(|c| c.order.order.expires < current);
+        .partition(|c| c.order.order.payable_in(current) == Err(trellis_ledger::OrderExpiry::Expired));
     if !expired.is_empty() {
         tracing::warn!(orders = expired.len(), "egress orders expired before they were paid");
         provider.egress().forget(&expired)?;
@@ -192,10 +191,6 @@ pub(crate) async fn claim_due(provider: &Provider, signer: &crate::client::Signe
         }
     }
     Ok(())
-}
-
-async fn provider_status(provider: &Provider) -> Result<trellis_storage::chain::ChainStatus> {
-    Ok(provider.node().status().await?)
 }
 
 /// Refuses to start for a device that is not a staked storage provider, saying how to fix it.

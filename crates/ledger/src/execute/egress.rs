@@ -8,7 +8,7 @@
 
 use super::*;
 use crate::state::EgressServed;
-use crate::tx::{EgressClaim, MAX_ORDER_EPOCHS};
+use crate::tx::EgressClaim;
 
 pub(super) fn claim_egress<S: Store>(
     view: View<'_, '_, S>,
@@ -49,15 +49,9 @@ pub(super) fn claim_egress<S: Store>(
                 claim.bytes, order.bytes
             )));
         }
-        if order.expires < ctx.epoch {
-            return Err(bad(format!("it expired after epoch {}", order.expires.0)));
-        }
-        if order.expires.0 > ctx.epoch.0.saturating_add(MAX_ORDER_EPOCHS) {
-            return Err(bad(format!(
-                "it expires more than {MAX_ORDER_EPOCHS} epochs ahead (epoch {})",
-                order.expires.0
-            )));
-        }
+        order
+            .payable_in(ctx.epoch)
+            .map_err(|e| bad(format!("{e} (it expires after epoch {})", order.expires.0)))?;
         let key = keys::egress_serial(order.expires, &order.client, &order.serial);
         if view.raw(&key).is_some() {
             return Err(TxFailure::EgressOrderUsed(hex::encode(order.serial)));
@@ -70,13 +64,7 @@ pub(super) fn claim_egress<S: Store>(
         served.bytes = served.bytes.checked_add(claim.bytes).ok_or(TxFailure::Overflow)?;
         served.credits = served.credits.checked_add(cost).ok_or(TxFailure::Overflow)?;
     }
-    let earned_key = keys::storage_earned(ctx.epoch, device);
-    let earned: Credits = view.read(&earned_key)?.unwrap_or_default();
-    write(
-        view,
-        earned_key,
-        &earned.checked_add(served.credits).ok_or(TxFailure::Overflow)?,
-    );
+    super::credits::add_earned(view, keys::storage_earned(ctx.epoch, device), served.credits)?;
     let served_key = keys::egress_served(ctx.epoch, device);
     let before: EgressServed = view.read(&served_key)?.unwrap_or_default();
     let total = EgressServed {

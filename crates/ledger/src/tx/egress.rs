@@ -58,6 +58,19 @@ impl EgressOrder {
         u64::try_from(cost).ok().map(Credits)
     }
 
+    /// Whether the ledger pays this order in epoch `current`: not expired, and not expiring
+    /// more than [`MAX_ORDER_EPOCHS`] ahead (serials are remembered until expiry). The provider
+    /// serving a window and the ledger paying it judge by this one rule.
+    pub fn payable_in(&self, current: Epoch) -> Result<(), OrderExpiry> {
+        if self.expires < current {
+            return Err(OrderExpiry::Expired);
+        }
+        if self.expires.0 > current.0.saturating_add(MAX_ORDER_EPOCHS) {
+            return Err(OrderExpiry::TooFarAhead);
+        }
+        Ok(())
+    }
+
     /// The message the client signs: the order on one chain.
     pub fn signing_message(&self, chain_id: &str) -> Hash {
         HashDomain::EgressOrder.hash_parts(&[chain_id.as_bytes(), &self.to_bytes()])
@@ -98,6 +111,17 @@ impl Decode for EgressOrder {
             expires: Epoch::decode(r)?,
         })
     }
+}
+
+/// Why an order is not payable in an epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OrderExpiry {
+    /// Its last payable epoch has passed.
+    #[error("the order has expired")]
+    Expired,
+    /// It expires more than [`MAX_ORDER_EPOCHS`] epochs ahead.
+    #[error("the order expires more than {MAX_ORDER_EPOCHS} epochs ahead")]
+    TooFarAhead,
 }
 
 /// An order with its signature: by the client's key, or by a verifier's for repairs.

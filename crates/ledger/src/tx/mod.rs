@@ -12,7 +12,7 @@ pub use compute::{
     MAX_JOB_MEMORY_BYTES, MAX_REPLICAS, PPM,
 };
 pub use device::{Antenna, Capability, DeviceClass};
-pub use egress::{EgressClaim, EgressOrder, SignedEgressOrder, MAX_EGRESS_CLAIMS, MAX_ORDER_EPOCHS};
+pub use egress::{EgressClaim, EgressOrder, OrderExpiry, SignedEgressOrder, MAX_EGRESS_CLAIMS, MAX_ORDER_EPOCHS};
 pub use governance::{Committee, GovAction};
 pub use kind::TxKind;
 pub use storage::{

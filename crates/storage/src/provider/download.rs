@@ -19,8 +19,8 @@ use std::{
     io::{Read, Seek, SeekFrom},
     sync::atomic::Ordering,
 };
-use trellis_ledger::{SignedEgressOrder, MAX_ORDER_EPOCHS};
-use trellis_primitives::Decode;
+use trellis_ledger::{OrderExpiry, SignedEgressOrder};
+use trellis_primitives::{Decode, Epoch};
 
 /// Longest order header accepted (an encoded order is ~230 bytes, twice that in hex).
 const MAX_ORDER_HEADER_BYTES: usize = 1_024;
@@ -74,7 +74,16 @@ pub(super) async fn download(
     let wanted = range(&headers, tree.len)?;
     let (start, end) = wanted.unwrap_or((0, tree.len.saturating_sub(1)));
     let length = if tree.len == 0 { 0 } else { end - start + 1 };
-    if let Some(order) = authorize(&p, &id, &headers).await? {
+    let order = authorize(&p, &id, &headers).await?;
+    let permit = p.0.downloads.clone().try_acquire_owned().map_err(|_| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("{MAX_CONCURRENT_DOWNLOADS} downloads in progress; retry shortly"),
+        )
+    })?;
+    // Recorded only once the download will be served: a busy refusal charges nobody.
+    if let Some(order) = order {
         let book = p.clone();
         tokio::task::spawn_blocking(move || book.0.egress.reserve(order, length))
             .await
@@ -89,13 +98,6 @@ pub(super) async fn download(
                 ReserveError::Disk(e) => Refusal::internal(e),
             })?;
     }
-    let permit = p.0.downloads.clone().try_acquire_owned().map_err(|_| {
-        Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            format!("{MAX_CONCURRENT_DOWNLOADS} downloads in progress; retry shortly"),
-        )
-    })?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let reader = p.clone();
     let runtime = tokio::runtime::Handle::current();
@@ -208,19 +210,15 @@ async fn authorize(p: &Provider, id: &PieceId, headers: &HeaderMap) -> Result<Op
             "orders are signed by the deal's client (or a verifier)".into(),
         ));
     }
-    if o.expires.0 < status.epoch {
-        return Err(paid(
-            "order_expired",
-            format!(
-                "the order expired after epoch {}; it is epoch {}",
-                o.expires.0, status.epoch
-            ),
-        ));
-    }
-    if o.expires.0 > status.epoch.saturating_add(MAX_ORDER_EPOCHS) {
-        return Err(invalid(format!(
-            "the order expires more than {MAX_ORDER_EPOCHS} epochs ahead; the ledger would not pay it"
-        )));
+    match o.payable_in(Epoch(status.epoch)) {
+        Ok(()) => {}
+        Err(e @ OrderExpiry::Expired) => {
+            return Err(paid(
+                "order_expired",
+                format!("{e} after epoch {}; it is epoch {}", o.expires.0, status.epoch),
+            ))
+        }
+        Err(e @ OrderExpiry::TooFarAhead) => return Err(invalid(format!("{e}; the ledger would not pay it"))),
     }
     let ask = p.egress_price();
     if o.price_per_gib.0 < ask {
