@@ -45,6 +45,14 @@ pub(super) fn take_credits<S: Store>(
     Ok(())
 }
 
+/// Adds `amount` to the earnings record at `key`: a device's `storage_earned` or
+/// `compute_earned` of an epoch, which the reward engine pays first.
+pub(super) fn add_earned<S: Store>(view: View<'_, '_, S>, key: Vec<u8>, amount: Credits) -> Result<(), TxFailure> {
+    let earned: Credits = view.read(&key)?.unwrap_or_default();
+    write(view, key, &earned.checked_add(amount).ok_or(TxFailure::Overflow)?);
+    Ok(())
+}
+
 /// Returns `amount` of escrowed credits to `who`.
 pub(super) fn return_credits<S: Store>(
     view: View<'_, '_, S>,

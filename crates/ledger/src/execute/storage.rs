@@ -182,9 +182,7 @@ pub(super) fn settle_deal<S: Store>(
             view.delete(report_key);
         }
         let provider = deal.terms.pieces[usize::from(index)].provider;
-        let key = keys::storage_earned(epoch, &provider);
-        let earned: Credits = view.read(&key)?.unwrap_or_default();
-        write(view, key, &earned.checked_add(price).ok_or(TxFailure::Overflow)?);
+        super::credits::add_earned(view, keys::storage_earned(epoch, &provider), price)?;
         total = total.checked_add(price).ok_or(TxFailure::Overflow)?;
     }
     deal.escrow = deal.escrow.checked_sub(total).ok_or(TxFailure::Overflow)?;

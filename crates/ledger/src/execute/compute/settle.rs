@@ -406,9 +406,7 @@ fn pay<S: Store>(
     );
     job.escrow = job.escrow.checked_sub(amount).ok_or(TxFailure::Overflow)?;
     job.paid = job.paid.checked_add(amount).ok_or(TxFailure::Overflow)?;
-    let key = keys::compute_earned(ctx.epoch, device);
-    let earned: Credits = view.read(&key)?.unwrap_or_default();
-    write(view, key, &earned.checked_add(amount).ok_or(TxFailure::Overflow)?);
+    credits::add_earned(view, keys::compute_earned(ctx.epoch, device), amount)?;
     update_supply(view, |s| {
         s.credits_spent = s.credits_spent.checked_add(amount)?;
         Some(())
