@@ -344,20 +344,12 @@ pub fn encode_pieces<R: Read, W: Write>(
         });
     }
     let mut trees: Vec<PieceHasher> = (0..n).map(|_| PieceHasher::new()).collect();
-    // Plaintext buffers go round: read into, sealed from, handed back after writing.
-    let spare: std::cell::RefCell<Vec<Vec<u8>>> = std::cell::RefCell::new(Vec::new());
-    let (mut next_segment, mut read) = (0u64, 0u64);
-    let mut done = 0u64;
-    crate::parallel::ordered(
-        crate::parallel::coding_threads(layout.segments()),
-        || {
-            if next_segment == layout.segments() {
-                return Ok(None);
-            }
-            let s = next_segment;
-            let mut buf = spare.borrow_mut().pop().unwrap_or_default();
+    let (mut read, mut done) = (0u64, 0u64);
+    crate::parallel::segments(
+        layout.segments(),
+        |s, buf: &mut Vec<u8>| {
             buf.resize(layout.plain_len(s), 0);
-            input.read_exact(&mut buf).map_err(|e| match e.kind() {
+            input.read_exact(buf).map_err(|e| match e.kind() {
                 std::io::ErrorKind::UnexpectedEof => CodecError::Length {
                     what: "input",
                     expected: layout.size,
@@ -366,26 +358,24 @@ pub fn encode_pieces<R: Read, W: Write>(
                 _ => CodecError::Io(format!("reading the input: {e}")),
             })?;
             read += buf.len() as u64;
-            next_segment += 1;
-            Ok(Some((s, buf)))
+            Ok(())
         },
         || Coder::new(key, nonce, layout),
-        |coder, (s, plain): (u64, Vec<u8>)| {
+        |coder, s, plain| {
             let mut shards = Vec::with_capacity(n * layout.shard_len(s));
-            coder.encode_segment(s, &plain, |_, shard| {
+            coder.encode_segment(s, plain, |_, shard| {
                 shards.extend_from_slice(shard);
                 Ok(())
             })?;
-            Ok((s, plain, shards))
+            Ok(shards)
         },
-        |(s, plain, shards)| {
+        |s, plain, shards| {
             for (i, shard) in shards.chunks(layout.shard_len(s)).enumerate() {
                 trees[i].update(shard);
                 pieces[i].write_all(shard).map_err(io("writing a piece"))?;
             }
             done += plain.len() as u64;
             progress(done);
-            spare.borrow_mut().push(plain);
             Ok(())
         },
     )?;
@@ -439,44 +429,31 @@ pub fn decode_pieces<R: Read, W: Write>(
 ) -> Result<(), CodecError> {
     let n = layout.params.total_shards();
     let (mut readers, chosen) = index_pieces(pieces, layout, None)?;
-    // Shard buffers (one per chosen piece) go round like the encoder's plaintext buffers.
-    let spare: std::cell::RefCell<Vec<Vec<Vec<u8>>>> = std::cell::RefCell::new(Vec::new());
-    let mut next_segment = 0u64;
+    // One shard buffer per chosen piece, read on the calling thread, rebuilt on a worker.
     let mut done = 0u64;
-    crate::parallel::ordered(
-        crate::parallel::coding_threads(layout.segments()),
-        || {
-            if next_segment == layout.segments() {
-                return Ok(None);
-            }
-            let s = next_segment;
-            let shard_len = layout.shard_len(s);
-            let mut bufs = spare
-                .borrow_mut()
-                .pop()
-                .unwrap_or_else(|| vec![Vec::new(); chosen.len()]);
+    crate::parallel::segments(
+        layout.segments(),
+        |s, bufs: &mut Vec<Vec<u8>>| {
+            bufs.resize(chosen.len(), Vec::new());
             for (buf, &i) in bufs.iter_mut().zip(&chosen) {
-                buf.resize(shard_len, 0);
+                buf.resize(layout.shard_len(s), 0);
                 if let Some(r) = readers[i].as_mut() {
                     r.read_exact(buf).map_err(io("reading a piece"))?;
                 }
             }
-            next_segment += 1;
-            Ok(Some((s, bufs)))
+            Ok(())
         },
         || Coder::new(key, nonce, layout),
-        |coder, (s, bufs): (u64, Vec<Vec<u8>>)| {
+        |coder, s, bufs| {
             let shards: Vec<Option<&[u8]>> = (0..n)
                 .map(|i| chosen.iter().position(|&c| c == i).map(|j| bufs[j].as_slice()))
                 .collect();
-            let plain = coder.decode_segment(s, &shards)?;
-            Ok((plain, bufs))
+            coder.decode_segment(s, &shards)
         },
-        |(plain, bufs)| {
+        |_, _, plain| {
             out.write_all(&plain).map_err(io("writing the output"))?;
             done += plain.len() as u64;
             progress(done);
-            spare.borrow_mut().push(bufs);
             Ok(())
         },
     )

@@ -82,6 +82,47 @@ where
     })
 }
 
+/// [`ordered`] over the segments `0..count` of a file, with the buffers segments are read into
+/// recycled: `fill(s, buf)` reads segment `s` into a spare buffer on the calling thread,
+/// `work(state, s, buf)` codes it on a worker, `consume(s, buf, output)` writes the result on the
+/// calling thread in segment order, after which `buf` is reused.
+pub fn segments<B, O, S>(
+    count: u64,
+    mut fill: impl FnMut(u64, &mut B) -> Result<(), CodecError>,
+    init: impl Fn() -> S + Sync,
+    work: impl Fn(&mut S, u64, &B) -> Result<O, CodecError> + Sync,
+    mut consume: impl FnMut(u64, &B, O) -> Result<(), CodecError>,
+) -> Result<(), CodecError>
+where
+    B: Default + Send,
+    O: Send,
+{
+    let spare: std::cell::RefCell<Vec<B>> = std::cell::RefCell::new(Vec::new());
+    let mut next = 0u64;
+    ordered(
+        coding_threads(count),
+        || {
+            if next == count {
+                return Ok(None);
+            }
+            let mut buf = spare.borrow_mut().pop().unwrap_or_default();
+            fill(next, &mut buf)?;
+            next += 1;
+            Ok(Some((next - 1, buf)))
+        },
+        init,
+        |state, (s, buf): (u64, B)| {
+            let out = work(state, s, &buf)?;
+            Ok((s, buf, out))
+        },
+        |(s, buf, out)| {
+            consume(s, &buf, out)?;
+            spare.borrow_mut().push(buf);
+            Ok(())
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
