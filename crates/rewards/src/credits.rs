@@ -89,12 +89,16 @@ pub fn pay_pool(
     let rest = pool_amount
         .checked_sub(Amount::from_units(credits_paid))
         .ok_or(RewardError::Overflow)?;
+    // Units share what credits left; when credits took the pool, `rest` is only the rounding.
     let by_units = if owed_total < pool { rest } else { Amount::ZERO };
-    let (unit_payouts, mut remainder) = crate::payout::distribute(by_units, shares)?;
-    if owed_total >= pool {
-        remainder = rest;
-    }
-    // Merge: every device with credits or units, sorted by device.
+    let (unit_payouts, unit_remainder) = crate::payout::distribute(by_units, shares)?;
+    let remainder = rest
+        .checked_sub(by_units)
+        .and_then(|r| r.checked_add(unit_remainder))
+        .ok_or(RewardError::Overflow)?;
+    // Merge: every device with credits or units, sorted by device. Every unit payout carries the
+    // same pool total; a device paid only for credits shows it too.
+    let pool_units = unit_payouts.first().map_or(0, |p| p.pool_units);
     let mut merged: Vec<DevicePayout> = Vec::new();
     for (share, &paid) in shares.iter().zip(&for_credits) {
         if paid == 0 {
@@ -105,7 +109,7 @@ pub fn pay_pool(
             owner: share.owner,
             pool: share.pool,
             units: share.units,
-            pool_units: 0,
+            pool_units,
             pool_amount,
             amount: Amount::from_units(paid),
             for_credits: Amount::from_units(paid),
@@ -123,14 +127,9 @@ pub fn pay_pool(
                     .amount
                     .checked_add(unit_payout.amount)
                     .ok_or(RewardError::Overflow)?;
-                existing.pool_units = unit_payout.pool_units;
             }
             Err(i) => merged.insert(i, unit_payout),
         }
-    }
-    let pool_units = merged.iter().map(|p| p.pool_units).max().unwrap_or(0);
-    for p in &mut merged {
-        p.pool_units = pool_units;
     }
     debug_assert_eq!(
         merged.iter().map(|p| u128::from(p.amount.units())).sum::<u128>() + u128::from(remainder.units()),

@@ -171,6 +171,7 @@ pub(crate) async fn fetch_file(
         }
     }
     bar.finish_and_clear();
+    let chain = crate::client::Client::new(api)?;
     for (index, provider) in &bad_data {
         // The download is unsigned, so this proves nothing by itself; on chain it buys the piece
         // an audit on every chunk a challenge allows, which a provider serving bad bytes fails.
@@ -180,9 +181,8 @@ pub(crate) async fn fetch_file(
             index: *index as u16,
         };
         // One at a time, each waited for: the next report takes the next nonce.
-        let client = crate::client::Client::new(api)?;
-        let submitted = match client.sign_and_submit(key, report, None).await {
-            Ok(tx) => client.wait(&tx, std::time::Duration::from_secs(30)).await.map(|_| ()),
+        let submitted = match chain.sign_and_submit(key, report, None).await {
+            Ok(tx) => chain.wait(&tx, std::time::Duration::from_secs(30)).await.map(|_| ()),
             Err(e) => Err(e),
         };
         if let Err(e) = submitted {
