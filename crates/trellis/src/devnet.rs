@@ -9,7 +9,7 @@ use crate::{
     air_hub::AirHub,
     config::NodeConfig,
     coverage_source::CoverageSource,
-    hotspots::{cheaters, onboard_owned_hotspots, start_agent, AgentEnv, Cheat, OwnedHotspot},
+    hotspots::{cheaters, onboard_owned_hotspots, AgentEnv, Cheat, OwnedHotspot},
     keystore::Keystore,
     oracle::RewardOracle,
     run::{self, RunningNode},
@@ -45,8 +45,6 @@ impl DeviceDirectory for NodeDirectory {
 
 /// Passphrase of the demo key files. They hold play money on a local chain.
 pub(crate) const DEVNET_PASSPHRASE: &str = "devnet";
-/// Devices onboarded per class.
-const DEVICES_PER_CLASS: u32 = 3;
 /// How long the setup may take before devnet gives up.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -187,7 +185,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         .map_err(anyhow::Error::msg)?;
     let ingest_url = format!("http://{}/v1/reports", ingest.addr);
     // The simulated air, in process, and one `trellis agent hotspot` process per hotspot.
-    let air = serve_air(&running, args.air_listen, AirModel::default()).await?;
+    let air = serve_air(&running, args.air_listen, crate::hotspots::devnet_air()).await?;
     // The colluders' off-band channel: everyone hears everyone, at an RSSI plausible for their
     // asserted distance (path-loss exponent 2.5, little fading).
     let collusion = AirModel {
@@ -203,20 +201,11 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         node_url: &url,
         ingest_url: &format!("http://{}", ingest.addr),
         air,
-        // Each hotspot beacons every 12 block intervals; the verifier allows one per 8.
-        beacon_interval_ms: 12 * args.block_interval_ms,
+        // Each hotspot beacons every 40 block intervals (3 times an epoch); the verifier allows
+        // one per 32.
+        beacon_interval_ms: 40 * args.block_interval_ms,
     };
-    let mut agents = Vec::new();
-    for i in 0..DEVICES_PER_CLASS {
-        agents.push(start_agent(
-            &env,
-            &device_key_name(DeviceClass::Hotspot, i),
-            Cheat::None,
-        )?);
-    }
-    for (name, _, cheat) in cheaters() {
-        agents.push(start_agent(&env, name, cheat)?);
-    }
+    let agents = crate::hotspots::start_agents(&env)?;
     // Storage providers, one `trellis agent storage` process each, with their URLs on chain.
     let providers = {
         let (dir, node, url) = (args.dir.clone(), running.node.clone(), url.clone());
@@ -249,8 +238,8 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     };
     audit.validate(epoch_ms).map_err(anyhow::Error::msg)?;
     let coverage_config = CoverageConfig {
-        // Each simulated hotspot beacons every (hotspots × round) = 12 block intervals.
-        beacon_interval_ms: 8 * args.block_interval_ms,
+        // Each simulated hotspot beacons every 40 block intervals.
+        beacon_interval_ms: 32 * args.block_interval_ms,
         ..CoverageConfig::default()
     };
     let oracle = RewardOracle {
@@ -300,7 +289,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     );
     println!(
         "  ingest:     {ingest_url}   ({} honest and {} cheating hotspot agents report through it)",
-        DEVICES_PER_CLASS,
+        crate::hotspots::HONEST_HOTSPOTS,
         cheaters().len()
     );
     println!(
@@ -347,11 +336,14 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         genesis_epoch_len(),
         args.dir.display()
     );
+    let per_class: Vec<String> = DeviceClass::ALL
+        .into_iter()
+        .map(|c| format!("{} {}", crate::devnet_storage::count_for(c), c.name()))
+        .collect();
     println!(
-        "  devices:    {} onboarded ({} per class, {} storage providers), e.g.",
+        "  devices:    {} honest onboarded ({}), e.g.",
         devices.len(),
-        DEVICES_PER_CLASS,
-        crate::devnet_storage::STORAGE_PROVIDERS
+        per_class.join(", ")
     );
     let mut shown = std::collections::BTreeSet::new();
     for (class, device) in &devices {
@@ -485,7 +477,7 @@ fn setup(node: &Node, sensor_interval_s: u64) -> Result<Vec<(DeviceClass, Device
         }));
     }
     for (c, class) in DeviceClass::ALL.into_iter().enumerate() {
-        for i in 0..crate::devnet_storage::count_for(class, DEVICES_PER_CLASS) {
+        for i in 0..crate::devnet_storage::count_for(class) {
             let dk = device_key(class, i);
             let device = DeviceAddress::from(dk.public());
             devices.push((class, device));
@@ -535,14 +527,7 @@ fn setup(node: &Node, sensor_interval_s: u64) -> Result<Vec<(DeviceClass, Device
             .collect::<Result<Vec<_>, _>>()?;
         wait_all(node, &ids)?;
     }
-    let honest: Vec<OwnedHotspot> = (0..DEVICES_PER_CLASS)
-        .map(|i| OwnedHotspot {
-            owner: format!("hotspot-owner-{i}"),
-            device: device_key_name(DeviceClass::Hotspot, i),
-            location: (37.70, -122.50 + 0.03 * f64::from(i)),
-        })
-        .collect();
-    onboard_owned_hotspots(node, &maker, &tx, &operator, &honest)?;
+    onboard_owned_hotspots(node, &maker, &tx, &operator, &crate::hotspots::honest_hotspots())?;
     let ring: Vec<OwnedHotspot> = cheaters()
         .into_iter()
         .enumerate()

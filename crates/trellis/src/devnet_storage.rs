@@ -131,14 +131,13 @@ pub(crate) fn publish_endpoints(node: &Node, owner: &Keypair, urls: Vec<(String,
     wait_all(node, &pending)
 }
 
-/// How many devices of `class` devnet onboards: the storage and compute provider counts, or
-/// the per-class default.
-pub(crate) fn count_for(class: DeviceClass, default: u32) -> u32 {
+/// How many honest devices of `class` devnet onboards.
+pub(crate) fn count_for(class: DeviceClass) -> u32 {
     match class {
+        DeviceClass::Hotspot => crate::hotspots::HONEST_HOTSPOTS,
         DeviceClass::Storage => STORAGE_PROVIDERS,
         DeviceClass::Compute => crate::devnet_compute::COMPUTE_PROVIDERS,
         DeviceClass::Sensor => crate::devnet_sensors::WEATHER_STATIONS,
         DeviceClass::Energy => crate::devnet_sensors::ENERGY_METERS,
-        _ => default,
     }
 }

@@ -11,6 +11,7 @@ use std::{ffi::OsString, net::SocketAddr, path::Path};
 use trellis_chain::Node;
 use trellis_ledger::{Antenna, DeviceClass, StateRead as _, Transaction, TxKind};
 use trellis_primitives::{Amount, DeviceAddress, Keypair, Location};
+use trellis_sim::air::AirModel;
 
 /// The RSSI the forger claims for every witness, centi-dBm (as if right next to the beaconer).
 pub(crate) const FORGED_RSSI_CENTI_DBM: i64 = -3_000;
@@ -38,29 +39,84 @@ pub(crate) enum Cheat {
     Colluder,
 }
 
-/// Where the Sybil cluster really is.
-const SYBIL_SITE: (f64, f64) = (37.76, -122.40);
+/// Honest hotspots: enough neighbours around every hotspot for the verifier's statistics (the
+/// region's fading, the location fit) to judge links, as in a city where a network has taken off.
+pub(crate) const HONEST_HOTSPOTS: u32 = 24;
+/// Columns of the honest grid (rows follow).
+const GRID_COLUMNS: u32 = 6;
+/// The grid's south-west corner (lat, lng): the south of San Francisco.
+const GRID_ORIGIN: (f64, f64) = (37.715, -122.495);
+/// Grid spacing, degrees of latitude and longitude (~2 km each way at 37.7° N).
+const GRID_STEP: (f64, f64) = (0.018, 0.0227);
+
+/// The devnet's radio environment: urban log-distance path loss (exponent 3.5, σ 6 dB), so a
+/// hotspot hears its neighbours up to 5-8 km away, not the whole city.
+pub(crate) fn devnet_air() -> AirModel {
+    AirModel {
+        exponent: 3.5,
+        shadowing_sigma_db: 6.0,
+        sensitivity_dbm: -130.0,
+    }
+}
+
+/// The honest hotspots, each under an owner of its own: a grid ~2 km apart over San Francisco,
+/// every point moved up to ~450 m in a direction fixed by its index (real sites are not on a grid).
+pub(crate) fn honest_hotspots() -> Vec<OwnedHotspot> {
+    (0..HONEST_HOTSPOTS)
+        .map(|i| {
+            let (row, col) = (f64::from(i / GRID_COLUMNS), f64::from(i % GRID_COLUMNS));
+            // A fixed irrational rotation per index spreads the offsets evenly around the circle.
+            let angle = f64::from(i) * 2.399_963;
+            let (lat, lng) = (
+                GRID_ORIGIN.0 + row * GRID_STEP.0 + 0.004 * angle.sin(),
+                GRID_ORIGIN.1 + col * GRID_STEP.1 + 0.005 * angle.cos(),
+            );
+            OwnedHotspot {
+                owner: format!("hotspot-owner-{i}"),
+                device: crate::devnet::device_key_name(DeviceClass::Hotspot, i),
+                location: (lat, lng),
+            }
+        })
+        .collect()
+}
+
+/// Where the Sybil cluster's radios really are: among the honest hotspots.
+const SYBIL_SITE: (f64, f64) = (37.745, -122.44);
 
 /// The devnet's cheaters: (device key name, asserted location, behaviour). Owned by `mallory`.
 pub(crate) fn cheaters() -> Vec<(&'static str, (f64, f64), Cheat)> {
     let sybil = Cheat::Sybil { actual: SYBIL_SITE };
     vec![
-        ("cheater-sybil-0", SYBIL_SITE, sybil),
-        ("cheater-sybil-1", (37.78, -122.38), sybil),
-        ("cheater-sybil-2", (37.745, -122.375), sybil),
+        // Three identities on one site, each asserted 2.5-3 km from it in a different direction.
+        ("cheater-sybil-0", (37.768, -122.44), sybil),
+        ("cheater-sybil-1", (37.733, -122.412), sybil),
+        ("cheater-sybil-2", (37.731, -122.47), sybil),
         ("cheater-ring-0", (37.30, -122.00), Cheat::Colluder),
         ("cheater-ring-1", (37.90, -121.55), Cheat::Colluder),
         ("cheater-ring-2", (37.95, -122.55), Cheat::Colluder),
-        ("cheater-rssi-forger", (37.70, -122.41), Cheat::RssiForger),
+        ("cheater-rssi-forger", (37.76, -122.475), Cheat::RssiForger),
         // Asserts ~39 km north of where its radio really is, among the honest hotspots.
         (
             "cheater-location-spoofer",
-            (38.055, -122.47),
+            (38.075, -122.42),
             Cheat::LocationSpoofer {
-                actual: (37.705, -122.47),
+                actual: (37.725, -122.42),
             },
         ),
     ]
+}
+
+/// Starts an agent process for every honest hotspot and every cheater.
+pub(crate) fn start_agents(env: &AgentEnv<'_>) -> Result<Vec<NodeProcess>> {
+    let honest = honest_hotspots();
+    let mut agents = Vec::with_capacity(honest.len() + cheaters().len());
+    for h in &honest {
+        agents.push(start_agent(env, &h.device, Cheat::None)?);
+    }
+    for (name, _, cheat) in cheaters() {
+        agents.push(start_agent(env, name, cheat)?);
+    }
+    Ok(agents)
 }
 
 /// Where the agents find the rest of the devnet.
@@ -76,7 +132,7 @@ pub(crate) struct AgentEnv<'a> {
 
 /// Starts one agent process for the demo key `name`, behaving as `cheat`. Its seed goes to
 /// `dir/agents/<name>.seed` (demo keys are public anyway) and its log next to it.
-pub(crate) fn start_agent(env: &AgentEnv<'_>, name: &str, cheat: Cheat) -> Result<NodeProcess> {
+fn start_agent(env: &AgentEnv<'_>, name: &str, cheat: Cheat) -> Result<NodeProcess> {
     let agents = env.dir.join("agents");
     std::fs::create_dir_all(&agents)?;
     let seed_file = agents.join(format!("{name}.seed"));

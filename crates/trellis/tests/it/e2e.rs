@@ -22,6 +22,8 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
 
     let status = get(&url, "/v1/status").unwrap();
     assert_eq!(status["chain_id"], "trellis-devnet");
+    // The first epoch every hotspot agent ran through from its start.
+    let first_full_epoch = status["epoch"].as_u64().unwrap() + 1;
     let min_fee = units(&get(&url, "/v1/params").unwrap()["params"]["min_fee"]);
     let price = 1_500_000u64; // devnet genesis price, micro-USD per TRL
     let credit_price = get(&url, "/v1/params").unwrap()["params"]["credit_price_micro_usd"]
@@ -182,7 +184,7 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
         .unwrap();
     let deadline = std::time::Instant::now() + DEADLINE;
     let (epoch, breakdown) = 'found: loop {
-        for e in 1..20 {
+        for e in first_full_epoch..first_full_epoch + 20 {
             // Settled means archived, posted and every claim paid (the archive is written first).
             let settled = get(&url, &format!("/v1/manifests/{e}"))
                 .is_ok_and(|m| m["manifest"]["claimed"] == m["manifest"]["total"]);
@@ -221,24 +223,37 @@ fn devnet_wallet_transfer_burn_stake_show_up_in_the_api() {
         "{f}"
     );
     assert!(f["payouts"].as_array().unwrap().is_empty(), "{f}");
-    // The other cheaters, against the honest hotspot in the same epoch (devnet measurements over
-    // epochs 3-11: honest ~33 M micro-units, spoofer ~45 %, each Sybil ~79 %, forger 0; the
-    // collusion ring, with distinct owners and plausible fabricated RSSI, ~90-110 %: physics
-    // cannot see it).
-    let coverage_units = |name: &str| -> u64 {
+    // The other cheaters, in the same epoch. Among devnet's 24 honest hotspots every statistical
+    // check has neighbours to work with; measured over epochs 1-15 of a devnet run, each of
+    // them earned 0 in every epoch, each for its own reason (before, with 3 honest hotspots:
+    // spoofer ~45 %, Sybils ~79 %, ring ~100 % of an honest hotspot).
+    let coverage_share = |name: &str| -> serde_json::Value {
         let device = lines
             .iter()
             .find_map(|l| l.trim().strip_prefix(name).map(|r| r.trim().to_string()))
             .unwrap();
         let b = get(&url, &format!("/v1/rewards/{epoch}/devices/{device}")).unwrap();
-        b["shares"][0]["units"].as_u64().unwrap()
+        b["shares"][0].clone()
     };
-    let honest_units = share["units"].as_u64().unwrap();
-    let spoofer = coverage_units("cheater-location-spoofer");
-    assert!(spoofer < honest_units, "spoofer {spoofer} vs honest {honest_units}");
-    for sybil in ["cheater-sybil-0", "cheater-sybil-1", "cheater-sybil-2"] {
-        let units = coverage_units(sybil);
-        assert!(units < honest_units, "{sybil} {units} vs honest {honest_units}");
+    let caught = [
+        // Heard by its neighbours far louder than 39 km allows.
+        ("cheater-location-spoofer", "beacon_location_inconsistent"),
+        // One site, three identities asserted 2.5-3 km from it: the location fit puts each back.
+        ("cheater-sybil-0", "beacon_located_elsewhere"),
+        ("cheater-sybil-1", "beacon_located_elsewhere"),
+        ("cheater-sybil-2", "beacon_located_elsewhere"),
+        // 60-90 km apart with made-up RSSI: far louder than the region's measured path loss.
+        ("cheater-ring-0", "beacon_location_inconsistent"),
+        ("cheater-ring-1", "beacon_location_inconsistent"),
+        ("cheater-ring-2", "beacon_location_inconsistent"),
+    ];
+    for (name, reason) in caught {
+        let s = coverage_share(name);
+        assert_eq!(s["units"], 0, "{name} earned: {s}");
+        assert!(
+            s["breakdown"]["rejected_reports"][reason].as_u64().unwrap_or(0) > 0,
+            "{name} not refused for {reason}: {s}"
+        );
     }
     let sybil_reports = get(
         &url,
