@@ -4,10 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
 use trellis_compute::{Executor, Limits};
 
+/// One engine for the whole run, as a provider has (creating one per input would dominate).
+static EXECUTOR: OnceLock<Executor> = OnceLock::new();
+
 fuzz_target!(|data: &[u8]| {
-    let exec = Executor::new();
+    let exec = EXECUTOR.get_or_init(Executor::new);
     let Ok(module) = exec.load(data) else { return };
     let limits = Limits { fuel: 200_000, memory_bytes: 1 << 20 };
     for entry in module.entries() {

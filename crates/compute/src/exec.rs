@@ -1,23 +1,32 @@
-//! The deterministic executor: a job module run by wasmi under a fuel budget and a memory cap.
+//! The deterministic executor: a job module compiled by wasmtime (Cranelift) and run under a
+//! fuel budget and a memory cap.
 //!
-//! Why wasmi (an interpreter) and not wasmtime (a JIT): determinism has to hold on every
-//! verifier's machine, and wasmi gives it by construction: fuel is counted per interpreted
-//! instruction (the same count everywhere), floats follow the Wasm 3.0 deterministic profile
-//! (NaNs canonicalised, the `deterministic` feature), and there is no code generation that
-//! could differ by CPU. The measured cost of that choice is in BENCHMARKS.md (`bench compute`).
+//! Determinism has to hold on every verifier's machine. What makes it hold here:
+//! - **Fuel** is counted per WebAssembly operator by wasmtime's own instrumentation, inserted
+//!   while translating the module and the same whatever the CPU; the release is pinned
+//!   ([`crate::limits::RUNTIME_ID`]) because another could count differently.
+//! - **Floats**: IEEE 754 fixes every result but which NaN comes out; [`crate::canon`] rewrites
+//!   the module so the only places a NaN's bits are observable see the canonical NaN. SIMD,
+//!   relaxed SIMD, threads, 64-bit and multiple memories are switched off; no operation left has
+//!   a host-dependent result.
+//! - **Stack depth** is the one limit that is not the same everywhere (native frames differ by
+//!   CPU and compiler), so running out of stack is not an outcome: nothing is committed
+//!   ([`ModuleError::StackExhausted`]); the job times out and is refunded or re-run.
+//! - The module imports **nothing**, so it cannot reach a clock, randomness, threads, the network
+//!   or the file system: there is nothing to call.
 //!
-//! The job ABI: a module imports **nothing** (so it cannot reach a clock, randomness, threads,
-//! the network or the file system: there is nothing to call), exports a `memory`, an
-//! `alloc(len: i32) -> i32` and entry points `(ptr: i32, len: i32) -> i64`. The host copies the
-//! input into memory at `alloc(len)`, calls the entry, and reads the output region
+//! Why a JIT and not the interpreter it replaced (wasmi 2.0): the same kernel ran at 0.10 of
+//! native in wasmi and at ~0.9 here (BENCHMARKS.md, "Compute").
+//!
+//! The job ABI: a module exports a `memory`, an `alloc(len: i32) -> i32` and entry points
+//! `(ptr: i32, len: i32) -> i64`, and has no start function. The host copies the input into
+//! memory at `alloc(len)`, calls the entry, and reads the output region
 //! `ptr = r >> 32 & 0x7fff_ffff`, `len = r & 0xffff_ffff`; the top bit of `r` marks the region
 //! as the module's own UTF-8 reason for refusing the input.
 
 use crate::limits::{MAX_MEMORY_BYTES, MAX_MODULE_BYTES, MAX_OUTPUT_BYTES};
 use serde::{Deserialize, Serialize};
-use wasmi::{
-    CompilationMode, Config, Engine, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, TrapCode,
-};
+use wasmtime::{Config, Engine, Instance, Memory, Module, ResourceLimiter, Store, Trap as WasmTrap};
 
 /// The flag bit of an entry point's result: the region is an error message.
 const ERROR_FLAG: u64 = 1 << 63;
@@ -29,7 +38,7 @@ pub enum ModuleError {
     #[error("module is {0} bytes; at most {MAX_MODULE_BYTES}")]
     TooLarge(usize),
     /// Not valid WebAssembly, or uses a feature the deterministic runtime leaves out (threads and
-    /// shared memory, SIMD, relaxed SIMD).
+    /// shared memory, SIMD, relaxed SIMD, 64-bit or several memories, a start function).
     #[error("not a valid deterministic WebAssembly module: {0}")]
     Invalid(String),
     /// Imports something. Jobs get nothing from the host: no clock, no randomness, no I/O.
@@ -49,6 +58,10 @@ pub enum ModuleError {
     /// outcome: nothing deterministic can be committed; the provider should not take the job).
     #[error("this machine ran out of memory running the job")]
     HostOutOfMemory,
+    /// The job recursed deeper than this machine's stack allows. How deep that is depends on the
+    /// CPU and the compiler, so it is not an outcome anyone could commit to or replay.
+    #[error("the job ran out of native stack (recursion too deep); stack depth is not deterministic, so nothing is committed")]
+    StackExhausted,
     /// Declares more memory up front than the job's cap.
     #[error("module needs {needed_bytes} bytes of memory up front; the job allows {cap_bytes}")]
     MemoryTooLarge {
@@ -62,7 +75,7 @@ pub enum ModuleError {
 /// What a job may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
-    /// The fuel budget (wasmi's instruction count).
+    /// The fuel budget (WebAssembly operators, counted by wasmtime).
     pub fuel: u64,
     /// The most linear memory the module may have, bytes.
     pub memory_bytes: u64,
@@ -103,7 +116,8 @@ pub enum Trap {
     Unreachable,
     /// A load or store outside memory.
     MemoryOutOfBounds,
-    /// Recursion too deep.
+    /// Recursion too deep. Kept so outcomes committed before the JIT still decode; the
+    /// executor now reports deep recursion as [`ModuleError::StackExhausted`] instead.
     StackOverflow,
     /// Integer division by zero or overflow, or a bad float-to-int conversion.
     Arithmetic,
@@ -141,7 +155,8 @@ pub struct Execution {
     pub fuel_used: u64,
 }
 
-/// A module that passed [`Executor::load`]: valid, import-free, with the ABI exports.
+/// A module that passed [`Executor::load`]: valid, import-free, with the ABI exports, rewritten
+/// by [`crate::canon`] and compiled.
 pub struct JobModule {
     module: Module,
     initial_memory_bytes: u64,
@@ -168,9 +183,10 @@ impl JobModule {
     }
 }
 
-fn is_entry_type(ty: &wasmi::FuncType) -> bool {
-    use wasmi::ValType::{I32, I64};
-    ty.params() == [I32, I32] && ty.results() == [I64]
+fn is_entry_type(ty: &wasmtime::FuncType) -> bool {
+    let params: Vec<_> = ty.params().collect();
+    let results: Vec<_> = ty.results().collect();
+    params.len() == 2 && params.iter().all(|p| p.is_i32()) && results.len() == 1 && results[0].is_i64()
 }
 
 /// The runtime, configured once for determinism.
@@ -184,51 +200,91 @@ impl Default for Executor {
     }
 }
 
+/// Most table elements a job may have (a Rust program's function table is a few hundred).
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// What a job's store may grow to, and whether it was refused.
 struct HostState {
-    limits: StoreLimits,
+    memory_cap: usize,
+    /// Set when the job tried to grow memory past the cap (the trap is then [`Trap::MemoryCap`]).
+    refused_growth: bool,
+}
+
+impl ResourceLimiter for HostState {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.memory_cap {
+            self.refused_growth = true;
+            return Err(wasmtime::Error::msg("memory cap"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn tables(&self) -> usize {
+        1
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
 }
 
 impl Executor {
     /// An executor with the deterministic configuration.
     pub fn new() -> Self {
-        let mut config = Config::default();
+        let mut config = Config::new();
         config
             .consume_fuel(true)
-            // Validate and translate every function up front: a bad module is refused before it
-            // runs, never half-way through.
-            .compilation_mode(CompilationMode::Eager)
-            // Host-dependent proposals stay off; SIMD (and its non-deterministic relaxed form)
-            // and 64-bit memories are not even compiled in (wasmi's `simd` and
-            // `memory64` features are off).
+            // Host-dependent proposals stay off: SIMD (and its non-deterministic relaxed form),
+            // 64-bit and multiple memories. Threads are not compiled in.
+            .wasm_simd(false)
+            .wasm_relaxed_simd(false)
+            .wasm_memory64(false)
             .wasm_multi_memory(false)
-            .allow_start_fn(false);
-        Self {
-            engine: Engine::new(&config),
-        }
+            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        // The configuration is fixed and valid, so this cannot fail; if it ever did, the default
+        // engine would still refuse nothing the jobs need.
+        let engine = Engine::new(&config).unwrap_or_default();
+        Self { engine }
     }
 
-    /// Checks a module against the job ABI.
+    /// Checks a module against the job ABI, rewrites it (see [`crate::canon`]) and compiles it.
     pub fn load(&self, bytes: &[u8]) -> Result<JobModule, ModuleError> {
         if bytes.len() > MAX_MODULE_BYTES {
             return Err(ModuleError::TooLarge(bytes.len()));
         }
-        let module = Module::new(&self.engine, bytes).map_err(|e| ModuleError::Invalid(e.to_string()))?;
+        Module::validate(&self.engine, bytes).map_err(|e| ModuleError::Invalid(format!("{e:#}")))?;
+        let canonical = crate::canon::canonicalise(bytes).map_err(|e| ModuleError::Invalid(e.to_string()))?;
+        let module = Module::new(&self.engine, &canonical).map_err(|e| ModuleError::Invalid(format!("{e:#}")))?;
         if let Some(import) = module.imports().next() {
             return Err(ModuleError::Imports {
                 module: import.module().to_string(),
                 name: import.name().to_string(),
             });
         }
+        if has_start_function(bytes) {
+            return Err(ModuleError::Invalid(
+                "a start function (job modules run only through their entry points)".into(),
+            ));
+        }
         let mut initial_memory_bytes = None;
         let mut has_alloc = false;
         for export in module.exports() {
             match (export.name(), export.ty()) {
-                ("memory", wasmi::ExternType::Memory(m)) => {
+                ("memory", wasmtime::ExternType::Memory(m)) => {
                     initial_memory_bytes = Some(m.minimum().saturating_mul(65_536))
                 }
-                ("alloc", wasmi::ExternType::Func(f)) => {
-                    use wasmi::ValType::I32;
-                    has_alloc = f.params() == [I32] && f.results() == [I32];
+                ("alloc", wasmtime::ExternType::Func(f)) => {
+                    let params: Vec<_> = f.params().collect();
+                    let results: Vec<_> = f.results().collect();
+                    has_alloc = params.len() == 1 && params[0].is_i32() && results.len() == 1 && results[0].is_i32();
                 }
                 _ => {}
             }
@@ -244,7 +300,8 @@ impl Executor {
     }
 
     /// Runs `entry` on `input`. Errors only for what is wrong before execution starts (the
-    /// module's memory, a missing entry); everything after is an [`Outcome`].
+    /// module's memory, a missing entry) and for what this machine could not do (memory, stack);
+    /// everything else is an [`Outcome`].
     pub fn run(&self, module: &JobModule, entry: &str, input: &[u8], limits: Limits) -> Result<Execution, ModuleError> {
         let cap = limits.memory_bytes.min(MAX_MEMORY_BYTES);
         if module.initial_memory_bytes > cap {
@@ -257,24 +314,15 @@ impl Executor {
             return Err(ModuleError::MissingExport(format!("`{entry}(i32, i32) -> i64`")));
         }
         let host = HostState {
-            limits: StoreLimitsBuilder::new()
-                .memory_size(usize::try_from(cap).unwrap_or(usize::MAX))
-                .memories(1)
-                .tables(1)
-                .instances(1)
-                .trap_on_grow_failure(true)
-                .build(),
+            memory_cap: usize::try_from(cap).unwrap_or(usize::MAX),
+            refused_growth: false,
         };
         let mut store = Store::new(&self.engine, host);
-        store.limiter(|h| &mut h.limits);
+        store.limiter(|h| h);
         store
             .set_fuel(limits.fuel)
             .map_err(|e| ModuleError::Invalid(e.to_string()))?;
-        let outcome = self
-            .call(&mut store, module, entry, input)
-            .ok_or(ModuleError::HostOutOfMemory)?;
-        // wasmi charges a block's fuel before running it, so a job that runs out stops with a
-        // little fuel it could not spend; it has used its whole budget all the same.
+        let outcome = self.call(&mut store, module, entry, input)?;
         let fuel_used = match outcome {
             Outcome::Trapped { trap: Trap::OutOfFuel } => limits.fuel,
             _ => limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
@@ -283,46 +331,59 @@ impl Executor {
         Ok(Execution { outcome, fuel_used })
     }
 
-    /// The outcome, or `None` if the host itself ran out of memory.
-    fn call(&self, store: &mut Store<HostState>, module: &JobModule, entry: &str, input: &[u8]) -> Option<Outcome> {
-        let trapped = |trap: Option<Trap>| trap.map(|trap| Outcome::Trapped { trap });
-        let instance = match Linker::<HostState>::new(&self.engine).instantiate_and_start(&mut *store, &module.module) {
+    /// The outcome, or what this machine could not do.
+    fn call(
+        &self,
+        store: &mut Store<HostState>,
+        module: &JobModule,
+        entry: &str,
+        input: &[u8],
+    ) -> Result<Outcome, ModuleError> {
+        let trapped = |trap: Trap| Ok(Outcome::Trapped { trap });
+        let instance = match Instance::new(&mut *store, &module.module, &[]) {
             Ok(i) => i,
-            Err(e) => return trapped(classify(&e)),
+            Err(e) => return classify(store, &e, true).and_then(trapped),
         };
-        let Some(memory) = instance.get_memory(&*store, "memory") else {
-            return trapped(Some(Trap::BadOutput));
+        let Some(memory) = instance.get_memory(&mut *store, "memory") else {
+            return trapped(Trap::BadOutput);
         };
         let (Ok(alloc), Ok(run)) = (
-            instance.get_typed_func::<i32, i32>(&*store, "alloc"),
-            instance.get_typed_func::<(i32, i32), i64>(&*store, entry),
+            instance.get_typed_func::<i32, i32>(&mut *store, "alloc"),
+            instance.get_typed_func::<(i32, i32), i64>(&mut *store, entry),
         ) else {
-            return trapped(Some(Trap::BadOutput));
+            return trapped(Trap::BadOutput);
         };
         let Ok(len) = i32::try_from(input.len()) else {
-            return trapped(Some(Trap::MemoryCap));
+            return trapped(Trap::MemoryCap);
         };
         let ptr = match alloc.call(&mut *store, len) {
             Ok(p) => p,
-            Err(e) => return trapped(classify(&e)),
+            Err(e) => return classify(store, &e, false).and_then(trapped),
         };
         if memory.write(&mut *store, ptr as u32 as usize, input).is_err() {
-            return trapped(Some(Trap::MemoryOutOfBounds));
+            return trapped(Trap::MemoryOutOfBounds);
         }
         let result = match run.call(&mut *store, (ptr, len)) {
             Ok(r) => r as u64,
-            Err(e) => return trapped(classify(&e)),
+            Err(e) => return classify(store, &e, false).and_then(trapped),
         };
         let Some(bytes) = read_region(store, memory, result & !ERROR_FLAG) else {
-            return trapped(Some(Trap::BadOutput));
+            return trapped(Trap::BadOutput);
         };
         if result & ERROR_FLAG != 0 {
-            return Some(Outcome::Refused {
+            return Ok(Outcome::Refused {
                 message: String::from_utf8_lossy(&bytes).into_owned(),
             });
         }
-        Some(Outcome::Output { bytes })
+        Ok(Outcome::Output { bytes })
     }
+}
+
+/// Whether the module has a start section.
+fn has_start_function(bytes: &[u8]) -> bool {
+    wasmparser::Parser::new(0)
+        .parse_all(bytes)
+        .any(|p| matches!(p, Ok(wasmparser::Payload::StartSection { .. })))
 }
 
 fn read_region(store: &Store<HostState>, memory: Memory, packed: u64) -> Option<Vec<u8>> {
@@ -335,20 +396,30 @@ fn read_region(store: &Store<HostState>, memory: Memory, packed: u64) -> Option<
     data.get(ptr..ptr.checked_add(len)?).map(<[u8]>::to_vec)
 }
 
-/// The trap an error stands for; `None` for the host's own memory exhaustion.
-fn classify(error: &wasmi::Error) -> Option<Trap> {
-    Some(match error.as_trap_code() {
-        Some(TrapCode::OutOfFuel) => Trap::OutOfFuel,
-        Some(TrapCode::GrowthOperationLimited) => Trap::MemoryCap,
-        Some(TrapCode::UnreachableCodeReached) => Trap::Unreachable,
-        Some(TrapCode::MemoryOutOfBounds) => Trap::MemoryOutOfBounds,
-        Some(TrapCode::StackOverflow) => Trap::StackOverflow,
-        Some(TrapCode::IntegerDivisionByZero | TrapCode::IntegerOverflow | TrapCode::BadConversionToInteger) => {
+/// The trap an error stands for, or what this machine could not do. `instantiating`: the error
+/// came from instantiation, where anything but a trap or the memory cap is the host's failure
+/// (the module was validated and its limits checked before).
+fn classify(store: &Store<HostState>, error: &wasmtime::Error, instantiating: bool) -> Result<Trap, ModuleError> {
+    if store.data().refused_growth {
+        return Ok(Trap::MemoryCap);
+    }
+    let Some(trap) = error.downcast_ref::<WasmTrap>() else {
+        return if instantiating {
+            Err(ModuleError::HostOutOfMemory)
+        } else {
+            Ok(Trap::Instantiation)
+        };
+    };
+    Ok(match trap {
+        WasmTrap::OutOfFuel => Trap::OutOfFuel,
+        WasmTrap::StackOverflow => return Err(ModuleError::StackExhausted),
+        WasmTrap::UnreachableCodeReached => Trap::Unreachable,
+        WasmTrap::MemoryOutOfBounds | WasmTrap::HeapMisaligned => Trap::MemoryOutOfBounds,
+        WasmTrap::IntegerDivisionByZero | WasmTrap::IntegerOverflow | WasmTrap::BadConversionToInteger => {
             Trap::Arithmetic
         }
-        Some(TrapCode::OutOfSystemMemory) => return None,
-        Some(_) => Trap::IndirectCall,
-        // Not a trap: a store limit refused the instantiation.
-        None => Trap::Instantiation,
+        WasmTrap::AllocationTooLarge => Trap::MemoryCap,
+        WasmTrap::TableOutOfBounds | WasmTrap::IndirectCallToNull | WasmTrap::BadSignature => Trap::IndirectCall,
+        _ => Trap::Instantiation,
     })
 }

@@ -10,10 +10,12 @@ pub const MAX_OUTPUT_BYTES: usize = 16 << 20;
 /// The most memory any job may be given, bytes. Below 2 GiB, so wasm32 pointers never reach
 /// the ABI's error flag bit.
 pub const MAX_MEMORY_BYTES: u64 = 1 << 30;
-/// The largest fuel budget of one job: ~100 s of interpretation on one core at the rate
-/// measured in BENCHMARKS.md, so a verifier's replay stays bounded too.
+/// The largest fuel budget of one job: a few seconds on one core at the ~10^10 operators/s
+/// measured in BENCHMARKS.md (a tile of several megapixels), so a verifier's replay stays
+/// bounded too.
 pub const MAX_FUEL: u64 = 50_000_000_000;
 
-/// The runtime a commitment was made under. Fuel is counted in wasmi's instructions and the
-/// float profile is wasmi's, so the exact release is part of what is committed to.
-pub const RUNTIME_ID: &str = "wasmi-2.0.0/deterministic/trellis-abi-1";
+/// The runtime a commitment was made under. Fuel is counted per operator by wasmtime's
+/// instrumentation and NaNs are canonicalised where observable ([`crate::canon`]), so the exact
+/// release and the rewrite are part of what is committed to.
+pub const RUNTIME_ID: &str = "wasmtime-48.0.10/nan-at-sinks/trellis-abi-1";

@@ -25,7 +25,7 @@ use trellis_compute::{
     kernels::{self, GUEST_WASM, RENDER_ENTRY},
     limits::MAX_OUTPUT_BYTES,
     provider::Provider,
-    transfer, Behaviour, Executor, Limits, Outcome,
+    transfer, Behaviour, Executor, Limits, ModuleCache, Outcome,
 };
 use trellis_ledger::{
     tx::{ComputeClaim, ComputeTx},
@@ -46,7 +46,7 @@ pub(crate) struct ComputeArgs {
     /// Jobs run at once (one core each).
     #[arg(long, default_value_t = 2)]
     slots: u16,
-    /// Ask, in credits per 10^9 fuel (about a second of one core).
+    /// Ask, in credits per 10^9 fuel (10^9 WebAssembly operators: ~0.05 s of one core).
     #[arg(long, default_value_t = 10)]
     price: u64,
     /// Listen address for consumers and verifiers (port 0 picks a free port; the URL is
@@ -67,10 +67,15 @@ pub(crate) struct ComputeArgs {
     misbehave: Behaviour,
 }
 
+/// Compiled job modules a provider keeps (each a few MiB of machine code at most).
+const MODULE_CACHE: usize = 16;
+
 struct Worker {
     provider: Provider,
     signer: Signer,
     slots: Arc<tokio::sync::Semaphore>,
+    /// Compiled modules, shared by every slot.
+    modules: Arc<ModuleCache>,
     busy: Mutex<BTreeSet<Hash>>,
     behaviour: Behaviour,
     http: reqwest::Client,
@@ -128,6 +133,7 @@ pub(crate) async fn run(args: ComputeArgs) -> Result<()> {
         provider: provider.clone(),
         signer,
         slots: Arc::new(tokio::sync::Semaphore::new(usize::from(args.slots.max(1)))),
+        modules: Arc::new(ModuleCache::new(MODULE_CACHE)),
         busy: Mutex::new(BTreeSet::new()),
         behaviour: args.misbehave,
         http: transfer::http(),
@@ -217,10 +223,10 @@ impl Worker {
             fuel: spec.fuel,
             memory_bytes: spec.memory_bytes,
         };
+        let modules = self.modules.clone();
         let run = tokio::task::spawn_blocking(move || {
-            let exec = Executor::new();
-            let module = exec.load(&module)?;
-            exec.run(&module, &spec.entry, &input, limits)
+            let compiled = modules.load(&module)?;
+            modules.executor().run(&compiled, &spec.entry, &input, limits)
         })
         .await;
         metrics.busy.fetch_sub(1, Ordering::Relaxed);

@@ -56,6 +56,68 @@ fn a_module_asking_for_a_clock_or_randomness_is_refused() {
     }
 }
 
+/// The output of a job whose entry stores what `value` (an f32 expression) leaves at address 0
+/// and returns those four bytes.
+fn stored_f32(value: &str) -> u32 {
+    let body = format!("(f32.store (i32.const 0) {value}) i64.const 4");
+    let ex = outcome(&abi_module("", &body), LIMITS);
+    let Outcome::Output { bytes } = ex.outcome else {
+        panic!("{:?}", ex.outcome)
+    };
+    u32::from_le_bytes(bytes.try_into().expect("four bytes"))
+}
+
+#[test]
+fn every_nan_a_job_can_observe_is_the_canonical_one() {
+    use trellis_compute::canon::{CANONICAL_NAN_F32, CANONICAL_NAN_F64};
+    // 0/0 is a negative NaN on x86 and a positive one on ARM; a NaN built from any bits, negated,
+    // or passed through arithmetic keeps or changes its payload by CPU. Stored, each is canonical.
+    for nan in [
+        "(f32.div (f32.const 0) (f32.const 0))",
+        "(f32.reinterpret_i32 (i32.const 0xffa00001))",
+        "(f32.neg (f32.div (f32.const 0) (f32.const 0)))",
+        "(f32.add (f32.reinterpret_i32 (i32.const 0x7fa00001)) (f32.const 1))",
+        "(f32.sqrt (f32.const -1))",
+    ] {
+        assert_eq!(stored_f32(nan), CANONICAL_NAN_F32, "{nan}");
+    }
+    // Ordinary values, signed zeros and infinities keep their bits.
+    assert_eq!(stored_f32("(f32.const -0)"), 0x8000_0000);
+    assert_eq!(stored_f32("(f32.const 1.5)"), 1.5f32.to_bits());
+    assert_eq!(
+        stored_f32("(f32.div (f32.const -1) (f32.const 0))"),
+        f32::NEG_INFINITY.to_bits()
+    );
+    // A reinterpretation sees the canonical NaN; copysign takes a NaN's sign as positive.
+    let reinterpret = abi_module(
+        "",
+        "(i64.store (i32.const 0) (i64.reinterpret_f64 (f64.neg (f64.div (f64.const 0) (f64.const 0))))) i64.const 8",
+    );
+    let Outcome::Output { bytes } = outcome(&reinterpret, LIMITS).outcome else {
+        panic!("no output")
+    };
+    assert_eq!(u64::from_le_bytes(bytes.try_into().unwrap()), CANONICAL_NAN_F64);
+    assert_eq!(
+        stored_f32("(f32.copysign (f32.const 2) (f32.reinterpret_i32 (i32.const 0xffc00000)))"),
+        2.0f32.to_bits()
+    );
+    assert_eq!(
+        stored_f32("(f32.copysign (f32.const 2) (f32.const -0))"),
+        (-2.0f32).to_bits()
+    );
+}
+
+#[test]
+fn simd_and_start_functions_are_refused_before_anything_runs() {
+    let simd = abi_module("", "(drop (i32x4.splat (i32.const 1))) i64.const 0");
+    assert!(matches!(load_err(&simd), ModuleError::Invalid(_)));
+    let start = abi_module("(func $s) (start $s)", "i64.const 0");
+    let ModuleError::Invalid(why) = load_err(&start) else {
+        panic!("a start function was accepted")
+    };
+    assert!(why.contains("start function"), "{why}");
+}
+
 #[test]
 fn threads_and_shared_memory_are_not_webassembly_we_run() {
     let text = r#"(module
@@ -99,12 +161,13 @@ fn an_endless_loop_runs_out_of_fuel_at_the_budget() {
 
 #[test]
 fn deep_recursion_and_wild_pointers_trap_with_their_reason() {
+    // How deep a native stack lets a job recurse differs by machine: not an outcome to commit.
     let rec = abi_module("(func $f (result i64) call $f)", "call $f");
+    let exec = Executor::new();
+    let module = exec.load(&rec).expect("loads");
     assert_eq!(
-        outcome(&rec, LIMITS).outcome,
-        Outcome::Trapped {
-            trap: Trap::StackOverflow
-        }
+        exec.run(&module, "run", b"", LIMITS).err(),
+        Some(ModuleError::StackExhausted)
     );
     let oob = abi_module("", "(drop (i32.load (i32.const 70000))) i64.const 0");
     assert_eq!(

@@ -112,7 +112,7 @@ pub(crate) struct RunArgs {
     /// Where to write the output.
     #[arg(long)]
     out: PathBuf,
-    /// Fuel budget (wasmi instructions; ~3·10^9 per second of one core).
+    /// Fuel budget (WebAssembly operators; ~10^10 per second of one core).
     #[arg(long, default_value_t = 10_000_000_000)]
     fuel: u64,
     /// Memory cap, MiB.
