@@ -86,7 +86,7 @@ pub(crate) async fn run(args: ComputeArgs) -> Result<()> {
     let seed = crate::bft_node::read_seed(&args.key_file)?;
     let key = Keypair::from_seed(*seed);
     let device = DeviceAddress::from(key.public());
-    let client = Client::new(&args.node)?;
+    let client = Client::new(&args.node)?.follow_blocks();
     check_device(&client, &device).await?;
     let store = trellis_compute::blobs::BlobStore::open(&args.dir)
         .with_context(|| format!("cannot open the job store in {}", args.dir.display()))?;
@@ -173,10 +173,19 @@ fn benchmark_score() -> Result<u64> {
 }
 
 impl Worker {
+    /// Looks for duties at every new block (the node's event stream), after an upload, or every
+    /// `every` when the stream is down.
     async fn poll_forever(self: Arc<Self>, every: Duration) {
+        let mut blocks = self.signer.blocks();
         loop {
+            let tick = async {
+                match blocks.as_mut() {
+                    Some(b) => b.next(every).await,
+                    None => tokio::time::sleep(every).await,
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(every) => {}
+                _ = tick => {}
                 _ = self.provider.uploaded() => {}
             }
             let device = self.provider.device();

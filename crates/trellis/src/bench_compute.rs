@@ -173,7 +173,7 @@ async fn market(args: &ComputeBenchArgs, tile_wasm_s: f64) -> Result<()> {
             .await??;
 
     let market = Market {
-        signer: Signer::new(Client::new(&api)?, client).await?,
+        signer: Signer::new(Client::new(&api)?.follow_blocks(), client).await?,
         node: NodeApi::new(&api)?,
         http: transfer::http(),
     };

@@ -1,5 +1,6 @@
 //! A small client for the node's HTTP API, used by the wallet and `chain` commands.
 
+use crate::blocks::Blocks;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -15,6 +16,8 @@ const POLL_EVERY: Duration = Duration::from_millis(100);
 pub(crate) struct Client {
     base: String,
     http: reqwest::Client,
+    /// New blocks, when followed: waits wake on them instead of only on [`POLL_EVERY`].
+    blocks: Option<Blocks>,
 }
 
 impl Client {
@@ -24,7 +27,21 @@ impl Client {
         Ok(Client {
             base: base.trim_end_matches('/').to_string(),
             http,
+            blocks: None,
         })
+    }
+
+    /// Follows the node's block stream, so waiting on a transaction ends in the block that
+    /// includes it rather than up to a poll period later. Long-running callers (agents, the
+    /// compute driver) use it; one-shot commands need not keep a stream open.
+    pub(crate) fn follow_blocks(mut self) -> Self {
+        self.blocks = Some(Blocks::follow(&self.base));
+        self
+    }
+
+    /// The followed blocks, if any.
+    pub(crate) fn blocks(&self) -> Option<Blocks> {
+        self.blocks.clone()
     }
 
     /// GETs a path and returns the JSON, turning API errors into readable messages.
@@ -78,7 +95,11 @@ impl Client {
     /// Polls until the transaction is committed or rejected, or `wait` passes.
     pub(crate) async fn wait(&self, id: &Hash, wait: Duration) -> Result<Value> {
         let deadline = Instant::now() + wait;
+        let mut blocks = self.blocks.clone();
         loop {
+            if let Some(b) = blocks.as_mut() {
+                b.mark_seen();
+            }
             let status = self.get(&format!("/v1/txs/{id}")).await?;
             match status["status"].as_str() {
                 Some("committed") | Some("rejected") => return Ok(status),
@@ -87,7 +108,10 @@ impl Client {
                     wait.as_secs(),
                     status["status"]
                 ),
-                _ => tokio::time::sleep(POLL_EVERY).await,
+                _ => match blocks.as_mut() {
+                    Some(b) => b.next(POLL_EVERY).await,
+                    None => tokio::time::sleep(POLL_EVERY).await,
+                },
             }
         }
     }
@@ -176,6 +200,11 @@ impl Signer {
             fee,
             nonce: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// The blocks its client follows, if it does.
+    pub(crate) fn blocks(&self) -> Option<Blocks> {
+        self.client.blocks()
     }
 
     /// The signing key's account.

@@ -16,6 +16,7 @@ mod bench_sim;
 mod bench_storage;
 mod bench_storage_net;
 mod bft_node;
+mod blocks;
 mod chain_cmd;
 mod client;
 mod compute;

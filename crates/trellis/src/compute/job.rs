@@ -161,7 +161,11 @@ async fn drive(
 ) -> Result<Option<JobResult>> {
     let mut uploaded: BTreeSet<(DeviceAddress, u64)> = BTreeSet::new();
     let mut finalize_tried_at = 0u64;
+    let mut blocks = market.signer.blocks();
     loop {
+        if let Some(b) = blocks.as_mut() {
+            b.mark_seen();
+        }
         if Instant::now() > deadline {
             bail!("job {id} has no result yet; it stays on chain (look it up at /v1/jobs/{id})");
         }
@@ -235,7 +239,10 @@ async fn drive(
                 }
             }
         }
-        tokio::time::sleep(POLL_EVERY).await;
+        match blocks.as_mut() {
+            Some(b) => b.next(POLL_EVERY).await,
+            None => tokio::time::sleep(POLL_EVERY).await,
+        }
     }
 }
 

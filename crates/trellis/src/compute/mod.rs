@@ -74,7 +74,8 @@ pub(crate) struct MarketArgs {
 impl MarketArgs {
     pub(crate) async fn market(&self) -> Result<Market> {
         let key = unlock(&self.keystore)?;
-        let client = Client::new(&self.api.api)?;
+        // Jobs are followed block by block (the node's event stream), not on a poll period.
+        let client = Client::new(&self.api.api)?.follow_blocks();
         Ok(Market {
             signer: Signer::new(client, key).await?,
             node: NodeApi::new(&self.api.api)?,
