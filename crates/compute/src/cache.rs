@@ -39,34 +39,38 @@ impl ModuleCache {
     /// own hash, so a caller cannot pair a hash with other bytes.
     pub fn load(&self, bytes: &[u8]) -> Result<Arc<JobModule>, ModuleError> {
         let hash = blob_hash(bytes);
-        if let Some(found) = self.take(&hash) {
-            self.keep(hash, found.clone());
+        if let Some(found) = self.touch(&hash) {
             return Ok(found);
         }
+        // Compiled outside the lock: other slots keep using the cache meanwhile.
         let module = Arc::new(self.exec.load(bytes)?);
-        self.keep(hash, module.clone());
-        Ok(module)
-    }
-
-    fn take(&self, hash: &Hash) -> Option<Arc<JobModule>> {
-        let mut modules = self.modules.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let at = modules.iter().position(|(h, _)| h == hash)?;
-        modules.remove(at).map(|(_, m)| m)
-    }
-
-    fn keep(&self, hash: Hash, module: Arc<JobModule>) {
-        let mut modules = self.modules.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut modules = self.lock();
         if !modules.iter().any(|(h, _)| *h == hash) {
-            modules.push_back((hash, module));
+            modules.push_back((hash, module.clone()));
         }
         while modules.len() > self.capacity {
             modules.pop_front();
         }
+        Ok(module)
+    }
+
+    /// The cached module under `hash`, moved to the most recently used end.
+    fn touch(&self, hash: &Hash) -> Option<Arc<JobModule>> {
+        let mut modules = self.lock();
+        let at = modules.iter().position(|(h, _)| h == hash)?;
+        let entry = modules.remove(at)?;
+        let found = entry.1.clone();
+        modules.push_back(entry);
+        Some(found)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Hash, Arc<JobModule>)>> {
+        self.modules.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// How many modules are cached.
     pub fn len(&self) -> usize {
-        self.modules.lock().map(|m| m.len()).unwrap_or(0)
+        self.lock().len()
     }
 
     /// Whether nothing is cached.

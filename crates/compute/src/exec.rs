@@ -26,7 +26,7 @@
 
 use crate::limits::{MAX_MEMORY_BYTES, MAX_MODULE_BYTES, MAX_OUTPUT_BYTES};
 use serde::{Deserialize, Serialize};
-use wasmtime::{Config, Engine, Instance, Memory, Module, ResourceLimiter, Store, Trap as WasmTrap};
+use wasmtime::{Config, Engine, Instance, Memory, Module, ResourceLimiter, Store, Trap as WasmTrap, ValType};
 
 /// The flag bit of an entry point's result: the region is an error message.
 const ERROR_FLAG: u64 = 1 << 63;
@@ -184,9 +184,15 @@ impl JobModule {
 }
 
 fn is_entry_type(ty: &wasmtime::FuncType) -> bool {
-    let params: Vec<_> = ty.params().collect();
-    let results: Vec<_> = ty.results().collect();
-    params.len() == 2 && params.iter().all(|p| p.is_i32()) && results.len() == 1 && results[0].is_i64()
+    has_signature(ty, &[ValType::I32, ValType::I32], &[ValType::I64])
+}
+
+/// Whether a function type is exactly `params -> results` (numeric types only).
+fn has_signature(ty: &wasmtime::FuncType, params: &[ValType], results: &[ValType]) -> bool {
+    ty.params().len() == params.len()
+        && ty.params().zip(params).all(|(a, b)| ValType::eq(&a, b))
+        && ty.results().len() == results.len()
+        && ty.results().zip(results).all(|(a, b)| ValType::eq(&a, b))
 }
 
 /// The runtime, configured once for determinism.
@@ -203,11 +209,15 @@ impl Default for Executor {
 /// Most table elements a job may have (a Rust program's function table is a few hundred).
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
-/// What a job's store may grow to, and whether it was refused.
+/// What a job's store may grow to, and what the limiter refused (so a refusal is told from the
+/// host's own failures).
 struct HostState {
     memory_cap: usize,
     /// Set when the job tried to grow memory past the cap (the trap is then [`Trap::MemoryCap`]).
     refused_growth: bool,
+    /// Set when a table would exceed [`MAX_TABLE_ELEMENTS`] (at instantiation that fails it:
+    /// [`Trap::Instantiation`]; at run time `table.grow` returns −1).
+    refused_table: bool,
 }
 
 impl ResourceLimiter for HostState {
@@ -220,7 +230,11 @@ impl ResourceLimiter for HostState {
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        if desired > MAX_TABLE_ELEMENTS {
+            self.refused_table = true;
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     fn instances(&self) -> usize {
@@ -250,7 +264,7 @@ impl Executor {
             .wasm_multi_memory(false)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
         // The configuration is fixed and valid, so this cannot fail; if it ever did, the default
-        // engine would still refuse nothing the jobs need.
+        // engine has no fuel, and every run would fail at `set_fuel` with wasmtime's reason.
         let engine = Engine::new(&config).unwrap_or_default();
         Self { engine }
     }
@@ -261,6 +275,8 @@ impl Executor {
             return Err(ModuleError::TooLarge(bytes.len()));
         }
         Module::validate(&self.engine, bytes).map_err(|e| ModuleError::Invalid(format!("{e:#}")))?;
+        // Before compiling, which is the expensive part.
+        check_structure(bytes)?;
         let canonical = crate::canon::canonicalise(bytes).map_err(|e| ModuleError::Invalid(e.to_string()))?;
         let module = Module::new(&self.engine, &canonical).map_err(|e| ModuleError::Invalid(format!("{e:#}")))?;
         if let Some(import) = module.imports().next() {
@@ -268,11 +284,6 @@ impl Executor {
                 module: import.module().to_string(),
                 name: import.name().to_string(),
             });
-        }
-        if has_start_function(bytes) {
-            return Err(ModuleError::Invalid(
-                "a start function (job modules run only through their entry points)".into(),
-            ));
         }
         let mut initial_memory_bytes = None;
         let mut has_alloc = false;
@@ -282,9 +293,7 @@ impl Executor {
                     initial_memory_bytes = Some(m.minimum().saturating_mul(65_536))
                 }
                 ("alloc", wasmtime::ExternType::Func(f)) => {
-                    let params: Vec<_> = f.params().collect();
-                    let results: Vec<_> = f.results().collect();
-                    has_alloc = params.len() == 1 && params[0].is_i32() && results.len() == 1 && results[0].is_i32();
+                    has_alloc = has_signature(&f, &[ValType::I32], &[ValType::I32]);
                 }
                 _ => {}
             }
@@ -316,6 +325,7 @@ impl Executor {
         let host = HostState {
             memory_cap: usize::try_from(cap).unwrap_or(usize::MAX),
             refused_growth: false,
+            refused_table: false,
         };
         let mut store = Store::new(&self.engine, host);
         store.limiter(|h| h);
@@ -379,11 +389,27 @@ impl Executor {
     }
 }
 
-/// Whether the module has a start section.
-fn has_start_function(bytes: &[u8]) -> bool {
-    wasmparser::Parser::new(0)
-        .parse_all(bytes)
-        .any(|p| matches!(p, Ok(wasmparser::Payload::StartSection { .. })))
+/// Refuses what a valid module may have but a job module may not: a start function (jobs run
+/// only through their entry points) and more than one table (a store holds one).
+fn check_structure(bytes: &[u8]) -> Result<(), ModuleError> {
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload {
+            Ok(wasmparser::Payload::StartSection { .. }) => {
+                return Err(ModuleError::Invalid(
+                    "a start function (job modules run only through their entry points)".into(),
+                ))
+            }
+            Ok(wasmparser::Payload::TableSection(tables)) if tables.count() > 1 => {
+                return Err(ModuleError::Invalid(format!(
+                    "{} tables (job modules may have one)",
+                    tables.count()
+                )))
+            }
+            Ok(_) => {}
+            Err(e) => return Err(ModuleError::Invalid(e.to_string())),
+        }
+    }
+    Ok(())
 }
 
 fn read_region(store: &Store<HostState>, memory: Memory, packed: u64) -> Option<Vec<u8>> {
@@ -397,11 +423,14 @@ fn read_region(store: &Store<HostState>, memory: Memory, packed: u64) -> Option<
 }
 
 /// The trap an error stands for, or what this machine could not do. `instantiating`: the error
-/// came from instantiation, where anything but a trap or the memory cap is the host's failure
-/// (the module was validated and its limits checked before).
+/// came from instantiation, where anything but a trap or a limiter refusal is the host's
+/// failure (the module was validated and its structure checked before).
 fn classify(store: &Store<HostState>, error: &wasmtime::Error, instantiating: bool) -> Result<Trap, ModuleError> {
     if store.data().refused_growth {
         return Ok(Trap::MemoryCap);
+    }
+    if instantiating && store.data().refused_table {
+        return Ok(Trap::Instantiation);
     }
     let Some(trap) = error.downcast_ref::<WasmTrap>() else {
         return if instantiating {

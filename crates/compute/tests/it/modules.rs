@@ -116,6 +116,23 @@ fn simd_and_start_functions_are_refused_before_anything_runs() {
         panic!("a start function was accepted")
     };
     assert!(why.contains("start function"), "{why}");
+    let tables = abi_module("(table 1 funcref) (table 1 funcref)", "i64.const 0");
+    let ModuleError::Invalid(why) = load_err(&tables) else {
+        panic!("two tables were accepted")
+    };
+    assert!(why.contains("2 tables"), "{why}");
+}
+
+#[test]
+fn a_table_past_the_limit_fails_instantiation_the_same_way_everywhere() {
+    // Refused by the store's limiter, not by this machine's memory: a committable outcome.
+    let huge = abi_module("(table 2000000 funcref)", "i64.const 0");
+    assert_eq!(
+        outcome(&huge, LIMITS).outcome,
+        Outcome::Trapped {
+            trap: Trap::Instantiation
+        }
+    );
 }
 
 #[test]
