@@ -178,14 +178,8 @@ impl Worker {
     async fn poll_forever(self: Arc<Self>, every: Duration) {
         let mut blocks = self.signer.blocks();
         loop {
-            let tick = async {
-                match blocks.as_mut() {
-                    Some(b) => b.next(every).await,
-                    None => tokio::time::sleep(every).await,
-                }
-            };
             tokio::select! {
-                _ = tick => {}
+                _ = blocks.next(every) => {}
                 _ = self.provider.uploaded() => {}
             }
             let device = self.provider.device();

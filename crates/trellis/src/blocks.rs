@@ -9,9 +9,10 @@ use tokio::sync::watch;
 /// How long to wait before reconnecting a dropped stream.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
-/// The newest block height the stream announced (0 before the first).
-#[derive(Clone)]
-pub(crate) struct Blocks(watch::Receiver<u64>);
+/// The newest block height the stream announced (0 before the first), or nothing when the
+/// blocks are not followed: then waits are the fallback period alone.
+#[derive(Clone, Default)]
+pub(crate) struct Blocks(Option<watch::Receiver<u64>>);
 
 impl Blocks {
     /// Follows the node at `base` (e.g. `http://127.0.0.1:8645`) until every handle is dropped.
@@ -37,18 +38,23 @@ impl Blocks {
                 tokio::time::sleep(RECONNECT_AFTER).await;
             }
         });
-        Blocks(rx)
+        Blocks(Some(rx))
     }
 
     /// Marks every block so far as seen.
     pub(crate) fn mark_seen(&mut self) {
-        self.0.borrow_and_update();
+        if let Some(rx) = &mut self.0 {
+            rx.borrow_and_update();
+        }
     }
 
     /// Waits for a block not yet seen, or `fallback`, whichever is first.
     pub(crate) async fn next(&mut self, fallback: Duration) {
+        let Some(rx) = &mut self.0 else {
+            return tokio::time::sleep(fallback).await;
+        };
         tokio::select! {
-            changed = self.0.changed() => {
+            changed = rx.changed() => {
                 if changed.is_err() {
                     // The follower is gone: fall back to the period alone.
                     tokio::time::sleep(fallback).await;

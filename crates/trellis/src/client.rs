@@ -17,7 +17,7 @@ pub(crate) struct Client {
     base: String,
     http: reqwest::Client,
     /// New blocks, when followed: waits wake on them instead of only on [`POLL_EVERY`].
-    blocks: Option<Blocks>,
+    blocks: Blocks,
 }
 
 impl Client {
@@ -27,7 +27,7 @@ impl Client {
         Ok(Client {
             base: base.trim_end_matches('/').to_string(),
             http,
-            blocks: None,
+            blocks: Blocks::default(),
         })
     }
 
@@ -35,12 +35,12 @@ impl Client {
     /// includes it rather than up to a poll period later. Long-running callers (agents, the
     /// compute driver) use it; one-shot commands need not keep a stream open.
     pub(crate) fn follow_blocks(mut self) -> Self {
-        self.blocks = Some(Blocks::follow(&self.base));
+        self.blocks = Blocks::follow(&self.base);
         self
     }
 
-    /// The followed blocks, if any.
-    pub(crate) fn blocks(&self) -> Option<Blocks> {
+    /// The followed blocks (none followed: waits are the poll period).
+    pub(crate) fn blocks(&self) -> Blocks {
         self.blocks.clone()
     }
 
@@ -97,9 +97,7 @@ impl Client {
         let deadline = Instant::now() + wait;
         let mut blocks = self.blocks.clone();
         loop {
-            if let Some(b) = blocks.as_mut() {
-                b.mark_seen();
-            }
+            blocks.mark_seen();
             let status = self.get(&format!("/v1/txs/{id}")).await?;
             match status["status"].as_str() {
                 Some("committed") | Some("rejected") => return Ok(status),
@@ -108,10 +106,7 @@ impl Client {
                     wait.as_secs(),
                     status["status"]
                 ),
-                _ => match blocks.as_mut() {
-                    Some(b) => b.next(POLL_EVERY).await,
-                    None => tokio::time::sleep(POLL_EVERY).await,
-                },
+                _ => blocks.next(POLL_EVERY).await,
             }
         }
     }
@@ -202,8 +197,8 @@ impl Signer {
         })
     }
 
-    /// The blocks its client follows, if it does.
-    pub(crate) fn blocks(&self) -> Option<Blocks> {
+    /// The blocks its client follows.
+    pub(crate) fn blocks(&self) -> Blocks {
         self.client.blocks()
     }
 

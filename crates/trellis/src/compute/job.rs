@@ -163,9 +163,7 @@ async fn drive(
     let mut finalize_tried_at = 0u64;
     let mut blocks = market.signer.blocks();
     loop {
-        if let Some(b) = blocks.as_mut() {
-            b.mark_seen();
-        }
+        blocks.mark_seen();
         if Instant::now() > deadline {
             bail!("job {id} has no result yet; it stays on chain (look it up at /v1/jobs/{id})");
         }
@@ -239,10 +237,7 @@ async fn drive(
                 }
             }
         }
-        match blocks.as_mut() {
-            Some(b) => b.next(POLL_EVERY).await,
-            None => tokio::time::sleep(POLL_EVERY).await,
-        }
+        blocks.next(POLL_EVERY).await;
     }
 }
 
