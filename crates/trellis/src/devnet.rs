@@ -201,9 +201,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
         node_url: &url,
         ingest_url: &format!("http://{}", ingest.addr),
         air,
-        // Each hotspot beacons every 40 block intervals (3 times an epoch); the verifier allows
-        // one per 32.
-        beacon_interval_ms: 40 * args.block_interval_ms,
+        beacon_interval_ms: crate::hotspots::BEACON_EVERY_BLOCKS * args.block_interval_ms,
     };
     let agents = crate::hotspots::start_agents(&env)?;
     // Storage providers, one `trellis agent storage` process each, with their URLs on chain.
@@ -238,8 +236,7 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     };
     audit.validate(epoch_ms).map_err(anyhow::Error::msg)?;
     let coverage_config = CoverageConfig {
-        // Each simulated hotspot beacons every 40 block intervals.
-        beacon_interval_ms: 32 * args.block_interval_ms,
+        beacon_interval_ms: crate::hotspots::VERIFIED_BEACON_INTERVAL_BLOCKS * args.block_interval_ms,
         ..CoverageConfig::default()
     };
     let oracle = RewardOracle {

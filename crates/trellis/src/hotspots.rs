@@ -42,6 +42,11 @@ pub(crate) enum Cheat {
 /// Honest hotspots: enough neighbours around every hotspot for the verifier's statistics (the
 /// region's fading, the location fit) to judge links, as in a city where a network has taken off.
 pub(crate) const HONEST_HOTSPOTS: u32 = 24;
+/// Block intervals between a devnet hotspot's beacons: three an epoch of 120 blocks.
+pub(crate) const BEACON_EVERY_BLOCKS: u64 = 40;
+/// The beacon interval devnet's verifier enforces, block intervals: below the agents' own, so
+/// an honest beacon that arrives a little early is never `too_frequent`.
+pub(crate) const VERIFIED_BEACON_INTERVAL_BLOCKS: u64 = 32;
 /// Columns of the honest grid (rows follow).
 const GRID_COLUMNS: u32 = 6;
 /// The grid's south-west corner (lat, lng): the south of San Francisco.
