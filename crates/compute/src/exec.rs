@@ -38,7 +38,8 @@ pub enum ModuleError {
     #[error("module is {0} bytes; at most {MAX_MODULE_BYTES}")]
     TooLarge(usize),
     /// Not valid WebAssembly, or uses a feature the deterministic runtime leaves out (threads and
-    /// shared memory, SIMD, relaxed SIMD, 64-bit or several memories, a start function).
+    /// shared memory, SIMD, relaxed SIMD, 64-bit or several memories, a start function, more
+    /// than one table).
     #[error("not a valid deterministic WebAssembly module: {0}")]
     Invalid(String),
     /// Imports something. Jobs get nothing from the host: no clock, no randomness, no I/O.
