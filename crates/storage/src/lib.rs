@@ -5,6 +5,7 @@
 //!   ([`parallel`]).
 //! - [`piece`]: piece commitments (Merkle trees over 4 KiB chunks) and single-chunk proofs.
 //! - [`protocol`]: challenges and the providers' signed answers.
+//! - [`spool`]: pieces written and hashed as they stream in, off the async threads.
 //! - [`provider`]: a provider's pieces on disk and its HTTP server.
 //! - [`audit`]: challenges from block entropy, verdicts, detection probability, slashing evidence.
 //! - [`client`]: placement, piece uploads and verified downloads, repair.
@@ -24,6 +25,7 @@ pub mod parallel;
 pub mod piece;
 pub mod protocol;
 pub mod provider;
+pub mod spool;
 
 /// The capability a storage device declares its egress price in: the least credits per GiB it
 /// serves downloads for (absent: it serves at any price, including zero).

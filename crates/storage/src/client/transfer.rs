@@ -4,10 +4,12 @@
 //! the deal records, so a provider can delay a download but never corrupt one.
 
 use super::orders::{PieceOrders, DOWNLOAD_WINDOW_BYTES};
-use crate::{piece::PieceHasher, protocol::ORDER_HEADER};
+use crate::{
+    protocol::ORDER_HEADER,
+    spool::{Durability, Spool},
+};
 use futures::StreamExt;
 use std::{path::Path, time::Duration};
-use tokio::io::AsyncWriteExt;
 use trellis_primitives::Hash;
 
 /// Longest a piece transfer may go without moving a byte before the client gives up on that
@@ -189,10 +191,10 @@ pub async fn download_piece(
         message: e.to_string(),
     };
     let local = |e: std::io::Error| TransferError::Local(format!("cannot write {}: {e}", dest.display()));
-    let mut file = tokio::fs::File::create(dest).await.map_err(local)?;
-    let mut hasher = PieceHasher::new();
-    while hasher.len() < len {
-        let start = hasher.len();
+    let mut spool = Spool::create(dest, Durability::Scratch).await.map_err(local)?;
+    let mut received = 0u64;
+    while received < len {
+        let start = received;
         let end = start.saturating_add(DOWNLOAD_WINDOW_BYTES).min(len);
         let response = http
             .get(&url)
@@ -202,28 +204,26 @@ pub async fn download_piece(
             .await
             .map_err(unreachable)?;
         if !response.status().is_success() {
-            drop(file);
+            drop(spool);
             discard(dest).await;
             return Err(refusal(&url, response).await);
         }
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(unreachable)?;
-            if hasher.len() + chunk.len() as u64 > end {
+            if received + chunk.len() as u64 > end {
                 break; // more than the window: it cannot match, stop reading
             }
-            hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(local)?;
+            received += chunk.len() as u64;
             progress(chunk.len() as u64);
+            spool.write(chunk).await.map_err(local)?;
         }
-        if hasher.len() != end {
+        if received != end {
             break; // a short or long window: judged below
         }
     }
-    file.flush().await.map_err(local)?;
-    let tree = hasher.finish();
+    let tree = spool.finish().await.map_err(local)?;
     if tree.len != len || tree.root() != root {
-        drop(file);
         discard(dest).await;
         return Err(TransferError::BadData {
             url,

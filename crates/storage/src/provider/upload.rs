@@ -6,7 +6,7 @@ use super::{
     disk::PieceId,
     server::{piece_path, Metrics, Provider, Refusal, UPLOAD_IDLE_TIMEOUT},
 };
-use crate::piece::PieceHasher;
+use crate::spool::{Durability, Spool};
 use axum::{
     body::Body,
     extract::{Path, State},
@@ -17,7 +17,6 @@ use axum::{
 use futures::StreamExt;
 use serde_json::json;
 use std::sync::atomic::Ordering;
-use tokio::io::AsyncWriteExt;
 
 /// Marks a piece as being uploaded; clears the mark and removes the temporary file (unless the
 /// upload was committed) when dropped, also when the request is cancelled mid-stream.
@@ -157,9 +156,11 @@ async fn stream_to(
     limit: u64,
     metrics: &Metrics,
 ) -> Result<crate::piece::PieceTree, Refusal> {
-    let mut file = tokio::fs::File::create(temp).await.map_err(Refusal::internal)?;
-    let mut hasher = PieceHasher::new();
+    let mut spool = Spool::create(temp, Durability::Durable)
+        .await
+        .map_err(Refusal::internal)?;
     let mut stream = body.into_data_stream();
+    let mut received = 0u64;
     loop {
         let next = tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, stream.next())
             .await
@@ -167,11 +168,7 @@ async fn stream_to(
                 Refusal::new(
                     StatusCode::REQUEST_TIMEOUT,
                     "upload_stalled",
-                    format!(
-                        "no data for {} s after {} bytes",
-                        UPLOAD_IDLE_TIMEOUT.as_secs(),
-                        hasher.len()
-                    ),
+                    format!("no data for {} s after {received} bytes", UPLOAD_IDLE_TIMEOUT.as_secs()),
                 )
             })?;
         let Some(frame) = next else { break };
@@ -179,20 +176,19 @@ async fn stream_to(
             Refusal::new(
                 StatusCode::BAD_REQUEST,
                 "truncated",
-                format!("upload broke off after {} bytes: {e}", hasher.len()),
+                format!("upload broke off after {received} bytes: {e}"),
             )
         })?;
-        if hasher.len() + bytes.len() as u64 > limit {
+        if received + bytes.len() as u64 > limit {
             return Err(Refusal::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
                 format!("upload exceeds the piece length {limit}"),
             ));
         }
-        hasher.update(&bytes);
+        received += bytes.len() as u64;
         metrics.bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        file.write_all(&bytes).await.map_err(Refusal::internal)?;
+        spool.write(bytes).await.map_err(Refusal::internal)?;
     }
-    file.flush().await.map_err(Refusal::internal)?;
-    Ok(hasher.finish())
+    spool.finish().await.map_err(Refusal::internal)
 }
