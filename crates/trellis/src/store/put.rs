@@ -129,7 +129,8 @@ pub(crate) async fn store_file(
     file: &Path,
     args: &PutOptions,
 ) -> Result<Hash> {
-    let client = Client::new(api)?;
+    // Following blocks from the start, the deal's inclusion is seen the moment its block is made.
+    let client = Client::new(api)?.follow_blocks();
     let node = NodeApi::new(api)?;
     let size = std::fs::metadata(file)
         .with_context(|| format!("cannot read {}", file.display()))?
@@ -179,6 +180,7 @@ pub(crate) async fn store_file(
         );
     }
 
+    let started = std::time::Instant::now();
     let (_work, paths, trees) = encode_to_files(file, layout, key, nonce, args.quiet).await?;
 
     let terms = DealTerms {
@@ -193,6 +195,7 @@ pub(crate) async fn store_file(
             .collect(),
         ..probe
     };
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "encoded");
     let id = terms.commitment();
     let tx = client
         .sign_and_submit(key, TxKind::OpenDeal { terms: terms.clone() }, None)
@@ -200,9 +203,13 @@ pub(crate) async fn store_file(
     crate::wallet::expect_success(&client, &tx)
         .await
         .context("opening the storage deal")?;
-    tracing::debug!(deal = %id, escrow = %escrow, pieces = terms.pieces.len(), "deal opened");
+    tracing::debug!(deal = %id, escrow = %escrow, pieces = terms.pieces.len(), ms = started.elapsed().as_millis() as u64, "deal opened");
 
     let lost = upload_all(&client, key, &mut placement, &terms, &paths, args.quiet).await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "encoded, deal opened, uploaded"
+    );
     let stored = params.total_shards() - lost.len();
     if stored < usize::from(params.data_shards) {
         bail!(
