@@ -1,6 +1,7 @@
 //! `trellis store get`: fetch `k` pieces and a margin at once (more as some fail or stall), keep
-//! the first `k` that match their commitments, cancel the slow tail, decrypt to disk; every
-//! window is paid by a signed egress order, and a provider serving bad bytes is reported.
+//! the first `k` that match their commitments (briefly waiting for a data piece about to finish,
+//! which spares a rebuild), cancel the slow tail, decrypt to disk; every window is paid by a
+//! signed egress order, and a provider serving bad bytes is reported.
 
 use super::{bytes_bar, owner_secret, work_dir, Common};
 use crate::wallet::unlock;
@@ -28,6 +29,34 @@ type Candidate = (usize, trellis_primitives::DeviceAddress, Hash, String, Credit
 /// the client `n / k` times the file's egress.
 fn long_tail_margin(k: usize) -> usize {
     k.div_ceil(4).max(1)
+}
+
+/// Once `k` pieces are in, a data piece still downloading is waited for up to this fraction of
+/// the time the download has taken so far (1/8): with all `k` data pieces the file is simply
+/// decrypted, while a parity piece among them costs a Reed-Solomon rebuild of every segment,
+/// more CPU than the whole decryption. Pieces fetched side by side finish within moments of each
+/// other, so the wait is short; a genuinely slow provider is still cut off.
+const DATA_PIECE_GRACE_DIVISOR: u32 = 8;
+
+/// Where a download stands with `good` pieces in and `in_flight` still coming.
+#[derive(Debug, PartialEq, Eq)]
+enum Progress {
+    /// Fewer than `k` pieces.
+    NeedMore,
+    /// `k` or more, but a data piece (index below `k`) is still coming: worth a short wait.
+    DataPieceComing,
+    /// Enough: cancel the rest.
+    Done,
+}
+
+fn progress(good: usize, k: usize, in_flight: &std::collections::BTreeSet<usize>) -> Progress {
+    if good < k {
+        Progress::NeedMore
+    } else if in_flight.range(..k).next().is_some() {
+        Progress::DataPieceComing
+    } else {
+        Progress::Done
+    }
 }
 
 /// Arguments of `trellis store get`.
@@ -108,7 +137,11 @@ pub(crate) async fn fetch_file(
         candidates.push_back((index, piece.provider, piece.root, endpoint, price));
     }
     let len = layout.piece_len();
-    let spawn = |tasks: &mut tokio::task::JoinSet<_>, (index, provider, root, endpoint, price): Candidate| {
+    let mut in_flight = std::collections::BTreeSet::new();
+    let spawn = |tasks: &mut tokio::task::JoinSet<_>,
+                 in_flight: &mut std::collections::BTreeSet<usize>,
+                 (index, provider, root, endpoint, price): Candidate| {
+        in_flight.insert(index);
         let (http, bar) = (http.clone(), bar.clone());
         let piece_ref = PieceRef {
             deal: id,
@@ -132,31 +165,41 @@ pub(crate) async fn fetch_file(
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..(k + long_tail_margin(k)).min(MAX_PARALLEL_DOWNLOADS) {
         if let Some(c) = candidates.pop_front() {
-            spawn(&mut tasks, c);
+            spawn(&mut tasks, &mut in_flight, c);
         }
     }
-    let mut good: Vec<(usize, PathBuf)> = Vec::with_capacity(k);
+    let started = std::time::Instant::now();
+    let mut good: Vec<(usize, PathBuf)> = Vec::with_capacity(k + 1);
     let mut bad_data = Vec::new();
+    // Set once `k` pieces are in but a data piece is still coming: how long it may take.
+    let mut grace: Option<tokio::time::Instant> = None;
     while !tasks.is_empty() {
-        let joined = match tokio::time::timeout(HEDGE_AFTER, tasks.join_next()).await {
+        let deadline = grace.unwrap_or_else(|| tokio::time::Instant::now() + HEDGE_AFTER);
+        let joined = match tokio::time::timeout_at(deadline, tasks.join_next()).await {
             Ok(Some(joined)) => joined,
             Ok(None) => break,
+            Err(_) if grace.is_some() => break, // the data piece is late: rebuild from parity
             Err(_) => {
                 // Nothing finished for a while: race one more provider against the slow ones.
                 if let Some(c) = candidates.pop_front() {
-                    spawn(&mut tasks, c);
+                    spawn(&mut tasks, &mut in_flight, c);
                 }
                 continue;
             }
         };
         let (index, provider, path, result) = joined.context("a download task failed")?;
+        in_flight.remove(&index);
         match result {
             Ok(()) => {
                 good.push((index, path));
-                if good.len() == k {
-                    // Enough: the slow tail is cancelled (aborting stops paying for it too).
-                    tasks.abort_all();
-                    break;
+                match progress(good.len(), k, &in_flight) {
+                    Progress::NeedMore => {}
+                    Progress::DataPieceComing => {
+                        grace.get_or_insert_with(|| {
+                            tokio::time::Instant::now() + started.elapsed() / DATA_PIECE_GRACE_DIVISOR
+                        });
+                    }
+                    Progress::Done => break,
                 }
             }
             Err(e) => {
@@ -164,12 +207,17 @@ pub(crate) async fn fetch_file(
                     bad_data.push((index, provider));
                 }
                 bar.suspend(|| eprintln!("piece {index}: {e}"));
-                if let Some(c) = candidates.pop_front() {
-                    spawn(&mut tasks, c);
+                if good.len() < k {
+                    if let Some(c) = candidates.pop_front() {
+                        spawn(&mut tasks, &mut in_flight, c);
+                    }
                 }
             }
         }
     }
+    // Enough: the slow tail is cancelled (aborting stops paying for it too).
+    tasks.abort_all();
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, pieces = ?good.iter().map(|g| g.0).collect::<Vec<_>>(), "pieces downloaded");
     bar.finish_and_clear();
     let chain = crate::client::Client::new(api)?;
     for (index, provider) in &bad_data {
@@ -220,8 +268,23 @@ pub(crate) async fn fetch_file(
         Ok(())
     })
     .await??;
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "downloaded and decoded");
     bar.finish_and_clear();
     std::fs::rename(&partial, out).with_context(|| format!("cannot move the file to {}", out.display()))?;
     tracing::debug!(bytes = terms.size, out = %out.display(), "file fetched");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_piece_still_coming_is_waited_for_once_k_are_in_and_parity_is_not() {
+        let flying = |v: &[usize]| v.iter().copied().collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(progress(2, 3, &flying(&[0, 5])), Progress::NeedMore);
+        assert_eq!(progress(3, 3, &flying(&[2])), Progress::DataPieceComing);
+        assert_eq!(progress(3, 3, &flying(&[3, 4])), Progress::Done, "only parity left");
+        assert_eq!(progress(4, 3, &flying(&[])), Progress::Done);
+    }
 }
