@@ -4,8 +4,9 @@
 //! The network side hands each received frame over a bounded channel to one blocking thread,
 //! which hashes it into the piece's tree and writes it in large writes. Frames are small (a TCP
 //! read or so), so doing both inline would put a hash and a blocking-pool round trip per frame on
-//! the async runtime, which serves every other transfer too. The channel holds a few frames, so a
-//! slow disk pushes back on the sender instead of buffering without bound.
+//! the async runtime, which serves every other transfer too. The channel holds at most
+//! [`FRAMES_IN_FLIGHT`] frames (a few MiB), so a slow disk pushes back on the sender instead of
+//! buffering without bound.
 //!
 //! A spool that will be made durable (a provider's upload) asks the kernel every
 //! [`WRITEBACK_EVERY`] bytes to start writing the range out, so the disk works while the rest
@@ -22,7 +23,7 @@ pub const WRITEBACK_EVERY: u64 = 8 << 20;
 /// Received bytes gathered before each write.
 const WRITE_BYTES: usize = 1 << 20;
 /// Frames in flight between the network and the writing thread.
-const FRAMES_IN_FLIGHT: usize = 64;
+pub const FRAMES_IN_FLIGHT: usize = 64;
 
 /// Whether a spool's file will be made durable (start writeback early) or is scratch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
