@@ -325,6 +325,42 @@ async fn uploads_are_checked_against_the_deal_on_chain() {
 }
 
 #[tokio::test]
+async fn ranges_across_the_servers_read_batches_come_back_exactly() {
+    // 700 kB at 1-of-2: a piece of ~171 chunks, read and sent 64 chunks (256 KiB) at a time.
+    let chain = Chain::start().await;
+    let file = stored_file(&chain, 700_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _) = serve(&chain, dir.path(), 1 << 30).await;
+    let piece = file.pieces[0].clone();
+    assert!(piece.len() > 2 * 262_144, "the piece spans three batches");
+    assert_eq!(put(&url, &file.id, 0, piece.clone()).await.0, 201);
+    let http = reqwest::Client::new();
+    let last = piece.len() - 1;
+    let ranges = [
+        (0, last),
+        (262_143, 262_144),
+        (262_144, 262_144),
+        (100, 524_300),
+        (4_095, last),
+        (last, last),
+    ];
+    for (serial, (from, to)) in (1u8..).zip(ranges) {
+        let got = http
+            .get(format!("{url}/v1/pieces/{}/0", file.id))
+            .header(ORDER_HEADER, whole_piece_order(&chain, &file.id, serial))
+            .header("range", format!("bytes={from}-{to}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), 206, "{from}-{to}");
+        assert!(
+            got.bytes().await.unwrap().to_vec() == piece[from..=to],
+            "bytes {from}-{to} differ"
+        );
+    }
+}
+
+#[tokio::test]
 async fn downloads_serve_ranges_and_never_serve_a_corrupt_chunk() {
     let chain = Chain::start().await;
     let file = stored_file(&chain, 30_000).await;
