@@ -185,6 +185,7 @@ pub(crate) async fn pipeline(mib: usize, providers: u32) -> Result<PipelineFigur
         data_pieces: None,
         pieces: None,
         quiet: true,
+        no_scratch: false,
     };
     let started = Instant::now();
     let id = store_file(&client, &api, &file, &options).await?;

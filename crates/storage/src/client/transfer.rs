@@ -103,7 +103,6 @@ pub async fn upload_piece(
     path: &Path,
     progress: impl Fn(u64) + Send + Sync + 'static,
 ) -> Result<(), TransferError> {
-    let url = piece_url(endpoint, deal, index);
     let file = tokio::fs::File::open(path)
         .await
         .map_err(|e| TransferError::Local(format!("cannot open {}: {e}", path.display())))?;
@@ -112,7 +111,22 @@ pub async fn upload_piece(
         .await
         .map_err(|e| TransferError::Local(format!("cannot stat {}: {e}", path.display())))?
         .len();
-    let stream = tokio_util_stream(file).map(move |chunk| {
+    upload_piece_stream(http, endpoint, deal, index, len, tokio_util_stream(file), progress).await
+}
+
+/// Uploads piece `index` of `deal` from `body`, which must yield exactly `len` bytes (a
+/// provider refuses anything else), calling `progress(bytes)` as bytes are taken for sending.
+pub async fn upload_piece_stream(
+    http: &reqwest::Client,
+    endpoint: &str,
+    deal: &Hash,
+    index: u16,
+    len: u64,
+    body: impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send + 'static,
+    progress: impl Fn(u64) + Send + Sync + 'static,
+) -> Result<(), TransferError> {
+    let url = piece_url(endpoint, deal, index);
+    let stream = body.map(move |chunk| {
         if let Ok(bytes) = &chunk {
             progress(bytes.len() as u64);
         }

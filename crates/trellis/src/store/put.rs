@@ -1,11 +1,20 @@
 //! `trellis store put`: encode on this machine, open the deal, upload every piece in parallel.
+//!
+//! The deal must name every piece's root before a provider accepts the piece, so the file is
+//! coded before anything is sent. By default the pieces are written to a scratch directory as
+//! they are coded and uploaded from there (the fastest way on one machine, measured in
+//! BENCHMARKS.md); that needs free disk for `n / k` times the file. Without that much room, or
+//! with `--no-scratch`, the file is coded twice instead: once for the roots, once more streaming
+//! each piece straight to its provider, which needs no disk and costs a second encoding, far less
+//! than any uplink.
 
 use super::{bytes_bar, catalog::Catalog, owner_secret, work_dir, Common};
 use crate::{client::Client, wallet::unlock};
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use std::io::Write as _;
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -13,13 +22,16 @@ use trellis_ledger::{DealTerms, Piece, TxKind};
 use trellis_primitives::{AccountAddress, Credits, DeviceAddress, Hash};
 use trellis_storage::{
     chain::{NodeApi, ProviderInfo},
-    client::{coding_for, place, upload_piece, Candidate},
-    encode_pieces, CodingParams, FileKey, Layout,
+    client::{coding_for, place, upload_piece, upload_piece_stream, Candidate, TransferError, TRANSFER_IDLE_TIMEOUT},
+    encode_pieces, CodingParams, FileKey, Layout, PieceTree,
 };
 
 /// Most pieces uploaded at once: enough to fill a fast uplink, few enough to keep open files and
 /// sockets bounded.
 const MAX_PARALLEL_UPLOADS: usize = 8;
+/// Coded shards queued per piece between the encoder and a streamed upload: a little slack for
+/// uneven connections, while memory stays a few segments whatever the file size.
+const SHARDS_QUEUED_PER_PIECE: usize = 2;
 /// Spare providers tried for one piece before the upload gives up on it.
 const MAX_SPARES_PER_PIECE: usize = 3;
 /// Plaintext bytes per segment (see ARCHITECTURE.md, storage coding defaults).
@@ -48,6 +60,11 @@ pub(crate) struct PutArgs {
     /// Name to list the file under (default: the file name). Kept on this machine only.
     #[arg(long)]
     name: Option<String>,
+    /// Code the file twice, streaming pieces to providers, instead of writing them to a scratch
+    /// directory first (needs n/k times the file's size free). Chosen by itself when the
+    /// scratch directory has too little room.
+    #[arg(long)]
+    no_scratch: bool,
 }
 
 fn asked_price(p: &ProviderInfo) -> u64 {
@@ -63,6 +80,8 @@ pub(crate) struct PutOptions {
     pub(crate) data_pieces: Option<u16>,
     pub(crate) pieces: Option<u16>,
     pub(crate) quiet: bool,
+    /// Never write the pieces to a scratch directory (see the module docs).
+    pub(crate) no_scratch: bool,
 }
 
 fn terms_shape(args: &PutOptions, providers: &[ProviderInfo]) -> Result<(CodingParams, u64)> {
@@ -108,6 +127,7 @@ pub(crate) async fn run(args: PutArgs) -> Result<()> {
         data_pieces: args.data_pieces,
         pieces: args.pieces,
         quiet: args.common.quiet,
+        no_scratch: args.no_scratch,
     };
     let id = store_file(&key, &args.common.api.api, &args.file, &options).await?;
     let name = args
@@ -181,7 +201,41 @@ pub(crate) async fn store_file(
     }
 
     let started = std::time::Instant::now();
-    let (_work, paths, trees) = encode_to_files(file, layout, key, nonce, args.quiet).await?;
+    let source = Source {
+        file: file.to_path_buf(),
+        layout,
+        secret: owner_secret(key),
+        nonce,
+    };
+    let scratch = if args.no_scratch {
+        None
+    } else {
+        scratch_dir(layout.stored_len())?
+    };
+    let bar = bytes_bar(size, "encoding", args.quiet);
+    let (staged, trees) = match scratch {
+        Some(work) => {
+            let paths: Vec<PathBuf> = (0..params.total_shards())
+                .map(|i| work.path().join(format!("piece-{i}")))
+                .collect();
+            let sinks = paths
+                .iter()
+                .map(|p| {
+                    std::fs::File::create(p).map(|f| PieceSink::File(std::io::BufWriter::with_capacity(1 << 20, f)))
+                })
+                .collect::<std::io::Result<Vec<_>>>()
+                .context("cannot create piece files")?;
+            let trees = source.encode(sinks, bar.clone()).await?;
+            (Some((work, paths)), trees)
+        }
+        None => (
+            None,
+            source
+                .encode(vec![PieceSink::Discard; params.total_shards()], bar.clone())
+                .await?,
+        ),
+    };
+    bar.finish_and_clear();
 
     let terms = DealTerms {
         pieces: placement
@@ -205,7 +259,11 @@ pub(crate) async fn store_file(
         .context("opening the storage deal")?;
     tracing::debug!(deal = %id, escrow = %escrow, pieces = terms.pieces.len(), ms = started.elapsed().as_millis() as u64, "deal opened");
 
-    let lost = upload_all(&client, key, &mut placement, &terms, &paths, args.quiet).await?;
+    let pieces = match &staged {
+        Some((_, paths)) => Pieces::Staged(paths),
+        None => Pieces::Streamed(&source),
+    };
+    let lost = upload_all(&client, key, &mut placement, &terms, pieces, args.quiet).await?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "encoded, deal opened, uploaded"
@@ -237,49 +295,205 @@ pub(crate) async fn store_file(
     Ok(id)
 }
 
-/// Encrypts and codes `file` into one temporary file per piece (in a work directory that is
-/// removed when dropped); the paths and every piece's tree.
-async fn encode_to_files(
-    file: &Path,
-    layout: Layout,
-    key: &trellis_primitives::Keypair,
-    nonce: [u8; 16],
-    quiet: bool,
-) -> Result<(tempfile::TempDir, Vec<PathBuf>, Vec<trellis_storage::PieceTree>)> {
-    let size = layout.size;
-    let params = layout.params;
+/// A scratch directory with room for `bytes` of pieces (and a tenth more), or `None` if the
+/// temporary directory's filesystem has less free.
+fn scratch_dir(bytes: u64) -> Result<Option<tempfile::TempDir>> {
     let work = work_dir(None)?;
-    let paths: Vec<PathBuf> = (0..params.total_shards())
-        .map(|i| work.path().join(format!("piece-{i}")))
-        .collect();
-    let secret = owner_secret(key);
-    let file_key = FileKey::derive(&secret, &nonce);
-    let bar = bytes_bar(size, "encoding", quiet);
-    let (input, paths2, bar2) = (file.to_path_buf(), paths.clone(), bar.clone());
-    let trees = tokio::task::spawn_blocking(move || -> Result<_> {
-        let mut reader = std::io::BufReader::with_capacity(
-            1 << 20,
-            std::fs::File::open(&input).with_context(|| format!("cannot open {}", input.display()))?,
+    let free = rustix::fs::statvfs(work.path())
+        .map(|v| v.f_bavail.saturating_mul(v.f_frsize))
+        .unwrap_or(u64::MAX);
+    if free < bytes.saturating_add(bytes / 10) {
+        tracing::info!(
+            needed = bytes,
+            free,
+            dir = %work.path().display(),
+            "too little scratch space for the pieces: coding the file twice and streaming them instead"
         );
-        let mut writers = paths2
-            .iter()
-            .map(|p| std::fs::File::create(p).map(|f| std::io::BufWriter::with_capacity(1 << 20, f)))
-            .collect::<std::io::Result<Vec<_>>>()
-            .context("cannot create piece files")?;
-        let trees = encode_pieces(&mut reader, layout, &file_key, nonce, &mut writers, |done| {
-            bar2.set_position(done)
-        })?;
-        for w in writers {
-            w.into_inner()
-                .map_err(|e| e.into_error())
-                .context("cannot write a piece file")?;
-        }
-        Ok(trees)
-    })
-    .await??;
-    bar.finish_and_clear();
+        return Ok(None);
+    }
+    Ok(Some(work))
+}
 
-    Ok((work, paths, trees))
+/// The file being stored and how it is coded: enough to code any of its pieces again.
+struct Source {
+    file: PathBuf,
+    layout: Layout,
+    secret: zeroize::Zeroizing<[u8; 32]>,
+    nonce: [u8; 16],
+}
+
+impl Source {
+    /// Encrypts and codes the file, handing piece `i`'s bytes to `sinks[i]` as they are made and
+    /// moving `bar` along the plaintext; every piece's tree.
+    async fn encode(&self, mut sinks: Vec<PieceSink>, bar: indicatif::ProgressBar) -> Result<Vec<PieceTree>> {
+        let (input, layout, nonce) = (self.file.clone(), self.layout, self.nonce);
+        let file_key = FileKey::derive(&self.secret, &nonce);
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let mut reader = std::io::BufReader::with_capacity(
+                1 << 20,
+                std::fs::File::open(&input).with_context(|| format!("cannot open {}", input.display()))?,
+            );
+            let trees = encode_pieces(&mut reader, layout, &file_key, nonce, &mut sinks, |done| {
+                bar.set_position(done)
+            })
+            .with_context(|| format!("cannot encode {}", input.display()))?;
+            for sink in &mut sinks {
+                sink.flush().context("cannot write a piece file")?;
+            }
+            Ok(trees)
+        })
+        .await?
+    }
+}
+
+/// Where the encoder puts one piece's bytes.
+#[derive(Default)]
+enum PieceSink {
+    /// Nowhere: the piece is only hashed.
+    #[default]
+    Discard,
+    /// A scratch file, uploaded from once the deal is open.
+    File(std::io::BufWriter<std::fs::File>),
+    /// The piece's upload; `Discard` once that stops (its task reports why), so the others go on.
+    Upload(tokio::sync::mpsc::Sender<axum::body::Bytes>),
+}
+
+impl Clone for PieceSink {
+    /// Only the empty sink is copied (to fill a vector); the others own a file or an upload.
+    fn clone(&self) -> Self {
+        PieceSink::Discard
+    }
+}
+
+impl std::io::Write for PieceSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            PieceSink::Discard => {}
+            PieceSink::File(file) => return file.write(buf),
+            PieceSink::Upload(upload) => {
+                if upload.blocking_send(axum::body::Bytes::copy_from_slice(buf)).is_err() {
+                    *self = PieceSink::Discard;
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            PieceSink::File(file) => file.flush(),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where the pieces come from for their uploads.
+#[derive(Clone, Copy)]
+enum Pieces<'a> {
+    /// Scratch files, one per piece.
+    Staged(&'a [PathBuf]),
+    /// Coded again from the file as they are sent.
+    Streamed(&'a Source),
+}
+
+/// Results of piece uploads, by piece index.
+type Uploads = tokio::task::JoinSet<(usize, Result<(), TransferError>)>;
+
+/// Starts the upload of piece `index` to `endpoint`, fed by the returned sink. The encoder feeds
+/// every piece in step, so a provider that stops taking bytes would stall them all: an upload
+/// that takes nothing for the transfer idle limit is given up on.
+fn start_streamed_upload(
+    tasks: &mut Uploads,
+    http: &reqwest::Client,
+    endpoint: &str,
+    terms: &DealTerms,
+    index: usize,
+    bar: &indicatif::ProgressBar,
+) -> PieceSink {
+    let (to_upload, shards) = tokio::sync::mpsc::channel(SHARDS_QUEUED_PER_PIECE);
+    let body = futures::stream::unfold(shards, |mut shards| async move {
+        shards
+            .recv()
+            .await
+            .map(|bytes| (Ok::<_, std::io::Error>(bytes), shards))
+    });
+    let (http, endpoint, id, len, bar) = (
+        http.clone(),
+        endpoint.to_string(),
+        terms.commitment(),
+        terms.piece_len,
+        bar.clone(),
+    );
+    tasks.spawn(async move {
+        let taken = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = taken.clone();
+        let upload = upload_piece_stream(&http, &endpoint, &id, index as u16, len, body, move |n| {
+            bar.inc(n);
+            counted.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        });
+        tokio::pin!(upload);
+        let mut before = 0;
+        loop {
+            tokio::select! {
+                result = &mut upload => return (index, result),
+                () = tokio::time::sleep(TRANSFER_IDLE_TIMEOUT) => {
+                    let now = taken.load(std::sync::atomic::Ordering::Relaxed);
+                    if now == before {
+                        let message = format!("took no bytes for {} s", TRANSFER_IDLE_TIMEOUT.as_secs());
+                        return (index, Err(TransferError::Unreachable { url: endpoint.clone(), message }));
+                    }
+                    before = now;
+                }
+            }
+        }
+    });
+    PieceSink::Upload(to_upload)
+}
+
+/// Uploads the pieces `indexes` of `terms`, piece `i` to `endpoints[i]`, all at once when
+/// streamed (the encoder feeds them in step), a few at a time from scratch files.
+async fn upload_pieces(
+    http: &reqwest::Client,
+    terms: &DealTerms,
+    endpoints: &BTreeMap<usize, String>,
+    pieces: Pieces<'_>,
+    bar: &indicatif::ProgressBar,
+) -> Result<Vec<(usize, Result<(), TransferError>)>> {
+    let id = terms.commitment();
+    let mut tasks = Uploads::new();
+    match pieces {
+        Pieces::Staged(paths) => {
+            let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_UPLOADS));
+            for (&index, endpoint) in endpoints {
+                let (http, limit, bar, path) = (http.clone(), limit.clone(), bar.clone(), paths[index].clone());
+                let endpoint = endpoint.clone();
+                tasks.spawn(async move {
+                    let _permit = limit.acquire_owned().await;
+                    let result = upload_piece(&http, &endpoint, &id, index as u16, &path, move |n| bar.inc(n)).await;
+                    (index, result)
+                });
+            }
+        }
+        Pieces::Streamed(source) => {
+            let mut sinks = vec![PieceSink::Discard; terms.pieces.len()];
+            for (&index, endpoint) in endpoints {
+                sinks[index] = start_streamed_upload(&mut tasks, http, endpoint, terms, index, bar);
+            }
+            let trees = source.encode(sinks, indicatif::ProgressBar::hidden()).await?;
+            if trees.iter().zip(&terms.pieces).any(|(t, p)| t.root() != p.root) {
+                bail!(
+                    "the file changed while it was being stored, so providers refuse its pieces; close the deal with \
+                     `trellis store rm {id}` to get the escrow back, and store the file again"
+                );
+            }
+        }
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        results.push(joined.context("an upload task failed")?);
+    }
+    results.sort_by_key(|(index, _)| *index);
+    Ok(results)
 }
 
 /// Uploads every piece in parallel; a piece whose provider fails moves to a spare. The pieces
@@ -289,28 +503,19 @@ async fn upload_all(
     key: &trellis_primitives::Keypair,
     placement: &mut trellis_storage::client::Placement,
     terms: &DealTerms,
-    paths: &[PathBuf],
+    pieces: Pieces<'_>,
     quiet: bool,
 ) -> Result<Vec<usize>> {
-    let id = terms.commitment();
-    let total = terms.stored_bytes().unwrap_or(0);
-    let bar = bytes_bar(total, "uploading", quiet);
+    let bar = bytes_bar(terms.stored_bytes().unwrap_or(0), "uploading", quiet);
     let http = trellis_storage::client::transfer_http();
-    let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_UPLOADS));
-    let mut tasks = tokio::task::JoinSet::new();
-    for (index, candidate) in placement.chosen.iter().enumerate() {
-        let (http, limit, bar, path) = (http.clone(), limit.clone(), bar.clone(), paths[index].clone());
-        let endpoint = candidate.endpoint.clone();
-        tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            let progress = bar.clone();
-            let result = upload_piece(&http, &endpoint, &id, index as u16, &path, move |n| progress.inc(n)).await;
-            (index, result)
-        });
-    }
+    let endpoints = placement
+        .chosen
+        .iter()
+        .enumerate()
+        .map(|(index, c)| (index, c.endpoint.clone()))
+        .collect();
     let mut failed = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        let (index, result) = joined.context("an upload task failed")?;
+    for (index, result) in upload_pieces(&http, terms, &endpoints, pieces, &bar).await? {
         if let Err(e) = result {
             bar.suspend(|| eprintln!("piece {index}: {e}"));
             failed.push(index);
@@ -318,17 +523,7 @@ async fn upload_all(
     }
     let mut lost = Vec::new();
     for index in failed {
-        let moved = move_to_spare(
-            client,
-            key,
-            &http,
-            &mut placement.spares,
-            terms,
-            id,
-            index,
-            &paths[index],
-        )
-        .await;
+        let moved = move_to_spare(client, key, &http, &mut placement.spares, terms, index, pieces).await;
         if let Err(e) = moved {
             bar.suspend(|| eprintln!("piece {index}: no spare provider took it: {e:#}"));
             lost.push(index);
@@ -338,17 +533,16 @@ async fn upload_all(
     Ok(lost)
 }
 
-/// Moves piece `index` to the next spare that takes it: a `MovePiece` transaction, then the upload.
-#[allow(clippy::too_many_arguments)]
+/// Moves piece `index` to the next spare that takes it: a `MovePiece` transaction, then the
+/// upload (a streamed piece is coded again, alone).
 async fn move_to_spare(
     client: &Client,
     key: &trellis_primitives::Keypair,
     http: &reqwest::Client,
     spares: &mut Vec<Candidate>,
     terms: &DealTerms,
-    id: Hash,
     index: usize,
-    path: &Path,
+    pieces: Pieces<'_>,
 ) -> Result<DeviceAddress> {
     let mut last = anyhow::anyhow!("no spare providers left");
     for _ in 0..MAX_SPARES_PER_PIECE {
@@ -360,18 +554,21 @@ async fn move_to_spare(
             continue;
         }
         let kind = TxKind::MovePiece {
-            deal: id,
+            deal: terms.commitment(),
             index: index as u16,
             provider: spare.info.address,
         };
         let tx = client.sign_and_submit(key, kind, None).await?;
         crate::wallet::expect_success(client, &tx).await?;
-        match upload_piece(http, &spare.endpoint, &id, index as u16, path, |_| {}).await {
-            Ok(()) => {
+        let endpoints = BTreeMap::from([(index, spare.endpoint.clone())]);
+        let bar = indicatif::ProgressBar::hidden();
+        match upload_pieces(http, terms, &endpoints, pieces, &bar).await?.pop() {
+            Some((_, Ok(()))) => {
                 eprintln!("piece {index}: moved to {}", spare.info.address);
                 return Ok(spare.info.address);
             }
-            Err(e) => last = e.into(),
+            Some((_, Err(e))) => last = e.into(),
+            None => last = anyhow::anyhow!("the upload to the spare did not run"),
         }
     }
     Err(last)
