@@ -118,9 +118,17 @@ fn disk_write_rate(path: &Path, bytes: usize) -> Result<f64> {
     Ok(rate)
 }
 
-/// Stores and fetches a `mib` MiB file through `providers` providers on loopback.
-pub(crate) async fn pipeline(mib: usize, providers: u32) -> Result<PipelineFigures> {
-    let tmp = tempfile::tempdir()?;
+/// A node and storage providers serving on loopback, the client funded.
+pub(crate) struct Loopback {
+    /// Keeps the node running.
+    _running: crate::run::RunningNode,
+    /// The node's API.
+    pub(crate) api: String,
+}
+
+/// Starts a node and `providers` providers (provider `i` with `capacity(i)` bytes of room) with
+/// data under `dir`, onboarded, staked and published on chain, and buys the client credits.
+pub(crate) async fn loopback(dir: &Path, providers: u32, capacity: impl Fn(u32) -> u64) -> Result<Loopback> {
     let (owner, client) = (key("owner"), key("client"));
     let accounts = [&owner, &client]
         .iter()
@@ -136,10 +144,10 @@ pub(crate) async fn pipeline(mib: usize, providers: u32) -> Result<PipelineFigur
     });
     genesis.initial_price_micro_usd_per_trl = Some(1_000_000);
     genesis.timestamp_ms = trellis_chain::node::wall_clock_ms();
-    let genesis_path = tmp.path().join("genesis.toml");
+    let genesis_path = dir.join("genesis.toml");
     std::fs::write(&genesis_path, toml::to_string_pretty(&genesis)?)?;
     let config = NodeConfig {
-        data_dir: tmp.path().join("node"),
+        data_dir: dir.join("node"),
         genesis: Some(genesis_path),
         api_listen: "127.0.0.1:0".parse()?,
         block_interval_ms: 20,
@@ -156,7 +164,7 @@ pub(crate) async fn pipeline(mib: usize, providers: u32) -> Result<PipelineFigur
     // Provider servers, and their endpoints on chain.
     let mut endpoints = Vec::new();
     for i in 0..providers {
-        let store = PieceStore::open(&tmp.path().join(format!("provider-{i}")), 1 << 40)?;
+        let store = PieceStore::open(&dir.join(format!("provider-{i}")), capacity(i))?;
         let provider = Provider::new(store, NodeApi::new(&api)?, key(&format!("provider-{i}")))?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         endpoints.push(format!("http://{}", listener.local_addr()?));
@@ -173,7 +181,23 @@ pub(crate) async fn pipeline(mib: usize, providers: u32) -> Result<PipelineFigur
         wait_all(&node, &ids)
     })
     .await??;
+    Ok(Loopback { _running: running, api })
+}
 
+/// The key of the client [`loopback`] funds, and of provider `i` (`Some(i)`).
+#[cfg(test)]
+pub(crate) fn loopback_key(provider: Option<u32>) -> Keypair {
+    match provider {
+        Some(i) => key(&format!("provider-{i}")),
+        None => key("client"),
+    }
+}
+
+/// Stores and fetches a `mib` MiB file through `providers` providers on loopback.
+pub(crate) async fn pipeline(mib: usize, providers: u32) -> Result<PipelineFigures> {
+    let tmp = tempfile::tempdir()?;
+    let client = key("client");
+    let Loopback { api, _running } = loopback(tmp.path(), providers, |_| 1 << 40).await?;
     let bytes = mib << 20;
     let mut data = vec![0u8; bytes];
     rand_chacha::ChaCha20Rng::seed_from_u64(11).fill_bytes(&mut data);

@@ -573,3 +573,6 @@ async fn move_to_spare(
     }
     Err(last)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,69 @@
+//! `store put` against a node and providers on loopback: pieces refused at upload move to a spare.
+
+use super::*;
+use crate::bench_storage_net::{loopback, loopback_key};
+
+/// Four providers, the first two with no room: three pieces always land on at least one of
+/// those, whose upload is refused (full), so a piece moves to the one spare, staged or
+/// streamed. Whichever way the placement falls, exactly one piece moves, both providers with
+/// room end up named in the deal holding their piece, and the file comes back whole.
+async fn a_refused_piece_moves_to_the_spare(no_scratch: bool) {
+    let tmp = tempfile::tempdir().unwrap();
+    let net = loopback(tmp.path(), 4, |i| if i < 2 { 1 } else { 1 << 30 })
+        .await
+        .unwrap();
+    let file = tmp.path().join("file.bin");
+    let data: Vec<u8> = (0..5_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(&file, &data).unwrap();
+    let options = PutOptions {
+        epochs: 10,
+        price: None,
+        data_pieces: Some(1),
+        pieces: Some(3),
+        quiet: true,
+        no_scratch,
+    };
+    let client = loopback_key(None);
+    let id = store_file(&client, &net.api, &file, &options).await.unwrap();
+
+    let deal = NodeApi::new(&net.api).unwrap().deal(&id).await.unwrap().unwrap();
+    let named: Vec<DeviceAddress> = deal.terms.pieces.iter().map(|p| p.provider).collect();
+    for i in [2, 3] {
+        let address = DeviceAddress::from(loopback_key(Some(i)).public());
+        let index = named.iter().position(|p| *p == address);
+        let index = index.unwrap_or_else(|| panic!("provider {i} with room is not in the deal: {named:?}"));
+        let piece = tmp.path().join(format!("provider-{i}/pieces/{id}/{index}.piece"));
+        assert!(piece.exists(), "provider {i} does not hold piece {index}");
+    }
+    let moves: serde_json::Value = reqwest::get(format!("{}/v1/storage/moves?blocks=10000", net.api))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ours = moves["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["deal"] == id.to_string())
+        .count();
+    assert_eq!(ours, 1, "{moves}");
+
+    let out = tmp.path().join("back.bin");
+    crate::store::get::fetch_file(&Arc::new(client), &net.api, id, &out, true)
+        .await
+        .unwrap();
+    assert!(std::fs::read(&out).unwrap() == data, "the file came back different");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_staged_piece_moves_to_the_spare() {
+    a_refused_piece_moves_to_the_spare(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_streamed_piece_moves_to_the_spare() {
+    a_refused_piece_moves_to_the_spare(true).await;
+}
