@@ -231,7 +231,7 @@ pub(crate) async fn store_file(
         None => (
             None,
             source
-                .encode(vec![PieceSink::Discard; params.total_shards()], bar.clone())
+                .encode(PieceSink::discard(params.total_shards()), bar.clone())
                 .await?,
         ),
     };
@@ -358,10 +358,10 @@ enum PieceSink {
     Upload(tokio::sync::mpsc::Sender<axum::body::Bytes>),
 }
 
-impl Clone for PieceSink {
-    /// Only the empty sink is copied (to fill a vector); the others own a file or an upload.
-    fn clone(&self) -> Self {
-        PieceSink::Discard
+impl PieceSink {
+    /// `n` sinks that keep nothing: the pieces are only hashed.
+    fn discard(n: usize) -> Vec<PieceSink> {
+        std::iter::repeat_with(PieceSink::default).take(n).collect()
     }
 }
 
@@ -475,7 +475,7 @@ async fn upload_pieces(
             }
         }
         Pieces::Streamed(source) => {
-            let mut sinks = vec![PieceSink::Discard; terms.pieces.len()];
+            let mut sinks = PieceSink::discard(terms.pieces.len());
             for (&index, endpoint) in endpoints {
                 sinks[index] = start_streamed_upload(&mut tasks, http, endpoint, terms, index, bar);
             }
