@@ -63,24 +63,25 @@ impl Spool {
 
     /// Waits for everything handed over to be written: the piece's tree. The file is written
     /// but not fsynced.
-    pub async fn finish(mut self) -> io::Result<PieceTree> {
-        let writer = self.writer.take();
-        drop(self.frames);
-        match writer {
-            Some(writer) => writer.await.map_err(io::Error::other)?,
-            None => Err(io::Error::other("the piece writer already stopped")),
-        }
+    pub async fn finish(self) -> io::Result<PieceTree> {
+        let Spool { frames, mut writer } = self;
+        drop(frames); // the writer sees the end of the frames
+        join(&mut writer).await
     }
 
     async fn stopped(&mut self) -> io::Error {
-        match self.writer.take() {
-            Some(writer) => match writer.await {
-                Ok(Err(e)) => e,
-                Ok(Ok(_)) => io::Error::other("the piece writer stopped early"),
-                Err(e) => io::Error::other(e),
-            },
-            None => io::Error::other("the piece writer already stopped"),
+        match join(&mut self.writer).await {
+            Err(e) => e,
+            Ok(_) => io::Error::other("the piece writer stopped early"),
         }
+    }
+}
+
+/// The writing thread's result; an error if it was already taken.
+async fn join(writer: &mut Option<tokio::task::JoinHandle<io::Result<PieceTree>>>) -> io::Result<PieceTree> {
+    match writer.take() {
+        Some(writer) => writer.await.map_err(io::Error::other)?,
+        None => Err(io::Error::other("the piece writer already stopped")),
     }
 }
 
