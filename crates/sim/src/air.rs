@@ -47,6 +47,11 @@ fn gaussian(from: &DeviceAddress, to: &DeviceAddress, round: u64) -> f64 {
 }
 
 impl AirModel {
+    /// Mean received power over `distance_m` before shadowing, dBm.
+    pub fn mean_rssi_dbm(&self, tx_power_dbm: f64, gains_dbi: f64, distance_m: f64, frequency_hz: u64) -> f64 {
+        tx_power_dbm + gains_dbi - fspl_1m_db(frequency_hz) - 10.0 * self.exponent * distance_m.max(1.0).log10()
+    }
+
     /// Received power in dBm over `distance_m`, or `None` if below sensitivity.
     #[allow(clippy::too_many_arguments)]
     pub fn rssi_dbm(

@@ -6,6 +6,7 @@
 use super::{
     block_hash, draw,
     ingest::{Arrival, Door},
+    limit,
     population::{distance_m, Attack, Class, Population},
     DeviceEpoch, NetworkConfig, EPOCH_MS, START_MS,
 };
@@ -17,6 +18,7 @@ use trellis_coverage::{
     epoch::{run_epoch, History, PocOutcome},
     redundancy::RedundancyConfig,
     reports::from_log,
+    verify::{BeaconInvalid, WitnessInvalid},
     CoverageConfig, HotspotFacts,
 };
 use trellis_primitives::{DeviceAddress, Hash, Location};
@@ -229,6 +231,7 @@ impl Coverage {
             &beacons,
             &witnesses,
         );
+        self.ideal_misses(pop, &outcomes, out);
         self.window.push_back(outcomes.clone());
         while self.window.len() as u64 > History::epochs_read(&self.config) {
             self.window.pop_front();
@@ -252,5 +255,45 @@ impl Coverage {
             }
         }
         shares
+    }
+
+    /// Sets each Sybil identity's [`DeviceEpoch::ideal_miss_ppm`] from the links the location
+    /// fit judged it on: the window's earlier epochs and `current`, every link whose ends both
+    /// stand as measurements.
+    fn ideal_misses(&self, pop: &Population, current: &[PocOutcome], out: &mut [DeviceEpoch]) {
+        let window = self.config.location_fit.as_ref().map_or(0, |f| f.window_epochs) as usize;
+        let earlier = self.window.iter().rev().take(window);
+        let measured_beacon = |o: &PocOutcome| matches!(o.verdict, Ok(()) | Err(BeaconInvalid::LocatedElsewhere));
+        let measured_witness =
+            |v: &Result<(), WitnessInvalid>| matches!(v, Ok(()) | Err(WitnessInvalid::LocatedElsewhere));
+        let index: BTreeMap<DeviceAddress, usize> =
+            pop.of(Class::Hotspot).map(|i| (pop.devices[i].address, i)).collect();
+        let sybil = |i: usize| pop.devices[i].attack == Some(Attack::SybilCluster);
+        let mean = |d: f64| self.air.mean_rssi_dbm(TX_POWER_DBM, GAINS_DBI, d, FREQUENCY_HZ);
+        let mut links: BTreeMap<usize, Vec<limit::LinkMeans>> = BTreeMap::new();
+        for o in earlier.flatten().chain(current).filter(|o| measured_beacon(o)) {
+            let Some(&b) = index.get(&o.beacon.beaconer) else {
+                continue;
+            };
+            for (w, _) in o.witnesses.iter().filter(|(_, v)| measured_witness(v)) {
+                let Some(&w) = index.get(&w.witness) else { continue };
+                let (db, dw) = (&pop.devices[b], &pop.devices[w]);
+                let link = limit::LinkMeans {
+                    claimed_dbm: mean(distance_m(db.asserted, dw.asserted)),
+                    real_dbm: mean(distance_m(db.actual, dw.actual)),
+                };
+                for end in [b, w].into_iter().filter(|&i| sybil(i)) {
+                    links.entry(end).or_default().push(link);
+                }
+            }
+        }
+        for i in pop.of(Class::Hotspot).filter(|&i| sybil(i)) {
+            let links = links.get(&i).map_or(&[][..], Vec::as_slice);
+            out[i].ideal_miss_ppm = Some(limit::miss_ppm(
+                links,
+                self.air.shadowing_sigma_db,
+                self.air.sensitivity_dbm,
+            ));
+        }
     }
 }

@@ -20,6 +20,7 @@
 mod compute;
 mod coverage;
 mod ingest;
+pub mod limit;
 pub mod population;
 pub mod report;
 mod sensors;
@@ -119,6 +120,9 @@ pub struct DeviceEpoch {
     pub flagged: bool,
     /// The typed reasons, for the report.
     pub reasons: Vec<String>,
+    /// For a Sybil identity: the chance, ppm, that an ideal detector would miss it on the links
+    /// the verifier judged this epoch ([`limit`]).
+    pub ideal_miss_ppm: Option<u64>,
 }
 
 /// The whole run: every device's every epoch.

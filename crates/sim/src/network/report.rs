@@ -36,6 +36,10 @@ pub struct AttackRow {
     pub capture_ppm: u64,
     /// The cheaters' share of everything paid to their class, ppm.
     pub reward_share_ppm: u64,
+    /// Where only the links can tell (Sybil identities): the mean chance an ideal detector would
+    /// miss a cheater in an epoch, ppm — what a cheater earning like an honest device whenever
+    /// undetected would capture against a perfect verifier ([`super::limit`]).
+    pub limit_ppm: Option<u64>,
 }
 
 /// One class's honest outcome.
@@ -166,6 +170,11 @@ impl NetworkRun {
                 .collect();
             let paid: u128 = cheaters.iter().map(|&i| u128::from(totals[i])).sum();
             let mean = paid / cheaters.len() as u128;
+            let misses: Vec<u64> = self
+                .epochs
+                .iter()
+                .flat_map(|e| cheaters.iter().filter_map(|&i| e[i].ideal_miss_ppm))
+                .collect();
             attacks.push(AttackRow {
                 attack,
                 devices: cheaters.len() as u64,
@@ -176,6 +185,7 @@ impl NetworkRun {
                 never_detected: (cheaters.len() - firsts.len()) as u64,
                 capture_ppm: ppm(mean, u128::from(honest_mean.get(&class).copied().unwrap_or(0))),
                 reward_share_ppm: ppm(paid, class_paid.get(&class).copied().unwrap_or(0)),
+                limit_ppm: (!misses.is_empty()).then(|| misses.iter().sum::<u64>() / misses.len() as u64),
             });
         }
         Summary {
@@ -234,12 +244,12 @@ pub fn markdown(run: &NetworkRun, summary: &Summary) -> String {
         }
     );
     out!(s, "## Attacks\n");
-    out!(s, "| attack | class | devices | of class | detected (device-epochs) | epochs to detection | never detected | earns vs honest | share of class pay |");
-    out!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    out!(s, "| attack | class | devices | of class | detected (device-epochs) | epochs to detection | never detected | earns vs honest | limit of detection | share of class pay |");
+    out!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for a in &summary.attacks {
         out!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             a.attack.name(),
             a.attack.class().name(),
             a.devices,
@@ -248,6 +258,7 @@ pub fn markdown(run: &NetworkRun, summary: &Summary) -> String {
             a.epochs_to_detection.map_or("never".to_string(), |e| e.to_string()),
             a.never_detected,
             percent(a.capture_ppm),
+            a.limit_ppm.map_or("—".to_string(), percent),
             percent(a.reward_share_ppm)
         );
     }
@@ -277,7 +288,7 @@ pub fn markdown(run: &NetworkRun, summary: &Summary) -> String {
     }
     out!(
         s,
-        "\nGini of all devices' pay: {}.{:03}. \"Detected\" counts device-epochs in which the verifiers flagged the device with evidence (a physics violation, a failed proof, a replay mismatch, a disqualifying QoD verdict) or paid it nothing; \"earns vs honest\" is a cheater's mean pay over the run as a share of an honest device's of the same class.",
+        "\nGini of all devices' pay: {}.{:03}. \"Detected\" counts device-epochs in which the verifiers flagged the device with evidence (a physics violation, a failed proof, a replay mismatch, a disqualifying QoD verdict) or paid it nothing; \"earns vs honest\" is a cheater's mean pay over the run as a share of an honest device's of the same class; \"limit of detection\", where only a cheater's radio links can give it away (Sybil identities), is how often a perfect verifier — the true propagation model, the same links, 1 % false alarms on honest devices — would still miss it, averaged over its epochs: what it would capture, earning like an honest device whenever missed.",
         summary.gini_ppm / 1_000_000,
         summary.gini_ppm % 1_000_000 / 1_000
     );
