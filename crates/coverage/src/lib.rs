@@ -23,6 +23,7 @@ pub mod locate;
 pub mod physics;
 pub mod redundancy;
 pub mod reports;
+mod truncation;
 pub mod verify;
 
 pub use config::CoverageConfig;

@@ -143,14 +143,30 @@ fn honest_devices_are_not_accused_and_detectable_cheats_earn_at_most_five_percen
     assert_eq!(lazy.never_detected, 0, "{report}");
     // The RSSI forger is caught on every witness it sends.
     assert_eq!(row(Attack::RssiForger).detection_ppm, 1_000_000);
-    // Sybil identities are located elsewhere once their window holds enough links (about two
-    // epochs); those with too few links to locate keep earning (ARCHITECTURE.md, "The location
-    // fit"). Measured 36 % of honest pay on this seed, 29 % on seed 7 over 8 epochs; ~75 %
-    // before the fit.
+    // Sybil identities are located elsewhere once their window holds enough links; until then,
+    // and when their links cannot tell, they earn. The report prints the limit: how often a
+    // perfect verifier (the true propagation model, the same links, 1 % false alarms) would
+    // still miss them. Measured on this seed: 5.3 % of honest pay against a limit of 3.7 %
+    // (20 % before the fit used faint links). The bound: 5 % or the limit, whichever is
+    // larger, plus 2.5 points (the fit spends part of its false-alarm budget on the heavier
+    // honest tail its search over a disc gives; ARCHITECTURE.md, "The location fit").
     let sybil = row(Attack::SybilCluster);
-    assert!(sybil.capture_ppm < 450_000, "{report}");
+    let limit = sybil.limit_ppm.expect("the simulator computes the Sybil limit");
+    assert!((10_000..150_000).contains(&limit), "limit {limit}\n{report}");
+    assert!(
+        sybil.capture_ppm <= limit.max(50_000) + 25_000,
+        "Sybil capture {} vs limit {limit}\n{report}",
+        sybil.capture_ppm
+    );
     assert_eq!(
         sybil.never_detected, 0,
         "their witnesses of each other are refused: {report}"
     );
+    // Only the Sybil row has a limit from the links: the other attacks are caught by checks
+    // that do not depend on how much evidence a hotspot's links hold.
+    assert!(s
+        .attacks
+        .iter()
+        .filter(|r| r.attack != Attack::SybilCluster)
+        .all(|r| r.limit_ppm.is_none()));
 }
