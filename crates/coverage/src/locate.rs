@@ -371,11 +371,12 @@ pub fn apply(
         })
         .collect();
     let everywhere_floor = floors.values().min().copied().unwrap_or(i64::MIN);
+    let floor_of = |region: &Option<CellIndex>| floors.get(region).copied().unwrap_or(everywhere_floor);
     let reliable = |l: &FitLink| {
         let Some(f) = first.get(&l.region).or(first.get(&None)) else {
             return false;
         };
-        let floor = floors.get(&l.region).copied().unwrap_or(everywhere_floor);
+        let floor = floor_of(&l.region);
         let predicted = l.rssi_centi_dbm - f.residual(l.sample.gain_over_1m_centi_db, l.sample.ten_log_d_centi);
         predicted >= floor + f.sigma_centi_db * fit.fading_margin_sigmas_x100 / 100
     };
@@ -387,7 +388,7 @@ pub fn apply(
     let mut seen: BTreeMap<DeviceAddress, Vec<Observation>> = BTreeMap::new();
     for l in &links {
         let gain = l.sample.gain_over_1m_centi_db;
-        let floor = floors.get(&l.region).copied().unwrap_or(everywhere_floor);
+        let floor = floor_of(&l.region);
         let headroom_centi_db = (l.rssi_centi_dbm - floor).max(0);
         seen.entry(l.beaconer).or_default().push(Observation {
             device: l.witness,

@@ -47,9 +47,14 @@ fn gaussian(from: &DeviceAddress, to: &DeviceAddress, round: u64) -> f64 {
 }
 
 impl AirModel {
+    /// Path loss over `distance_m` (at least a metre) before shadowing, dB.
+    fn mean_loss_db(&self, distance_m: f64, frequency_hz: u64) -> f64 {
+        fspl_1m_db(frequency_hz) + 10.0 * self.exponent * distance_m.max(1.0).log10()
+    }
+
     /// Mean received power over `distance_m` before shadowing, dBm.
     pub fn mean_rssi_dbm(&self, tx_power_dbm: f64, gains_dbi: f64, distance_m: f64, frequency_hz: u64) -> f64 {
-        tx_power_dbm + gains_dbi - fspl_1m_db(frequency_hz) - 10.0 * self.exponent * distance_m.max(1.0).log10()
+        tx_power_dbm + gains_dbi - self.mean_loss_db(distance_m, frequency_hz)
     }
 
     /// Received power in dBm over `distance_m`, or `None` if below sensitivity.
@@ -65,9 +70,7 @@ impl AirModel {
         frequency_hz: u64,
     ) -> Option<f64> {
         let d = distance_m.max(1.0);
-        let loss = fspl_1m_db(frequency_hz)
-            + 10.0 * self.exponent * d.log10()
-            + self.shadowing_sigma_db * gaussian(from, to, round);
+        let loss = self.mean_loss_db(d, frequency_hz) + self.shadowing_sigma_db * gaussian(from, to, round);
         // Never better than free space: shadowing can fade a link but not beat physics.
         let free_space = fspl_1m_db(frequency_hz) + 20.0 * d.log10();
         let rssi = tx_power_dbm + gains_dbi - loss.max(free_space);

@@ -18,7 +18,6 @@ use trellis_coverage::{
     epoch::{run_epoch, History, PocOutcome},
     redundancy::RedundancyConfig,
     reports::from_log,
-    verify::{BeaconInvalid, WitnessInvalid},
     CoverageConfig, HotspotFacts,
 };
 use trellis_primitives::{DeviceAddress, Hash, Location};
@@ -231,12 +230,12 @@ impl Coverage {
             &beacons,
             &witnesses,
         );
-        self.ideal_misses(pop, &outcomes, out);
+        let index: BTreeMap<DeviceAddress, usize> = hotspots.iter().map(|&i| (pop.devices[i].address, i)).collect();
+        self.ideal_misses(pop, &index, &history, &outcomes, out);
         self.window.push_back(outcomes.clone());
         while self.window.len() as u64 > History::epochs_read(&self.config) {
             self.window.pop_front();
         }
-        let index: BTreeMap<DeviceAddress, usize> = hotspots.iter().map(|&i| (pop.devices[i].address, i)).collect();
         for s in &shares {
             if let Some(&i) = index.get(&s.device) {
                 let evidence: Vec<(&String, &u32)> = s
@@ -258,33 +257,33 @@ impl Coverage {
     }
 
     /// Sets each Sybil identity's [`DeviceEpoch::ideal_miss_ppm`] from the links the location
-    /// fit judged it on: the window's earlier epochs and `current`, every link whose ends both
-    /// stand as measurements.
-    fn ideal_misses(&self, pop: &Population, current: &[PocOutcome], out: &mut [DeviceEpoch]) {
-        let window = self.config.location_fit.as_ref().map_or(0, |f| f.window_epochs) as usize;
-        let earlier = self.window.iter().rev().take(window);
-        let measured_beacon = |o: &PocOutcome| matches!(o.verdict, Ok(()) | Err(BeaconInvalid::LocatedElsewhere));
-        let measured_witness =
-            |v: &Result<(), WitnessInvalid>| matches!(v, Ok(()) | Err(WitnessInvalid::LocatedElsewhere));
-        let index: BTreeMap<DeviceAddress, usize> =
-            pop.of(Class::Hotspot).map(|i| (pop.devices[i].address, i)).collect();
+    /// fit judged it on: the window's (`history`, as the verifier read it) and the epoch's
+    /// (`current`), collected by the coverage crate's own rule for what stands as a measurement.
+    /// `index` maps hotspots' addresses to their places in `pop`.
+    fn ideal_misses(
+        &self,
+        pop: &Population,
+        index: &BTreeMap<DeviceAddress, usize>,
+        history: &History,
+        current: &[PocOutcome],
+        out: &mut [DeviceEpoch],
+    ) {
+        let mut now = History::default();
+        now.absorb_links(current);
         let sybil = |i: usize| pop.devices[i].attack == Some(Attack::SybilCluster);
         let mean = |d: f64| self.air.mean_rssi_dbm(TX_POWER_DBM, GAINS_DBI, d, FREQUENCY_HZ);
         let mut links: BTreeMap<usize, Vec<limit::LinkMeans>> = BTreeMap::new();
-        for o in earlier.flatten().chain(current).filter(|o| measured_beacon(o)) {
-            let Some(&b) = index.get(&o.beacon.beaconer) else {
+        for l in history.recent_links.iter().chain(&now.recent_links) {
+            let (Some(&b), Some(&w)) = (index.get(&l.beaconer), index.get(&l.witness)) else {
                 continue;
             };
-            for (w, _) in o.witnesses.iter().filter(|(_, v)| measured_witness(v)) {
-                let Some(&w) = index.get(&w.witness) else { continue };
-                let (db, dw) = (&pop.devices[b], &pop.devices[w]);
-                let link = limit::LinkMeans {
-                    claimed_dbm: mean(distance_m(db.asserted, dw.asserted)),
-                    real_dbm: mean(distance_m(db.actual, dw.actual)),
-                };
-                for end in [b, w].into_iter().filter(|&i| sybil(i)) {
-                    links.entry(end).or_default().push(link);
-                }
+            let (db, dw) = (&pop.devices[b], &pop.devices[w]);
+            let link = limit::LinkMeans {
+                claimed_dbm: mean(distance_m(db.asserted, dw.asserted)),
+                real_dbm: mean(distance_m(db.actual, dw.actual)),
+            };
+            for end in [b, w].into_iter().filter(|&i| sybil(i)) {
+                links.entry(end).or_default().push(link);
             }
         }
         for i in pop.of(Class::Hotspot).filter(|&i| sybil(i)) {
