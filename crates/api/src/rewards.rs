@@ -103,6 +103,7 @@ async fn epoch_summary(
             let manifest: Option<Manifest> = st.read(&keys::manifest(e))?;
             let earned = (
                 trellis_ledger::state::compute_earned_in(st, e)?,
+                trellis_ledger::state::compute_verified_in(st, e)?,
                 trellis_ledger::state::storage_earned_in(st, e)?,
                 trellis_ledger::state::egress_served_in(st, e)?,
                 trellis_rewards::credits::credit_value_in(st, e)?,
@@ -110,7 +111,7 @@ async fn epoch_summary(
             Ok((burned, manifest, tip.height, st.params()?.epoch_len_blocks, earned))
         })
         .map_err(ApiError::internal)?;
-    let (compute, storage, egress, credit_value) = earned;
+    let (compute, verified, storage, egress, credit_value) = earned;
     let credits_list = |list: Vec<(trellis_primitives::DeviceAddress, trellis_primitives::Credits)>| -> Vec<Value> {
         list.into_iter()
             .map(|(device, credits)| json!({ "device": device, "credits": credits }))
@@ -135,6 +136,10 @@ async fn epoch_summary(
         "burned": burned,
         "manifest": manifest,
         "compute_earned": credits_list(compute),
+        "compute_verified": verified
+            .into_iter()
+            .map(|(device, units)| json!({ "device": device, "units": units }))
+            .collect::<Vec<_>>(),
         "storage_earned": credits_list(storage),
         "egress": egress,
         "credit_value": credit_value,

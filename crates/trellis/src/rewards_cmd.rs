@@ -191,11 +191,11 @@ pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
         );
         bail!("audit failed");
     }
-    // Compute units are what the chain records each device earned from jobs in the epoch.
-    let on_chain = earned_on_chain(&chain_epoch, "compute_earned")?;
+    // Compute units are the work the chain records as confirmed by replay in the epoch.
+    let on_chain = verified_on_chain(&chain_epoch)?;
     let archived = crate::compute::archived_units(&archive.inputs.shares);
     if archived != on_chain {
-        println!("MISMATCH epoch {epoch}: compute units differ from the chain's job earnings ({archived:?} archived, {on_chain:?} on chain)");
+        println!("MISMATCH epoch {epoch}: compute units differ from the chain's verified work ({archived:?} archived, {on_chain:?} on chain)");
         bail!("audit failed");
     }
     // Earned credits are paid first at the credit's value: both must be the chain's. Archives
@@ -252,6 +252,20 @@ pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
 }
 
 /// A `[{device, credits}]` list of `/v1/epochs/<N>` as a map, devices with none left out.
+/// The compute pool's units the chain records for the epoch (`compute_verified`).
+fn verified_on_chain(chain_epoch: &serde_json::Value) -> Result<BTreeMap<DeviceAddress, u64>> {
+    let mut on_chain = BTreeMap::new();
+    for entry in chain_epoch["compute_verified"].as_array().cloned().unwrap_or_default() {
+        let device: DeviceAddress =
+            serde_json::from_value(entry["device"].clone()).context("compute_verified has no device")?;
+        let units = entry["units"].as_u64().context("compute_verified has no units")?;
+        if units > 0 {
+            on_chain.insert(device, units);
+        }
+    }
+    Ok(on_chain)
+}
+
 fn earned_on_chain(chain_epoch: &serde_json::Value, field: &str) -> Result<BTreeMap<DeviceAddress, u64>> {
     let mut on_chain = BTreeMap::new();
     for entry in chain_epoch[field].as_array().cloned().unwrap_or_default() {

@@ -12,7 +12,10 @@ mod governance;
 mod rewards;
 mod storage;
 
-pub use compute::{drawn_for_replay, replay_status, sampled as compute_sampled, ReplayStatus, MAX_SLOTS};
+pub use compute::{
+    drawn_for_replay, replay_status, sampled as compute_sampled, verified_units as compute_verified_units,
+    ReplayStatus, MAX_SLOTS,
+};
 pub use storage::CLOSE_GRACE_EPOCHS;
 
 pub use credits::credits_for_burn;

@@ -59,9 +59,19 @@ pub fn storage_earned_in(s: &impl Store, epoch: Epoch) -> Result<Vec<(DeviceAddr
 }
 
 /// What every device earned from compute jobs in `epoch` (runs and replays), in address-key
-/// order: the compute pool's units.
+/// order: what consumers paid, which the reward engine pays first.
 pub fn compute_earned_in(s: &impl Store, epoch: Epoch) -> Result<Vec<(DeviceAddress, Credits)>, CorruptState> {
     per_device(s, keys::COMPUTE_EARNED_TABLE, epoch)
+}
+
+/// Every device's compute work verified by replay in `epoch`, in address-key order: the credits
+/// of each run a replay confirmed, times the inverse of the chance that the run was replayed,
+/// plus each confirming replay's own credits (see `execute::compute::verified_units`). The
+/// compute pool's units: an honest provider's expectation equals its earned credits, while a
+/// run nobody replayed earns no pool units at all, so work that was never checked (a wrong
+/// output, an inflated fuel claim) cannot draw emission.
+pub fn compute_verified_in(s: &impl Store, epoch: Epoch) -> Result<Vec<(DeviceAddress, u64)>, CorruptState> {
+    per_device(s, keys::COMPUTE_VERIFIED_TABLE, epoch)
 }
 
 /// What every storage provider served under egress orders claimed in `epoch`.

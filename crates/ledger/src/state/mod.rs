@@ -273,9 +273,17 @@ pub mod keys {
         prefixed(JOB_TABLE, id.as_bytes())
     }
     /// Key of the credits a device earned from compute jobs in an epoch (runs and replays):
-    /// the compute pool's work units, paid out in TRL like storage earnings.
+    /// what consumers paid it, paid out in TRL first like storage earnings.
     pub fn compute_earned(e: Epoch, d: &DeviceAddress) -> Vec<u8> {
         let mut k = prefixed(COMPUTE_EARNED_TABLE, &e.0.to_be_bytes());
+        k.extend_from_slice(&d.key().0);
+        k
+    }
+    /// Key of a device's compute work verified by replay in an epoch, weighted by the inverse
+    /// of the chance it was replayed (see [`super::compute_verified_in`]): the compute pool's
+    /// units.
+    pub fn compute_verified(e: Epoch, d: &DeviceAddress) -> Vec<u8> {
+        let mut k = prefixed(COMPUTE_VERIFIED_TABLE, &e.0.to_be_bytes());
         k.extend_from_slice(&d.key().0);
         k
     }
@@ -341,6 +349,8 @@ pub mod keys {
     pub const RECENT_HASH_TABLE: u8 = 0x1B;
     /// Table byte of per-epoch compute earnings, for scans.
     pub const COMPUTE_EARNED_TABLE: u8 = 0x1A;
+    /// Table byte of per-epoch replay-verified compute work, for scans.
+    pub const COMPUTE_VERIFIED_TABLE: u8 = 0x18;
     /// Table byte of data allowances.
     pub const DATA_ALLOWANCE_TABLE: u8 = 0x1C;
     /// Table byte of per-epoch egress served, for scans.
@@ -538,7 +548,8 @@ pub use compute::{
     MAX_EXCLUDED, MAX_VERIFICATIONS, RECENT_HASHES,
 };
 pub use earnings::{
-    compute_earned_in, credit_price_in, egress_served_in, storage_earned_in, EgressServed, PRICE_LOOKBACK_EPOCHS,
+    compute_earned_in, compute_verified_in, credit_price_in, egress_served_in, storage_earned_in, EgressServed,
+    PRICE_LOOKBACK_EPOCHS,
 };
 pub use reports::{piece_report, PieceReport};
 

@@ -3,7 +3,7 @@
 
 use crate::fixtures::{addr, failed, key, ok, Chain, TRL};
 use trellis_ledger::{
-    execute::{compute_sampled, replay_status},
+    execute::{compute_sampled, compute_verified_units, replay_status},
     state::{keys, recent_hash, JobFailure, JobStatus},
     tx::{ComputeClaim, ComputeTx, JobSpec},
     Capability, DeviceClass, StateRead, TxKind, TxOutcome,
@@ -137,6 +137,20 @@ fn earned(c: &Chain, device: &str) -> Credits {
             })
             .sum::<u64>(),
     )
+}
+
+/// The compute pool's units `device` was credited for replay-confirmed work, all epochs.
+fn verified(c: &Chain, device: &str) -> u64 {
+    let epoch = Epoch::of_height(c.ledger.tip().height, 5);
+    (0..=epoch.0)
+        .map(|e| {
+            c.ledger
+                .store()
+                .read::<u64>(&keys::compute_verified(Epoch(e), &dev(device)))
+                .unwrap()
+                .unwrap_or_default()
+        })
+        .sum()
 }
 
 /// Whether the job was drawn for replay (its last commit's block hash decides; it is readable
@@ -317,7 +331,37 @@ fn an_unreplayed_honest_run_is_paid_its_ask_for_the_fuel_it_used() {
         Credits(15 * u64::from(nonce)),
         "every earlier job paid 15 too once finalized"
     );
+    assert_eq!(verified(&c, "c1"), 0, "work nobody replayed earns no pool units");
     failed(&compute(&mut c, "dave", ComputeTx::Finalize { job: id }), "job_state");
+    c.assert_supply_conserved();
+}
+
+#[test]
+fn verified_units_weigh_by_the_inverse_chance_and_refuse_what_cannot_be_represented() {
+    assert_eq!(compute_verified_units(Credits(15), 50_000), Some(300));
+    assert_eq!(compute_verified_units(Credits(10), 300_000), Some(33), "rounded down");
+    assert_eq!(compute_verified_units(Credits(7), 1_000_000), Some(7));
+    assert_eq!(compute_verified_units(Credits(7), 0), None);
+    assert_eq!(compute_verified_units(Credits(u64::MAX), 1), None);
+}
+
+#[test]
+fn replay_confirmed_runs_count_for_the_pool_over_the_chance_they_were_replayed() {
+    let mut c = setup();
+    // Post at 5 % until one is drawn: its run, once confirmed, stands for the 19 in 20 like it
+    // that nobody checks.
+    let id = (1..80u8)
+        .find_map(|n| {
+            let id = post(&mut c, &spec(n, 50_000));
+            ok(&commit(&mut c, id, "c1", claim("honest")));
+            drawn(&mut c, &id).then_some(id)
+        })
+        .expect("a job drawn for replay");
+    assert_eq!(verified(&c, "c1"), 0);
+    let v = replay_by_drawn(&mut c, id, claim("honest"), &["c1"]);
+    let fee = (ask(v).min(25) * 3).div_ceil(2);
+    // c1's 15 credits over a 5 % chance: 300 units. The replay itself is checked work: its fee.
+    assert_eq!((verified(&c, "c1"), verified(&c, v)), (300, fee));
     c.assert_supply_conserved();
 }
 
@@ -428,6 +472,8 @@ fn a_drawn_verifier_that_agrees_settles_the_job_and_both_are_paid() {
     // c1: 15. The verifier: its ask capped at the job's 25, for 1.5·10^9 fuel, rounded up.
     let fee = (ask(v).min(25) * 3).div_ceil(2);
     assert_eq!((earned(&c, "c1"), earned(&c, v)), (Credits(15), Credits(fee)));
+    // Replayed for sure (10^6 ppm): the pool counts exactly what was paid.
+    assert_eq!((verified(&c, "c1"), verified(&c, v)), (15, fee));
     assert_eq!(c.account("alice").credits, Credits(2_000_000 - 15 - fee));
     c.assert_supply_conserved();
 }
@@ -511,6 +557,8 @@ fn a_lying_verifier_is_overruled_by_the_arbiter_and_slashed_instead() {
     );
     assert_eq!((earned(&c, "c1"), earned(&c, liar)), (Credits(15), Credits(0)));
     assert!(earned(&c, arbiter).0 > 0);
+    assert_eq!((verified(&c, "c1"), verified(&c, liar)), (15, 0));
+    assert_eq!(verified(&c, arbiter), earned(&c, arbiter).0);
     c.assert_supply_conserved();
 }
 
@@ -543,6 +591,8 @@ fn disagreeing_replicas_are_always_replayed() {
     );
     assert_eq!(earned(&c, "c1"), Credits(15), "the honest replica is paid");
     assert!(earned(&c, v).0 > 0 && earned(&c, a).0 > 0);
+    // A disagreement is always replayed, so the 5 % sampling rate does not weigh the run.
+    assert_eq!((verified(&c, "c1"), verified(&c, "c2")), (15, 0));
     c.assert_supply_conserved();
 }
 
@@ -564,6 +614,7 @@ fn a_job_nobody_replays_in_time_pays_agreeing_runs_after_both_windows() {
         }
     );
     assert_eq!(earned(&c, "c1"), Credits(15));
+    assert_eq!(verified(&c, "c1"), 0, "drawn but never replayed: unchecked");
     c.assert_supply_conserved();
 }
 

@@ -2,8 +2,11 @@
 //! reference module rendering small tiles), committing with its commitment function, honestly
 //! or like the fixtures of `trellis_compute::behaviour`; the ledger's replay draw picks which
 //! jobs a verifier re-executes, a mismatch is fraud (the job unpaid, the provider slashed out of
-//! the market for the rest of the run, as its stake no longer covers a job), and the rest are
-//! paid their ask for the fuel claimed: the compute pool's units, as the oracle counts them.
+//! the market for the rest of the run, as its stake no longer covers a job), and a replay that
+//! agrees confirms the run: its credits (the ask for the fuel claimed) over the chance it was
+//! replayed are the compute pool's units, as the ledger records them and the oracle counts
+//! them (`trellis_ledger::execute::compute_verified_units`). Runs nobody replayed earn no pool
+//! units, so a cheat is paid from the pool only on the runs that expose it.
 //!
 //! Executions are memoised by input: the executor is deterministic, so running a job twice
 //! gives the same execution, and the provider's and the verifier's runs are the same call.
@@ -20,8 +23,8 @@ use trellis_compute::{
     exec::{Execution, Executor, JobModule, Limits},
     kernels::{guest_hash, GUEST_WASM, RENDER_ENTRY},
 };
-use trellis_ledger::execute::drawn_for_replay;
-use trellis_primitives::{Hash, HashDomain};
+use trellis_ledger::execute::{compute_verified_units, drawn_for_replay};
+use trellis_primitives::{Credits, Hash, HashDomain};
 use trellis_rewards::{shares::ShareBreakdown, DeviceShare, Pool};
 
 /// Jobs each provider runs an epoch.
@@ -89,7 +92,7 @@ impl Compute {
                 Some(Attack::FuelInflater) => Behaviour::InflateFuel,
                 _ => Behaviour::Honest,
             };
-            let mut earned = 0u64;
+            let mut units = 0u64;
             let mut breakdown = ShareBreakdown::default();
             for j in 0..JOBS_PER_EPOCH {
                 let t = draw(
@@ -108,6 +111,7 @@ impl Compute {
                 ]);
                 // The job's commit block: one of the epoch's simulated blocks.
                 let entropy: Hash = block_hash(self.seed, e, j % 6);
+                let credits = Credits((u128::from(PRICE) * u128::from(claimed.fuel_used) / 1_000_000_000) as u64);
                 if drawn_for_replay(&entropy, &id, self.sample_ppm) {
                     let replayed = commitment(&module_hash, RENDER_ENTRY, &input_hash, &honest);
                     if replayed != committed {
@@ -115,22 +119,22 @@ impl Compute {
                         self.convicted.insert(i);
                         break;
                     }
+                    units = units.saturating_add(compute_verified_units(credits, self.sample_ppm).unwrap_or(0));
                 }
                 breakdown.counted_reports += 1;
-                earned += (u128::from(PRICE) * u128::from(claimed.fuel_used) / 1_000_000_000) as u64;
             }
             out[i].flagged = !breakdown.rejected_reports.is_empty();
             out[i].reasons = breakdown.rejected_reports.keys().cloned().collect();
             if self.convicted.contains(&i) {
                 // A convicted provider's open jobs of the epoch are not paid.
-                earned = 0;
+                units = 0;
             }
-            breakdown.factors = vec![("credits_earned".into(), earned)];
+            breakdown.factors = vec![("verified_units".into(), units)];
             shares.push(DeviceShare {
                 device: dev.address,
                 owner: dev.owner,
                 pool: Pool::Compute,
-                units: earned,
+                units,
                 earned_credits: 0,
                 breakdown,
             });

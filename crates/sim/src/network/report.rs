@@ -26,7 +26,8 @@ pub struct AttackRow {
     pub devices: u64,
     /// Their share of their class's devices, ppm.
     pub device_share_ppm: u64,
-    /// Share of their device-epochs in which they were flagged or earned nothing, ppm.
+    /// Share of their device-epochs in which they were flagged or (outside compute) earned
+    /// nothing, ppm.
     pub detection_ppm: u64,
     /// Mean epochs until a cheater was first flagged or unpaid (ceil); `None` if never.
     pub epochs_to_detection: Option<u64>,
@@ -158,7 +159,10 @@ impl NetworkRun {
             }
             let class = attack.class();
             let class_n = self.population.of(class).count() as u128;
-            let caught = |e: &[super::DeviceEpoch], i: usize| e[i].flagged || e[i].units == 0;
+            // Unpaid counts as caught, except in compute: there every run nobody replayed earns
+            // no pool units, honest or not, so an unpaid epoch says nothing.
+            let unpaid_is_caught = class != Class::Compute;
+            let caught = |e: &[super::DeviceEpoch], i: usize| e[i].flagged || (unpaid_is_caught && e[i].units == 0);
             let detected: u128 = self
                 .epochs
                 .iter()
@@ -288,7 +292,7 @@ pub fn markdown(run: &NetworkRun, summary: &Summary) -> String {
     }
     out!(
         s,
-        "\nGini of all devices' pay: {}.{:03}. \"Detected\" counts device-epochs in which the verifiers flagged the device with evidence (a physics violation, a failed proof, a replay mismatch, a disqualifying QoD verdict) or paid it nothing; \"earns vs honest\" is a cheater's mean pay over the run as a share of an honest device's of the same class; \"limit of detection\", where only a cheater's radio links can give it away (Sybil identities), is how often a perfect verifier — the true propagation model, the same links, 1 % false alarms on honest devices — would still miss it, averaged over its epochs: what it would capture, earning like an honest device whenever missed.",
+        "\nGini of all devices' pay: {}.{:03}. \"Detected\" counts device-epochs in which the verifiers flagged the device with evidence (a physics violation, a failed proof, a replay mismatch, a disqualifying QoD verdict) or (outside compute, where only replayed runs earn pool units) paid it nothing; \"earns vs honest\" is a cheater's mean pay over the run as a share of an honest device's of the same class; \"limit of detection\", where only a cheater's radio links can give it away (Sybil identities), is how often a perfect verifier — the true propagation model, the same links, 1 % false alarms on honest devices — would still miss it, averaged over its epochs: what it would capture, earning like an honest device whenever missed.",
         summary.gini_ppm / 1_000_000,
         summary.gini_ppm % 1_000_000 / 1_000
     );

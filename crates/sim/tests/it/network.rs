@@ -61,7 +61,9 @@ fn honest_devices_are_not_accused_and_detectable_cheats_earn_at_most_five_percen
         Class::ALL.to_vec()
     );
     let row = |a: Attack| -> &AttackRow { s.attacks.iter().find(|r| r.attack == a).unwrap() };
-    // Caught by the verifiers' own checks, within the epoch they start.
+    // Caught by the verifiers' own checks: the deterministic ones within the epoch they start;
+    // the sampled ones (audits of a few chunks, replays of a fifth of the jobs) when a sample
+    // first lands on the lie.
     for a in [
         Attack::RssiForger,
         Attack::LocationSpoofer,
@@ -70,6 +72,7 @@ fn honest_devices_are_not_accused_and_detectable_cheats_earn_at_most_five_percen
         Attack::CopiedReadings,
         Attack::InflatedMeter,
         Attack::DataDeleter,
+        Attack::LazyComputer,
         Attack::FuelInflater,
     ] {
         let r = row(a);
@@ -80,7 +83,15 @@ fn honest_devices_are_not_accused_and_detectable_cheats_earn_at_most_five_percen
             r.capture_ppm
         );
         assert_eq!(r.never_detected, 0, "{}\n{report}", a.name());
-        assert_eq!(r.epochs_to_detection, Some(1), "{}\n{report}", a.name());
+        if !matches!(a, Attack::DataDeleter | Attack::LazyComputer | Attack::FuelInflater) {
+            assert_eq!(r.epochs_to_detection, Some(1), "{}\n{report}", a.name());
+        }
+    }
+    // A compute cheat earns pool units only on replayed runs, which are the ones that expose
+    // it, so it earns nothing from the pool however late the first replay comes (before the
+    // pool counted every run, seed 13 paid a fuel inflater 287 % of an honest provider).
+    for a in [Attack::LazyComputer, Attack::FuelInflater] {
+        assert_eq!(row(a).capture_ppm, 0, "{}\n{report}", a.name());
     }
     // Fabricated weather is caught by disagreeing with the stations around it; a fabricator with
     // fewer than two neighbours (within three resolution-7 rings) has nobody to disagree with.
@@ -129,18 +140,6 @@ fn honest_devices_are_not_accused_and_detectable_cheats_earn_at_most_five_percen
         "fabricated readings {} > {bound}\n{report}",
         fab.capture_ppm
     );
-    // Sampled replay: a lazy computer is paid for the jobs no verifier drew before the first
-    // that one did, (1 − r) / r jobs on average. The limit of detection at sampling rate r over
-    // E epochs of J jobs is about that many jobs' pay; allow three times it.
-    let r = f64::from(cfg.compute_sample_ppm) / 1e6;
-    let limit = 3.0 * (1.0 - r) / r / (3.0 * f64::from(cfg.epochs));
-    let lazy = row(Attack::LazyComputer);
-    assert!(
-        (lazy.capture_ppm as f64) / 1e6 <= limit.max(0.05),
-        "lazy computer {}\n{report}",
-        lazy.capture_ppm
-    );
-    assert_eq!(lazy.never_detected, 0, "{report}");
     // The RSSI forger is caught on every witness it sends.
     assert_eq!(row(Attack::RssiForger).detection_ppm, 1_000_000);
     // Sybil identities are located elsewhere once their window holds enough links; until then,

@@ -14,7 +14,7 @@
 
 mod settle;
 
-pub use settle::{drawn_for_replay, replay_status, sampled, ReplayStatus};
+pub use settle::{drawn_for_replay, replay_status, sampled, verified_units, ReplayStatus};
 
 use super::*;
 use crate::state::{ComputeOffer, Job, JobFailure, JobRun, JobStatus, MAX_EXCLUDED};

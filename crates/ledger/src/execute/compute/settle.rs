@@ -213,7 +213,8 @@ fn resolve<S: Store>(
     let agreed = runs_agree(&job);
     match (job.verifications.clone().as_slice(), agreed) {
         ([], Some(claim)) => {
-            pay_runs(view, ctx, &mut job, &claim)?;
+            // Nobody replayed it: consumers' credits are paid, the pool's units are not.
+            pay_runs(view, ctx, &mut job, &claim, None)?;
             finish(
                 view,
                 id,
@@ -225,7 +226,9 @@ fn resolve<S: Store>(
             )
         }
         ([(v, vc)], Some(claim)) if *vc == claim => {
-            pay_runs(view, ctx, &mut job, &claim)?;
+            // Agreeing runs are replayed only when drawn: at the job's sampling rate.
+            let chance = job.spec.sample_ppm;
+            pay_runs(view, ctx, &mut job, &claim, Some(chance))?;
             pay_verifier(view, ctx, &mut job, v, vc)?;
             finish(
                 view,
@@ -291,7 +294,13 @@ fn arbitrate<S: Store>(view: View<'_, '_, S>, ctx: &BlockContext, id: &Hash, mut
     let runs_lost = !offenders.is_empty();
     offenders.extend(job.verifications.iter().filter(|(_, c)| *c != truth).map(|(d, _)| *d));
 
-    pay_runs(view, ctx, &mut job, &truth)?;
+    // Runs that agreed were replayed because the draw picked them; a disagreement always is.
+    let chance = if runs_agree(&job).is_some() {
+        job.spec.sample_ppm
+    } else {
+        PPM
+    };
+    pay_runs(view, ctx, &mut job, &truth, Some(chance))?;
     for (device, claim) in job.verifications.clone() {
         if claim == truth {
             pay_verifier(view, ctx, &mut job, &device, &claim)?;
@@ -350,11 +359,14 @@ fn slash_offender<S: Store>(
     record_burn(view, ctx, burned)?.ok_or(TxFailure::Overflow)
 }
 
+/// Pays every run that claimed `truth`; when a replay confirmed them, which it had `chance`
+/// (ppm) of doing, their credits also count as verified work (see [`verified_units`]).
 fn pay_runs<S: Store>(
     view: View<'_, '_, S>,
     ctx: &BlockContext,
     job: &mut Job,
     truth: &ComputeClaim,
+    verified: Option<u32>,
 ) -> Result<(), TxFailure> {
     let runs: Vec<_> = job
         .runs
@@ -363,8 +375,38 @@ fn pay_runs<S: Store>(
         .map(|r| (r.provider, r.price_per_gfuel))
         .collect();
     for (device, price) in runs {
-        pay(view, ctx, job, &device, price, truth.fuel_used)?;
+        let paid = pay(view, ctx, job, &device, price, truth.fuel_used)?;
+        if let Some(chance) = verified {
+            record_verified(view, ctx, &device, paid, chance)?;
+        }
     }
+    Ok(())
+}
+
+/// The compute pool's units for `paid` credits of work that a replay confirmed, when the replay
+/// happened with probability `chance_ppm`: `paid × 10^6 / chance_ppm`, rounded down. Weighting
+/// each confirmed run by the inverse of its chance of being checked makes an honest provider's
+/// expected units its earned credits (a Horvitz-Thompson estimate), while a cheat is paid pool
+/// units only on the runs that were replayed, which are exactly the runs that expose it. `None`
+/// for a zero chance or a result beyond `u64`.
+pub fn verified_units(paid: Credits, chance_ppm: u32) -> Option<u64> {
+    if chance_ppm == 0 {
+        return None;
+    }
+    u64::try_from(u128::from(paid.0) * u128::from(PPM) / u128::from(chance_ppm)).ok()
+}
+
+fn record_verified<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    device: &DeviceAddress,
+    paid: Credits,
+    chance_ppm: u32,
+) -> Result<(), TxFailure> {
+    let units = verified_units(paid, chance_ppm).ok_or(TxFailure::Overflow)?;
+    let key = keys::compute_verified(ctx.epoch, device);
+    let so_far: u64 = view.read(&key)?.unwrap_or_default();
+    write(view, key, &so_far.checked_add(units).ok_or(TxFailure::Overflow)?);
     Ok(())
 }
 
@@ -378,17 +420,19 @@ fn pay_verifier<S: Store>(
     let ask = view
         .offer(device)?
         .map_or(job.spec.max_price_per_gfuel, |o| o.price_per_gfuel);
-    pay(
+    let paid = pay(
         view,
         ctx,
         job,
         device,
         ask.min(job.spec.max_price_per_gfuel),
         claim.fuel_used,
-    )
+    )?;
+    // A confirming replay is itself checked work: it agreed with the truth.
+    record_verified(view, ctx, device, paid, PPM)
 }
 
-/// Releases `price × fuel` from the escrow to `device`'s earnings for this epoch.
+/// Releases `price × fuel` from the escrow to `device`'s earnings for this epoch; returns it.
 fn pay<S: Store>(
     view: View<'_, '_, S>,
     ctx: &BlockContext,
@@ -396,7 +440,7 @@ fn pay<S: Store>(
     device: &DeviceAddress,
     price: Credits,
     fuel: u64,
-) -> Result<(), TxFailure> {
+) -> Result<Credits, TxFailure> {
     // The escrow covers replicas + 1 runs at the job's limit price, and at most that many
     // parties are ever paid (a run that lost is not); the cap only guards the invariant.
     let amount = price_of(price, fuel).ok_or(TxFailure::Overflow)?.min(job.escrow);
@@ -410,7 +454,8 @@ fn pay<S: Store>(
     update_supply(view, |s| {
         s.credits_spent = s.credits_spent.checked_add(amount)?;
         Some(())
-    })
+    })?;
+    Ok(amount)
 }
 
 /// Ends the job: what is left in escrow returns to the consumer.
