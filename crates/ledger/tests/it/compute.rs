@@ -123,34 +123,34 @@ fn commit(c: &mut Chain, id: Hash, device: &str, claim: ComputeClaim) -> TxOutco
     )
 }
 
-fn earned(c: &Chain, device: &str) -> Credits {
+/// A per-epoch, per-device record of `device` summed over every epoch so far.
+fn all_epochs<T: trellis_primitives::Decode + Default>(
+    c: &Chain,
+    device: &str,
+    key: fn(Epoch, &DeviceAddress) -> Vec<u8>,
+    value: fn(T) -> u64,
+) -> u64 {
     let epoch = Epoch::of_height(c.ledger.tip().height, 5);
-    Credits(
-        (0..=epoch.0)
-            .map(|e| {
+    (0..=epoch.0)
+        .map(|e| {
+            value(
                 c.ledger
                     .store()
-                    .read::<Credits>(&keys::compute_earned(Epoch(e), &dev(device)))
+                    .read::<T>(&key(Epoch(e), &dev(device)))
                     .unwrap()
-                    .unwrap_or_default()
-                    .0
-            })
-            .sum::<u64>(),
-    )
+                    .unwrap_or_default(),
+            )
+        })
+        .sum()
+}
+
+fn earned(c: &Chain, device: &str) -> Credits {
+    Credits(all_epochs(c, device, keys::compute_earned, |x: Credits| x.0))
 }
 
 /// The compute pool's units `device` was credited for replay-confirmed work, all epochs.
 fn verified(c: &Chain, device: &str) -> u64 {
-    let epoch = Epoch::of_height(c.ledger.tip().height, 5);
-    (0..=epoch.0)
-        .map(|e| {
-            c.ledger
-                .store()
-                .read::<u64>(&keys::compute_verified(Epoch(e), &dev(device)))
-                .unwrap()
-                .unwrap_or_default()
-        })
-        .sum()
+    all_epochs(c, device, keys::compute_verified, |x: u64| x)
 }
 
 /// Whether the job was drawn for replay (its last commit's block hash decides; it is readable
