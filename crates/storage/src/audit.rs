@@ -252,6 +252,31 @@ pub fn evidence(deal: &Hash, index: u16, epoch: u64, provider: &DeviceAddress, v
     Hash(*h.finalize().as_bytes())
 }
 
+/// Epochs the storage pool's units wait before they are paid. Units proven in epoch `N` are paid
+/// with epoch `N + HOLD_EPOCHS`, and forfeited by a provider convicted (a slashable verdict,
+/// [`Verdict::slashable`]) in any of epochs `N ..= N + HOLD_EPOCHS`. An audit checks a few chunks
+/// of each piece, so a provider that kept most of a piece passes it often; the first signed
+/// wrong answer proves it was discarding data all along, and what its earlier passes earned is
+/// still held (Storj holds back part of every payout; Filecoin vests block rewards and takes
+/// fault penalties from what is locked). Two epochs: a provider that kept 70 % of the chunks of
+/// its two pieces, each audited on three a epoch, passes an epoch 0.7^6 ≈ 12 % of the time, and
+/// passes it and the two after it 0.7^18 ≈ 0.2 % of the time; the cost to honest providers is
+/// being paid two epochs later.
+pub const HOLD_EPOCHS: u64 = 2;
+
+/// The storage pool's units paid with epoch `N`: `proven`, the units of epoch `N − HOLD_EPOCHS`,
+/// less every provider in `convicted`, those convicted in any of epochs `N − HOLD_EPOCHS ..= N`.
+pub fn released<K: Ord + Clone>(
+    proven: &std::collections::BTreeMap<K, u64>,
+    convicted: &std::collections::BTreeSet<K>,
+) -> std::collections::BTreeMap<K, u64> {
+    proven
+        .iter()
+        .filter(|(k, _)| !convicted.contains(*k))
+        .map(|(k, u)| (k.clone(), *u))
+        .collect()
+}
+
 /// Storage-pool units a provider earns for proven bytes: KiB-epochs proven, scaled by its
 /// reputation score (parts per million), rounded down.
 pub fn storage_units(proven_bytes: u64, reputation_ppm: u64) -> u64 {
@@ -290,6 +315,14 @@ mod tests {
             AuditConfig::default().validate(5_000).is_err(),
             "deadline longer than the epoch"
         );
+    }
+
+    #[test]
+    fn held_units_are_released_to_all_but_the_providers_convicted_meanwhile() {
+        let proven: std::collections::BTreeMap<u8, u64> = [(1, 10), (2, 20), (3, 30)].into();
+        let convicted: std::collections::BTreeSet<u8> = [2, 9].into();
+        assert_eq!(released(&proven, &convicted), [(1, 10), (3, 30)].into());
+        assert_eq!(released(&proven, &Default::default()), proven);
     }
 
     #[test]

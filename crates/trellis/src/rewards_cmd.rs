@@ -155,9 +155,9 @@ pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
             }
         }
     }
-    // Storage shares are a pure function of the epoch's verdict file: recompute them from it.
-    if let Some(audits) = crate::storage_audit::read_audits(&archive_dir, Epoch(epoch))? {
-        let recomputed = crate::storage_audit::units_from_audits(&audits);
+    // Storage shares are a pure function of the verdict files (the units proven HOLD_EPOCHS
+    // before, less the providers convicted since): recompute them from those.
+    if let Some(recomputed) = crate::storage_audit::units_paid_with(&archive_dir, Epoch(epoch))? {
         let archived: BTreeMap<DeviceAddress, u64> = archive
             .inputs
             .shares

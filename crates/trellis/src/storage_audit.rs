@@ -15,7 +15,7 @@ use trellis_ledger::{state::keys, DealTerms, DeviceClass, StateRead, Store, Tran
 use trellis_primitives::{Amount, DeviceAddress, Epoch, Hash, Keypair};
 use trellis_rewards::{shares::ShareBreakdown, DeviceShare, Pool};
 use trellis_storage::{
-    audit::{audit_piece, challenge_for, evidence, storage_units, AuditConfig, Verdict},
+    audit::{audit_piece, challenge_for, evidence, released, storage_units, AuditConfig, Verdict, HOLD_EPOCHS},
     CodingParams, Layout,
 };
 
@@ -83,12 +83,58 @@ pub(crate) fn provider_totals(audits: &EpochAudits) -> ProviderTotals {
 }
 
 /// Storage-pool units per provider for an epoch's verdicts (providers with none are left out).
-pub(crate) fn units_from_audits(audits: &EpochAudits) -> std::collections::BTreeMap<DeviceAddress, u64> {
+fn units_from_audits(audits: &EpochAudits) -> std::collections::BTreeMap<DeviceAddress, u64> {
     provider_totals(audits)
         .into_iter()
         .map(|(device, (bytes, reputation, _))| (device, storage_units(bytes, reputation)))
         .filter(|(_, units)| *units > 0)
         .collect()
+}
+
+/// What the storage pool pays with the epoch of `now` (its verdicts): the verdicts of the epoch
+/// [`HOLD_EPOCHS`] before it, whose units are paid now, and every provider convicted in that
+/// epoch or since (a slashable verdict in `now` or in the verdict files between; an epoch
+/// without a file audited nobody). `None` while fewer than `HOLD_EPOCHS` epochs precede `now`
+/// or when the older file is missing: nothing is paid.
+pub(crate) fn hold_window(
+    dir: &std::path::Path,
+    now: &EpochAudits,
+) -> Result<Option<(EpochAudits, BTreeSet<DeviceAddress>)>> {
+    let Some(proven_epoch) = now.epoch.0.checked_sub(HOLD_EPOCHS) else {
+        return Ok(None);
+    };
+    let Some(proven) = read_audits(dir, Epoch(proven_epoch))? else {
+        return Ok(None);
+    };
+    let mut convicted = BTreeSet::new();
+    let mut add = |audits: &EpochAudits| {
+        for p in audits.pieces.iter().filter(|p| p.verdict.slashable(p.held)) {
+            convicted.insert(p.provider);
+        }
+    };
+    add(&proven);
+    for e in proven_epoch + 1..now.epoch.0 {
+        if let Some(between) = read_audits(dir, Epoch(e))? {
+            add(&between);
+        }
+    }
+    add(now);
+    Ok(Some((proven, convicted)))
+}
+
+/// The storage pool's units paid with `epoch`, recomputed from the archive's verdict files
+/// (see [`hold_window`]); `None` if the archive has no verdict file for `epoch`.
+pub(crate) fn units_paid_with(
+    dir: &std::path::Path,
+    epoch: Epoch,
+) -> Result<Option<std::collections::BTreeMap<DeviceAddress, u64>>> {
+    let Some(now) = read_audits(dir, epoch)? else {
+        return Ok(None);
+    };
+    Ok(Some(match hold_window(dir, &now)? {
+        Some((proven, convicted)) => released(&units_from_audits(&proven), &convicted),
+        None => Default::default(),
+    }))
 }
 
 /// Reads an epoch's verdict file, if the archive has one.
@@ -327,13 +373,21 @@ impl StorageAuditor {
         self.submit_all(pending)
     }
 
+    /// The storage pool's shares paid with the epoch of `audits`: the units proven
+    /// [`HOLD_EPOCHS`] epochs before, forfeited by providers convicted since, and what clients
+    /// paid in this epoch.
     fn shares(&self, audits: &EpochAudits) -> Result<Vec<DeviceShare>> {
-        let by_provider = provider_totals(audits);
-        let owners: std::collections::BTreeMap<DeviceAddress, trellis_primitives::AccountAddress> = audits
-            .pieces
-            .iter()
-            .filter_map(|p| Some((p.provider, p.owner?)))
-            .collect();
+        let (by_provider, owners, convicted) = match hold_window(&self.dir, audits)? {
+            Some((proven, convicted)) => {
+                let owners: std::collections::BTreeMap<DeviceAddress, trellis_primitives::AccountAddress> = proven
+                    .pieces
+                    .iter()
+                    .filter_map(|p| Some((p.provider, p.owner?)))
+                    .collect();
+                (provider_totals(&proven), owners, convicted)
+            }
+            None => Default::default(),
+        };
         let mut shares = Vec::new();
         for (device, (bytes, reputation, mut breakdown)) in by_provider {
             // The owner recorded at audit time; archives from before that field fall back to the
@@ -346,11 +400,20 @@ impl StorageAuditor {
                 },
             };
             breakdown.factors = vec![("proven_bytes".into(), bytes), ("reputation_ppm".into(), reputation)];
+            let units = if convicted.contains(&device) {
+                *breakdown
+                    .rejected_reports
+                    .entry("convicted_while_held".into())
+                    .or_default() += 1;
+                0
+            } else {
+                storage_units(bytes, reputation)
+            };
             shares.push(DeviceShare {
                 device,
                 owner,
                 pool: Pool::Storage,
-                units: storage_units(bytes, reputation),
+                units,
                 earned_credits: 0,
                 breakdown,
             });

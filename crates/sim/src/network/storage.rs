@@ -2,7 +2,8 @@
 //! challenge derivation, Merkle proofs, signed answers and answer check, their reputation kept
 //! with the ledger's `Reputation`, failed pieces repaired onto the honest provider holding the
 //! fewest, and the storage pool paid by `storage_units` (proven bytes × reputation) as the
-//! oracle's auditor does. A data-deleting provider answers a deleted chunk with the bytes it
+//! oracle's auditor does: held [`HOLD_EPOCHS`] epochs and forfeited by a provider convicted
+//! meanwhile ([`released`]). A data-deleting provider answers a deleted chunk with the bytes it
 //! no longer has (zeros), which the proof check refuses.
 
 use super::{
@@ -10,12 +11,12 @@ use super::{
     population::{Attack, Class, Population},
     DeviceEpoch, NetworkConfig,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use trellis_ledger::Reputation;
 use trellis_primitives::{Hash, HashDomain};
 use trellis_rewards::{shares::ShareBreakdown, DeviceShare, Pool};
 use trellis_storage::{
-    audit::{challenge_for, storage_units, AuditConfig, Verdict},
+    audit::{challenge_for, released, storage_units, AuditConfig, Verdict, HOLD_EPOCHS},
     piece::{chunk_len, PIECE_CHUNK_BYTES},
     protocol::{Answer, AnswerFault},
     PieceTree,
@@ -36,6 +37,9 @@ pub(super) struct Storage {
     /// Deal id -> the provider (device index) holding its piece.
     pieces: BTreeMap<Hash, usize>,
     reputation: BTreeMap<usize, Reputation>,
+    /// The units proven and the providers convicted in each of the last `HOLD_EPOCHS + 1`
+    /// epochs, oldest first.
+    held: VecDeque<(BTreeMap<usize, u64>, BTreeSet<usize>)>,
     seed: u64,
 }
 
@@ -63,6 +67,7 @@ impl Storage {
             tree,
             pieces,
             reputation: BTreeMap::new(),
+            held: VecDeque::new(),
             seed: config.seed,
         }
     }
@@ -135,18 +140,47 @@ impl Storage {
                 }
             }
         }
-        let mut shares = Vec::new();
+        let mut units_now = BTreeMap::new();
+        let mut convicted_now = BTreeSet::new();
+        let mut breakdowns = BTreeMap::new();
         for (i, (bytes, mut breakdown)) in proven {
             let rep = self.reputation.get(&i).map_or(1_000_000, Reputation::score_ppm);
             breakdown.factors = vec![("proven_bytes".into(), bytes), ("reputation_ppm".into(), rep)];
             let failed: u32 = breakdown.rejected_reports.values().sum();
             out[i].flagged = failed > 0;
             out[i].reasons = breakdown.rejected_reports.keys().cloned().collect();
+            // A wrong answer is slashable: it convicts (the simulated deleter never goes silent).
+            if breakdown.rejected_reports.contains_key("bad_answer") {
+                convicted_now.insert(i);
+            }
+            units_now.insert(i, storage_units(bytes, rep));
+            breakdowns.insert(i, breakdown);
+        }
+        // Paid now: the units of HOLD_EPOCHS ago, less whoever was convicted since.
+        self.held.push_back((units_now, convicted_now));
+        let window = usize::try_from(HOLD_EPOCHS).unwrap_or(usize::MAX).saturating_add(1);
+        if self.held.len() > window {
+            self.held.pop_front();
+        }
+        let paid = match self.held.front() {
+            Some((proven, _)) if self.held.len() == window => {
+                let convicted: BTreeSet<usize> = self.held.iter().flat_map(|(_, c)| c.iter().copied()).collect();
+                released(proven, &convicted)
+            }
+            _ => BTreeMap::new(),
+        };
+        // Everyone audited now or paid now (a provider whose pieces all moved away is still paid
+        // what it proved before, unless convicted).
+        for &i in paid.keys() {
+            breakdowns.entry(i).or_default();
+        }
+        let mut shares = Vec::new();
+        for (i, breakdown) in breakdowns {
             shares.push(DeviceShare {
                 device: pop.devices[i].address,
                 owner: pop.devices[i].owner,
                 pool: Pool::Storage,
-                units: storage_units(bytes, rep),
+                units: paid.get(&i).copied().unwrap_or(0),
                 earned_credits: 0,
                 breakdown,
             });

@@ -381,6 +381,45 @@ fn providers_that_delete_or_corrupt_pieces_are_caught_slashed_and_repaired_aroun
         stdout(&audit),
         stderr(&audit)
     );
+    // Pool units wait HOLD_EPOCHS before they are paid: the deleter's last pass was still held
+    // when its piece went missing, so the epoch that pays it pays it nothing, while an honest
+    // provider of the same deal is paid for the same epoch's proof.
+    let last_pass = audits
+        .iter()
+        .filter(|a| {
+            a["pieces"].as_array().unwrap().iter().any(|p| {
+                p["deal"] == id.as_str()
+                    && p["index"] == 0
+                    && p["provider"] == deleter.as_str()
+                    && p["verdict"]["result"] == "passed"
+            })
+        })
+        .map(|a| a["epoch"].as_u64().unwrap())
+        .max()
+        .expect("the deleter passed before deleting");
+    let pays = last_pass + trellis_storage::audit::HOLD_EPOCHS;
+    let archive = rewards.join(format!("epoch-{pays}.json"));
+    wait_until("the held epoch's rewards settled", DEADLINE, || archive.exists());
+    let archive: Value = serde_json::from_slice(&std::fs::read(&archive).unwrap()).unwrap();
+    let storage_shares: Vec<Value> = archive["inputs"]["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["pool"] == "storage")
+        .cloned()
+        .collect();
+    let storage_units = |device: &str| -> Option<u64> {
+        storage_shares
+            .iter()
+            .find(|s| s["device"] == device)
+            .map(|s| s["units"].as_u64().unwrap())
+    };
+    assert_eq!(storage_units(&deleter), Some(0), "{storage_shares:?}");
+    let honest_provider = pieces[2]["provider"].as_str().unwrap();
+    assert!(
+        storage_units(honest_provider).is_some_and(|u| u > 0),
+        "{storage_shares:?}"
+    );
 
     // `store ls` lists it under its local name; `store rm` closes it and refunds the escrow.
     let keystore = consumer(&dir);
