@@ -337,12 +337,16 @@ fn an_unreplayed_honest_run_is_paid_its_ask_for_the_fuel_it_used() {
 }
 
 #[test]
-fn verified_units_weigh_by_the_inverse_chance_and_refuse_what_cannot_be_represented() {
-    assert_eq!(compute_verified_units(Credits(15), 50_000), Some(300));
-    assert_eq!(compute_verified_units(Credits(10), 300_000), Some(33), "rounded down");
-    assert_eq!(compute_verified_units(Credits(7), 1_000_000), Some(7));
-    assert_eq!(compute_verified_units(Credits(7), 0), None);
-    assert_eq!(compute_verified_units(Credits(u64::MAX), 1), None);
+fn verified_units_weigh_by_the_inverse_chance_and_saturate() {
+    assert_eq!(compute_verified_units(Credits(15), 50_000), 300);
+    assert_eq!(compute_verified_units(Credits(10), 300_000), 33, "rounded down");
+    assert_eq!(compute_verified_units(Credits(7), 1_000_000), 7);
+    assert_eq!(
+        compute_verified_units(Credits(7), 0),
+        0,
+        "never replayed, never confirmed"
+    );
+    assert_eq!(compute_verified_units(Credits(u64::MAX), 1), u64::MAX);
 }
 
 #[test]

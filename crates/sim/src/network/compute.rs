@@ -119,7 +119,7 @@ impl Compute {
                         self.convicted.insert(i);
                         break;
                     }
-                    units = units.saturating_add(compute_verified_units(credits, self.sample_ppm).unwrap_or(0));
+                    units = units.saturating_add(compute_verified_units(credits, self.sample_ppm));
                 }
                 breakdown.counted_reports += 1;
             }

@@ -387,13 +387,14 @@ fn pay_runs<S: Store>(
 /// happened with probability `chance_ppm`: `paid × 10^6 / chance_ppm`, rounded down. Weighting
 /// each confirmed run by the inverse of its chance of being checked makes an honest provider's
 /// expected units its earned credits (a Horvitz-Thompson estimate), while a cheat is paid pool
-/// units only on the runs that were replayed, which are exactly the runs that expose it. `None`
-/// for a zero chance or a result beyond `u64`.
-pub fn verified_units(paid: Credits, chance_ppm: u32) -> Option<u64> {
+/// units only on the runs that were replayed, which are exactly the runs that expose it. Zero
+/// for a zero chance (such a run is never replayed); capped at `u64::MAX`, so a consumer cannot
+/// post a job whose settlement overflows and never settles.
+pub fn verified_units(paid: Credits, chance_ppm: u32) -> u64 {
     if chance_ppm == 0 {
-        return None;
+        return 0;
     }
-    u64::try_from(u128::from(paid.0) * u128::from(PPM) / u128::from(chance_ppm)).ok()
+    u64::try_from(u128::from(paid.0) * u128::from(PPM) / u128::from(chance_ppm)).unwrap_or(u64::MAX)
 }
 
 fn record_verified<S: Store>(
@@ -403,10 +404,10 @@ fn record_verified<S: Store>(
     paid: Credits,
     chance_ppm: u32,
 ) -> Result<(), TxFailure> {
-    let units = verified_units(paid, chance_ppm).ok_or(TxFailure::Overflow)?;
     let key = keys::compute_verified(ctx.epoch, device);
     let so_far: u64 = view.read(&key)?.unwrap_or_default();
-    write(view, key, &so_far.checked_add(units).ok_or(TxFailure::Overflow)?);
+    // Saturating, like `verified_units`: pool units never fail a settlement.
+    write(view, key, &so_far.saturating_add(verified_units(paid, chance_ppm)));
     Ok(())
 }
 
