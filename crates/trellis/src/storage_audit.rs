@@ -377,14 +377,14 @@ impl StorageAuditor {
     /// [`HOLD_EPOCHS`] epochs before, forfeited by providers convicted since, and what clients
     /// paid in this epoch.
     fn shares(&self, audits: &EpochAudits) -> Result<Vec<DeviceShare>> {
-        let (by_provider, owners, convicted) = match hold_window(&self.dir, audits)? {
+        let (by_provider, owners, convicted, proven_epoch) = match hold_window(&self.dir, audits)? {
             Some((proven, convicted)) => {
                 let owners: std::collections::BTreeMap<DeviceAddress, trellis_primitives::AccountAddress> = proven
                     .pieces
                     .iter()
                     .filter_map(|p| Some((p.provider, p.owner?)))
                     .collect();
-                (provider_totals(&proven), owners, convicted)
+                (provider_totals(&proven), owners, convicted, proven.epoch.0)
             }
             None => Default::default(),
         };
@@ -399,7 +399,12 @@ impl StorageAuditor {
                     _ => continue,
                 },
             };
-            breakdown.factors = vec![("proven_bytes".into(), bytes), ("reputation_ppm".into(), reputation)];
+            // The verdicts behind these units are the proven epoch's, and the breakdown says so.
+            breakdown.factors = vec![
+                ("proven_in_epoch".into(), proven_epoch),
+                ("proven_bytes".into(), bytes),
+                ("reputation_ppm".into(), reputation),
+            ];
             let units = if convicted.contains(&device) {
                 *breakdown
                     .rejected_reports
