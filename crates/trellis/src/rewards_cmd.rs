@@ -252,29 +252,34 @@ pub(crate) async fn run(command: RewardsCommand) -> Result<()> {
 }
 
 /// A `[{device, credits}]` list of `/v1/epochs/<N>` as a map, devices with none left out.
-/// The compute pool's units the chain records for the epoch (`compute_verified`).
-fn verified_on_chain(chain_epoch: &serde_json::Value) -> Result<BTreeMap<DeviceAddress, u64>> {
-    let mut on_chain = BTreeMap::new();
-    for entry in chain_epoch["compute_verified"].as_array().cloned().unwrap_or_default() {
-        let device: DeviceAddress =
-            serde_json::from_value(entry["device"].clone()).context("compute_verified has no device")?;
-        let units = entry["units"].as_u64().context("compute_verified has no units")?;
-        if units > 0 {
-            on_chain.insert(device, units);
-        }
-    }
-    Ok(on_chain)
+fn earned_on_chain(chain_epoch: &serde_json::Value, field: &str) -> Result<BTreeMap<DeviceAddress, u64>> {
+    per_device_on_chain(chain_epoch, field, "credits", |v| {
+        serde_json::from_value::<trellis_primitives::Credits>(v.clone())
+            .ok()
+            .map(|c| c.0)
+    })
 }
 
-fn earned_on_chain(chain_epoch: &serde_json::Value, field: &str) -> Result<BTreeMap<DeviceAddress, u64>> {
+/// The compute pool's units the chain records for the epoch (`compute_verified`), as a map.
+fn verified_on_chain(chain_epoch: &serde_json::Value) -> Result<BTreeMap<DeviceAddress, u64>> {
+    per_device_on_chain(chain_epoch, "compute_verified", "units", serde_json::Value::as_u64)
+}
+
+/// A `[{device, <value>}]` list `field` of `/v1/epochs/<N>` as a map, read by `read`; devices
+/// with zero left out.
+fn per_device_on_chain(
+    chain_epoch: &serde_json::Value,
+    field: &str,
+    value: &str,
+    read: fn(&serde_json::Value) -> Option<u64>,
+) -> Result<BTreeMap<DeviceAddress, u64>> {
     let mut on_chain = BTreeMap::new();
     for entry in chain_epoch[field].as_array().cloned().unwrap_or_default() {
         let device: DeviceAddress =
             serde_json::from_value(entry["device"].clone()).with_context(|| format!("{field} has no device"))?;
-        let credits: trellis_primitives::Credits =
-            serde_json::from_value(entry["credits"].clone()).with_context(|| format!("{field} has no credits"))?;
-        if credits.0 > 0 {
-            on_chain.insert(device, credits.0);
+        let amount = read(&entry[value]).with_context(|| format!("{field} has no {value}"))?;
+        if amount > 0 {
+            on_chain.insert(device, amount);
         }
     }
     Ok(on_chain)

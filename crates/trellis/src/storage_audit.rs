@@ -132,9 +132,18 @@ pub(crate) fn units_paid_with(
         return Ok(None);
     };
     Ok(Some(match hold_window(dir, &now)? {
-        Some((proven, convicted)) => released(&units_from_audits(&proven), &convicted),
+        Some((proven, convicted)) => paid_units(&proven, &convicted),
         None => Default::default(),
     }))
+}
+
+/// The units the verdicts `proven` earned that are paid: all but those of `convicted` providers.
+/// The oracle's shares and `rewards audit` both count them here.
+fn paid_units(
+    proven: &EpochAudits,
+    convicted: &BTreeSet<DeviceAddress>,
+) -> std::collections::BTreeMap<DeviceAddress, u64> {
+    released(&units_from_audits(proven), convicted)
 }
 
 /// Reads an epoch's verdict file, if the archive has one.
@@ -377,14 +386,15 @@ impl StorageAuditor {
     /// [`HOLD_EPOCHS`] epochs before, forfeited by providers convicted since, and what clients
     /// paid in this epoch.
     fn shares(&self, audits: &EpochAudits) -> Result<Vec<DeviceShare>> {
-        let (by_provider, owners, convicted, proven_epoch) = match hold_window(&self.dir, audits)? {
+        let (by_provider, owners, convicted, paid, proven_epoch) = match hold_window(&self.dir, audits)? {
             Some((proven, convicted)) => {
                 let owners: std::collections::BTreeMap<DeviceAddress, trellis_primitives::AccountAddress> = proven
                     .pieces
                     .iter()
                     .filter_map(|p| Some((p.provider, p.owner?)))
                     .collect();
-                (provider_totals(&proven), owners, convicted, proven.epoch.0)
+                let paid = paid_units(&proven, &convicted);
+                (provider_totals(&proven), owners, convicted, paid, proven.epoch.0)
             }
             None => Default::default(),
         };
@@ -405,15 +415,13 @@ impl StorageAuditor {
                 ("proven_bytes".into(), bytes),
                 ("reputation_ppm".into(), reputation),
             ];
-            let units = if convicted.contains(&device) {
+            if convicted.contains(&device) {
                 *breakdown
                     .rejected_reports
                     .entry("convicted_while_held".into())
                     .or_default() += 1;
-                0
-            } else {
-                storage_units(bytes, reputation)
-            };
+            }
+            let units = paid.get(&device).copied().unwrap_or(0);
             shares.push(DeviceShare {
                 device,
                 owner,

@@ -42,6 +42,16 @@ pub fn sampled(job: &Job, id: &Hash, entropy: &Hash) -> bool {
     runs_agree(job).is_none() || drawn_for_replay(entropy, id, job.spec.sample_ppm)
 }
 
+/// The chance (ppm) that the job was replayed, as [`sampled`] decides it: its sampling rate when
+/// the runs agree, certainty when they do not.
+fn replay_chance(job: &Job) -> u32 {
+    if runs_agree(job).is_some() {
+        job.spec.sample_ppm
+    } else {
+        PPM
+    }
+}
+
 /// Whether the commit block's hash `entropy` draws job `id` for replay at `sample_ppm` parts
 /// per million (agreeing replicas are replayed only when drawn).
 pub fn drawn_for_replay(entropy: &Hash, id: &Hash, sample_ppm: u32) -> bool {
@@ -226,8 +236,7 @@ fn resolve<S: Store>(
             )
         }
         ([(v, vc)], Some(claim)) if *vc == claim => {
-            // Agreeing runs are replayed only when drawn: at the job's sampling rate.
-            let chance = job.spec.sample_ppm;
+            let chance = replay_chance(&job);
             pay_runs(view, ctx, &mut job, &claim, Some(chance))?;
             pay_verifier(view, ctx, &mut job, v, vc)?;
             finish(
@@ -294,12 +303,7 @@ fn arbitrate<S: Store>(view: View<'_, '_, S>, ctx: &BlockContext, id: &Hash, mut
     let runs_lost = !offenders.is_empty();
     offenders.extend(job.verifications.iter().filter(|(_, c)| *c != truth).map(|(d, _)| *d));
 
-    // Runs that agreed were replayed because the draw picked them; a disagreement always is.
-    let chance = if runs_agree(&job).is_some() {
-        job.spec.sample_ppm
-    } else {
-        PPM
-    };
+    let chance = replay_chance(&job);
     pay_runs(view, ctx, &mut job, &truth, Some(chance))?;
     for (device, claim) in job.verifications.clone() {
         if claim == truth {
