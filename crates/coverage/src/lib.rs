@@ -14,6 +14,7 @@
 //! ([`redundancy`]) and HIP-17 hex density scaling ([`density`]).  [`epoch`] turns an epoch's
 //! verdicts into the coverage pool's shares for the reward engine, with Helium's reciprocity rule.
 
+mod bias;
 pub mod config;
 pub mod density;
 pub mod entropy;
