@@ -4,7 +4,7 @@
 //! The coverage crate's `run_epoch` — the oracle's code — judges it all and computes the shares.
 
 use super::{
-    block_hash, draw,
+    block_hash, draw, ideal,
     ingest::{Arrival, Door},
     limit,
     population::{distance_m, Attack, Class, Population},
@@ -30,6 +30,8 @@ const TX_POWER_DBM: f64 = 27.0;
 const GAINS_DBI: f64 = 6.0;
 /// A gateway reports at most this many beacons it heard per beacon (the nearest).
 const MAX_HEARD: usize = 30;
+/// One honest hotspot in this many is put to the ideal test each epoch, to set its threshold.
+const HONEST_SAMPLE: usize = 10;
 /// Entropy blocks per epoch (one every ten minutes: beacons use the latest).
 const SLOTS: u32 = 6;
 /// Rejection reasons that are evidence of cheating rather than bad luck (a device is accused
@@ -232,6 +234,7 @@ impl Coverage {
         );
         let index: BTreeMap<DeviceAddress, usize> = hotspots.iter().map(|&i| (pop.devices[i].address, i)).collect();
         self.ideal_misses(pop, &index, &history, &outcomes, out);
+        self.ideal_gains(e, pop, &index, &history, &outcomes, out);
         self.window.push_back(outcomes.clone());
         while self.window.len() as u64 > History::epochs_read(&self.config) {
             self.window.pop_front();
@@ -254,6 +257,63 @@ impl Coverage {
             }
         }
         shares
+    }
+
+    /// Sets [`DeviceEpoch::ideal_gain_milli`] for every Sybil identity and one honest hotspot in
+    /// [`HONEST_SAMPLE`] (a different one each epoch), from the readings of the links the location
+    /// fit judged, less those with other cheaters: the realized limit ([`ideal`]).
+    fn ideal_gains(
+        &self,
+        e: u32,
+        pop: &Population,
+        index: &BTreeMap<DeviceAddress, usize>,
+        history: &History,
+        current: &[PocOutcome],
+        out: &mut [DeviceEpoch],
+    ) {
+        let mut now = History::default();
+        now.absorb_links(current);
+        let judged = |i: usize| match pop.devices[i].attack {
+            Some(Attack::SybilCluster) => true,
+            None => (i + e as usize).is_multiple_of(HONEST_SAMPLE),
+            Some(_) => false,
+        };
+        // Metres east and north of `from`, on the local plane.
+        let plane = |p: (f64, f64), from: (f64, f64)| {
+            let r = 6_371_000.0;
+            (
+                (p.1 - from.1).to_radians() * from.0.to_radians().cos() * r,
+                (p.0 - from.0).to_radians() * r,
+            )
+        };
+        let mut heard: BTreeMap<usize, Vec<ideal::Heard>> = BTreeMap::new();
+        for l in history.recent_links.iter().chain(&now.recent_links) {
+            let (Some(&b), Some(&w)) = (index.get(&l.beaconer), index.get(&l.witness)) else {
+                continue;
+            };
+            for (me, other) in [(b, w), (w, b)] {
+                if !judged(me) || pop.devices[other].attack.is_some() {
+                    continue;
+                }
+                let (east_m, north_m) = plane(pop.devices[other].asserted, pop.devices[me].asserted);
+                heard.entry(me).or_default().push(ideal::Heard {
+                    east_m,
+                    north_m,
+                    rssi_dbm: l.rssi_centi_dbm as f64 / 100.0,
+                });
+            }
+        }
+        let test = ideal::Ideal {
+            at_1m_dbm: self.air.mean_rssi_dbm(TX_POWER_DBM, GAINS_DBI, 1.0, FREQUENCY_HZ),
+            exponent: self.air.exponent,
+            sigma_db: self.air.shadowing_sigma_db,
+            floor_dbm: self.air.sensitivity_dbm,
+            radius_m: self.config.location_fit.as_ref().map_or(8_000, |f| f.search_radius_m) as f64,
+        };
+        for i in pop.of(Class::Hotspot).filter(|&i| judged(i)) {
+            let links = heard.get(&i).map_or(&[][..], Vec::as_slice);
+            out[i].ideal_gain_milli = Some((test.improvement(links) * 1_000.0).round() as i64);
+        }
     }
 
     /// Sets each Sybil identity's [`DeviceEpoch::ideal_miss_ppm`] from the links the location

@@ -19,6 +19,7 @@
 
 mod compute;
 mod coverage;
+pub mod ideal;
 mod ingest;
 pub mod limit;
 pub mod population;
@@ -123,6 +124,10 @@ pub struct DeviceEpoch {
     /// For a Sybil identity: the chance, ppm, that an ideal detector would miss it on the links
     /// the verifier judged this epoch ([`limit`]).
     pub ideal_miss_ppm: Option<u64>,
+    /// For a Sybil identity and a sample of honest hotspots: how much better the best place
+    /// explains the readings it drew than its asserted place, under the ideal test
+    /// ([`ideal`]), thousandths of σ².
+    pub ideal_gain_milli: Option<i64>,
 }
 
 /// The whole run: every device's every epoch.

@@ -37,10 +37,15 @@ pub struct AttackRow {
     pub capture_ppm: u64,
     /// The cheaters' share of everything paid to their class, ppm.
     pub reward_share_ppm: u64,
-    /// Where only the links can tell (Sybil identities): the mean chance an ideal detector would
-    /// miss a cheater in an epoch, ppm — what a cheater earning like an honest device whenever
-    /// undetected would capture against a perfect verifier ([`super::limit`]).
+    /// Where only the links can tell (Sybil identities): the share of cheater-epochs the ideal
+    /// test misses on the readings drawn, at its 1 % false-alarm threshold, ppm — what a
+    /// cheater earning like an honest device whenever undetected would capture against a
+    /// perfect verifier ([`super::ideal`]).
     pub limit_ppm: Option<u64>,
+    /// The same limit as an expectation over fading, from the links' expected heard strengths:
+    /// the mean chance an ideal detector would miss a cheater in an epoch, ppm
+    /// ([`super::limit`]).
+    pub expected_limit_ppm: Option<u64>,
 }
 
 /// One class's honest outcome.
@@ -69,6 +74,11 @@ pub struct Summary {
     pub classes: Vec<ClassRow>,
     /// Gini of every device's total pay, ppm.
     pub gini_ppm: u64,
+    /// The ideal test's threshold, thousandths of σ²: the 99th percentile (nearest rank) of its
+    /// statistic over the sampled honest hotspot-epochs; `None` if none was sampled.
+    pub ideal_threshold_milli: Option<i64>,
+    /// Honest hotspot-epochs the ideal test sampled.
+    pub ideal_honest_samples: u64,
 }
 
 fn ppm(num: u128, den: u128) -> u64 {
@@ -149,6 +159,18 @@ impl NetworkRun {
                 gini_ppm: gini_ppm(&class_totals),
             });
         }
+        let mut honest_gains: Vec<i64> = self
+            .epochs
+            .iter()
+            .flat_map(|e| {
+                (0..devices.len())
+                    .filter(|&i| devices[i].attack.is_none())
+                    .filter_map(|i| e[i].ideal_gain_milli)
+            })
+            .collect();
+        honest_gains.sort_unstable();
+        let ideal_threshold_milli = (!honest_gains.is_empty())
+            .then(|| honest_gains[(honest_gains.len() * 99).div_ceil(100).clamp(1, honest_gains.len()) - 1]);
         let mut attacks = Vec::new();
         for attack in Attack::ALL {
             let cheaters: Vec<usize> = (0..devices.len())
@@ -189,13 +211,24 @@ impl NetworkRun {
                 never_detected: (cheaters.len() - firsts.len()) as u64,
                 capture_ppm: ppm(mean, u128::from(honest_mean.get(&class).copied().unwrap_or(0))),
                 reward_share_ppm: ppm(paid, class_paid.get(&class).copied().unwrap_or(0)),
-                limit_ppm: (!misses.is_empty()).then(|| misses.iter().sum::<u64>() / misses.len() as u64),
+                limit_ppm: ideal_threshold_milli.and_then(|t| {
+                    let gains: Vec<i64> = self
+                        .epochs
+                        .iter()
+                        .flat_map(|e| cheaters.iter().filter_map(|&i| e[i].ideal_gain_milli))
+                        .collect();
+                    let missed = gains.iter().filter(|g| **g < t).count();
+                    (!gains.is_empty()).then(|| ppm(missed as u128, gains.len() as u128))
+                }),
+                expected_limit_ppm: (!misses.is_empty()).then(|| misses.iter().sum::<u64>() / misses.len() as u64),
             });
         }
         Summary {
             attacks,
             classes,
             gini_ppm: gini_ppm(&totals),
+            ideal_threshold_milli,
+            ideal_honest_samples: honest_gains.len() as u64,
         }
     }
 }
@@ -248,12 +281,12 @@ pub fn markdown(run: &NetworkRun, summary: &Summary) -> String {
         }
     );
     out!(s, "## Attacks\n");
-    out!(s, "| attack | class | devices | of class | detected (device-epochs) | epochs to detection | never detected | earns vs honest | limit of detection | share of class pay |");
-    out!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    out!(s, "| attack | class | devices | of class | detected (device-epochs) | epochs to detection | never detected | earns vs honest | limit of detection | expected limit | share of class pay |");
+    out!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for a in &summary.attacks {
         out!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             a.attack.name(),
             a.attack.class().name(),
             a.devices,
@@ -263,6 +296,7 @@ pub fn markdown(run: &NetworkRun, summary: &Summary) -> String {
             a.never_detected,
             percent(a.capture_ppm),
             a.limit_ppm.map_or("—".to_string(), percent),
+            a.expected_limit_ppm.map_or("—".to_string(), percent),
             percent(a.reward_share_ppm)
         );
     }
@@ -292,9 +326,11 @@ pub fn markdown(run: &NetworkRun, summary: &Summary) -> String {
     }
     out!(
         s,
-        "\nGini of all devices' pay: {}.{:03}. \"Detected\" counts device-epochs in which the verifiers flagged the device with evidence (a physics violation, a failed proof, a replay mismatch, a disqualifying QoD verdict) or (outside compute, where only replayed runs earn pool units) paid it nothing; \"earns vs honest\" is a cheater's mean pay over the run as a share of an honest device's of the same class; \"limit of detection\", where only a cheater's radio links can give it away (Sybil identities), is how often a perfect verifier — the true propagation model, the same links, 1 % false alarms on honest devices — would still miss it, averaged over its epochs: what it would capture, earning like an honest device whenever missed.",
+        "\nGini of all devices' pay: {}.{:03}. \"Detected\" counts device-epochs in which the verifiers flagged the device with evidence (a physics violation, a failed proof, a replay mismatch, a disqualifying QoD verdict) or (outside compute, where only replayed runs earn pool units) paid it nothing; \"earns vs honest\" is a cheater's mean pay over the run as a share of an honest device's of the same class; \"limit of detection\", where only a cheater's radio links can give it away (Sybil identities), is the share of its epochs a perfect verifier would still miss on the readings it drew — the likelihood-ratio test with the true propagation model, the same links less those with other cheaters, searching the same disc, at a threshold ({}) that flags 1 % of {} sampled honest hotspot-epochs: what it would capture, earning like an honest device whenever missed; \"expected limit\" is the same verifier's miss chance averaged over fading rather than taken on the readings drawn.",
         summary.gini_ppm / 1_000_000,
-        summary.gini_ppm % 1_000_000 / 1_000
+        summary.gini_ppm % 1_000_000 / 1_000,
+        summary.ideal_threshold_milli.map_or("none sampled".to_string(), |t| format!("{}.{:02} σ²", t / 1_000, t.rem_euclid(1_000) / 10)),
+        summary.ideal_honest_samples
     );
     s
 }
