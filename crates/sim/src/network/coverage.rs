@@ -233,8 +233,7 @@ impl Coverage {
             &witnesses,
         );
         let index: BTreeMap<DeviceAddress, usize> = hotspots.iter().map(|&i| (pop.devices[i].address, i)).collect();
-        self.ideal_misses(pop, &index, &history, &outcomes, out);
-        self.ideal_gains(e, pop, &index, &history, &outcomes, out);
+        self.limits(e, pop, &index, &history, &outcomes, out);
         self.window.push_back(outcomes.clone());
         while self.window.len() as u64 > History::epochs_read(&self.config) {
             self.window.pop_front();
@@ -259,10 +258,16 @@ impl Coverage {
         shares
     }
 
-    /// Sets [`DeviceEpoch::ideal_gain_milli`] for every Sybil identity and one honest hotspot in
-    /// [`HONEST_SAMPLE`] (a different one each epoch), from the readings of the links the location
-    /// fit judged, less those with other cheaters: the realized limit ([`ideal`]).
-    fn ideal_gains(
+    /// Sets the limits of detection from the links the location fit judged — the window's
+    /// (`history`, as the verifier read it) and the epoch's (`current`), collected by the
+    /// coverage crate's own rule for what stands as a measurement; `index` maps hotspots'
+    /// addresses to their places in `pop`:
+    /// - every Sybil identity's [`DeviceEpoch::ideal_miss_ppm`], from the links' expected heard
+    ///   strengths ([`limit`]);
+    /// - [`DeviceEpoch::ideal_gain_milli`] for every Sybil identity and one honest hotspot in
+    ///   [`HONEST_SAMPLE`] (a different one each epoch), from the readings, less the links
+    ///   with other cheaters ([`ideal`]).
+    fn limits(
         &self,
         e: u32,
         pop: &Population,
@@ -273,11 +278,13 @@ impl Coverage {
     ) {
         let mut now = History::default();
         now.absorb_links(current);
-        let judged = |i: usize| match pop.devices[i].attack {
+        let sybil = |i: usize| pop.devices[i].attack == Some(Attack::SybilCluster);
+        let sampled = |i: usize| match pop.devices[i].attack {
             Some(Attack::SybilCluster) => true,
             None => (i + e as usize).is_multiple_of(HONEST_SAMPLE),
             Some(_) => false,
         };
+        let mean = |d: f64| self.air.mean_rssi_dbm(TX_POWER_DBM, GAINS_DBI, d, FREQUENCY_HZ);
         // Metres east and north of `from`, on the local plane.
         let plane = |p: (f64, f64), from: (f64, f64)| {
             let r = 6_371_000.0;
@@ -286,13 +293,22 @@ impl Coverage {
                 (p.0 - from.0).to_radians() * r,
             )
         };
+        let mut expected: BTreeMap<usize, Vec<limit::LinkMeans>> = BTreeMap::new();
         let mut heard: BTreeMap<usize, Vec<ideal::Heard>> = BTreeMap::new();
         for l in history.recent_links.iter().chain(&now.recent_links) {
             let (Some(&b), Some(&w)) = (index.get(&l.beaconer), index.get(&l.witness)) else {
                 continue;
             };
+            let (db, dw) = (&pop.devices[b], &pop.devices[w]);
+            let link = limit::LinkMeans {
+                claimed_dbm: mean(distance_m(db.asserted, dw.asserted)),
+                real_dbm: mean(distance_m(db.actual, dw.actual)),
+            };
+            for end in [b, w].into_iter().filter(|&i| sybil(i)) {
+                expected.entry(end).or_default().push(link);
+            }
             for (me, other) in [(b, w), (w, b)] {
-                if !judged(me) || pop.devices[other].attack.is_some() {
+                if !sampled(me) || pop.devices[other].attack.is_some() {
                     continue;
                 }
                 let (east_m, north_m) = plane(pop.devices[other].asserted, pop.devices[me].asserted);
@@ -304,55 +320,23 @@ impl Coverage {
             }
         }
         let test = ideal::Ideal {
-            at_1m_dbm: self.air.mean_rssi_dbm(TX_POWER_DBM, GAINS_DBI, 1.0, FREQUENCY_HZ),
+            at_1m_dbm: mean(1.0),
             exponent: self.air.exponent,
             sigma_db: self.air.shadowing_sigma_db,
             floor_dbm: self.air.sensitivity_dbm,
             radius_m: self.config.location_fit.as_ref().map_or(8_000, |f| f.search_radius_m) as f64,
         };
-        for i in pop.of(Class::Hotspot).filter(|&i| judged(i)) {
+        for i in pop.of(Class::Hotspot).filter(|&i| sampled(i)) {
+            if sybil(i) {
+                let links = expected.get(&i).map_or(&[][..], Vec::as_slice);
+                out[i].ideal_miss_ppm = Some(limit::miss_ppm(
+                    links,
+                    self.air.shadowing_sigma_db,
+                    self.air.sensitivity_dbm,
+                ));
+            }
             let links = heard.get(&i).map_or(&[][..], Vec::as_slice);
             out[i].ideal_gain_milli = Some((test.improvement(links) * 1_000.0).round() as i64);
-        }
-    }
-
-    /// Sets each Sybil identity's [`DeviceEpoch::ideal_miss_ppm`] from the links the location
-    /// fit judged it on: the window's (`history`, as the verifier read it) and the epoch's
-    /// (`current`), collected by the coverage crate's own rule for what stands as a measurement.
-    /// `index` maps hotspots' addresses to their places in `pop`.
-    fn ideal_misses(
-        &self,
-        pop: &Population,
-        index: &BTreeMap<DeviceAddress, usize>,
-        history: &History,
-        current: &[PocOutcome],
-        out: &mut [DeviceEpoch],
-    ) {
-        let mut now = History::default();
-        now.absorb_links(current);
-        let sybil = |i: usize| pop.devices[i].attack == Some(Attack::SybilCluster);
-        let mean = |d: f64| self.air.mean_rssi_dbm(TX_POWER_DBM, GAINS_DBI, d, FREQUENCY_HZ);
-        let mut links: BTreeMap<usize, Vec<limit::LinkMeans>> = BTreeMap::new();
-        for l in history.recent_links.iter().chain(&now.recent_links) {
-            let (Some(&b), Some(&w)) = (index.get(&l.beaconer), index.get(&l.witness)) else {
-                continue;
-            };
-            let (db, dw) = (&pop.devices[b], &pop.devices[w]);
-            let link = limit::LinkMeans {
-                claimed_dbm: mean(distance_m(db.asserted, dw.asserted)),
-                real_dbm: mean(distance_m(db.actual, dw.actual)),
-            };
-            for end in [b, w].into_iter().filter(|&i| sybil(i)) {
-                links.entry(end).or_default().push(link);
-            }
-        }
-        for i in pop.of(Class::Hotspot).filter(|&i| sybil(i)) {
-            let links = links.get(&i).map_or(&[][..], Vec::as_slice);
-            out[i].ideal_miss_ppm = Some(limit::miss_ppm(
-                links,
-                self.air.shadowing_sigma_db,
-                self.air.sensitivity_dbm,
-            ));
         }
     }
 }
