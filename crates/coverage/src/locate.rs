@@ -189,6 +189,7 @@ pub(crate) struct Scoring<'a> {
     pub(crate) clip_milli: i64,
     /// Links predicted at least this far above the floor set the hotspot's bias, centi-dB.
     pub(crate) margin_centi_db: i64,
+    /// How the hotspot's own bias is set at each place.
     pub(crate) bias: BiasFit,
 }
 
@@ -500,11 +501,12 @@ pub fn apply(
     // leaves it no better elsewhere. (A liar keeps its honest neighbours' evidence, so this
     // clears the neighbours the order caught out, not the liars.)
     if fit.recheck_flagged {
-        let flagged = elsewhere.clone();
+        let mut others = elsewhere.clone();
         elsewhere.retain(|d| {
-            let mut others = flagged.clone();
             others.remove(d);
-            judge(d, &others).is_some()
+            let still = judge(d, &others).is_some();
+            others.insert(*d);
+            still
         });
     }
     for o in outcomes.iter_mut().filter(|o| o.verdict.is_ok()) {

@@ -7,7 +7,7 @@ use super::{
     block_hash, draw, ideal,
     ingest::{Arrival, Door},
     limit,
-    population::{distance_m, Attack, Class, Population},
+    population::{distance_m, east_north_m, Attack, Class, Population},
     DeviceEpoch, NetworkConfig, EPOCH_MS, START_MS,
 };
 use crate::air::AirModel;
@@ -285,14 +285,6 @@ impl Coverage {
             Some(_) => false,
         };
         let mean = |d: f64| self.air.mean_rssi_dbm(TX_POWER_DBM, GAINS_DBI, d, FREQUENCY_HZ);
-        // Metres east and north of `from`, on the local plane.
-        let plane = |p: (f64, f64), from: (f64, f64)| {
-            let r = 6_371_000.0;
-            (
-                (p.1 - from.1).to_radians() * from.0.to_radians().cos() * r,
-                (p.0 - from.0).to_radians() * r,
-            )
-        };
         let mut expected: BTreeMap<usize, Vec<limit::LinkMeans>> = BTreeMap::new();
         let mut heard: BTreeMap<usize, Vec<ideal::Heard>> = BTreeMap::new();
         for l in history.recent_links.iter().chain(&now.recent_links) {
@@ -311,7 +303,7 @@ impl Coverage {
                 if !sampled(me) || pop.devices[other].attack.is_some() {
                     continue;
                 }
-                let (east_m, north_m) = plane(pop.devices[other].asserted, pop.devices[me].asserted);
+                let (east_m, north_m) = east_north_m(pop.devices[me].asserted, pop.devices[other].asserted);
                 heard.entry(me).or_default().push(ideal::Heard {
                     east_m,
                     north_m,

@@ -183,12 +183,24 @@ pub fn offset(from: (f64, f64), east_m: f64, north_m: f64) -> (f64, f64) {
     (lat, from.1 + east_m / (M_PER_DEG * lat.to_radians().cos()))
 }
 
+/// The sphere [`distance_m`] and [`east_north_m`] measure on, metres.
+const EARTH_RADIUS_M: f64 = 6_371_000.0;
+
+/// Where `p` is from `from` on the local plane, metres east and north, on the sphere of
+/// [`distance_m`] (the distance the simulated air propagates over).
+pub fn east_north_m(from: (f64, f64), p: (f64, f64)) -> (f64, f64) {
+    (
+        (p.1 - from.1).to_radians() * from.0.to_radians().cos() * EARTH_RADIUS_M,
+        (p.0 - from.0).to_radians() * EARTH_RADIUS_M,
+    )
+}
+
 /// Great-circle distance in metres (haversine).
 pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
     let (la1, la2) = (a.0.to_radians(), b.0.to_radians());
     let (dla, dln) = ((b.0 - a.0).to_radians(), (b.1 - a.1).to_radians());
     let h = (dla / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dln / 2.0).sin().powi(2);
-    2.0 * 6_371_000.0 * h.sqrt().asin()
+    2.0 * EARTH_RADIUS_M * h.sqrt().asin()
 }
 
 impl Population {
