@@ -353,4 +353,14 @@ fn honest_hotspots_are_rarely_located_elsewhere_and_less_with_the_profiled_bias(
     let old: trellis_coverage::CoverageConfig = serde_json::from_value(old).unwrap();
     let fit = old.location_fit.unwrap();
     assert_eq!((fit.bias, fit.recheck_flagged), (BiasFit::ClearMedian, false));
+    // A rule the fit does not know is refused by name, not read as a default.
+    let mut odd = serde_json::to_value(trellis_coverage::CoverageConfig::default()).unwrap();
+    odd["location_fit"]["bias"] = "mean".into();
+    let err = serde_json::from_value::<trellis_coverage::CoverageConfig>(odd)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown variant `mean`") && err.contains("profiled"),
+        "{err}"
+    );
 }
