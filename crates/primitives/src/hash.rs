@@ -56,6 +56,8 @@ pub enum HashDomain {
     DataRequest,
     /// What a storage client signs to let a provider serve (and charge for) bytes.
     EgressOrder,
+    /// What a storage client signs to have a provider hold a piece before its deal is on chain.
+    StorageStaging,
 }
 
 impl HashDomain {
@@ -83,6 +85,7 @@ impl HashDomain {
             Self::ComputeSampling => "trellis 2026 compute sampling",
             Self::DataRequest => "trellis 2026 data request",
             Self::EgressOrder => "trellis 2026 egress order",
+            Self::StorageStaging => "trellis 2026 storage staging",
         }
     }
 

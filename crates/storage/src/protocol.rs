@@ -5,12 +5,17 @@
 use crate::piece::ChunkProof;
 use trellis_primitives::{
     codec::{put_list, Decode, DecodeError, Encode, Reader},
-    DeviceAddress, Hash, HashDomain, Keypair, PublicKey, Signature,
+    AccountAddress, DeviceAddress, Hash, HashDomain, Keypair, PublicKey, Signature,
 };
 
 /// The download request header carrying the client's signed egress order, in hex (see
 /// [`trellis_ledger::EgressOrder`]).
 pub const ORDER_HEADER: &str = "trellis-order";
+
+/// The staging request header carrying the client's signed [`StageGrant`], in hex.
+pub const STAGE_HEADER: &str = "trellis-stage";
+/// Longest stage header accepted (an encoded grant is 154 bytes, twice that in hex).
+pub const MAX_STAGE_HEADER_BYTES: usize = 512;
 
 /// Most chunks one challenge may ask for (a 64-chunk answer is about 300 KiB).
 pub const MAX_CHALLENGE_CHUNKS: usize = 64;
@@ -181,4 +186,154 @@ pub fn decode_challenge(bytes: &[u8]) -> Result<Challenge, DecodeError> {
         });
     }
     Challenge::from_bytes(bytes)
+}
+
+/// A client's request that a provider take piece `index` of a file it is still coding, before
+/// the deal naming the piece's root is on chain: the upload starts while the file is encoded,
+/// and the provider keeps the piece only once that deal (same client, same nonce, this provider
+/// at `index`, the root it computed) lands. Signed by the client, so staged bytes are always
+/// some account's, and bound to one chain and one provider, so a grant cannot be replayed to
+/// another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageGrant {
+    /// Who will open the deal (and signs the grant).
+    pub client: AccountAddress,
+    /// Who is asked to hold the piece.
+    pub provider: DeviceAddress,
+    /// The deal's nonce ([`trellis_ledger::DealTerms::nonce`]), fresh per file.
+    pub nonce: [u8; 16],
+    /// The piece's index in the deal.
+    pub index: u16,
+    /// The piece's length in bytes (the upload's Content-Length).
+    pub len: u64,
+}
+
+impl StageGrant {
+    /// The message the client signs: the grant on one chain.
+    pub fn signing_message(&self, chain_id: &str) -> Hash {
+        HashDomain::StorageStaging.hash_parts(&[chain_id.as_bytes(), &self.to_bytes()])
+    }
+
+    /// Signs the grant with `key` (the client's), as the header carries it.
+    pub fn sign(self, chain_id: &str, key: &Keypair) -> SignedStageGrant {
+        SignedStageGrant {
+            grant: self,
+            signature: key.sign(self.signing_message(chain_id).as_bytes()),
+        }
+    }
+}
+
+impl Encode for StageGrant {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.client.encode(out);
+        self.provider.encode(out);
+        out.extend_from_slice(&self.nonce);
+        self.index.encode(out);
+        self.len.encode(out);
+    }
+}
+
+impl Decode for StageGrant {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(StageGrant {
+            client: AccountAddress::decode(r)?,
+            provider: DeviceAddress::decode(r)?,
+            nonce: r.array()?,
+            index: r.u16()?,
+            len: r.u64()?,
+        })
+    }
+}
+
+/// A grant with the client's signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedStageGrant {
+    /// The grant.
+    pub grant: StageGrant,
+    /// The client's signature over [`StageGrant::signing_message`].
+    pub signature: Signature,
+}
+
+impl SignedStageGrant {
+    /// Whether the grant's client signed it for `chain_id`.
+    pub fn verify(&self, chain_id: &str) -> bool {
+        self.grant
+            .client
+            .key()
+            .verify(self.grant.signing_message(chain_id).as_bytes(), &self.signature)
+            .is_ok()
+    }
+
+    /// The header value carrying the grant.
+    pub fn header(&self) -> String {
+        hex::encode(self.to_bytes())
+    }
+}
+
+impl Encode for SignedStageGrant {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.grant.encode(out);
+        self.signature.encode(out);
+    }
+}
+
+impl Decode for SignedStageGrant {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(SignedStageGrant {
+            grant: StageGrant::decode(r)?,
+            signature: Signature::decode(r)?,
+        })
+    }
+}
+
+/// Decodes a stage header's value (hex of a [`SignedStageGrant`]) from an untrusted client.
+pub fn decode_stage_header(value: &[u8]) -> Result<SignedStageGrant, String> {
+    if value.len() > MAX_STAGE_HEADER_BYTES {
+        return Err(format!("the stage header is over {MAX_STAGE_HEADER_BYTES} bytes"));
+    }
+    let bytes = hex::decode(value).map_err(|_| "the stage header is not hex".to_string())?;
+    SignedStageGrant::from_bytes(&bytes).map_err(|e| format!("the stage grant does not decode: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> StageGrant {
+        let client = Keypair::from_seed([1; 32]);
+        StageGrant {
+            client: client.public().into(),
+            provider: Keypair::from_seed([2; 32]).public().into(),
+            nonce: [3; 16],
+            index: 4,
+            len: 5_000,
+        }
+    }
+
+    #[test]
+    fn a_grant_verifies_only_for_its_chain_and_as_signed() {
+        let signed = grant().sign("chain-a", &Keypair::from_seed([1; 32]));
+        assert!(signed.verify("chain-a"));
+        assert!(!signed.verify("chain-b"), "replayed on another chain");
+        let mut longer = signed;
+        longer.grant.len += 1;
+        assert!(!longer.verify("chain-a"), "a changed grant");
+        let forged = grant().sign("chain-a", &Keypair::from_seed([9; 32]));
+        assert!(!forged.verify("chain-a"), "signed by someone else than its client");
+        let back = decode_stage_header(signed.header().as_bytes()).unwrap();
+        assert_eq!(back, signed);
+        assert_eq!(signed.to_bytes().len(), 154);
+    }
+
+    #[test]
+    fn bad_stage_headers_are_refused_with_reasons() {
+        let signed = grant().sign("chain-a", &Keypair::from_seed([1; 32]));
+        let header = signed.header();
+        assert!(decode_stage_header(b"zz").unwrap_err().contains("not hex"));
+        assert!(decode_stage_header(&header.as_bytes()[..header.len() - 2])
+            .unwrap_err()
+            .contains("does not decode"));
+        let long = "00".repeat(MAX_STAGE_HEADER_BYTES);
+        assert!(decode_stage_header(long.as_bytes()).unwrap_err().contains("over"));
+    }
 }

@@ -190,8 +190,8 @@ fn print_pipeline(args: &StorageBenchArgs, raw: &RawRates) -> Result<()> {
     );
     // What each plaintext byte costs each stage on this one machine, where the client and all
     // providers share the cores and the disk: put seals it once, hashes every stored byte twice
-    // (client and provider) and makes every stored byte durable once (the client's piece files
-    // are scratch); get opens it once, hashes the k pieces' bytes and makes the file durable.
+    // (client and provider) and makes every stored byte durable once (the client writes
+    // nothing); get opens it once, hashes the k pieces' bytes and makes the file durable.
     // The limit is the slowest stage at those byte counts.
     let coding = trellis_storage::client::coding_for(args.providers as usize, 4 << 20)
         .context("the pipeline needs at least 2 providers")?;
@@ -200,9 +200,7 @@ fn print_pipeline(args: &StorageBenchArgs, raw: &RawRates) -> Result<()> {
     let get_limit = raw.aead.min(raw.hash).min(f.disk_write_mib_s);
     for (name, rate, limit) in [
         (
-            format!(
-                "store put: encode to piece files, open deal, upload all pieces (makes {stored:.2} B per B durable)"
-            ),
+            format!("store put: code while staging every piece, open deal, commit (makes {stored:.2} B per B durable)"),
             f.put_mib_s,
             put_limit,
         ),

@@ -2,8 +2,8 @@
 //!
 //! A real node (redb, sequencer, HTTP API) and real provider servers run in this process on
 //! loopback; the client path is exactly `trellis store put` / `store get` (`store_file`,
-//! `fetch_file`): encode to piece files, open the deal, upload in parallel; download in parallel
-//! with root checks, decode, write.
+//! `fetch_file`): code the file while every piece streams to its provider, open the deal,
+//! commit; download in parallel with root checks, decode, write.
 
 use crate::{
     config::NodeConfig,
@@ -209,7 +209,6 @@ pub(crate) async fn pipeline(mib: usize, providers: u32) -> Result<PipelineFigur
         data_pieces: None,
         pieces: None,
         quiet: true,
-        no_scratch: false,
     };
     let started = Instant::now();
     let id = store_file(&client, &api, &file, &options).await?;

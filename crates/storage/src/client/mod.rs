@@ -12,5 +12,6 @@ pub use orders::{OrderSigner, PieceOrders, DOWNLOAD_WINDOW_BYTES};
 pub use placement::{coding_for, place, Candidate, Placement, PlacementError};
 pub use repair::rebuild_piece;
 pub use transfer::{
-    download_piece, transfer_http, upload_piece, upload_piece_stream, PieceRef, TransferError, TRANSFER_IDLE_TIMEOUT,
+    commit_piece, download_piece, stage_piece_stream, transfer_http, upload_piece, upload_piece_stream, PieceRef,
+    TransferError, TRANSFER_IDLE_TIMEOUT,
 };

@@ -5,7 +5,7 @@
 
 use super::orders::{PieceOrders, DOWNLOAD_WINDOW_BYTES};
 use crate::{
-    protocol::ORDER_HEADER,
+    protocol::{SignedStageGrant, ORDER_HEADER, STAGE_HEADER},
     spool::{Durability, Spool},
 };
 use futures::StreamExt;
@@ -142,6 +142,75 @@ pub async fn upload_piece_stream(
             url: url.clone(),
             message: e.to_string(),
         })?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(refusal(&url, response).await)
+    }
+}
+
+/// Uploads piece `grant.index` of a file still being coded, under the client's signed grant,
+/// from `body` (exactly `grant.len` bytes), calling `progress(bytes)` as bytes are taken for
+/// sending. The provider holds the piece until [`commit_piece`] names the deal; the root it
+/// computed from the bytes it received.
+pub async fn stage_piece_stream(
+    http: &reqwest::Client,
+    endpoint: &str,
+    grant: &SignedStageGrant,
+    body: impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send + 'static,
+    progress: impl Fn(u64) + Send + Sync + 'static,
+) -> Result<Hash, TransferError> {
+    let g = &grant.grant;
+    let url = format!(
+        "{}/v1/staged/{}/{}",
+        endpoint.trim_end_matches('/'),
+        hex::encode(g.nonce),
+        g.index
+    );
+    let stream = body.map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            progress(bytes.len() as u64);
+        }
+        chunk
+    });
+    let response = http
+        .put(&url)
+        .header(reqwest::header::CONTENT_LENGTH, g.len)
+        .header(STAGE_HEADER, grant.header())
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .map_err(|e| TransferError::Unreachable {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+    if !response.status().is_success() {
+        return Err(refusal(&url, response).await);
+    }
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    body["root"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .ok_or_else(|| TransferError::Refused {
+            url,
+            status: 200,
+            code: "no_root".into(),
+            message: format!("the provider staged the piece but did not say its root: {body}"),
+        })
+}
+
+/// Asks the provider to keep staged piece `index` of `deal`, now on chain.
+pub async fn commit_piece(
+    http: &reqwest::Client,
+    endpoint: &str,
+    deal: &Hash,
+    index: u16,
+) -> Result<(), TransferError> {
+    let url = format!("{}/commit", piece_url(endpoint, deal, index));
+    let response = http.post(&url).send().await.map_err(|e| TransferError::Unreachable {
+        url: url.clone(),
+        message: e.to_string(),
+    })?;
     if response.status().is_success() {
         Ok(())
     } else {

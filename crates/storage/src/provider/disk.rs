@@ -159,6 +159,12 @@ impl PieceStore {
             .join(format!("{}-{}-{unique:016x}.part", id.deal, id.index))
     }
 
+    /// A fresh path for a staged upload (its deal is not known yet).
+    pub fn staging_path(&self) -> PathBuf {
+        let unique: u64 = rand::random();
+        self.root.join("tmp").join(format!("staged-{unique:016x}.part"))
+    }
+
     /// Whether the piece is stored.
     pub fn has(&self, id: &PieceId) -> bool {
         self.piece_path(id).exists() && self.leaves_path(id).exists()

@@ -4,8 +4,10 @@ pub mod disk;
 mod download;
 pub mod egress;
 mod server;
+mod staging;
 mod upload;
 
 pub use disk::{PieceId, PieceStore};
 pub use egress::EgressBook;
 pub use server::{Provider, Refusal};
+pub use staging::STAGE_TTL;

@@ -86,6 +86,8 @@ pub(super) struct Inner {
     challenges: Arc<tokio::sync::Semaphore>,
     /// Pieces being uploaded right now: one upload per piece at a time.
     pub(super) uploading: std::sync::Mutex<std::collections::BTreeSet<PieceId>>,
+    /// Pieces received before their deal, waiting for it.
+    pub(super) staging: super::staging::Staging,
     /// Orders of downloads not yet paid.
     pub(super) egress: super::egress::EgressBook,
     /// The least it serves a GiB for, credits (its `price_per_gib_egress` on chain).
@@ -116,6 +118,7 @@ impl Provider {
             downloads: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_DOWNLOADS)),
             challenges: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CHALLENGES)),
             uploading: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            staging: super::staging::Staging::default(),
             egress,
             egress_price: AtomicU64::new(0),
             status: tokio::sync::Mutex::new(None),
@@ -161,6 +164,11 @@ impl Provider {
         self.0.device
     }
 
+    /// How long a staged piece waits for its deal (default [`super::staging::STAGE_TTL`]).
+    pub fn set_stage_ttl(&self, ttl: Duration) {
+        self.0.staging.set_ttl(ttl);
+    }
+
     /// The node it reads deals from.
     pub fn node(&self) -> &NodeApi {
         &self.0.node
@@ -178,6 +186,8 @@ impl Provider {
                 "/v1/pieces/{deal}/{index}",
                 put(super::upload::upload).get(super::download::download),
             )
+            .route("/v1/staged/{nonce}/{index}", put(super::staging::stage))
+            .route("/v1/pieces/{deal}/{index}/commit", post(super::staging::commit))
             .route(
                 "/v1/challenge",
                 post(challenge).layer(DefaultBodyLimit::max(MAX_CHALLENGE_BYTES)),
@@ -202,6 +212,7 @@ impl Provider {
     /// Deletes pieces whose deal closed or moved them elsewhere. Leaves everything alone when
     /// the node cannot be asked: a piece is only dropped on the chain's word.
     pub async fn collect_garbage(&self) -> usize {
+        self.0.staging.sweep();
         let Ok(ids) = self.0.store.list() else { return 0 };
         let mut deals: Vec<Hash> = ids.iter().map(|i| i.deal).collect();
         deals.dedup();
@@ -359,6 +370,7 @@ async fn metrics(State(p): State<Provider>) -> impl IntoResponse {
         "# TYPE trellis_provider_capacity_bytes gauge\ntrellis_provider_capacity_bytes {}\n\
          # TYPE trellis_provider_used_bytes gauge\ntrellis_provider_used_bytes {}\n\
          # TYPE trellis_provider_pieces gauge\ntrellis_provider_pieces {pieces}\n\
+         # TYPE trellis_provider_staged_pieces gauge\ntrellis_provider_staged_pieces {}\n\
          # TYPE trellis_provider_uploads_total counter\ntrellis_provider_uploads_total{{result=\"stored\"}} {}\n\
          trellis_provider_uploads_total{{result=\"refused\"}} {}\n\
          # TYPE trellis_provider_bytes_in_total counter\ntrellis_provider_bytes_in_total {}\n\
@@ -368,6 +380,7 @@ async fn metrics(State(p): State<Provider>) -> impl IntoResponse {
          # TYPE trellis_provider_collected_pieces_total counter\ntrellis_provider_collected_pieces_total {}\n",
         p.0.store.capacity(),
         p.0.store.used(),
+        p.0.staging.len(),
         load(&m.uploads),
         load(&m.uploads_refused),
         load(&m.bytes_in),

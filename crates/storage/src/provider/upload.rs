@@ -150,7 +150,7 @@ async fn receive(p: &Provider, path: &(String, String), headers: &HeaderMap, bod
     Ok((StatusCode::CREATED, Json(json!({ "stored": true }))).into_response())
 }
 
-async fn stream_to(
+pub(super) async fn stream_to(
     temp: &std::path::Path,
     body: Body,
     limit: u64,

@@ -4,6 +4,7 @@
 
 mod egress;
 mod provider;
+mod staged;
 
 use proptest::prelude::*;
 use rand::{seq::SliceRandom, RngCore, SeedableRng};

@@ -1,14 +1,15 @@
-//! `trellis store put`: encode on this machine, open the deal, upload every piece in parallel.
+//! `trellis store put`: code the file on this machine while every piece streams to its
+//! provider, then open the deal and have the providers keep their pieces.
 //!
-//! The deal must name every piece's root before a provider accepts the piece, so the file is
-//! coded before anything is sent. By default the pieces are written to a scratch directory as
-//! they are coded and uploaded from there (the fastest way on one machine, measured in
-//! BENCHMARKS.md); that needs free disk for `n / k` times the file. Without that much room, or
-//! with `--no-scratch`, the file is coded twice instead: once for the roots, once more streaming
-//! each piece straight to its provider, which needs no disk and costs a second encoding, far less
-//! than any uplink.
+//! A deal names every piece's root, which is known only once the whole file is coded, so each
+//! provider first *stages* its piece under the client's signed grant (bound to the file's nonce,
+//! the piece and the provider), computing its root as the bytes arrive; once the deal is on chain
+//! the client asks each to *commit*, and a provider keeps the piece only if the deal places it
+//! there with the root it computed. The file is read and coded once, all pieces travel at once
+//! and nothing is written on this machine. A piece whose provider fails is moved to a spare
+//! (`MovePiece`) and coded again alone.
 
-use super::{bytes_bar, catalog::Catalog, owner_secret, work_dir, Common};
+use super::{bytes_bar, catalog::Catalog, owner_secret, Common};
 use crate::{client::Client, wallet::unlock};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -20,15 +21,16 @@ use std::{
 };
 use trellis_ledger::{DealTerms, Piece, TxKind};
 use trellis_primitives::{AccountAddress, Credits, DeviceAddress, Hash};
+use trellis_storage::protocol::{SignedStageGrant, StageGrant};
 use trellis_storage::{
     chain::{NodeApi, ProviderInfo},
-    client::{coding_for, place, upload_piece, upload_piece_stream, Candidate, TransferError, TRANSFER_IDLE_TIMEOUT},
+    client::{
+        coding_for, commit_piece, place, stage_piece_stream, upload_piece_stream, Candidate, TransferError,
+        TRANSFER_IDLE_TIMEOUT,
+    },
     encode_pieces, CodingParams, FileKey, Layout, PieceTree,
 };
 
-/// Most pieces uploaded at once: enough to fill a fast uplink, few enough to keep open files and
-/// sockets bounded.
-const MAX_PARALLEL_UPLOADS: usize = 8;
 /// Coded shards queued per piece between the encoder and a streamed upload: a little slack for
 /// uneven connections, while memory stays a few segments whatever the file size.
 const SHARDS_QUEUED_PER_PIECE: usize = 2;
@@ -60,11 +62,6 @@ pub(crate) struct PutArgs {
     /// Name to list the file under (default: the file name). Kept on this machine only.
     #[arg(long)]
     name: Option<String>,
-    /// Code the file twice, streaming pieces to providers, instead of writing them to a scratch
-    /// directory first (needs n/k times the file's size free). Chosen by itself when the
-    /// scratch directory has too little room.
-    #[arg(long)]
-    no_scratch: bool,
 }
 
 fn asked_price(p: &ProviderInfo) -> u64 {
@@ -80,8 +77,6 @@ pub(crate) struct PutOptions {
     pub(crate) data_pieces: Option<u16>,
     pub(crate) pieces: Option<u16>,
     pub(crate) quiet: bool,
-    /// Never write the pieces to a scratch directory (see the module docs).
-    pub(crate) no_scratch: bool,
 }
 
 fn terms_shape(args: &PutOptions, providers: &[ProviderInfo]) -> Result<(CodingParams, u64)> {
@@ -127,7 +122,6 @@ pub(crate) async fn run(args: PutArgs) -> Result<()> {
         data_pieces: args.data_pieces,
         pieces: args.pieces,
         quiet: args.common.quiet,
-        no_scratch: args.no_scratch,
     };
     let id = store_file(&key, &args.common.api.api, &args.file, &options).await?;
     let name = args
@@ -207,35 +201,29 @@ pub(crate) async fn store_file(
         secret: owner_secret(key),
         nonce,
     };
-    let scratch = if args.no_scratch {
-        None
-    } else {
-        scratch_dir(layout.stored_len())?
-    };
-    let bar = bytes_bar(size, "encoding", args.quiet);
-    let (staged, trees) = match scratch {
-        Some(work) => {
-            let paths: Vec<PathBuf> = (0..params.total_shards())
-                .map(|i| work.path().join(format!("piece-{i}")))
-                .collect();
-            let sinks = paths
-                .iter()
-                .map(|p| {
-                    std::fs::File::create(p).map(|f| PieceSink::File(std::io::BufWriter::with_capacity(1 << 20, f)))
-                })
-                .collect::<std::io::Result<Vec<_>>>()
-                .context("cannot create piece files")?;
-            let trees = source.encode(sinks, bar.clone()).await?;
-            (Some((work, paths)), trees)
+    let status = node.status().await?;
+    let http = trellis_storage::client::transfer_http();
+    // Every piece goes to its provider as it is coded, staged there until the deal lands.
+    let bar = bytes_bar(size, "storing", args.quiet);
+    let sent = indicatif::ProgressBar::hidden(); // the bar follows the coder, which the uploads keep pace with
+    let mut tasks = Uploads::new();
+    let mut sinks = PieceSink::discard(params.total_shards());
+    for (index, chosen) in placement.chosen.iter().enumerate() {
+        let grant = StageGrant {
+            client: me,
+            provider: chosen.info.address,
+            nonce,
+            index: index as u16,
+            len: layout.piece_len(),
         }
-        None => (
-            None,
-            source
-                .encode(PieceSink::discard(params.total_shards()), bar.clone())
-                .await?,
-        ),
-    };
+        .sign(&status.chain_id, key);
+        let dest = Dest::Stage(Box::new(grant));
+        sinks[index] = start_streamed_upload(&mut tasks, &http, &chosen.endpoint, dest, index, &sent);
+    }
+    let trees = source.encode(sinks, bar.clone()).await?;
+    let staged = join_uploads(tasks).await?;
     bar.finish_and_clear();
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "encoded and staged");
 
     let terms = DealTerms {
         pieces: placement
@@ -249,7 +237,6 @@ pub(crate) async fn store_file(
             .collect(),
         ..probe
     };
-    tracing::debug!(ms = started.elapsed().as_millis() as u64, "encoded");
     let id = terms.commitment();
     let tx = client
         .sign_and_submit(key, TxKind::OpenDeal { terms: terms.clone() }, None)
@@ -259,14 +246,18 @@ pub(crate) async fn store_file(
         .context("opening the storage deal")?;
     tracing::debug!(deal = %id, escrow = %escrow, pieces = terms.pieces.len(), ms = started.elapsed().as_millis() as u64, "deal opened");
 
-    let pieces = match &staged {
-        Some((_, paths)) => Pieces::Staged(paths),
-        None => Pieces::Streamed(&source),
-    };
-    let lost = upload_all(&client, key, &mut placement, &terms, pieces, args.quiet).await?;
+    let failed = commit_staged(&http, &placement, &terms, staged).await;
+    let mut lost = Vec::new();
+    for index in failed {
+        let moved = move_to_spare(&client, key, &http, &mut placement.spares, &terms, index, &source).await;
+        if let Err(e) = moved {
+            eprintln!("piece {index}: no spare provider took it: {e:#}");
+            lost.push(index);
+        }
+    }
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
-        "encoded, deal opened, uploaded"
+        "encoded, staged, deal opened, committed"
     );
     let stored = params.total_shards() - lost.len();
     if stored < usize::from(params.data_shards) {
@@ -293,25 +284,6 @@ pub(crate) async fn store_file(
         );
     }
     Ok(id)
-}
-
-/// A scratch directory with room for `bytes` of pieces (and a tenth more), or `None` if the
-/// temporary directory's filesystem has less free.
-fn scratch_dir(bytes: u64) -> Result<Option<tempfile::TempDir>> {
-    let work = work_dir(None)?;
-    let free = rustix::fs::statvfs(work.path())
-        .map(|v| v.f_bavail.saturating_mul(v.f_frsize))
-        .unwrap_or(u64::MAX);
-    if free < bytes.saturating_add(bytes / 10) {
-        tracing::info!(
-            needed = bytes,
-            free,
-            dir = %work.path().display(),
-            "too little scratch space for the pieces: coding the file twice and streaming them instead"
-        );
-        return Ok(None);
-    }
-    Ok(Some(work))
 }
 
 /// The file being stored and how it is coded: enough to code any of its pieces again.
@@ -352,8 +324,6 @@ enum PieceSink {
     /// Nowhere: the piece is only hashed.
     #[default]
     Discard,
-    /// A scratch file, uploaded from once the deal is open.
-    File(std::io::BufWriter<std::fs::File>),
     /// The piece's upload; `Discard` once that stops (its task reports why), so the others go on.
     Upload(tokio::sync::mpsc::Sender<axum::body::Bytes>),
 }
@@ -369,9 +339,19 @@ impl std::io::Write for PieceSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             PieceSink::Discard => {}
-            PieceSink::File(file) => return file.write(buf),
             PieceSink::Upload(upload) => {
-                if upload.blocking_send(axum::body::Bytes::copy_from_slice(buf)).is_err() {
+                use tokio::sync::mpsc::error::TrySendError;
+                // Pieces are fed in step, so one provider that stops taking bytes would hold up
+                // every other: after the idle limit its piece is dropped (its upload ends short
+                // and fails, the piece moves to a spare) and the rest go on.
+                let taken = match upload.try_send(axum::body::Bytes::copy_from_slice(buf)) {
+                    Ok(()) => true,
+                    Err(TrySendError::Closed(_)) => false,
+                    Err(TrySendError::Full(bytes)) => tokio::runtime::Handle::current()
+                        .block_on(upload.send_timeout(bytes, TRANSFER_IDLE_TIMEOUT))
+                        .is_ok(),
+                };
+                if !taken {
                     *self = PieceSink::Discard;
                 }
             }
@@ -380,33 +360,30 @@ impl std::io::Write for PieceSink {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            PieceSink::File(file) => file.flush(),
-            _ => Ok(()),
-        }
+        Ok(())
     }
 }
 
-/// Where the pieces come from for their uploads.
-#[derive(Clone, Copy)]
-enum Pieces<'a> {
-    /// Scratch files, one per piece.
-    Staged(&'a [PathBuf]),
-    /// Coded again from the file as they are sent.
-    Streamed(&'a Source),
+/// Results of piece uploads, by piece index: the root the provider computed, for a staged one.
+type Uploads = tokio::task::JoinSet<(usize, Result<Option<Hash>, TransferError>)>;
+
+/// Where a streamed piece goes.
+enum Dest {
+    /// Staged under the client's grant, before the deal exists.
+    Stage(Box<SignedStageGrant>),
+    /// Stored straight away under the open deal.
+    Deal(DealTerms),
 }
 
-/// Results of piece uploads, by piece index.
-type Uploads = tokio::task::JoinSet<(usize, Result<(), TransferError>)>;
-
-/// Starts the upload of piece `index` to `endpoint`, fed by the returned sink. The encoder feeds
-/// every piece in step, so a provider that stops taking bytes would stall them all: an upload
-/// that takes nothing for the transfer idle limit is given up on.
+/// Starts the upload of piece `index` to `endpoint`, fed by the returned sink. An upload that
+/// takes nothing for twice the transfer idle limit is given up on: the encoder drops a sink
+/// that blocks it for the idle limit, so an upload idle only because a stalled one held the
+/// encoder up always takes bytes again well within that.
 fn start_streamed_upload(
     tasks: &mut Uploads,
     http: &reqwest::Client,
     endpoint: &str,
-    terms: &DealTerms,
+    dest: Dest,
     index: usize,
     bar: &indicatif::ProgressBar,
 ) -> PieceSink {
@@ -417,29 +394,36 @@ fn start_streamed_upload(
             .await
             .map(|bytes| (Ok::<_, std::io::Error>(bytes), shards))
     });
-    let (http, endpoint, id, len, bar) = (
-        http.clone(),
-        endpoint.to_string(),
-        terms.commitment(),
-        terms.piece_len,
-        bar.clone(),
-    );
+    let (http, endpoint, bar) = (http.clone(), endpoint.to_string(), bar.clone());
     tasks.spawn(async move {
         let taken = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counted = taken.clone();
-        let upload = upload_piece_stream(&http, &endpoint, &id, index as u16, len, body, move |n| {
+        let progress = move |n| {
             bar.inc(n);
             counted.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        });
+        };
+        let upload = async {
+            match &dest {
+                Dest::Stage(grant) => stage_piece_stream(&http, &endpoint, grant, body, progress)
+                    .await
+                    .map(Some),
+                Dest::Deal(terms) => {
+                    let (id, len) = (terms.commitment(), terms.piece_len);
+                    upload_piece_stream(&http, &endpoint, &id, index as u16, len, body, progress)
+                        .await
+                        .map(|()| None)
+                }
+            }
+        };
         tokio::pin!(upload);
         let mut before = 0;
         loop {
             tokio::select! {
                 result = &mut upload => return (index, result),
-                () = tokio::time::sleep(TRANSFER_IDLE_TIMEOUT) => {
+                () = tokio::time::sleep(2 * TRANSFER_IDLE_TIMEOUT) => {
                     let now = taken.load(std::sync::atomic::Ordering::Relaxed);
                     if now == before {
-                        let message = format!("took no bytes for {} s", TRANSFER_IDLE_TIMEOUT.as_secs());
+                        let message = format!("took no bytes for {} s", 2 * TRANSFER_IDLE_TIMEOUT.as_secs());
                         return (index, Err(TransferError::Unreachable { url: endpoint.clone(), message }));
                     }
                     before = now;
@@ -450,91 +434,62 @@ fn start_streamed_upload(
     PieceSink::Upload(to_upload)
 }
 
-/// Uploads the pieces `indexes` of `terms`, piece `i` to `endpoints[i]`, all at once when
-/// streamed (the encoder feeds them in step), a few at a time from scratch files.
-async fn upload_pieces(
-    http: &reqwest::Client,
-    terms: &DealTerms,
-    endpoints: &BTreeMap<usize, String>,
-    pieces: Pieces<'_>,
-    bar: &indicatif::ProgressBar,
-) -> Result<Vec<(usize, Result<(), TransferError>)>> {
-    let id = terms.commitment();
-    let mut tasks = Uploads::new();
-    match pieces {
-        Pieces::Staged(paths) => {
-            let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_UPLOADS));
-            for (&index, endpoint) in endpoints {
-                let (http, limit, bar, path) = (http.clone(), limit.clone(), bar.clone(), paths[index].clone());
-                let endpoint = endpoint.clone();
-                tasks.spawn(async move {
-                    let _permit = limit.acquire_owned().await;
-                    let result = upload_piece(&http, &endpoint, &id, index as u16, &path, move |n| bar.inc(n)).await;
-                    (index, result)
-                });
-            }
-        }
-        Pieces::Streamed(source) => {
-            let mut sinks = PieceSink::discard(terms.pieces.len());
-            for (&index, endpoint) in endpoints {
-                sinks[index] = start_streamed_upload(&mut tasks, http, endpoint, terms, index, bar);
-            }
-            let trees = source.encode(sinks, indicatif::ProgressBar::hidden()).await?;
-            if trees.iter().zip(&terms.pieces).any(|(t, p)| t.root() != p.root) {
-                bail!(
-                    "the file changed while it was being stored, so providers refuse its pieces; close the deal with \
-                     `trellis store rm {id}` to get the escrow back, and store the file again"
-                );
-            }
-        }
-    }
-    let mut results = Vec::new();
+/// Waits for every upload; the results by piece index.
+async fn join_uploads(mut tasks: Uploads) -> Result<BTreeMap<usize, Result<Option<Hash>, TransferError>>> {
+    let mut results = BTreeMap::new();
     while let Some(joined) = tasks.join_next().await {
-        results.push(joined.context("an upload task failed")?);
+        let (index, result) = joined.context("an upload task failed")?;
+        results.insert(index, result);
     }
-    results.sort_by_key(|(index, _)| *index);
     Ok(results)
 }
 
-/// Uploads every piece in parallel; a piece whose provider fails moves to a spare. The pieces
-/// that found no provider.
-async fn upload_all(
-    client: &Client,
-    key: &trellis_primitives::Keypair,
-    placement: &mut trellis_storage::client::Placement,
+/// Asks every provider that staged its piece with the root the deal names to keep it, all at
+/// once; the pieces that are not stored (staging or commit failed, or the provider received
+/// other bytes than were coded).
+async fn commit_staged(
+    http: &reqwest::Client,
+    placement: &trellis_storage::client::Placement,
     terms: &DealTerms,
-    pieces: Pieces<'_>,
-    quiet: bool,
-) -> Result<Vec<usize>> {
-    let bar = bytes_bar(terms.stored_bytes().unwrap_or(0), "uploading", quiet);
-    let http = trellis_storage::client::transfer_http();
-    let endpoints = placement
-        .chosen
-        .iter()
-        .enumerate()
-        .map(|(index, c)| (index, c.endpoint.clone()))
-        .collect();
+    staged: BTreeMap<usize, Result<Option<Hash>, TransferError>>,
+) -> Vec<usize> {
+    let id = terms.commitment();
     let mut failed = Vec::new();
-    for (index, result) in upload_pieces(&http, terms, &endpoints, pieces, &bar).await? {
-        if let Err(e) = result {
-            bar.suspend(|| eprintln!("piece {index}: {e}"));
-            failed.push(index);
+    let mut commits = tokio::task::JoinSet::new();
+    for (index, result) in staged {
+        let expected = terms.pieces[index].root;
+        match result {
+            Ok(Some(root)) if root == expected => {
+                let (http, endpoint) = (http.clone(), placement.chosen[index].endpoint.clone());
+                commits.spawn(async move { (index, commit_piece(&http, &endpoint, &id, index as u16).await) });
+            }
+            Ok(other) => {
+                let said = other.map_or_else(|| "nothing".to_string(), |r| r.to_string());
+                eprintln!("piece {index}: the provider received bytes hashing to {said}, not {expected}");
+                failed.push(index);
+            }
+            Err(e) => {
+                eprintln!("piece {index}: {e}");
+                failed.push(index);
+            }
         }
     }
-    let mut lost = Vec::new();
-    for index in failed {
-        let moved = move_to_spare(client, key, &http, &mut placement.spares, terms, index, pieces).await;
-        if let Err(e) = moved {
-            bar.suspend(|| eprintln!("piece {index}: no spare provider took it: {e:#}"));
-            lost.push(index);
+    while let Some(joined) = commits.join_next().await {
+        match joined {
+            Ok((_, Ok(()))) => {}
+            Ok((index, Err(e))) => {
+                eprintln!("piece {index}: {e}");
+                failed.push(index);
+            }
+            Err(e) => tracing::error!(error = %e, "a commit task failed"),
         }
     }
-    bar.finish_and_clear();
-    Ok(lost)
+    failed.sort_unstable();
+    failed
 }
 
 /// Moves piece `index` to the next spare that takes it: a `MovePiece` transaction, then the
-/// upload (a streamed piece is coded again, alone).
+/// piece coded again, alone, and streamed to the spare under the open deal.
 async fn move_to_spare(
     client: &Client,
     key: &trellis_primitives::Keypair,
@@ -542,7 +497,7 @@ async fn move_to_spare(
     spares: &mut Vec<Candidate>,
     terms: &DealTerms,
     index: usize,
-    pieces: Pieces<'_>,
+    source: &Source,
 ) -> Result<DeviceAddress> {
     let mut last = anyhow::anyhow!("no spare providers left");
     for _ in 0..MAX_SPARES_PER_PIECE {
@@ -560,14 +515,25 @@ async fn move_to_spare(
         };
         let tx = client.sign_and_submit(key, kind, None).await?;
         crate::wallet::expect_success(client, &tx).await?;
-        let endpoints = BTreeMap::from([(index, spare.endpoint.clone())]);
-        let bar = indicatif::ProgressBar::hidden();
-        match upload_pieces(http, terms, &endpoints, pieces, &bar).await?.pop() {
-            Some((_, Ok(()))) => {
+        let mut tasks = Uploads::new();
+        let mut sinks = PieceSink::discard(terms.pieces.len());
+        let dest = Dest::Deal(terms.clone());
+        let hidden = indicatif::ProgressBar::hidden();
+        sinks[index] = start_streamed_upload(&mut tasks, http, &spare.endpoint, dest, index, &hidden);
+        let trees = source.encode(sinks, hidden).await?;
+        if trees[index].root() != terms.pieces[index].root {
+            bail!(
+                "the file changed while it was being stored, so providers refuse its pieces; close the deal with \
+                 `trellis store rm {}` to get the escrow back, and store the file again",
+                terms.commitment()
+            );
+        }
+        match join_uploads(tasks).await?.remove(&index) {
+            Some(Ok(_)) => {
                 eprintln!("piece {index}: moved to {}", spare.info.address);
                 return Ok(spare.info.address);
             }
-            Some((_, Err(e))) => last = e.into(),
+            Some(Err(e)) => last = e.into(),
             None => last = anyhow::anyhow!("the upload to the spare did not run"),
         }
     }

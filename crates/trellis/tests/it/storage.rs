@@ -445,11 +445,11 @@ fn providers_that_delete_or_corrupt_pieces_are_caught_slashed_and_repaired_aroun
         after_rm > before_rm && after_rm + 20 >= before_rm + escrow,
         "escrow {escrow} not refunded: {before_rm} -> {after_rm}"
     );
-    // Without a scratch directory the file is coded twice and every piece streamed in step to
-    // its provider as it is coded (three segments here, so over several); it comes back whole.
+    // A file of several segments (three here): every piece streams to its provider in step as
+    // the segments are coded, staged until the deal lands; it comes back whole.
     let streamed = tmp.path().join("streamed.bin");
     let streamed_hash = random_file(&streamed, 9 << 20, 6);
-    let streamed_id = put(&dir, &api, &streamed, &["--no-scratch"]);
+    let streamed_id = put(&dir, &api, &streamed, &[]);
     let streamed_pieces = deal(&api, &streamed_id)["deal"]["terms"]["pieces"]
         .as_array()
         .map(Vec::len);

@@ -4,10 +4,12 @@ use super::*;
 use crate::bench_storage_net::{loopback, loopback_key};
 
 /// Four providers, the first two with no room: three pieces always land on at least one of
-/// those, whose upload is refused (full), so a piece moves to the one spare, staged or
-/// streamed. Whichever way the placement falls, exactly one piece moves, both providers with
-/// room end up named in the deal holding their piece, and the file comes back whole.
-async fn a_refused_piece_moves_to_the_spare(no_scratch: bool) {
+/// those, whose staging is refused (full), so a piece moves to the one spare, coded again and
+/// sent under the open deal. Whichever way the placement falls, exactly one piece moves, both
+/// providers with room end up named in the deal holding their piece, and the file comes back
+/// whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_piece_moves_to_the_spare() {
     let tmp = tempfile::tempdir().unwrap();
     let net = loopback(tmp.path(), 4, |i| if i < 2 { 1 } else { 1 << 30 })
         .await
@@ -23,7 +25,6 @@ async fn a_refused_piece_moves_to_the_spare(no_scratch: bool) {
         data_pieces: Some(1),
         pieces: Some(3),
         quiet: true,
-        no_scratch,
     };
     let client = loopback_key(None);
     let id = store_file(&client, &net.api, &file, &options).await.unwrap();
@@ -56,14 +57,4 @@ async fn a_refused_piece_moves_to_the_spare(no_scratch: bool) {
         .await
         .unwrap();
     assert!(std::fs::read(&out).unwrap() == data, "the file came back different");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_staged_piece_moves_to_the_spare() {
-    a_refused_piece_moves_to_the_spare(false).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_streamed_piece_moves_to_the_spare() {
-    a_refused_piece_moves_to_the_spare(true).await;
 }
