@@ -6,6 +6,7 @@
 //! - [`piece`]: piece commitments (Merkle trees over 4 KiB chunks) and single-chunk proofs.
 //! - [`protocol`]: challenges and the providers' signed answers.
 //! - [`spool`]: pieces written and hashed as they stream in, off the async threads.
+//! - [`direct`]: bulk file I/O around the page cache, where the filesystem allows.
 //! - [`provider`]: a provider's pieces on disk and its HTTP server.
 //! - [`audit`]: challenges from block entropy, verdicts, detection probability, slashing evidence.
 //! - [`client`]: placement, piece uploads and verified downloads, repair.
@@ -21,6 +22,7 @@ pub mod audit;
 pub mod chain;
 pub mod client;
 pub mod codec;
+pub mod direct;
 pub mod parallel;
 pub mod piece;
 pub mod protocol;

@@ -8,12 +8,16 @@
 //! [`FRAMES_IN_FLIGHT`] frames (a few MiB), so a slow disk pushes back on the sender instead of
 //! buffering without bound.
 //!
-//! A spool that will be made durable (a provider's upload) asks the kernel every
-//! [`WRITEBACK_EVERY`] bytes to start writing the range out, so the disk works while the rest
-//! arrives and the fsync at the end finds little left to do (what databases call
+//! The file is written around the page cache where the filesystem allows ([`crate::direct`]).
+//! Where it does not, a spool that will be made durable (a provider's upload) asks the kernel
+//! every [`WRITEBACK_EVERY`] bytes to start writing the range out, so the disk works while the
+//! rest arrives and the fsync at the end finds little left to do (what databases call
 //! bytes-per-sync); otherwise every piece of a parallel upload would hit the disk at its very end.
 
-use crate::piece::{PieceHasher, PieceTree};
+use crate::{
+    direct::DirectWriter,
+    piece::{PieceHasher, PieceTree},
+};
 use axum::body::Bytes;
 use std::{fs::File, io, io::Write as _, path::Path};
 use tokio::sync::mpsc;
@@ -30,7 +34,7 @@ pub const FRAMES_IN_FLIGHT: usize = 64;
 pub enum Durability {
     /// Fsynced once complete: write back as it goes.
     Durable,
-    /// Read back soon and removed: leave it to the page cache.
+    /// Read back soon and removed: no early writeback.
     Scratch,
 }
 
@@ -86,24 +90,20 @@ async fn join(writer: &mut Option<tokio::task::JoinHandle<io::Result<PieceTree>>
 }
 
 /// The writing thread: hashes and writes every frame until the sender is gone.
-fn write_hashed(mut file: File, mut frames: mpsc::Receiver<Bytes>, durability: Durability) -> io::Result<PieceTree> {
+fn write_hashed(file: File, mut frames: mpsc::Receiver<Bytes>, durability: Durability) -> io::Result<PieceTree> {
     let mut hasher = PieceHasher::new();
-    let mut pending = Vec::with_capacity(WRITE_BYTES);
+    let mut out = DirectWriter::new(file, WRITE_BYTES);
     let (mut written, mut written_back) = (0u64, 0u64);
     while let Some(frame) = frames.blocking_recv() {
         hasher.update(&frame);
-        pending.extend_from_slice(&frame);
-        if pending.len() >= WRITE_BYTES {
-            file.write_all(&pending)?;
-            written += pending.len() as u64;
-            pending.clear();
-            if durability == Durability::Durable && written - written_back >= WRITEBACK_EVERY {
-                start_writeback(&file, written_back, written - written_back);
-                written_back = written;
-            }
+        out.write_all(&frame)?;
+        written += frame.len() as u64;
+        if durability == Durability::Durable && !out.is_direct() && written - written_back >= WRITEBACK_EVERY {
+            start_writeback(out.file(), written_back, written - written_back);
+            written_back = written;
         }
     }
-    file.write_all(&pending)?;
+    out.finish()?;
     Ok(hasher.finish())
 }
 

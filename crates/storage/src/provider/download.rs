@@ -24,6 +24,8 @@ use trellis_primitives::{Decode, Epoch};
 
 /// Longest order header accepted (an encoded order is ~230 bytes, twice that in hex).
 const MAX_ORDER_HEADER_BYTES: usize = 1_024;
+/// Bytes read from disk at a time.
+const DIRECT_READ_BYTES: usize = 1 << 20;
 /// Chunks read, checked against their leaves and sent as one frame (256 KiB): per 4 KiB chunk,
 /// the read, the hand-over to the runtime and the frame cost more than the bytes.
 const READ_CHUNKS: u64 = 64;
@@ -120,6 +122,8 @@ pub(super) async fn download(
             let mut file = reader.0.store.open_piece(&id)?;
             let first = start / chunk;
             file.seek(SeekFrom::Start(first * chunk))?;
+            // Chunk boundaries are page-aligned, so the piece is read around the page cache.
+            let mut file = crate::direct::DirectReader::new(file, DIRECT_READ_BYTES);
             // Chunks are read, checked and sent READ_CHUNKS at a time: one syscall and one frame
             // per batch, not per 4 KiB chunk.
             let mut buf = vec![0u8; PIECE_CHUNK_BYTES * READ_CHUNKS as usize];

@@ -13,7 +13,9 @@ use trellis_primitives::{AccountAddress, Credits, Epoch, Hash};
 use trellis_storage::{
     chain::NodeApi,
     client::{download_piece, OrderSigner, PieceRef, TransferError},
-    decode_pieces, CodingParams, FileKey, Layout, EGRESS_PRICE,
+    decode_pieces,
+    direct::{DirectReader, DirectWriter},
+    CodingParams, FileKey, Layout, EGRESS_PRICE,
 };
 
 /// Most pieces downloaded at once (a deal has at most 128; 30 by default).
@@ -251,19 +253,22 @@ pub(crate) async fn fetch_file(
     let bar = bytes_bar(terms.size, "decrypting", quiet);
     let (bar2, partial2, nonce) = (bar.clone(), partial.clone(), terms.nonce);
     tokio::task::spawn_blocking(move || -> Result<()> {
+        // Pieces and file are bulk data read or written once: around the page cache.
         let readers = good
             .into_iter()
-            .map(|(i, p)| std::fs::File::open(&p).map(|f| (i, std::io::BufReader::with_capacity(1 << 20, f))))
+            .map(|(i, p)| std::fs::File::open(&p).map(|f| (i, DirectReader::new(f, 1 << 20))))
             .collect::<std::io::Result<Vec<_>>>()
             .context("cannot reopen a downloaded piece")?;
-        let mut out = std::io::BufWriter::with_capacity(
-            1 << 20,
+        let mut out = DirectWriter::new(
             std::fs::File::create(&partial2).with_context(|| format!("cannot write {}", partial2.display()))?,
+            1 << 20,
         );
         decode_pieces(readers, layout, &file_key, nonce, &mut out, |done| {
             bar2.set_position(done)
         })?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
+        let file = out
+            .finish()
+            .with_context(|| format!("cannot write {}", partial2.display()))?;
         file.sync_all()?;
         Ok(())
     })
