@@ -184,6 +184,98 @@ impl Write for DirectWriter {
     }
 }
 
+/// A [`DirectWriter`] on its own thread: a write returns once its bytes are queued, so the
+/// caller computes the next bytes while the disk takes the last (a direct write waits for the
+/// device). At most `queued` buffers of `chunk` bytes wait; emptied buffers come back for reuse.
+pub struct BackgroundWriter {
+    queue: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    recycled: std::sync::mpsc::Receiver<Vec<u8>>,
+    pending: Vec<u8>,
+    chunk: usize,
+    thread: Option<std::thread::JoinHandle<io::Result<File>>>,
+}
+
+impl BackgroundWriter {
+    /// Writes `file` (empty, at its start) from a thread of its own.
+    pub fn new(file: File, chunk: usize, queued: usize) -> io::Result<Self> {
+        let (queue, buffers) = std::sync::mpsc::sync_channel::<Vec<u8>>(queued);
+        let (recycle, recycled) = std::sync::mpsc::channel();
+        let thread =
+            std::thread::Builder::new()
+                .name("trellis-file-writer".into())
+                .spawn(move || -> io::Result<File> {
+                    let mut out = DirectWriter::new(file, chunk);
+                    for mut buffer in buffers {
+                        out.write_all(&buffer)?;
+                        buffer.clear();
+                        // The writer may already be gone (finishing): then the buffer is just freed.
+                        let _unused = recycle.send(buffer);
+                    }
+                    out.finish()
+                })?;
+        Ok(BackgroundWriter {
+            queue: Some(queue),
+            recycled,
+            pending: Vec::with_capacity(chunk),
+            chunk,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues what is pending; on error the thread has stopped, and this is why.
+    fn send(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let next = self
+            .recycled
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(self.chunk));
+        let full = std::mem::replace(&mut self.pending, next);
+        let sent = self.queue.as_ref().is_some_and(|q| q.send(full).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            Err(self
+                .join()
+                .err()
+                .unwrap_or_else(|| io::Error::other("the file writer stopped early")))
+        }
+    }
+
+    fn join(&mut self) -> io::Result<File> {
+        self.queue = None;
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| io::Error::other("the file writer panicked"))?,
+            None => Err(io::Error::other("the file writer already stopped")),
+        }
+    }
+
+    /// Writes what is left, waits for the thread and returns the file (not fsynced).
+    pub fn finish(mut self) -> io::Result<File> {
+        self.send()?;
+        self.join()
+    }
+}
+
+impl Write for BackgroundWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let n = bytes.len().min(self.chunk - self.pending.len());
+        self.pending.extend_from_slice(&bytes[..n]);
+        if self.pending.len() == self.chunk {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    /// Hands what is pending to the thread (only [`BackgroundWriter::finish`] waits for it).
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
 /// Reads a file sequentially from an aligned offset in whole aligned buffers, directly where
 /// the filesystem allows.
 pub struct DirectReader {
@@ -285,6 +377,36 @@ mod tests {
                 assert_eq!(rest, bytes[8_192..], "read {len} from 8192");
             }
         }
+    }
+
+    #[test]
+    fn a_background_writer_writes_everything_in_order_and_reports_a_full_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let bytes: Vec<u8> = (0..1_000_003).map(|i| (i % 241) as u8).collect();
+        let mut w = BackgroundWriter::new(File::create(&path).unwrap(), 65_536, 2).unwrap();
+        for piece in bytes.chunks(7_777) {
+            w.write_all(piece).unwrap();
+        }
+        w.finish().unwrap();
+        assert!(std::fs::read(&path).unwrap() == bytes);
+
+        let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+            return;
+        };
+        let mut w = BackgroundWriter::new(full, 4_096, 1).unwrap();
+        let mut failed = None;
+        for _ in 0..64 {
+            if let Err(e) = w.write_all(&[1; 4_096]) {
+                failed = Some(e);
+                break;
+            }
+        }
+        let e = match failed {
+            Some(e) => e,
+            None => w.finish().unwrap_err(),
+        };
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
     }
 
     #[test]

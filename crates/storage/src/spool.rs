@@ -48,9 +48,20 @@ impl Spool {
     /// Creates (truncates) `path` and starts its writing thread. The file exists when this
     /// returns, so whoever removes it on failure never races its creation.
     pub async fn create(path: &Path, durability: Durability) -> io::Result<Self> {
+        Self::create_teed(path, durability, None).await
+    }
+
+    /// As [`Spool::create`], also handing every frame, in order, to `tee` (a reader that uses
+    /// the bytes while the rest arrives); it waits for that reader, and stops feeding it once
+    /// the reader is gone.
+    pub async fn create_teed(
+        path: &Path,
+        durability: Durability,
+        tee: Option<std::sync::mpsc::SyncSender<Bytes>>,
+    ) -> io::Result<Self> {
         let file = tokio::fs::File::create(path).await?.into_std().await;
         let (frames, received) = mpsc::channel(FRAMES_IN_FLIGHT);
-        let writer = tokio::task::spawn_blocking(move || write_hashed(file, received, durability));
+        let writer = tokio::task::spawn_blocking(move || write_hashed(file, received, durability, tee));
         Ok(Spool {
             frames,
             writer: Some(writer),
@@ -90,12 +101,20 @@ async fn join(writer: &mut Option<tokio::task::JoinHandle<io::Result<PieceTree>>
 }
 
 /// The writing thread: hashes and writes every frame until the sender is gone.
-fn write_hashed(file: File, mut frames: mpsc::Receiver<Bytes>, durability: Durability) -> io::Result<PieceTree> {
+fn write_hashed(
+    file: File,
+    mut frames: mpsc::Receiver<Bytes>,
+    durability: Durability,
+    mut tee: Option<std::sync::mpsc::SyncSender<Bytes>>,
+) -> io::Result<PieceTree> {
     let mut hasher = PieceHasher::new();
     let mut out = DirectWriter::new(file, WRITE_BYTES);
     let (mut written, mut written_back) = (0u64, 0u64);
     while let Some(frame) = frames.blocking_recv() {
         hasher.update(&frame);
+        if tee.as_ref().is_some_and(|t| t.send(frame.clone()).is_err()) {
+            tee = None;
+        }
         out.write_all(&frame)?;
         written += frame.len() as u64;
         if durability == Durability::Durable && !out.is_direct() && written - written_back >= WRITEBACK_EVERY {

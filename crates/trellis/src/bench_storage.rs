@@ -179,17 +179,19 @@ fn print_pipeline(args: &StorageBenchArgs, raw: &RawRates) -> Result<()> {
     let slowest_raw = raw.slowest;
     println!();
     println!(
-        "| pipeline, {} MiB file, {} providers on loopback | MiB/s of plaintext | ratio to slowest raw stage ({slowest_raw:.0} MiB/s) | this pipeline's limit here (MiB/s) | ratio to that limit |",
-        args.pipeline_mib, args.providers
+        "| pipeline, {} MiB file, {} providers on loopback | MiB/s of plaintext | ratio to slowest raw stage ({slowest_raw:.0} MiB/s) | this pipeline's limit here (MiB/s) | ratio to that limit | cores busy (of {}) |",
+        args.pipeline_mib,
+        args.providers,
+        std::thread::available_parallelism().map_or(1, usize::from)
     );
-    println!("|---|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|");
     println!(
-        "| raw disk write + fsync, around the page cache (as pieces and fetched files are written) | {:.0} | {:.2} | | |",
+        "| raw disk write + fsync, around the page cache (as pieces and fetched files are written) | {:.0} | {:.2} | | | |",
         f.disk_write_mib_s,
         f.disk_write_mib_s / slowest_raw
     );
     println!(
-        "| raw disk write + fsync, through the page cache (for reference) | {:.0} | {:.2} | | |",
+        "| raw disk write + fsync, through the page cache (for reference) | {:.0} | {:.2} | | | |",
         f.cached_write_mib_s,
         f.cached_write_mib_s / slowest_raw
     );
@@ -203,21 +205,23 @@ fn print_pipeline(args: &StorageBenchArgs, raw: &RawRates) -> Result<()> {
     let stored = coding.total_shards() as f64 / f64::from(coding.data_shards);
     let put_limit = raw.aead.min(raw.hash / (2.0 * stored)).min(f.disk_write_mib_s / stored);
     let get_limit = raw.aead.min(raw.hash).min(f.disk_write_mib_s);
-    for (name, rate, limit) in [
+    for (name, rate, limit, cores) in [
         (
             format!("store put: code while staging every piece, open deal, commit (makes {stored:.2} B per B durable)"),
             f.put_mib_s,
             put_limit,
+            f.put_cores,
         ),
         (
             "store get: download k pieces (+ margin), verify roots, decode, write (makes 1 B per B durable)"
                 .to_string(),
             f.get_mib_s,
             get_limit,
+            f.get_cores,
         ),
     ] {
         println!(
-            "| {name} | {rate:.1} | {:.2} | {limit:.0} | {:.2} |",
+            "| {name} | {rate:.1} | {:.2} | {limit:.0} | {:.2} | {cores:.2} |",
             rate / slowest_raw,
             rate / limit,
         );

@@ -35,6 +35,10 @@ pub(crate) struct PipelineFigures {
     pub(crate) put_mib_s: f64,
     pub(crate) get_mib_s: f64,
     pub(crate) disk_write_mib_s: f64,
+    /// Cores busy on average during `put` and `get`: CPU-seconds of this whole process (client,
+    /// node and providers) per second.
+    pub(crate) put_cores: f64,
+    pub(crate) get_cores: f64,
     /// The same writes through the page cache, MiB/s.
     pub(crate) cached_write_mib_s: f64,
 }
@@ -104,6 +108,12 @@ impl BenchDevices<'_> {
         ids.push(node.submit(sign(node, client, 0, burn)?)?);
         wait_all(node, &ids)
     }
+}
+
+/// CPU-seconds this process has used so far.
+fn process_cpu_s() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 /// Raw sequential write rate of this disk in 1 MiB writes with one fsync at the end: around the
@@ -224,19 +234,24 @@ pub(crate) async fn pipeline(mib: usize, providers: u32) -> Result<PipelineFigur
         pieces: None,
         quiet: true,
     };
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), process_cpu_s());
     let id = store_file(&client, &api, &file, &options).await?;
-    let put_mib_s = mib as f64 / started.elapsed().as_secs_f64();
+    let put_s = started.elapsed().as_secs_f64();
+    let put_cores = (process_cpu_s() - cpu) / put_s;
     let out = tmp.path().join("back.bin");
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), process_cpu_s());
     fetch_file(&std::sync::Arc::new(key("client")), &api, id, &out, true).await?;
-    let get_mib_s = mib as f64 / started.elapsed().as_secs_f64();
+    let get_s = started.elapsed().as_secs_f64();
+    let get_cores = (process_cpu_s() - cpu) / get_s;
+    let (put_mib_s, get_mib_s) = (mib as f64 / put_s, mib as f64 / get_s);
     ensure!(std::fs::read(&out)? == data, "the fetched file differs");
     let disk_write_mib_s = disk_write_rate(&tmp.path().join("disk-probe"), bytes, true)?;
     let cached_write_mib_s = disk_write_rate(&tmp.path().join("disk-probe"), bytes, false)?;
     Ok(PipelineFigures {
         put_mib_s,
         get_mib_s,
+        put_cores,
+        get_cores,
         disk_write_mib_s,
         cached_write_mib_s,
     })

@@ -95,7 +95,7 @@ impl StorageAuditor {
                 len: layout.piece_len(),
             };
             let piece_orders = orders.for_piece(id, piece.provider, trellis_primitives::Credits(0));
-            match download_piece(&http, &url, &piece_ref, &piece_orders, &dest, |_| {}).await {
+            match download_piece(&http, &url, &piece_ref, &piece_orders, &dest, None, |_| {}).await {
                 Ok(()) => have.push((index, dest)),
                 Err(e) => tracing::warn!(deal = %id, piece = index, error = %e, "repair source unavailable"),
             }

@@ -3,11 +3,13 @@
 //! its commitment, every window paid by a signed egress order), and rebuilding lost pieces for
 //! repair. The CLI drives these and signs the deal transactions; it lends the orders its key.
 
+mod follow;
 mod orders;
 mod placement;
 mod repair;
 mod transfer;
 
+pub use follow::{FollowReader, PieceFeed};
 pub use orders::{OrderSigner, PieceOrders, DOWNLOAD_WINDOW_BYTES};
 pub use placement::{coding_for, place, Candidate, Placement, PlacementError};
 pub use repair::rebuild_piece;

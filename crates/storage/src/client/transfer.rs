@@ -258,13 +258,15 @@ pub struct PieceRef {
 /// Downloads `piece` into `dest`, keeping it only if it is exactly `piece.len` bytes hashing to
 /// `piece.root`. Fetches it one [`DOWNLOAD_WINDOW_BYTES`] range at a time, each paid by an order
 /// from `orders` allowing everything received so far plus the window. Calls `progress(bytes)` as
-/// bytes arrive.
+/// bytes arrive, and hands every byte in order to `tee` (if given), for a reader that decodes
+/// while the rest arrives (and must not trust them before this returns `Ok`).
 pub async fn download_piece(
     http: &reqwest::Client,
     endpoint: &str,
     piece: &PieceRef,
     orders: &PieceOrders,
     dest: &Path,
+    tee: Option<std::sync::mpsc::SyncSender<axum::body::Bytes>>,
     progress: impl Fn(u64),
 ) -> Result<(), TransferError> {
     let PieceRef { deal, index, root, len } = *piece;
@@ -274,7 +276,9 @@ pub async fn download_piece(
         message: e.to_string(),
     };
     let local = |e: std::io::Error| TransferError::Local(format!("cannot write {}: {e}", dest.display()));
-    let mut spool = Spool::create(dest, Durability::Scratch).await.map_err(local)?;
+    let mut spool = Spool::create_teed(dest, Durability::Scratch, tee)
+        .await
+        .map_err(local)?;
     let mut received = 0u64;
     while received < len {
         let start = received;

@@ -12,9 +12,9 @@ use trellis_ledger::TxKind;
 use trellis_primitives::{AccountAddress, Credits, Epoch, Hash};
 use trellis_storage::{
     chain::NodeApi,
-    client::{download_piece, OrderSigner, PieceRef, TransferError},
+    client::{download_piece, FollowReader, OrderSigner, PieceFeed, PieceRef, TransferError},
     decode_pieces,
-    direct::{DirectReader, DirectWriter},
+    direct::{BackgroundWriter, DirectReader},
     CodingParams, FileKey, Layout, EGRESS_PRICE,
 };
 
@@ -22,6 +22,11 @@ use trellis_storage::{
 const MAX_PARALLEL_DOWNLOADS: usize = 32;
 /// With no piece finishing for this long, one more provider is started beside the slow ones.
 const HEDGE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The file is written by a thread of its own in writes of this size, at most this many queued:
+/// the decoder goes on while the disk takes the last segment.
+const OUT_WRITE_BYTES: usize = 4 << 20;
+const OUT_WRITES_QUEUED: usize = 4;
 
 /// A piece that may be downloaded: index, provider, root, endpoint, egress price.
 type Candidate = (usize, trellis_primitives::DeviceAddress, Hash, String, Credits);
@@ -80,9 +85,17 @@ pub(crate) async fn run(args: GetArgs) -> Result<()> {
         bail!("{} exists; pass --force to overwrite it", args.out.display());
     }
     let key = Arc::new(unlock(&args.common.keystore)?);
-    fetch_file(&key, &args.common.api.api, args.id, &args.out, args.common.quiet).await?;
+    let fetched = fetch_file(&key, &args.common.api.api, args.id, &args.out, args.common.quiet).await?;
+    tracing::debug!(streamed = fetched.streamed, "fetched");
     eprintln!("written to {}", args.out.display());
     Ok(())
+}
+
+/// How a fetch went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fetched {
+    /// Decoded from the data pieces as they arrived (else from the pieces fetched, afterwards).
+    pub(crate) streamed: bool,
 }
 
 /// Downloads, verifies and decrypts file `id` of the wallet `key` into `out` (replacing it).
@@ -92,7 +105,7 @@ pub(crate) async fn fetch_file(
     id: Hash,
     out: &std::path::Path,
     quiet: bool,
-) -> Result<()> {
+) -> Result<Fetched> {
     let node = NodeApi::new(api)?;
     let deal = node
         .deal(&id)
@@ -139,11 +152,42 @@ pub(crate) async fn fetch_file(
         candidates.push_back((index, piece.provider, piece.root, endpoint, price));
     }
     let len = layout.piece_len();
+    let secret = owner_secret(key);
+    let partial = work.path().join("out");
+    // With every data piece among the first downloads (the usual case), the file is decoded
+    // from them as they arrive; it is kept only if all of them match their roots.
+    let streaming = candidates.iter().take(k).map(|c| c.0).eq(0..k);
+    let (mut feeds, mut tees, mut readers) = (Feeds(Vec::new()), BTreeMap::new(), Vec::new());
+    if streaming {
+        for index in 0..k {
+            let (feed, tee, reader) = PieceFeed::channel(len);
+            feeds.0.push(feed);
+            tees.insert(index, tee);
+            readers.push((index, reader));
+        }
+    }
+    let tees = std::sync::Mutex::new(tees);
+    let decoder = if streaming {
+        let file_key = FileKey::derive(&secret, &terms.nonce);
+        Some(start_streaming_decode(
+            readers,
+            layout,
+            file_key,
+            terms.nonce,
+            &partial,
+        )?)
+    } else {
+        None
+    };
     let mut in_flight = std::collections::BTreeSet::new();
     let spawn = |tasks: &mut tokio::task::JoinSet<_>,
                  in_flight: &mut std::collections::BTreeSet<usize>,
                  (index, provider, root, endpoint, price): Candidate| {
         in_flight.insert(index);
+        let tee = tees
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&index);
         let (http, bar) = (http.clone(), bar.clone());
         let piece_ref = PieceRef {
             deal: id,
@@ -154,7 +198,7 @@ pub(crate) async fn fetch_file(
         let dest = work.path().join(format!("piece-{index}"));
         let piece_orders = orders.for_piece(id, provider, price);
         tasks.spawn(async move {
-            let result = download_piece(&http, &endpoint, &piece_ref, &piece_orders, &dest, |_| {}).await;
+            let result = download_piece(&http, &endpoint, &piece_ref, &piece_orders, &dest, tee, |_| {}).await;
             if result.is_ok() {
                 bar.inc(len);
             }
@@ -191,6 +235,12 @@ pub(crate) async fn fetch_file(
         };
         let (index, provider, path, result) = joined.context("a download task failed")?;
         in_flight.remove(&index);
+        if let Some(feed) = feeds.0.get(index) {
+            match &result {
+                Ok(()) => feed.matched(),
+                Err(_) => feed.failed(),
+            }
+        }
         match result {
             Ok(()) => {
                 good.push((index, path));
@@ -217,8 +267,10 @@ pub(crate) async fn fetch_file(
             }
         }
     }
-    // Enough: the slow tail is cancelled (aborting stops paying for it too).
+    // Enough: the slow tail is cancelled (aborting stops paying for it too), and a data piece
+    // that did not come stops the decoding that was following it.
     tasks.abort_all();
+    feeds.fail_unmatched();
     tracing::debug!(ms = started.elapsed().as_millis() as u64, pieces = ?good.iter().map(|g| g.0).collect::<Vec<_>>(), "pieces downloaded");
     bar.finish_and_clear();
     let chain = crate::client::Client::new(api)?;
@@ -247,10 +299,26 @@ pub(crate) async fn fetch_file(
         );
     }
 
-    let secret = owner_secret(key);
-    let file_key = FileKey::derive(&secret, &terms.nonce);
-    let partial = work.path().join("out");
+    let streamed = match decoder {
+        Some(decoder) => match decoder.await {
+            Ok(Ok(())) if feeds.all_matched() => true,
+            Ok(Ok(())) | Ok(Err(_)) => false,
+            Err(e) => bail!("the decoding task failed: {e}"),
+        },
+        None => false,
+    };
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        streamed,
+        "decoded as the pieces arrived"
+    );
+    if streamed {
+        std::fs::rename(&partial, out).with_context(|| format!("cannot move the file to {}", out.display()))?;
+        tracing::debug!(bytes = terms.size, out = %out.display(), "file fetched");
+        return Ok(Fetched { streamed: true });
+    }
     let bar = bytes_bar(terms.size, "decrypting", quiet);
+    let file_key = FileKey::derive(&secret, &terms.nonce);
     let (bar2, partial2, nonce) = (bar.clone(), partial.clone(), terms.nonce);
     tokio::task::spawn_blocking(move || -> Result<()> {
         // Pieces and file are bulk data read or written once: around the page cache.
@@ -259,10 +327,11 @@ pub(crate) async fn fetch_file(
             .map(|(i, p)| std::fs::File::open(&p).map(|f| (i, DirectReader::new(f, 1 << 20))))
             .collect::<std::io::Result<Vec<_>>>()
             .context("cannot reopen a downloaded piece")?;
-        let mut out = DirectWriter::new(
+        let mut out = BackgroundWriter::new(
             std::fs::File::create(&partial2).with_context(|| format!("cannot write {}", partial2.display()))?,
-            1 << 20,
-        );
+            OUT_WRITE_BYTES,
+            OUT_WRITES_QUEUED,
+        )?;
         decode_pieces(readers, layout, &file_key, nonce, &mut out, |done| {
             bar2.set_position(done)
         })?;
@@ -277,12 +346,107 @@ pub(crate) async fn fetch_file(
     bar.finish_and_clear();
     std::fs::rename(&partial, out).with_context(|| format!("cannot move the file to {}", out.display()))?;
     tracing::debug!(bytes = terms.size, out = %out.display(), "file fetched");
-    Ok(())
+    Ok(Fetched { streamed: false })
+}
+
+/// The feeds of the data pieces a streaming decode follows (none when it does not). Dropped
+/// early (an error on the way), it fails them all, so the decoding thread stops.
+struct Feeds(Vec<Arc<PieceFeed>>);
+
+impl Feeds {
+    fn fail_unmatched(&self) {
+        for feed in self.0.iter().filter(|f| !f.is_matched()) {
+            feed.failed();
+        }
+    }
+
+    fn all_matched(&self) -> bool {
+        self.0.iter().all(|f| f.is_matched())
+    }
+}
+
+impl Drop for Feeds {
+    fn drop(&mut self) {
+        self.fail_unmatched();
+    }
+}
+
+/// Starts decoding the data pieces into `partial` from `readers`, which follow their downloads.
+fn start_streaming_decode(
+    readers: Vec<(usize, FollowReader)>,
+    layout: Layout,
+    file_key: FileKey,
+    nonce: [u8; 16],
+    partial: &std::path::Path,
+) -> Result<tokio::task::JoinHandle<Result<()>>> {
+    let out = std::fs::File::create(partial).with_context(|| format!("cannot write {}", partial.display()))?;
+    let partial = partial.to_path_buf();
+    Ok(tokio::task::spawn_blocking(move || -> Result<()> {
+        let mut out = BackgroundWriter::new(out, OUT_WRITE_BYTES, OUT_WRITES_QUEUED)?;
+        let decoded = decode_pieces(readers, layout, &file_key, nonce, &mut out, |_| {});
+        if let Err(e) = &decoded {
+            tracing::debug!(error = %e, "decoding as the pieces arrive stopped; decoding from the pieces fetched");
+        }
+        decoded?;
+        let file = out
+            .finish()
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+        file.sync_all()?;
+        Ok(())
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench_storage_net::{loopback, loopback_key};
+    use crate::store::{store_file, PutOptions};
+
+    /// A file stored 2-of-4 comes back decoded as its data pieces arrive; with a byte of a data
+    /// piece flipped on its provider's disk (which then refuses to serve the bad chunk), the
+    /// decoding that followed it is dropped and the file is decoded from the pieces fetched
+    /// instead: whole either way.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fetch_decodes_as_data_pieces_arrive_and_falls_back_when_one_fails() {
+        let tmp = tempfile::tempdir().unwrap();
+        let net = loopback(tmp.path(), 4, |_| 1 << 30).await.unwrap();
+        let file = tmp.path().join("file.bin");
+        let data: Vec<u8> = (0..9_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        std::fs::write(&file, &data).unwrap();
+        let options = PutOptions {
+            epochs: 10,
+            price: None,
+            data_pieces: Some(2),
+            pieces: Some(4),
+            quiet: true,
+        };
+        let client = Arc::new(loopback_key(None));
+        let id = store_file(&client, &net.api, &file, &options).await.unwrap();
+        let out = tmp.path().join("back.bin");
+        let fetched = fetch_file(&client, &net.api, id, &out, true).await.unwrap();
+        assert!(fetched.streamed, "all providers healthy: decoded as the pieces arrived");
+        assert!(std::fs::read(&out).unwrap() == data, "the file came back different");
+
+        let deal = NodeApi::new(&net.api).unwrap().deal(&id).await.unwrap().unwrap();
+        let holder = (0..4)
+            .find(|&i| {
+                trellis_primitives::DeviceAddress::from(loopback_key(Some(i)).public()) == deal.terms.pieces[1].provider
+            })
+            .unwrap();
+        let stored = tmp.path().join(format!("provider-{holder}/pieces/{id}/1.piece"));
+        let mut bytes = std::fs::read(&stored).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 1;
+        std::fs::write(&stored, &bytes).unwrap();
+        let fetched = fetch_file(&client, &net.api, id, &out, true).await.unwrap();
+        assert!(
+            !fetched.streamed,
+            "data piece 1 broke off: decoded from the pieces fetched"
+        );
+        assert!(std::fs::read(&out).unwrap() == data, "the file came back different");
+    }
 
     #[test]
     fn a_data_piece_still_coming_is_waited_for_once_k_are_in_and_parity_is_not() {
