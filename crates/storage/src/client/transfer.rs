@@ -126,26 +126,41 @@ pub async fn upload_piece_stream(
     progress: impl Fn(u64) + Send + Sync + 'static,
 ) -> Result<(), TransferError> {
     let url = piece_url(endpoint, deal, index);
+    put_stream(http, &url, len, None, body, progress).await.map(drop)
+}
+
+/// PUTs `len` bytes from `body` to `url` (with `header`, if any), calling `progress(bytes)` as
+/// bytes are taken for sending; the response if it is a success, else the refusal.
+async fn put_stream(
+    http: &reqwest::Client,
+    url: &str,
+    len: u64,
+    header: Option<(&str, String)>,
+    body: impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send + 'static,
+    progress: impl Fn(u64) + Send + Sync + 'static,
+) -> Result<reqwest::Response, TransferError> {
     let stream = body.map(move |chunk| {
         if let Ok(bytes) = &chunk {
             progress(bytes.len() as u64);
         }
         chunk
     });
-    let response = http
-        .put(&url)
-        .header(reqwest::header::CONTENT_LENGTH, len)
+    let mut request = http.put(url).header(reqwest::header::CONTENT_LENGTH, len);
+    if let Some((name, value)) = header {
+        request = request.header(name, value);
+    }
+    let response = request
         .body(reqwest::Body::wrap_stream(stream))
         .send()
         .await
         .map_err(|e| TransferError::Unreachable {
-            url: url.clone(),
+            url: url.to_string(),
             message: e.to_string(),
         })?;
     if response.status().is_success() {
-        Ok(())
+        Ok(response)
     } else {
-        Err(refusal(&url, response).await)
+        Err(refusal(url, response).await)
     }
 }
 
@@ -167,26 +182,7 @@ pub async fn stage_piece_stream(
         hex::encode(g.nonce),
         g.index
     );
-    let stream = body.map(move |chunk| {
-        if let Ok(bytes) = &chunk {
-            progress(bytes.len() as u64);
-        }
-        chunk
-    });
-    let response = http
-        .put(&url)
-        .header(reqwest::header::CONTENT_LENGTH, g.len)
-        .header(STAGE_HEADER, grant.header())
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .map_err(|e| TransferError::Unreachable {
-            url: url.clone(),
-            message: e.to_string(),
-        })?;
-    if !response.status().is_success() {
-        return Err(refusal(&url, response).await);
-    }
+    let response = put_stream(http, &url, g.len, Some((STAGE_HEADER, grant.header())), body, progress).await?;
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     body["root"]
         .as_str()

@@ -287,6 +287,21 @@ impl Provider {
     }
 }
 
+/// The upload's declared Content-Length, which every upload must carry.
+pub(super) fn declared_length(headers: &axum::http::HeaderMap) -> Result<u64, Refusal> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            Refusal::new(
+                StatusCode::LENGTH_REQUIRED,
+                "length_required",
+                "uploads must declare Content-Length",
+            )
+        })
+}
+
 pub(super) fn piece_path((deal, index): &(String, String)) -> Result<PieceId, Refusal> {
     let bad = |m: String| Refusal::new(StatusCode::BAD_REQUEST, "invalid_parameter", m);
     Ok(PieceId {

@@ -15,14 +15,14 @@
 
 use super::{
     disk::Reservation,
-    server::{piece_path, Provider, Refusal},
+    server::{declared_length, piece_path, Provider, Refusal},
     upload::stream_to,
 };
 use crate::{piece::PieceTree, protocol::STAGE_HEADER};
 use axum::{
     body::Body,
     extract::{Path, State},
-    http::{header, HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
@@ -207,25 +207,12 @@ async fn receive(p: &Provider, nonce: &str, index: &str, headers: &HeaderMap, bo
             ),
         ));
     }
-    let declared: Option<u64> = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    match declared {
-        None => {
-            return Err(Refusal::new(
-                StatusCode::LENGTH_REQUIRED,
-                "length_required",
-                "uploads must declare Content-Length",
-            ))
-        }
-        Some(n) if n != grant.len => {
-            return Err(bad(
-                "wrong_length",
-                format!("the grant is for {} bytes, the upload declares {n}", grant.len),
-            ))
-        }
-        Some(_) => {}
+    let declared = declared_length(headers)?;
+    if declared != grant.len {
+        return Err(bad(
+            "wrong_length",
+            format!("the grant is for {} bytes, the upload declares {declared}", grant.len),
+        ));
     }
     let credits = p
         .node()

@@ -4,13 +4,13 @@
 
 use super::{
     disk::PieceId,
-    server::{piece_path, Metrics, Provider, Refusal, UPLOAD_IDLE_TIMEOUT},
+    server::{declared_length, piece_path, Metrics, Provider, Refusal, UPLOAD_IDLE_TIMEOUT},
 };
 use crate::spool::{Durability, Spool};
 use axum::{
     body::Body,
     extract::{Path, State},
-    http::{header, HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
@@ -67,33 +67,26 @@ async fn receive(p: &Provider, path: &(String, String), headers: &HeaderMap, bod
     let deal = p.assigned_deal(id.deal, id.index).await?;
     let expected = deal.terms.piece_len;
     let root = deal.terms.pieces[usize::from(id.index)].root;
-    let declared: Option<u64> = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    match declared {
-        None => {
-            return Err(Refusal::new(
-                StatusCode::LENGTH_REQUIRED,
-                "length_required",
-                "uploads must declare Content-Length",
-            ))
-        }
-        Some(n) if n > expected => {
-            return Err(Refusal::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("piece {} of deal {} is {expected} bytes, not {n}", id.index, id.deal),
-            ))
-        }
-        Some(n) if n < expected => {
-            return Err(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "wrong_length",
-                format!("piece {} of deal {} is {expected} bytes, not {n}", id.index, id.deal),
-            ))
-        }
-        Some(_) => {}
+    let declared = declared_length(headers)?;
+    if declared > expected {
+        return Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "piece {} of deal {} is {expected} bytes, not {declared}",
+                id.index, id.deal
+            ),
+        ));
+    }
+    if declared < expected {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "wrong_length",
+            format!(
+                "piece {} of deal {} is {expected} bytes, not {declared}",
+                id.index, id.deal
+            ),
+        ));
     }
     if p.0.store.has(&id) {
         return Ok((StatusCode::OK, Json(json!({ "stored": true, "already": true }))).into_response());

@@ -240,6 +240,40 @@ fn whole_piece_order(chain: &Chain, file: &Hash, serial: u8) -> String {
     order_by("alice", file, "p1", serial, 1 << 30, 0, epoch + 4)
 }
 
+/// PUTs to `path` declaring `body.len()` bytes (with `headers`, each `name: value\r\n`), sends
+/// only the first half of `body` and hangs up.
+pub(crate) async fn put_half(url: &str, path: &str, headers: &str, body: &[u8]) {
+    let addr = url.trim_start_matches("http://").to_string();
+    let mut raw = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nhost: {addr}\r\n{headers}content-length: {}\r\n\r\n",
+        body.len()
+    );
+    raw.write_all(head.as_bytes()).await.unwrap();
+    raw.write_all(&body[..body.len() / 2]).await.unwrap();
+}
+
+/// Waits until the provider's metrics show the line `line`.
+pub(crate) async fn metric(url: &str, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let metrics = reqwest::get(format!("{url}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.lines().any(|l| l == line) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the metrics never showed `{line}`: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub(crate) fn code(v: &serde_json::Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("<none>")
 }
@@ -268,34 +302,9 @@ async fn uploads_are_checked_against_the_deal_on_chain() {
     assert_eq!((status, code(&v)), (400, "wrong_length"));
 
     // A body that stops short of its declared length: nothing is stored, no space is held.
-    let addr = url.trim_start_matches("http://").to_string();
-    let mut raw = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let head = format!(
-        "PUT /v1/pieces/{}/0 HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n\r\n",
-        file.id,
-        piece.len()
-    );
-    raw.write_all(head.as_bytes()).await.unwrap();
-    raw.write_all(&piece[..piece.len() / 2]).await.unwrap();
-    drop(raw);
+    put_half(&url, &format!("/v1/pieces/{}/0", file.id), "", &piece).await;
     // Wait until the provider has refused it (the seventh refusal above), then look.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let metrics = reqwest::get(format!("{url}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metrics.contains("trellis_provider_uploads_total{result=\"refused\"} 7") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the truncated upload was not refused: {metrics}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    metric(&url, "trellis_provider_uploads_total{result=\"refused\"} 7").await;
     assert_eq!(provider.store().used(), 0, "a truncated upload kept its space");
     assert_eq!(
         std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),

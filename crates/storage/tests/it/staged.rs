@@ -2,9 +2,8 @@
 //! grant and only once a deal places it here with the root the provider computed; everything
 //! else is refused with a reason and leaves neither a file nor reserved room behind.
 
-use super::provider::{code, key, serve, stored_file, Chain};
-use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use super::provider::{code, key, metric, put_half, serve, stored_file, Chain};
+use std::time::Duration;
 use trellis_primitives::{AccountAddress, DeviceAddress};
 use trellis_storage::{
     protocol::{StageGrant, STAGE_HEADER},
@@ -46,27 +45,6 @@ async fn commit(url: &str, deal: &trellis_primitives::Hash, index: u16) -> (u16,
 
 fn tmp_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir.join("tmp")).unwrap().count()
-}
-
-/// Waits until the provider's metrics show the line `line`.
-async fn metric(url: &str, line: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let metrics = reqwest::get(format!("{url}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metrics.lines().any(|l| l == line) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the metrics never showed `{line}`: {metrics}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Waits until the provider's staging gauge reads `n`.
@@ -151,16 +129,14 @@ async fn staged_pieces_are_kept_only_under_a_grant_and_a_deal_with_their_root() 
     staged_gauge(&url, 0).await;
 
     // A body that stops short of its declared length is dropped at once.
-    let addr = url.trim_start_matches("http://").to_string();
-    let mut raw = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let head = format!(
-        "PUT /v1/staged/{}/0 HTTP/1.1\r\nhost: {addr}\r\n{STAGE_HEADER}: {}\r\ncontent-length: {len}\r\n\r\n",
-        hex::encode(nonce),
-        good.sign(CHAIN, &key("alice")).header()
-    );
-    raw.write_all(head.as_bytes()).await.unwrap();
-    raw.write_all(&piece[..piece.len() / 2]).await.unwrap();
-    drop(raw);
+    let grant_header = format!("{STAGE_HEADER}: {}\r\n", good.sign(CHAIN, &key("alice")).header());
+    put_half(
+        &url,
+        &format!("/v1/staged/{}/0", hex::encode(nonce)),
+        &grant_header,
+        &piece,
+    )
+    .await;
     // Counted once its request has ended: the twelfth refusal (eight stagings and three commits
     // above).
     metric(&url, "trellis_provider_uploads_total{result=\"refused\"} 12").await;

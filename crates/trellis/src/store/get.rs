@@ -410,18 +410,8 @@ mod tests {
     async fn a_fetch_decodes_as_data_pieces_arrive_and_falls_back_when_one_fails() {
         let tmp = tempfile::tempdir().unwrap();
         let net = loopback(tmp.path(), 4, |_| 1 << 30).await.unwrap();
-        let file = tmp.path().join("file.bin");
-        let data: Vec<u8> = (0..9_000_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-            .collect();
-        std::fs::write(&file, &data).unwrap();
-        let options = PutOptions {
-            epochs: 10,
-            price: None,
-            data_pieces: Some(2),
-            pieces: Some(4),
-            quiet: true,
-        };
+        let (file, data) = crate::store::put::test_file(tmp.path(), 9_000_000);
+        let options = PutOptions::for_test(2, 4);
         let client = Arc::new(loopback_key(None));
         let id = store_file(&client, &net.api, &file, &options).await.unwrap();
         let out = tmp.path().join("back.bin");

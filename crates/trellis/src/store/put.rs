@@ -79,6 +79,29 @@ pub(crate) struct PutOptions {
     pub(crate) quiet: bool,
 }
 
+#[cfg(test)]
+impl PutOptions {
+    /// Ten epochs at the lowest price, `k` of `n` pieces, quiet.
+    pub(crate) fn for_test(k: u16, n: u16) -> Self {
+        PutOptions {
+            epochs: 10,
+            price: None,
+            data_pieces: Some(k),
+            pieces: Some(n),
+            quiet: true,
+        }
+    }
+}
+
+/// A file of `len` deterministic, incompressible-looking bytes under `dir`: its path and bytes.
+#[cfg(test)]
+pub(crate) fn test_file(dir: &Path, len: u32) -> (PathBuf, Vec<u8>) {
+    let path = dir.join("file.bin");
+    let data: Vec<u8> = (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(&path, &data).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    (path, data)
+}
+
 fn terms_shape(args: &PutOptions, providers: &[ProviderInfo]) -> Result<(CodingParams, u64)> {
     let reachable: Vec<&ProviderInfo> = providers
         .iter()

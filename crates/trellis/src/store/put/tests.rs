@@ -14,18 +14,8 @@ async fn a_refused_piece_moves_to_the_spare() {
     let net = loopback(tmp.path(), 4, |i| if i < 2 { 1 } else { 1 << 30 })
         .await
         .unwrap();
-    let file = tmp.path().join("file.bin");
-    let data: Vec<u8> = (0..5_000_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    std::fs::write(&file, &data).unwrap();
-    let options = PutOptions {
-        epochs: 10,
-        price: None,
-        data_pieces: Some(1),
-        pieces: Some(3),
-        quiet: true,
-    };
+    let (file, data) = test_file(tmp.path(), 5_000_000);
+    let options = PutOptions::for_test(1, 3);
     let client = loopback_key(None);
     let id = store_file(&client, &net.api, &file, &options).await.unwrap();
 
