@@ -10,8 +10,9 @@
 //!
 //! What a staged piece costs the provider, and the bounds on it: the client signs a grant bound
 //! to this chain and this provider, and must hold credits; the piece's room is reserved against
-//! capacity like any upload's; and a piece not committed within the staging TTL is deleted (as is
-//! every staged piece at restart: staging lives in `tmp/`).
+//! capacity like any upload's; one client may hold at most half the capacity in staged pieces;
+//! and a piece not committed within the staging TTL is deleted (as is every staged piece at
+//! restart: staging lives in `tmp/`).
 
 use super::{
     disk::Reservation,
@@ -28,7 +29,7 @@ use axum::{
 };
 use serde_json::json;
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeMap,
     sync::{atomic::Ordering, Mutex, PoisonError},
     time::{Duration, Instant},
 };
@@ -38,6 +39,11 @@ use trellis_primitives::{AccountAddress, Credits};
 /// once its last byte is sent (the deal is opened right after), short enough that an abandoned
 /// upload gives its room back soon.
 pub const STAGE_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// One client may hold at most this fraction of a provider's capacity in staged pieces: enough
+/// for a file's piece larger than most, while no single account (which must hold credits) can
+/// fill a provider with pieces no deal pays for.
+pub const STAGE_SHARE_DIVISOR: u64 = 2;
 
 /// Which staged piece: the client, its file's nonce, the piece index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -88,7 +94,8 @@ struct Staged {
 #[derive(Debug)]
 pub(super) struct Staging {
     pieces: Mutex<BTreeMap<StageKey, Staged>>,
-    receiving: Mutex<BTreeSet<StageKey>>,
+    /// Stagings in progress and the bytes each declared.
+    receiving: Mutex<BTreeMap<StageKey, u64>>,
     ttl: Mutex<Duration>,
 }
 
@@ -96,7 +103,7 @@ impl Default for Staging {
     fn default() -> Self {
         Staging {
             pieces: Mutex::new(BTreeMap::new()),
-            receiving: Mutex::new(BTreeSet::new()),
+            receiving: Mutex::new(BTreeMap::new()),
             ttl: Mutex::new(STAGE_TTL),
         }
     }
@@ -129,6 +136,21 @@ impl Staging {
     /// Staged pieces waiting for their deal.
     pub(super) fn len(&self) -> usize {
         self.pieces.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Bytes `client` has staged or is staging, not counting `except` (which it is resending).
+    fn held_by(&self, client: &AccountAddress, receiving: &BTreeMap<StageKey, u64>, except: &StageKey) -> u64 {
+        let mine = |k: &StageKey| &k.client == client && k != except;
+        let staged: u64 = self
+            .pieces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(k, _)| mine(k))
+            .map(|(_, p)| p.tree.len)
+            .sum();
+        let arriving: u64 = receiving.iter().filter(|(k, _)| mine(k)).map(|(_, len)| len).sum();
+        staged.saturating_add(arriving)
     }
 
     fn take(&self, key: &StageKey) -> Option<Staged> {
@@ -236,17 +258,29 @@ async fn receive(p: &Provider, nonce: &str, index: &str, headers: &HeaderMap, bo
         nonce: grant.nonce,
         index: grant.index,
     };
-    let fresh = staging
-        .receiving
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(key);
-    if !fresh {
-        return Err(Refusal::new(
-            StatusCode::CONFLICT,
-            "upload_in_progress",
-            format!("piece {} of nonce {nonce} is being staged already", grant.index),
-        ));
+    // Checked and marked under one lock, so a client's parallel stagings cannot all slip in.
+    {
+        let mut receiving = staging.receiving.lock().unwrap_or_else(PoisonError::into_inner);
+        if receiving.contains_key(&key) {
+            return Err(Refusal::new(
+                StatusCode::CONFLICT,
+                "upload_in_progress",
+                format!("piece {} of nonce {nonce} is being staged already", grant.index),
+            ));
+        }
+        let held = staging.held_by(&grant.client, &receiving, &key);
+        let allowed = p.0.store.capacity() / STAGE_SHARE_DIVISOR;
+        if held.saturating_add(grant.len) > allowed {
+            return Err(Refusal::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "staging_quota",
+                format!(
+                    "{} has {held} bytes staged here; one client may stage at most {allowed} (1/{STAGE_SHARE_DIVISOR} of this provider's capacity) until its deals land",
+                    grant.client
+                ),
+            ));
+        }
+        receiving.insert(key, grant.len);
     }
     let _receiving = Receiving { staging, key };
     // A client sending the piece again (its first try broke off after the end) replaces it.

@@ -179,4 +179,14 @@ async fn staged_pieces_are_kept_only_under_a_grant_and_a_deal_with_their_root() 
     assert_eq!((status, v["already"].as_bool()), (200, Some(true)));
     let stored = std::fs::read(dir.path().join(format!("pieces/{}/0.piece", file.id))).unwrap();
     assert!(stored == piece, "the kept piece is not the bytes sent");
+
+    // One client may hold at most half a provider's room in staged pieces: on a provider with
+    // room for the piece but not twice over, alice's staging is refused before a byte is kept.
+    let small = tempfile::tempdir().unwrap();
+    let room = footprint(len) + len / 2;
+    assert!(room / trellis_storage::provider::STAGE_SHARE_DIVISOR < len);
+    let (small_url, small_provider) = serve(&chain, small.path(), room).await;
+    let (status, v) = stage(&small_url, &good, signed(&good, "alice", CHAIN), piece.clone()).await;
+    assert_eq!((status, code(&v)), (429, "staging_quota"), "{v}");
+    assert_eq!((small_provider.store().used(), tmp_files(small.path())), (0, 0));
 }

@@ -44,6 +44,10 @@ fn long_tail_margin(k: usize) -> usize {
 /// more CPU than the whole decryption. Pieces fetched side by side finish within moments of each
 /// other, so the wait is short; a genuinely slow provider is still cut off.
 const DATA_PIECE_GRACE_DIVISOR: u32 = 8;
+/// While the file is decoded as the data pieces arrive, they come at the decoder's pace (a piece
+/// it does not follow may finish first): a data piece is waited for as long as the decoder has
+/// moved within this long.
+const DECODER_STALL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Where a download stands with `good` pieces in and `in_flight` still coming.
 #[derive(Debug, PartialEq, Eq)]
@@ -167,6 +171,8 @@ pub(crate) async fn fetch_file(
         }
     }
     let tees = std::sync::Mutex::new(tees);
+    // Plaintext bytes the streaming decoder has written so far.
+    let decoded = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let decoder = if streaming {
         let file_key = FileKey::derive(&secret, &terms.nonce);
         Some(start_streaming_decode(
@@ -175,6 +181,7 @@ pub(crate) async fn fetch_file(
             file_key,
             terms.nonce,
             &partial,
+            decoded.clone(),
         )?)
     } else {
         None
@@ -219,12 +226,22 @@ pub(crate) async fn fetch_file(
     let mut bad_data = Vec::new();
     // Set once `k` pieces are in but a data piece is still coming: how long it may take.
     let mut grace: Option<tokio::time::Instant> = None;
+    let mut decoded_seen = 0;
     while !tasks.is_empty() {
         let deadline = grace.unwrap_or_else(|| tokio::time::Instant::now() + HEDGE_AFTER);
         let joined = match tokio::time::timeout_at(deadline, tasks.join_next()).await {
             Ok(Some(joined)) => joined,
             Ok(None) => break,
-            Err(_) if grace.is_some() => break, // the data piece is late: rebuild from parity
+            Err(_) if grace.is_some() => {
+                // Data pieces followed by the decoder come at its pace: while it moves, wait on.
+                let now = decoded.load(std::sync::atomic::Ordering::Relaxed);
+                if now > decoded_seen {
+                    decoded_seen = now;
+                    grace = Some(tokio::time::Instant::now() + DECODER_STALL);
+                    continue;
+                }
+                break; // the data piece is late: rebuild from parity
+            }
             Err(_) => {
                 // Nothing finished for a while: race one more provider against the slow ones.
                 if let Some(c) = candidates.pop_front() {
@@ -248,7 +265,12 @@ pub(crate) async fn fetch_file(
                     Progress::NeedMore => {}
                     Progress::DataPieceComing => {
                         grace.get_or_insert_with(|| {
-                            tokio::time::Instant::now() + started.elapsed() / DATA_PIECE_GRACE_DIVISOR
+                            let wait = if decoder.is_some() {
+                                DECODER_STALL
+                            } else {
+                                started.elapsed() / DATA_PIECE_GRACE_DIVISOR
+                            };
+                            tokio::time::Instant::now() + wait
                         });
                     }
                     Progress::Done => break,
@@ -378,16 +400,19 @@ fn start_streaming_decode(
     file_key: FileKey,
     nonce: [u8; 16],
     partial: &std::path::Path,
+    decoded: Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<tokio::task::JoinHandle<Result<()>>> {
     let out = std::fs::File::create(partial).with_context(|| format!("cannot write {}", partial.display()))?;
     let partial = partial.to_path_buf();
     Ok(tokio::task::spawn_blocking(move || -> Result<()> {
         let mut out = BackgroundWriter::new(out, OUT_WRITE_BYTES, OUT_WRITES_QUEUED)?;
-        let decoded = decode_pieces(readers, layout, &file_key, nonce, &mut out, |_| {});
-        if let Err(e) = &decoded {
+        let result = decode_pieces(readers, layout, &file_key, nonce, &mut out, |done| {
+            decoded.store(done, std::sync::atomic::Ordering::Relaxed)
+        });
+        if let Err(e) = &result {
             tracing::debug!(error = %e, "decoding as the pieces arrive stopped; decoding from the pieces fetched");
         }
-        decoded?;
+        result?;
         let file = out
             .finish()
             .with_context(|| format!("cannot write {}", partial.display()))?;
