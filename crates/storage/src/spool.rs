@@ -57,7 +57,7 @@ impl Spool {
     pub async fn create_teed(
         path: &Path,
         durability: Durability,
-        tee: Option<std::sync::mpsc::SyncSender<Bytes>>,
+        tee: Option<crate::client::FeedSender>,
     ) -> io::Result<Self> {
         let file = tokio::fs::File::create(path).await?.into_std().await;
         let (frames, received) = mpsc::channel(FRAMES_IN_FLIGHT);
@@ -105,14 +105,14 @@ fn write_hashed(
     file: File,
     mut frames: mpsc::Receiver<Bytes>,
     durability: Durability,
-    mut tee: Option<std::sync::mpsc::SyncSender<Bytes>>,
+    mut tee: Option<crate::client::FeedSender>,
 ) -> io::Result<PieceTree> {
     let mut hasher = PieceHasher::new();
     let mut out = DirectWriter::new(file, WRITE_BYTES);
     let (mut written, mut written_back) = (0u64, 0u64);
     while let Some(frame) = frames.blocking_recv() {
         hasher.update(&frame);
-        if tee.as_ref().is_some_and(|t| t.send(frame.clone()).is_err()) {
+        if tee.as_ref().is_some_and(|t| !t.send(frame.clone())) {
             tee = None;
         }
         out.write_all(&frame)?;

@@ -1,29 +1,49 @@
 //! Reading a piece while it downloads, so a file is decoded as its pieces arrive instead of after.
 //!
-//! The download hands every frame it receives, in order, to a bounded channel as well as to its
-//! file ([`super::download_piece`]'s `tee`); a [`FollowReader`] reads the piece from that
-//! channel, so the decoder neither waits for the whole piece nor reads it back from disk, and a
-//! decoder that falls behind slows the download instead of buffering it. The bytes are
+//! The download hands every frame it receives, in order, to a [`FeedSender`] as well as to its
+//! file ([`super::download_piece`]'s `tee`); a [`FollowReader`] reads the piece from there, so
+//! the decoder neither waits for the whole piece nor reads it back from disk. At most a byte
+//! budget waits between them (a couple of shards), so a decoder that falls behind slows the
+//! download instead of buffering it, and memory stays bounded whatever the file or `k`. The bytes are
 //! unverified until the download ends well ([`PieceFeed::matched`]): whoever decodes from them
 //! keeps the result only if every piece it read turned out to match its root. A download that
 //! fails or is abandoned closes the channel, and the reader fails.
 
 use axum::body::Bytes;
 use std::{
+    collections::VecDeque,
     io::{self, Read},
     sync::{
         atomic::{AtomicU8, Ordering},
-        mpsc::{sync_channel, Receiver, SyncSender},
-        Arc,
+        Arc, Condvar, Mutex, PoisonError,
     },
 };
-
-/// Frames a download may run ahead of its reader (each a network read or so).
-const FRAMES_AHEAD: usize = 256;
 
 const RUNNING: u8 = 0;
 const MATCHED: u8 = 1;
 const FAILED: u8 = 2;
+
+/// Frames waiting between a download and its reader, and whether either side has gone.
+#[derive(Debug, Default)]
+struct Queue {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    sender_gone: bool,
+    reader_gone: bool,
+}
+
+/// The queue and its wake-ups, shared by both sides.
+#[derive(Debug, Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// How one followed download ended.
 #[derive(Debug, Default)]
@@ -32,17 +52,22 @@ pub struct PieceFeed {
 }
 
 impl PieceFeed {
-    /// A feed for a download of a piece of `len` bytes not yet started: the feed, the sender to
-    /// give the download, and the reader.
-    pub fn channel(len: u64) -> (Arc<Self>, SyncSender<Bytes>, FollowReader) {
-        let (tee, frames) = sync_channel(FRAMES_AHEAD);
+    /// A feed for a download of a piece of `len` bytes not yet started, holding at most
+    /// `budget` bytes between download and reader (a frame larger than that still passes, alone):
+    /// the feed, the sender to give the download, and the reader.
+    pub fn channel(len: u64, budget: usize) -> (Arc<Self>, FeedSender, FollowReader) {
+        let shared = Arc::new(Shared::default());
+        let sender = FeedSender {
+            shared: shared.clone(),
+            budget,
+        };
         let reader = FollowReader {
-            frames,
+            shared,
             current: Bytes::new(),
             len,
             pos: 0,
         };
-        (Arc::new(PieceFeed::default()), tee, reader)
+        (Arc::new(PieceFeed::default()), sender, reader)
     }
 
     /// The download finished and the piece matched its root.
@@ -64,12 +89,72 @@ impl PieceFeed {
     }
 }
 
+/// The download's side: hands frames to the reader, waiting while the budget is spent. Dropped,
+/// it tells the reader the download has ended.
+#[derive(Debug)]
+pub struct FeedSender {
+    shared: Arc<Shared>,
+    budget: usize,
+}
+
+impl FeedSender {
+    /// Queues `frame` for the reader; `false` once the reader is gone (stop sending).
+    pub fn send(&self, frame: Bytes) -> bool {
+        let mut queue = self.shared.lock();
+        while !queue.reader_gone && queue.bytes > 0 && queue.bytes + frame.len() > self.budget {
+            queue = self.shared.changed.wait(queue).unwrap_or_else(PoisonError::into_inner);
+        }
+        if queue.reader_gone {
+            return false;
+        }
+        queue.bytes += frame.len();
+        queue.frames.push_back(frame);
+        self.shared.changed.notify_all();
+        true
+    }
+}
+
+impl Drop for FeedSender {
+    fn drop(&mut self) {
+        self.shared.lock().sender_gone = true;
+        self.shared.changed.notify_all();
+    }
+}
+
 /// Reads a piece of `len` bytes as its download receives it.
 pub struct FollowReader {
-    frames: Receiver<Bytes>,
+    shared: Arc<Shared>,
     current: Bytes,
     len: u64,
     pos: u64,
+}
+
+impl FollowReader {
+    /// The next frame; `None` once the download has ended and nothing is left.
+    fn next_frame(&mut self) -> Option<Bytes> {
+        let mut queue = self.shared.lock();
+        loop {
+            if let Some(frame) = queue.frames.pop_front() {
+                queue.bytes -= frame.len();
+                self.shared.changed.notify_all();
+                return Some(frame);
+            }
+            if queue.sender_gone {
+                return None;
+            }
+            queue = self.shared.changed.wait(queue).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+impl Drop for FollowReader {
+    fn drop(&mut self) {
+        let mut queue = self.shared.lock();
+        queue.reader_gone = true;
+        queue.frames.clear();
+        queue.bytes = 0;
+        self.shared.changed.notify_all();
+    }
 }
 
 impl Read for FollowReader {
@@ -78,7 +163,7 @@ impl Read for FollowReader {
             return Ok(0);
         }
         while self.current.is_empty() {
-            self.current = self.frames.recv().map_err(|_| {
+            self.current = self.next_frame().ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     format!("the piece's download ended after {} of {} bytes", self.pos, self.len),
@@ -102,14 +187,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_reader_takes_the_frames_in_order_and_fails_when_the_download_stops_short() {
+    fn a_reader_takes_the_frames_in_order_within_the_budget_and_fails_when_the_download_stops_short() {
         let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 11 % 251) as u8).collect();
-        let (feed, tee, mut reader) = PieceFeed::channel(bytes.len() as u64);
+        let (feed, tee, mut reader) = PieceFeed::channel(bytes.len() as u64, 20_000);
         let writer = {
             let bytes = bytes.clone();
             std::thread::spawn(move || {
                 for frame in bytes.chunks(7_001) {
-                    tee.send(Bytes::copy_from_slice(frame)).unwrap();
+                    assert!(tee.send(Bytes::copy_from_slice(frame)));
+                    let waiting = tee.shared.lock().bytes;
+                    assert!(waiting <= 20_000, "{waiting} bytes queued past the budget");
                 }
             })
         };
@@ -121,8 +208,8 @@ mod tests {
         assert!(feed.is_matched());
 
         // A download that stops half way: the reader gets what came, then an error.
-        let (feed, tee, mut reader) = PieceFeed::channel(bytes.len() as u64);
-        tee.send(Bytes::copy_from_slice(&bytes[..1_000])).unwrap();
+        let (feed, tee, mut reader) = PieceFeed::channel(bytes.len() as u64, 20_000);
+        assert!(tee.send(Bytes::copy_from_slice(&bytes[..1_000])));
         drop(tee);
         let mut first = vec![0; 1_000];
         reader.read_exact(&mut first).unwrap();
@@ -132,5 +219,13 @@ mod tests {
         feed.failed();
         feed.matched();
         assert!(!feed.is_matched(), "a failure is final");
+
+        // A reader that goes away releases a download waiting on a spent budget.
+        let (_feed, tee, reader) = PieceFeed::channel(bytes.len() as u64, 1_000);
+        assert!(tee.send(Bytes::from_static(&[1; 1_000])));
+        let sender = std::thread::spawn(move || tee.send(Bytes::from_static(&[2; 1_000])));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(reader);
+        assert!(!sender.join().unwrap(), "the reader is gone: stop sending");
     }
 }

@@ -9,7 +9,7 @@ mod placement;
 mod repair;
 mod transfer;
 
-pub use follow::{FollowReader, PieceFeed};
+pub use follow::{FeedSender, FollowReader, PieceFeed};
 pub use orders::{OrderSigner, PieceOrders, DOWNLOAD_WINDOW_BYTES};
 pub use placement::{coding_for, place, Candidate, Placement, PlacementError};
 pub use repair::rebuild_piece;

@@ -262,7 +262,7 @@ pub async fn download_piece(
     piece: &PieceRef,
     orders: &PieceOrders,
     dest: &Path,
-    tee: Option<std::sync::mpsc::SyncSender<axum::body::Bytes>>,
+    tee: Option<super::FeedSender>,
     progress: impl Fn(u64),
 ) -> Result<(), TransferError> {
     let PieceRef { deal, index, root, len } = *piece;

@@ -28,6 +28,13 @@ const HEDGE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 const OUT_WRITE_BYTES: usize = 4 << 20;
 const OUT_WRITES_QUEUED: usize = 4;
 
+/// Bytes a followed data piece's download may run ahead of the decoder: two of its shards (the
+/// decoder takes one shard of each piece in turn), at least 1 MiB, at most 8 MiB, so memory stays
+/// within `k` times that whatever the file.
+fn follow_budget(layout: &Layout) -> usize {
+    (2 * layout.shard_len(0)).clamp(1 << 20, 8 << 20)
+}
+
 /// A piece that may be downloaded: index, provider, root, endpoint, egress price.
 type Candidate = (usize, trellis_primitives::DeviceAddress, Hash, String, Credits);
 
@@ -164,7 +171,7 @@ pub(crate) async fn fetch_file(
     let (mut feeds, mut tees, mut readers) = (Feeds(Vec::new()), BTreeMap::new(), Vec::new());
     if streaming {
         for index in 0..k {
-            let (feed, tee, reader) = PieceFeed::channel(len);
+            let (feed, tee, reader) = PieceFeed::channel(len, follow_budget(&layout));
             feeds.0.push(feed);
             tees.insert(index, tee);
             readers.push((index, reader));
