@@ -261,6 +261,25 @@ pub(crate) async fn store_file(
         ..probe
     };
     let id = terms.commitment();
+    // Before any credits are escrowed: a file that could not be read back is not worth a deal.
+    let took = staged
+        .iter()
+        .filter(|(i, r)| matches!(r, Ok(Some(root)) if *root == terms.pieces[**i].root))
+        .count();
+    if took + placement.spares.len() < usize::from(params.data_shards) {
+        for (index, result) in &staged {
+            if let Err(e) = result {
+                eprintln!("piece {index}: {e}");
+            }
+        }
+        bail!(
+            "only {took} of {} providers took their piece and {} spares are left, fewer than the {} needed to read \
+             the file; no deal was opened and nothing was paid",
+            params.total_shards(),
+            placement.spares.len(),
+            params.data_shards
+        );
+    }
     let tx = client
         .sign_and_submit(key, TxKind::OpenDeal { terms: terms.clone() }, None)
         .await?;

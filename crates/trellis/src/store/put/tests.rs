@@ -48,3 +48,24 @@ async fn a_refused_piece_moves_to_the_spare() {
         .unwrap();
     assert!(std::fs::read(&out).unwrap() == data, "the file came back different");
 }
+
+/// Three providers, none with room: every staging is refused, so no deal is opened and the
+/// client's credits are untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_deal_is_opened_when_too_few_providers_take_their_piece() {
+    let tmp = tempfile::tempdir().unwrap();
+    let net = loopback(tmp.path(), 3, |_| 1).await.unwrap();
+    let (file, _) = test_file(tmp.path(), 100_000);
+    let client = loopback_key(None);
+    let account = format!("{}/v1/accounts/{}", net.api, AccountAddress::from(client.public()));
+    let credits = || async {
+        let v: serde_json::Value = reqwest::get(&account).await.unwrap().json().await.unwrap();
+        v["account"]["credits"].clone()
+    };
+    let before = credits().await;
+    let err = store_file(&client, &net.api, &file, &PutOptions::for_test(1, 3))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("no deal was opened"), "{err:#}");
+    assert_eq!(credits().await, before, "credits were escrowed for a file no one holds");
+}
