@@ -341,7 +341,12 @@ async function epoch(n) {
         ? `Paid first from each pool at ${num(e.credit_value.credit_price_micro_usd)} µUSD per credit and ${num(e.credit_value.micro_usd_per_trl)} µUSD per TRL.`
         : "No TRL price on chain for this epoch: credits are not paid in TRL."),
       table(["Device", "Storage deals and egress#", "Compute jobs#"], earnedRows(e), "Nobody earned credits in this epoch."),
-      table(["Provider", "Egress bytes#", "Egress credits#"], e.egress.map((x) => [link.device(x.device), h("td", { class: "num" }, num(x.bytes)), h("td", { class: "num" }, num(x.credits))]), "No egress claimed in this epoch.")));
+      table(["Provider", "Egress bytes#", "Egress credits#"], e.egress.map((x) => [link.device(x.device), h("td", { class: "num" }, num(x.bytes)), h("td", { class: "num" }, num(x.credits))]), "No egress claimed in this epoch.")),
+    section("Compute pool",
+      h("p", { class: "muted" }, "Units of replay-confirmed work: each confirmed run's credits over the chance it was replayed. The compute pool is shared out by these."),
+      h("div", { id: "compute-verified" }, table(["Provider", "Units#"],
+        (e.compute_verified ?? []).map((x) => [link.device(x.device), h("td", { class: "num", "data-units": String(x.units) }, num(x.units))]),
+        "No replay-confirmed compute work in this epoch."))));
 }
 
 /// One row per device that earned credits: storage (deals and egress) and compute side by side.

@@ -483,6 +483,36 @@ fn explorer_in_chromium_shows_the_map_earnings_and_rejected_reports_of_a_running
     let posted = get(&url, "/v1/manifests/1").unwrap();
     b.wait_text("main", posted["manifest"]["root"].as_str().unwrap());
     b.wait_text("#audit-status", "matches the posted root");
+    // The compute pool's units, as the API gives them, on the newest epoch that has any (or
+    // epoch 1, empty).
+    let current = get(&url, "/v1/status").unwrap()["epoch"].as_u64().unwrap();
+    let (shown_epoch, verified) = (1..current)
+        .rev()
+        .map(|e| {
+            (
+                e,
+                get(&url, &format!("/v1/epochs/{e}")).unwrap()["compute_verified"].clone(),
+            )
+        })
+        .find(|(_, v)| v.as_array().is_some_and(|a| !a.is_empty()))
+        .unwrap_or_else(|| (1, get(&url, "/v1/epochs/1").unwrap()["compute_verified"].clone()));
+    let expected: Vec<String> = verified
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["units"].as_str().map_or_else(|| x["units"].to_string(), String::from))
+        .collect();
+    b.goto(&format!("{url}/epochs/{shown_epoch}"));
+    b.wait_text("section h2", "Compute pool");
+    if expected.is_empty() {
+        b.wait_text("#compute-verified", "No replay-confirmed compute work");
+    } else {
+        assert_eq!(
+            b.attrs("#compute-verified td[data-units]", "data-units"),
+            expected,
+            "compute pool units of epoch {shown_epoch}"
+        );
+    }
     let storage_device = named(&lines, "storage");
     b.goto(&format!("{url}/devices/{storage_device}"));
     b.wait_text("main", "Storage provider");
