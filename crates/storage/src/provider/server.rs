@@ -66,6 +66,18 @@ pub(super) struct Metrics {
     pub(super) collected: AtomicU64,
 }
 
+impl Metrics {
+    /// Counts an upload (or a staged piece kept) as stored or refused.
+    pub(super) fn count_upload<T>(&self, result: &Result<T, Refusal>) {
+        let counter = if result.is_ok() {
+            &self.uploads
+        } else {
+            &self.uploads_refused
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Downloads served at once. Each holds a blocking reader thread; a client that stops reading
 /// holds it until [`SEND_TIMEOUT`], so this bounds what slow clients can pin.
 pub(super) const MAX_CONCURRENT_DOWNLOADS: usize = 32;

@@ -316,12 +316,7 @@ async fn receive(p: &Provider, nonce: &str, index: &str, headers: &HeaderMap, bo
 /// `POST /v1/pieces/{deal}/{index}/commit`: keeps a staged piece now that its deal is on chain.
 pub(super) async fn commit(State(p): State<Provider>, Path(path): Path<(String, String)>) -> Result<Response, Refusal> {
     let result = keep(&p, &path).await;
-    let counter = if result.is_ok() {
-        &p.0.metrics.uploads
-    } else {
-        &p.0.metrics.uploads_refused
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
+    p.0.metrics.count_upload(&result);
     result
 }
 

@@ -53,12 +53,7 @@ pub(super) async fn upload(
     body: Body,
 ) -> Result<Response, Refusal> {
     let result = receive(&p, &path, &headers, body).await;
-    let counter = if result.is_ok() {
-        &p.0.metrics.uploads
-    } else {
-        &p.0.metrics.uploads_refused
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
+    p.0.metrics.count_upload(&result);
     result
 }
 
