@@ -17,7 +17,7 @@
 use super::{
     disk::Reservation,
     server::{declared_length, piece_path, Provider, Refusal},
-    upload::stream_to,
+    upload::{keep_piece, stream_to, TempFile, UploadMark},
 };
 use crate::{piece::PieceTree, protocol::STAGE_HEADER};
 use axum::{
@@ -51,33 +51,6 @@ struct StageKey {
     client: AccountAddress,
     nonce: [u8; 16],
     index: u16,
-}
-
-/// A file in `tmp/`, removed when dropped unless taken.
-#[derive(Debug)]
-struct TempFile(Option<std::path::PathBuf>);
-
-impl TempFile {
-    fn path(&self) -> std::path::PathBuf {
-        self.0.clone().unwrap_or_default()
-    }
-
-    /// Leaves the file where it is (it was renamed into the store).
-    fn keep(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            if let Err(e) = std::fs::remove_file(&path) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot remove a staged piece");
-                }
-            }
-        }
-    }
 }
 
 /// A piece received in full and waiting for its deal. Dropping it deletes the file and gives
@@ -289,7 +262,7 @@ async fn receive(p: &Provider, nonce: &str, index: &str, headers: &HeaderMap, bo
         p.0.store
             .reserve(grant.len)
             .map_err(|full| Refusal::new(StatusCode::INSUFFICIENT_STORAGE, "full", full.to_string()))?;
-    let file = TempFile(Some(p.0.store.staging_path()));
+    let file = TempFile::new(p.0.store.staging_path());
     let tree = stream_to(&file.path(), body, grant.len, &p.0.metrics).await?;
     if tree.len != grant.len {
         return Err(bad(
@@ -358,36 +331,14 @@ async fn keep(p: &Provider, path: &(String, String)) -> Result<Response, Refusal
             ),
         ));
     }
-    if staged.tree.root() != root {
-        return Err(Refusal::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "wrong_commitment",
-            format!(
-                "the staged bytes hash to {}, but the deal commits piece {} to {root}",
-                staged.tree.root(),
-                id.index
-            ),
-        ));
-    }
-    let fresh = p.0.uploading.lock().unwrap_or_else(PoisonError::into_inner).insert(id);
-    if !fresh {
-        return Err(Refusal::new(
-            StatusCode::CONFLICT,
-            "upload_in_progress",
-            format!("piece {} of deal {} is being uploaded already", id.index, id.deal),
-        ));
-    }
+    let _mark = UploadMark::take(p, id)?;
     let Staged {
         file,
         tree,
         reservation,
         ..
     } = staged;
-    let (store, temp) = (p.clone(), file.path());
-    let committed = tokio::task::spawn_blocking(move || store.0.store.commit(&id, &temp, &tree, reservation)).await;
-    p.0.uploading.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
-    committed.map_err(Refusal::internal)?.map_err(Refusal::internal)?;
-    file.keep();
+    keep_piece(p, id, file, tree, reservation, root).await?;
     tracing::info!(deal = %id.deal, index = id.index, bytes = expected_len, "kept a staged piece");
     Ok((StatusCode::CREATED, Json(json!({ "stored": true }))).into_response())
 }

@@ -3,7 +3,7 @@
 //! cancelled uploads cleaned up.
 
 use super::{
-    disk::PieceId,
+    disk::{PieceId, Reservation},
     server::{declared_length, piece_path, Metrics, Provider, Refusal, UPLOAD_IDLE_TIMEOUT},
 };
 use crate::spool::{Durability, Spool};
@@ -18,32 +18,105 @@ use futures::StreamExt;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
-/// Marks a piece as being uploaded; clears the mark and removes the temporary file (unless the
-/// upload was committed) when dropped, also when the request is cancelled mid-stream.
-struct UploadGuard<'a> {
-    provider: &'a Provider,
-    id: PieceId,
-    temp: std::path::PathBuf,
-    committed: bool,
+/// A file in `tmp/`, removed when dropped unless kept (renamed into the store), also when the
+/// request is cancelled mid-stream.
+#[derive(Debug)]
+pub(super) struct TempFile(Option<std::path::PathBuf>);
+
+impl TempFile {
+    pub(super) fn new(path: std::path::PathBuf) -> Self {
+        TempFile(Some(path))
+    }
+
+    pub(super) fn path(&self) -> std::path::PathBuf {
+        self.0.clone().unwrap_or_default()
+    }
+
+    /// Leaves the file where it is (it was renamed into the store).
+    fn keep(mut self) {
+        self.0 = None;
+    }
 }
 
-impl Drop for UploadGuard<'_> {
+impl Drop for TempFile {
     fn drop(&mut self) {
-        if !self.committed {
-            if let Err(e) = std::fs::remove_file(&self.temp) {
+        if let Some(path) = self.0.take() {
+            if let Err(e) = std::fs::remove_file(&path) {
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %self.temp.display(), error = %e, "cannot remove an abandoned upload");
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove an abandoned upload");
                 }
             }
         }
-        let mut set = self
-            .provider
+    }
+}
+
+/// Marks a piece as being uploaded (one upload per piece at a time); clears the mark when
+/// dropped, also when the request is cancelled mid-stream.
+pub(super) struct UploadMark<'a> {
+    provider: &'a Provider,
+    id: PieceId,
+}
+
+impl<'a> UploadMark<'a> {
+    /// Marks `id`, or refuses if it is being uploaded already.
+    pub(super) fn take(provider: &'a Provider, id: PieceId) -> Result<Self, Refusal> {
+        let fresh = provider
             .0
             .uploading
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        set.remove(&self.id);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id);
+        if !fresh {
+            return Err(Refusal::new(
+                StatusCode::CONFLICT,
+                "upload_in_progress",
+                format!("piece {} of deal {} is being uploaded already", id.index, id.deal),
+            ));
+        }
+        Ok(UploadMark { provider, id })
     }
+}
+
+impl Drop for UploadMark<'_> {
+    fn drop(&mut self) {
+        self.provider
+            .0
+            .uploading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+/// Keeps a fully received piece if its bytes hash to `root`: made durable and visible off the
+/// async threads, its room turned from reserved to used. Otherwise `file` is removed and the
+/// room given back.
+pub(super) async fn keep_piece(
+    p: &Provider,
+    id: PieceId,
+    file: TempFile,
+    tree: crate::piece::PieceTree,
+    reservation: Reservation,
+    root: trellis_primitives::Hash,
+) -> Result<(), Refusal> {
+    if tree.root() != root {
+        return Err(Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_commitment",
+            format!(
+                "the bytes hash to {}, but the deal commits piece {} to {root}",
+                tree.root(),
+                id.index
+            ),
+        ));
+    }
+    let (store, temp) = (p.clone(), file.path());
+    tokio::task::spawn_blocking(move || store.0.store.commit(&id, &temp, &tree, reservation))
+        .await
+        .map_err(Refusal::internal)?
+        .map_err(Refusal::internal)?;
+    file.keep();
+    Ok(())
 }
 
 pub(super) async fn upload(
@@ -86,30 +159,13 @@ async fn receive(p: &Provider, path: &(String, String), headers: &HeaderMap, bod
     if p.0.store.has(&id) {
         return Ok((StatusCode::OK, Json(json!({ "stored": true, "already": true }))).into_response());
     }
-    let fresh =
-        p.0.uploading
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id);
-    if !fresh {
-        return Err(Refusal::new(
-            StatusCode::CONFLICT,
-            "upload_in_progress",
-            format!("piece {} of deal {} is being uploaded already", id.index, id.deal),
-        ));
-    }
-    let mut guard = UploadGuard {
-        provider: p,
-        id,
-        temp: p.0.store.temp_path(&id),
-        committed: false,
-    };
+    let _mark = UploadMark::take(p, id)?;
     let reservation =
         p.0.store
             .reserve(expected)
             .map_err(|full| Refusal::new(StatusCode::INSUFFICIENT_STORAGE, "full", full.to_string()))?;
-    let temp = guard.temp.clone();
-    let tree = stream_to(&temp, body, expected, &p.0.metrics).await?;
+    let file = TempFile::new(p.0.store.temp_path(&id));
+    let tree = stream_to(&file.path(), body, expected, &p.0.metrics).await?;
     if tree.len != expected {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -117,23 +173,7 @@ async fn receive(p: &Provider, path: &(String, String), headers: &HeaderMap, bod
             format!("upload ended after {} of {expected} bytes", tree.len),
         ));
     }
-    if tree.root() != root {
-        return Err(Refusal::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "wrong_commitment",
-            format!(
-                "the bytes hash to {}, but the deal commits piece {} to {root}",
-                tree.root(),
-                id.index
-            ),
-        ));
-    }
-    let store = p.clone();
-    tokio::task::spawn_blocking(move || store.0.store.commit(&id, &temp, &tree, reservation))
-        .await
-        .map_err(Refusal::internal)?
-        .map_err(Refusal::internal)?;
-    guard.committed = true;
+    keep_piece(p, id, file, tree, reservation, root).await?;
     tracing::info!(deal = %id.deal, index = id.index, bytes = expected, "stored a piece");
     Ok((StatusCode::CREATED, Json(json!({ "stored": true }))).into_response())
 }
