@@ -189,7 +189,7 @@ pub(crate) async fn fetch_file(
             terms.nonce,
             &partial,
             decoded.clone(),
-        )?)
+        ))
     } else {
         None
     };
@@ -356,19 +356,9 @@ pub(crate) async fn fetch_file(
             .map(|(i, p)| std::fs::File::open(&p).map(|f| (i, DirectReader::new(f, 1 << 20))))
             .collect::<std::io::Result<Vec<_>>>()
             .context("cannot reopen a downloaded piece")?;
-        let mut out = BackgroundWriter::new(
-            std::fs::File::create(&partial2).with_context(|| format!("cannot write {}", partial2.display()))?,
-            OUT_WRITE_BYTES,
-            OUT_WRITES_QUEUED,
-        )?;
-        decode_pieces(readers, layout, &file_key, nonce, &mut out, |done| {
+        decode_into(readers, layout, &file_key, nonce, &partial2, |done| {
             bar2.set_position(done)
-        })?;
-        let file = out
-            .finish()
-            .with_context(|| format!("cannot write {}", partial2.display()))?;
-        file.sync_all()?;
-        Ok(())
+        })
     })
     .await??;
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "downloaded and decoded");
@@ -408,24 +398,38 @@ fn start_streaming_decode(
     nonce: [u8; 16],
     partial: &std::path::Path,
     decoded: Arc<std::sync::atomic::AtomicU64>,
-) -> Result<tokio::task::JoinHandle<Result<()>>> {
-    let out = std::fs::File::create(partial).with_context(|| format!("cannot write {}", partial.display()))?;
+) -> tokio::task::JoinHandle<Result<()>> {
     let partial = partial.to_path_buf();
-    Ok(tokio::task::spawn_blocking(move || -> Result<()> {
-        let mut out = BackgroundWriter::new(out, OUT_WRITE_BYTES, OUT_WRITES_QUEUED)?;
-        let result = decode_pieces(readers, layout, &file_key, nonce, &mut out, |done| {
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        let result = decode_into(readers, layout, &file_key, nonce, &partial, |done| {
             decoded.store(done, std::sync::atomic::Ordering::Relaxed)
         });
         if let Err(e) = &result {
             tracing::debug!(error = %e, "decoding as the pieces arrive stopped; decoding from the pieces fetched");
         }
-        result?;
-        let file = out
-            .finish()
-            .with_context(|| format!("cannot write {}", partial.display()))?;
-        file.sync_all()?;
-        Ok(())
-    }))
+        result
+    })
+}
+
+/// Decodes `pieces` into a new file at `path`, written by a thread of its own and fsynced,
+/// calling `progress(plaintext bytes done)` as it goes.
+fn decode_into<R: std::io::Read>(
+    pieces: Vec<(usize, R)>,
+    layout: Layout,
+    file_key: &FileKey,
+    nonce: [u8; 16],
+    path: &std::path::Path,
+    progress: impl FnMut(u64),
+) -> Result<()> {
+    let cannot_write = || format!("cannot write {}", path.display());
+    let file = std::fs::File::create(path).with_context(cannot_write)?;
+    let mut out = BackgroundWriter::new(file, OUT_WRITE_BYTES, OUT_WRITES_QUEUED)?;
+    decode_pieces(pieces, layout, file_key, nonce, &mut out, progress)?;
+    out.finish()
+        .with_context(cannot_write)?
+        .sync_all()
+        .with_context(cannot_write)?;
+    Ok(())
 }
 
 #[cfg(test)]
