@@ -13,7 +13,6 @@ use super::{bytes_bar, catalog::Catalog, owner_secret, Common};
 use crate::{client::Client, wallet::unlock};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use std::io::Write as _;
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
@@ -351,9 +350,6 @@ impl Source {
                 bar.set_position(done)
             })
             .with_context(|| format!("cannot encode {}", input.display()))?;
-            for sink in &mut sinks {
-                sink.flush().context("cannot write a piece file")?;
-            }
             Ok(trees)
         })
         .await?
