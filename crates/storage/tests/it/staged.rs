@@ -110,6 +110,16 @@ async fn staged_pieces_are_kept_only_under_a_grant_and_a_deal_with_their_root() 
     assert_eq!(code(&v), "not_assigned", "piece 1 is p2's");
     assert_eq!(provider.store().used(), 0);
 
+    // A commit naming no deal or piece at all.
+    let r = reqwest::Client::new()
+        .post(format!("{url}/v1/pieces/not-a-deal/0/commit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(code(&v), "invalid_parameter");
+
     // Nothing staged yet: the commit says what to do instead.
     let (status, v) = commit(&url, &file.id, 0).await;
     assert_eq!((status, code(&v)), (404, "not_staged"), "{v}");
@@ -137,9 +147,9 @@ async fn staged_pieces_are_kept_only_under_a_grant_and_a_deal_with_their_root() 
         &piece,
     )
     .await;
-    // Counted once its request has ended: the twelfth refusal (eight stagings and three commits
+    // Counted once its request has ended: the thirteenth refusal (eight stagings and four commits
     // above).
-    metric(&url, "trellis_provider_uploads_total{result=\"refused\"} 12").await;
+    metric(&url, "trellis_provider_uploads_total{result=\"refused\"} 13").await;
     assert_eq!(
         (tmp_files(dir.path()), provider.store().used()),
         (0, 0),
