@@ -38,8 +38,9 @@ pub enum HashDomain {
     BeaconPayload,
     /// The message a device signs for a report body.
     DeviceReport,
-    /// One erasure-coded shard of a stored file.
-    StorageShard,
+    /// A stored piece (one provider's erasure-coded share of a file), hashed as one BLAKE3 tree
+    /// in derive-key mode, so its chunks and subtrees can be proven on their own.
+    StoragePiece,
     /// A stored file's content commitment (over its piece roots).
     StorageContent,
     /// What a storage provider signs when it answers a challenge.
@@ -76,7 +77,7 @@ impl HashDomain {
             Self::Genesis => "trellis 2026 genesis",
             Self::BeaconPayload => "trellis 2026 beacon payload",
             Self::DeviceReport => "trellis 2026 device report",
-            Self::StorageShard => "trellis 2026 storage shard",
+            Self::StoragePiece => "trellis 2026 storage piece",
             Self::StorageContent => "trellis 2026 storage content",
             Self::StorageAnswer => "trellis 2026 storage answer",
             Self::StorageChallenge => "trellis 2026 storage challenge",
@@ -92,6 +93,12 @@ impl HashDomain {
     /// A hasher keyed for this domain.
     pub fn hasher(self) -> blake3::Hasher {
         blake3::Hasher::new_derive_key(self.context())
+    }
+
+    /// The key a BLAKE3 tree in this domain is hashed under: what `blake3::hazmat` needs to
+    /// hash subtrees on their own and merge them into the same root as [`HashDomain::hash`].
+    pub fn context_key(self) -> [u8; 32] {
+        blake3::hazmat::hash_derive_key_context(self.context())
     }
 
     /// Hashes `data` in this domain.

@@ -294,12 +294,13 @@ pub(crate) fn audit_cost(piece_mib: usize, chunks: u16, rounds: u32) -> Result<A
         let challenge = challenge_for(&entropy, &id.deal, 0, len, chunks);
         let started = Instant::now();
         let tree = store.tree(&id)?;
-        let read = challenge
-            .chunks
-            .iter()
-            .map(|&c| store.read_chunk(&id, len, c).map(|bytes| (c, bytes)))
-            .collect::<std::io::Result<Vec<_>>>()?;
-        let proofs = tree.prove_many(read).context("challenge past the piece")?;
+        let mut proofs = Vec::with_capacity(challenge.chunks.len());
+        for &c in &challenge.chunks {
+            let g = trellis_storage::piece::group_of(c);
+            let group = store.read_group(&id, len, g)?;
+            ensure!(tree.check_group(g, &group), "the stored piece is corrupt");
+            proofs.push(tree.prove(c, &group).context("challenge past the piece")?);
+        }
         let answer = Answer::sign(&challenge, proofs, &device);
         prove_s += started.elapsed().as_secs_f64();
         let started = Instant::now();

@@ -2,8 +2,9 @@
 //!
 //! A stored file is encrypted, cut into segments and erasure-coded `k`-of-`n`; piece `i` is the
 //! concatenation of shard `i` of every segment, held by one provider. Each piece is committed by
-//! the root of a blake3 Merkle tree over its [`PIECE_CHUNK_BYTES`] chunks, so anyone holding the
-//! deal can check a single challenged chunk, and a downloader can check a whole piece.
+//! its BLAKE3 hash (the root of BLAKE3's own tree, in the storage-piece domain), so a downloader
+//! checks a whole piece at BLAKE3's full speed and anyone holding the deal can check a single
+//! challenged [`PIECE_CHUNK_BYTES`] chunk with its path up that tree.
 
 use serde::{Deserialize, Serialize};
 use trellis_primitives::{
@@ -13,9 +14,9 @@ use trellis_primitives::{
 
 /// Most pieces (`n`) in one deal; keeps a deal transaction under 10 KiB.
 pub const MAX_PIECES: usize = 128;
-/// Leaf size of a piece's Merkle tree. 4 KiB is one disk page: answering a challenge costs one
-/// random read, and a proof is the chunk plus 32 bytes per tree level (about 4.6 KiB for a
-/// 1 GiB piece). Smaller chunks would not save I/O; larger ones would only grow every proof.
+/// What a storage challenge asks for: one 4 KiB chunk of a piece, proven with the chunk plus 32
+/// bytes per level of the piece's tree (about 5 KiB for a 1 GiB piece). 4 KiB is one disk page;
+/// smaller chunks would not save I/O, larger ones would only grow every proof.
 pub const PIECE_CHUNK_BYTES: usize = 4096;
 /// Largest segment (what one erasure-coding pass covers; the storage codec's own bound).
 pub const MAX_SEGMENT_BYTES: u32 = 64 << 20;

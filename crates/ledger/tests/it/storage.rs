@@ -51,7 +51,7 @@ fn terms(providers: [&str; 3], price: u64) -> DealTerms {
             .enumerate()
             .map(|(i, p)| Piece {
                 provider: dev(p),
-                root: HashDomain::StorageShard.hash(&[i as u8]),
+                root: HashDomain::StoragePiece.hash(&[i as u8]),
             })
             .collect(),
         duration_epochs: 4,

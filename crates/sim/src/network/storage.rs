@@ -1,5 +1,5 @@
 //! Storage providers holding pieces of deals, audited every epoch with the storage crate's own
-//! challenge derivation, Merkle proofs, signed answers and answer check, their reputation kept
+//! challenge derivation, chunk proofs, signed answers and answer check, their reputation kept
 //! with the ledger's `Reputation`, failed pieces repaired onto the honest provider holding the
 //! fewest, and the storage pool paid by `storage_units` (proven bytes × reputation) as the
 //! oracle's auditor does: held [`HOLD_EPOCHS`] epochs and forfeited by a provider convicted
@@ -17,7 +17,7 @@ use trellis_primitives::{Hash, HashDomain};
 use trellis_rewards::{shares::ShareBreakdown, DeviceShare, Pool};
 use trellis_storage::{
     audit::{challenge_for, released, storage_units, AuditConfig, Verdict, HOLD_EPOCHS},
-    piece::{chunk_len, PIECE_CHUNK_BYTES},
+    piece::{chunk_len, group_of, group_range, PIECE_CHUNK_BYTES},
     protocol::{Answer, AnswerFault},
     PieceTree,
 };
@@ -90,14 +90,13 @@ impl Storage {
                 .chunks
                 .iter()
                 .filter_map(|&c| {
-                    let start = usize::try_from(c).ok()? * PIECE_CHUNK_BYTES;
-                    let n = chunk_len(len, c)?;
-                    let bytes = if self.kept(pop, i, deal, c) {
-                        self.content[start..start + n].to_vec()
-                    } else {
-                        vec![0; n]
-                    };
-                    self.tree.prove(c, bytes)
+                    let (group_start, group_end) = group_range(len, group_of(c))?;
+                    let mut group = self.content[group_start as usize..group_end as usize].to_vec();
+                    if !self.kept(pop, i, deal, c) {
+                        let start = usize::try_from(c * PIECE_CHUNK_BYTES as u64 - group_start).ok()?;
+                        group[start..start + chunk_len(len, c)?].fill(0);
+                    }
+                    self.tree.prove(c, &group)
                 })
                 .collect();
             let answer = Answer::sign(&challenge, proofs, &dev.key);

@@ -2,15 +2,16 @@
 //!
 //! Layout under the data directory:
 //! - `pieces/<deal>/<index>.piece`: the piece bytes;
-//! - `pieces/<deal>/<index>.leaves`: its chunk hashes (32 bytes per 4 KiB chunk), so a
-//!   challenge is answered with one chunk read instead of hashing the whole piece;
+//! - `pieces/<deal>/<index>.tree`: its root and the chaining value of every 64 KiB group (32
+//!   bytes each, see [`crate::piece`]), so every read is checked group by group and a challenge
+//!   is answered from one group read instead of hashing the whole piece;
 //! - `tmp/`: uploads in progress, emptied at start.
 //!
-//! A piece becomes visible only when complete: the leaves are written and synced first, then
+//! A piece becomes visible only when complete: the tree file is written and synced first, then
 //! the synced temporary file is renamed into place and the directory synced. At start, a piece
-//! without leaves or leaves without a piece (a crash between the two) are removed.
+//! without its tree file or a tree file without its piece (a crash between the two) are removed.
 
-use crate::piece::{PieceTree, PIECE_CHUNK_BYTES};
+use crate::piece::{group_range, PieceTree};
 use std::{
     fs,
     io::{self, Read, Seek, SeekFrom},
@@ -38,10 +39,10 @@ pub struct Full {
     pub needed: u64,
 }
 
-/// Bytes a stored piece of `len` bytes occupies with its leaves (saturating: a length near
+/// Bytes a stored piece of `len` bytes occupies with its tree file (saturating: a length near
 /// `u64::MAX` never fits, rather than wrapping to a small reservation).
 pub fn footprint(len: u64) -> u64 {
-    len.saturating_add(len.div_ceil(PIECE_CHUNK_BYTES as u64).saturating_mul(32))
+    len.saturating_add(crate::piece::group_count(len).saturating_add(1).saturating_mul(32))
 }
 
 #[derive(Debug)]
@@ -95,13 +96,13 @@ impl PieceStore {
             let deal_dir = deal_dir?.path();
             for entry in fs::read_dir(&deal_dir)? {
                 let path = entry?.path();
-                let (piece, leaves) = (path.with_extension("piece"), path.with_extension("leaves"));
-                let complete = piece.exists() && leaves.exists();
+                let (piece, tree) = (path.with_extension("piece"), path.with_extension("tree"));
+                let complete = piece.exists() && tree.exists();
                 if !complete {
                     tracing::warn!(path = %path.display(), "removing a half-written piece");
                     fs::remove_file(&path)?;
                 } else if path.extension().is_some_and(|e| e == "piece") {
-                    used += fs::metadata(&piece)?.len() + fs::metadata(&leaves)?.len();
+                    used += fs::metadata(&piece)?.len() + fs::metadata(&tree)?.len();
                 }
             }
         }
@@ -124,7 +125,7 @@ impl PieceStore {
         self.usage.lock().unwrap_or_else(PoisonError::into_inner).used
     }
 
-    /// Holds room for a piece of `len` bytes and its leaves.
+    /// Holds room for a piece of `len` bytes and its tree file.
     pub fn reserve(&self, len: u64) -> Result<Reservation, Full> {
         let needed = footprint(len);
         let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
@@ -147,8 +148,8 @@ impl PieceStore {
         self.dir(&id.deal).join(format!("{}.piece", id.index))
     }
 
-    fn leaves_path(&self, id: &PieceId) -> PathBuf {
-        self.dir(&id.deal).join(format!("{}.leaves", id.index))
+    fn tree_path(&self, id: &PieceId) -> PathBuf {
+        self.dir(&id.deal).join(format!("{}.tree", id.index))
     }
 
     /// A fresh path for an upload in progress.
@@ -167,7 +168,7 @@ impl PieceStore {
 
     /// Whether the piece is stored.
     pub fn has(&self, id: &PieceId) -> bool {
-        self.piece_path(id).exists() && self.leaves_path(id).exists()
+        self.piece_path(id).exists() && self.tree_path(id).exists()
     }
 
     /// Makes a fully received, verified upload durable and visible.
@@ -175,10 +176,10 @@ impl PieceStore {
         let dir = self.dir(&id.deal);
         fs::create_dir_all(&dir)?;
         fs::File::open(temp)?.sync_all()?;
-        let leaves_tmp = temp.with_extension("leaves");
-        fs::write(&leaves_tmp, tree.leaves_bytes())?;
-        fs::File::open(&leaves_tmp)?.sync_all()?;
-        fs::rename(&leaves_tmp, self.leaves_path(id))?;
+        let tree_tmp = temp.with_extension("tree");
+        fs::write(&tree_tmp, tree.sidecar_bytes())?;
+        fs::File::open(&tree_tmp)?.sync_all()?;
+        fs::rename(&tree_tmp, self.tree_path(id))?;
         fs::rename(temp, self.piece_path(id))?;
         sync_dir(&dir)?;
         // The space stays used: the reservation becomes the stored piece.
@@ -186,12 +187,12 @@ impl PieceStore {
         Ok(())
     }
 
-    /// The piece's tree, from its leaves file.
+    /// The piece's tree, from its tree file.
     pub fn tree(&self, id: &PieceId) -> io::Result<PieceTree> {
         let len = fs::metadata(self.piece_path(id))?.len();
-        let bytes = fs::read(self.leaves_path(id))?;
-        PieceTree::from_leaves_bytes(&bytes, len)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "leaves file does not fit the piece"))
+        let bytes = fs::read(self.tree_path(id))?;
+        PieceTree::from_sidecar(&bytes, len)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "the tree file does not fit the piece"))
     }
 
     /// Opens the piece for reading.
@@ -199,22 +200,23 @@ impl PieceStore {
         fs::File::open(self.piece_path(id))
     }
 
-    /// Reads chunk `index` of the piece.
-    pub fn read_chunk(&self, id: &PieceId, len: u64, index: u64) -> io::Result<Vec<u8>> {
-        let size = crate::piece::chunk_len(len, index)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "chunk index past the end of the piece"))?;
+    /// Reads 64 KiB group `index` of the piece of `len` bytes (unchecked: see
+    /// [`PieceTree::check_group`]).
+    pub fn read_group(&self, id: &PieceId, len: u64, index: u64) -> io::Result<Vec<u8>> {
+        let (start, end) = group_range(len, index)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "group index past the end of the piece"))?;
         let mut file = self.open_piece(id)?;
-        file.seek(SeekFrom::Start(index * PIECE_CHUNK_BYTES as u64))?;
-        let mut chunk = vec![0u8; size];
-        file.read_exact(&mut chunk)?;
-        Ok(chunk)
+        file.seek(SeekFrom::Start(start))?;
+        let mut group = vec![0u8; (end - start) as usize];
+        file.read_exact(&mut group)?;
+        Ok(group)
     }
 
     /// Removes a piece and gives its space back.
     pub fn delete(&self, id: &PieceId) -> io::Result<()> {
-        let (piece, leaves) = (self.piece_path(id), self.leaves_path(id));
+        let (piece, tree) = (self.piece_path(id), self.tree_path(id));
         let mut freed = 0;
-        for path in [&piece, &leaves] {
+        for path in [&piece, &tree] {
             if let Ok(meta) = fs::metadata(path) {
                 freed += meta.len();
                 fs::remove_file(path)?;
@@ -287,9 +289,13 @@ mod tests {
         let bytes: Vec<u8> = (0..10_000).map(|i| i as u8).collect();
         put(&store, &id(0), &bytes);
         assert_eq!(store.used(), footprint(10_000));
-        assert_eq!(store.read_chunk(&id(0), 10_000, 2).unwrap(), bytes[8192..]);
+        assert_eq!(store.read_group(&id(0), 10_000, 0).unwrap(), bytes);
+        assert_eq!(
+            store.read_group(&id(0), 10_000, 1).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
         assert_eq!(store.tree(&id(0)).unwrap().root(), PieceTree::of(&bytes).root());
-        // A crash mid-upload leaves a temp file and a piece without leaves: both go at start.
+        // A crash mid-upload leaves a temp file and a piece without its tree: both go at start.
         fs::write(store.temp_path(&id(1)), b"partial").unwrap();
         fs::write(
             dir.path()

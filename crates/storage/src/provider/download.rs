@@ -1,13 +1,13 @@
-//! Ranged piece downloads, streamed chunk by chunk from disk, each chunk checked against its
-//! leaf hash before it is sent (integrity on read); bounded in number and in how long a slow
-//! client may hold a reader.
+//! Ranged piece downloads, streamed from disk 64 KiB group by group, each group checked against
+//! the piece's tree before it is sent (integrity on read); bounded in number and in how long a
+//! slow client may hold a reader.
 
 use super::{
     disk::PieceId,
     egress::{OrderRefusal, ReserveError},
     server::{piece_path, Provider, Refusal, MAX_CONCURRENT_DOWNLOADS, SEND_TIMEOUT},
 };
-use crate::piece::PIECE_CHUNK_BYTES;
+use crate::piece::{group_range, GROUP_BYTES};
 use crate::protocol::ORDER_HEADER;
 use axum::{
     body::{Body, Bytes},
@@ -26,9 +26,9 @@ use trellis_primitives::{Decode, Epoch};
 const MAX_ORDER_HEADER_BYTES: usize = 1_024;
 /// Bytes read from disk at a time.
 const DIRECT_READ_BYTES: usize = 1 << 20;
-/// Chunks read, checked against their leaves and sent as one frame (256 KiB): per 4 KiB chunk,
-/// the read, the hand-over to the runtime and the frame cost more than the bytes.
-const READ_CHUNKS: u64 = 64;
+/// Groups read, checked against the tree and sent as one frame (256 KiB): per small read, the
+/// hand-over to the runtime and the frame cost more than the bytes.
+const READ_GROUPS: u64 = 4;
 
 /// A parsed `Range: bytes=a-b` (inclusive), clamped to the piece.
 fn range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, Refusal> {
@@ -76,7 +76,8 @@ pub(super) async fn download(
             .map_err(Refusal::internal)?
             .map_err(Refusal::internal)?
     };
-    let wanted = range(&headers, tree.len)?;
+    let piece_len = tree.len;
+    let wanted = range(&headers, piece_len)?;
     let (start, end) = wanted.unwrap_or((0, tree.len.saturating_sub(1)));
     let length = if tree.len == 0 { 0 } else { end - start + 1 };
     let order = authorize(&p, &id, &headers).await?;
@@ -114,34 +115,35 @@ pub(super) async fn download(
     };
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let chunk = PIECE_CHUNK_BYTES as u64;
+        let group = GROUP_BYTES as u64;
         let result = (|| -> std::io::Result<()> {
             if tree.len == 0 {
                 return Ok(());
             }
             let mut file = reader.0.store.open_piece(&id)?;
-            let first = start / chunk;
-            file.seek(SeekFrom::Start(first * chunk))?;
-            // Chunk boundaries are page-aligned, so the piece is read around the page cache.
+            let first = start / group;
+            file.seek(SeekFrom::Start(first * group))?;
+            // Group boundaries are page-aligned, so the piece is read around the page cache.
             let mut file = crate::direct::DirectReader::new(file, DIRECT_READ_BYTES);
-            // Chunks are read, checked and sent READ_CHUNKS at a time: one syscall and one frame
-            // per batch, not per 4 KiB chunk.
-            let mut buf = vec![0u8; PIECE_CHUNK_BYTES * READ_CHUNKS as usize];
-            let (mut index, last) = (first, end / chunk);
+            // Groups are read, checked and sent READ_GROUPS at a time: one syscall and one frame
+            // per batch.
+            let mut buf = vec![0u8; GROUP_BYTES * READ_GROUPS as usize];
+            let (mut index, last) = (first, end / group);
             while index <= last {
-                let batch_last = (index + READ_CHUNKS - 1).min(last);
-                let batch_start = index * chunk;
-                let batch_end = ((batch_last + 1) * chunk).min(tree.len);
+                let batch_last = (index + READ_GROUPS - 1).min(last);
+                let batch_start = index * group;
+                let batch_end = ((batch_last + 1) * group).min(tree.len);
                 let batch = &mut buf[..(batch_end - batch_start) as usize];
                 file.read_exact(batch)?;
-                for (c, bytes) in (index..=batch_last).zip(batch.chunks(PIECE_CHUNK_BYTES)) {
-                    // Integrity on read: never serve a chunk that no longer matches its hash.
-                    if crate::piece::chunk_hash(bytes) != tree.leaves[c as usize] {
+                for (g, bytes) in (index..=batch_last).zip(batch.chunks(GROUP_BYTES)) {
+                    // Integrity on read: never serve a group that no longer hashes as stored.
+                    if !tree.check_group(g, bytes) {
                         reader.0.metrics.corrupt_reads.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(deal = %id.deal, piece = id.index, chunk = c, "stored chunk is corrupt");
+                        let at = group_range(tree.len, g).map_or(0, |(s, _)| s);
+                        tracing::error!(deal = %id.deal, piece = id.index, offset = at, "stored data is corrupt");
                         return Err(std::io::Error::new(
                             std::io::ErrorKind::InvalidData,
-                            "stored chunk is corrupt",
+                            format!("stored data at offset {at} is corrupt"),
                         ));
                     }
                 }
@@ -173,7 +175,7 @@ pub(super) async fn download(
     response = match wanted {
         Some(_) => response
             .status(StatusCode::PARTIAL_CONTENT)
-            .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", tree.len)),
+            .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{piece_len}")),
         None => response.status(StatusCode::OK),
     };
     response.body(body).map_err(Refusal::internal)

@@ -14,6 +14,7 @@ use trellis_storage::{
     audit::challenge_for,
     chain::NodeApi,
     encode,
+    piece::GROUP_BYTES,
     protocol::{decode_answer, AnswerFault, Challenge, ORDER_HEADER},
     provider::{PieceStore, Provider},
     CodingParams, FileKey, PieceTree,
@@ -372,10 +373,11 @@ async fn ranges_across_the_servers_read_batches_come_back_exactly() {
 #[tokio::test]
 async fn downloads_serve_ranges_and_never_serve_a_corrupt_chunk() {
     let chain = Chain::start().await;
-    let file = stored_file(&chain, 30_000).await;
+    let file = stored_file(&chain, 150_000).await;
     let dir = tempfile::tempdir().unwrap();
     let (url, _) = serve(&chain, dir.path(), 1 << 30).await;
     let piece = file.pieces[0].clone();
+    assert!(piece.len() > 2 * GROUP_BYTES, "{}", piece.len());
     assert_eq!(put(&url, &file.id, 0, piece.clone()).await.0, 201);
     let http = reqwest::Client::new();
     let serial = std::sync::atomic::AtomicU8::new(0);
@@ -412,19 +414,25 @@ async fn downloads_serve_ranges_and_never_serve_a_corrupt_chunk() {
         .unwrap();
     assert_eq!(missing.status(), 404);
 
-    // Flip a byte on disk: the chunk holding it is never served.
+    // Flip a byte on disk: the 64 KiB group holding it is never served, the others are.
     let path = dir.path().join("pieces").join(file.id.to_string()).join("0.piece");
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes[5_000] ^= 0x80;
+    bytes[GROUP_BYTES + 5_000] ^= 0x80;
     std::fs::write(&path, bytes).unwrap();
-    let before = get(Some("bytes=0-4095")).await.unwrap().bytes().await.unwrap();
-    assert_eq!(
-        before.to_vec(),
-        piece[..4096],
-        "the first chunk is intact and still served"
-    );
+    for (from, to) in [(0, 4095), (2 * GROUP_BYTES, piece.len() - 1)] {
+        let intact = get(Some(&format!("bytes={from}-{to}")))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(
+            intact.to_vec() == piece[from..=to],
+            "bytes {from}-{to} are intact and still served"
+        );
+    }
     // The connection breaks off: before the headers or inside the body, depending on timing.
-    let body = match get(Some("bytes=4096-8191")).await {
+    let body = match get(Some(&format!("bytes={}-{}", GROUP_BYTES + 4096, GROUP_BYTES + 8191))).await {
         Ok(response) => response.bytes().await.map(|b| b.to_vec()),
         Err(e) => Err(e),
     };

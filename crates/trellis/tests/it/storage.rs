@@ -192,7 +192,7 @@ fn a_100_mib_file_on_8_providers_survives_losing_5_of_them() {
     assert!(account["account"]["credits"].as_str().is_some(), "{account}");
 
     // One more loss is one too many: a clear refusal, not a wrong file. One of the two left
-    // also lies: it changed a byte and rewrote that chunk's hash in its own records, so its
+    // also lies: it changed a byte and rewrote its tree file to match, so its
     // integrity check on read passes and it serves bytes that miss the deal's root. The client
     // reports it, and the piece's next audit asks for every chunk a challenge allows.
     kill_provider(&dir, pieces[n - k]["provider"].as_str().unwrap());
@@ -201,12 +201,9 @@ fn a_100_mib_file_on_8_providers_survives_losing_5_of_them() {
     let piece_file = stored.join(format!("{}.piece", n - 1));
     let mut bytes = std::fs::read(&piece_file).unwrap();
     bytes[1_000] ^= 0x01;
-    let leaf = trellis_storage::piece::chunk_hash(&bytes[..4096]);
+    let forged = trellis_storage::PieceTree::of(&bytes);
     std::fs::write(&piece_file, bytes).unwrap();
-    let leaves_file = stored.join(format!("{}.leaves", n - 1));
-    let mut leaves = std::fs::read(&leaves_file).unwrap();
-    leaves[..32].copy_from_slice(leaf.as_bytes());
-    std::fs::write(&leaves_file, leaves).unwrap();
+    std::fs::write(stored.join(format!("{}.tree", n - 1)), forged.sidecar_bytes()).unwrap();
     let refused = fetch(&dir, &api, &id, &tmp.path().join("never.bin"));
     assert!(!refused.status.success());
     assert!(
