@@ -11,8 +11,9 @@
 //! one segment at a time, so memory stays bounded whatever the file size.
 
 use crate::piece::{PieceHasher, PieceTree};
+use bytes::{Bytes, BytesMut};
 use chacha20poly1305::{
-    aead::{Aead, KeyInit, Payload},
+    aead::{Aead, AeadInPlace, KeyInit, Payload},
     XChaCha20Poly1305, XNonce,
 };
 use serde::{Deserialize, Serialize};
@@ -209,14 +210,11 @@ impl Coder {
         }
     }
 
-    /// Seals and codes segment `s` (whose plaintext is `plain`), handing each of its `n` shards
-    /// to `sink(index, bytes)` in index order.
-    pub fn encode_segment(
-        &mut self,
-        s: u64,
-        plain: &[u8],
-        mut sink: impl FnMut(usize, &[u8]) -> Result<(), CodecError>,
-    ) -> Result<(), CodecError> {
+    /// Seals and codes segment `s` (whose plaintext is `plain`): its `n` shards, `shard_len(s)`
+    /// bytes each, one after another in one shared buffer, so whoever sends a shard on takes a
+    /// slice of it instead of a copy. The plaintext is copied once, into that buffer, and sealed
+    /// in place there.
+    pub fn encode_segment(&mut self, s: u64, plain: &[u8]) -> Result<Bytes, CodecError> {
         let expected = self.layout.plain_len(s);
         if plain.len() != expected || s >= self.layout.segments() {
             return Err(CodecError::Length {
@@ -225,22 +223,19 @@ impl Coder {
                 found: plain.len() as u64,
             });
         }
-        let mut sealed = self
-            .cipher
-            .encrypt(
-                &nonce(&self.nonce, s),
-                Payload {
-                    msg: plain,
-                    aad: &self.nonce,
-                },
-            )
-            .map_err(|_| CodecError::Coding("encryption failed".into()))?;
         let (k, m) = (
             usize::from(self.layout.params.data_shards),
             usize::from(self.layout.params.parity_shards),
         );
         let shard_len = self.layout.shard_len(s);
-        sealed.resize(shard_len * k, 0);
+        let mut out = BytesMut::with_capacity(shard_len * (k + m));
+        out.extend_from_slice(plain);
+        let tag = self
+            .cipher
+            .encrypt_in_place_detached(&nonce(&self.nonce, s), &self.nonce, &mut out)
+            .map_err(|_| CodecError::Coding("encryption failed".into()))?;
+        out.extend_from_slice(&tag);
+        out.resize(shard_len * k, 0);
         let rs = match self.encoder.as_mut() {
             Some(rs) => {
                 rs.reset(k, m, shard_len).map_err(coding)?;
@@ -250,16 +245,13 @@ impl Coder {
                 .encoder
                 .insert(reed_solomon_simd::ReedSolomonEncoder::new(k, m, shard_len).map_err(coding)?),
         };
-        for original in sealed.chunks(shard_len) {
+        for original in out.chunks(shard_len) {
             rs.add_original_shard(original).map_err(coding)?;
         }
-        for (i, original) in sealed.chunks(shard_len).enumerate() {
-            sink(i, original)?;
+        for recovery in rs.encode().map_err(coding)?.recovery_iter() {
+            out.extend_from_slice(recovery);
         }
-        for (i, recovery) in rs.encode().map_err(coding)?.recovery_iter().enumerate() {
-            sink(k + i, recovery)?;
-        }
-        Ok(())
+        Ok(out.freeze())
     }
 
     /// Rebuilds segment `s` from at least `k` of its shards (`shards[i]` is shard `i`, if
@@ -324,11 +316,26 @@ impl Coder {
     }
 }
 
+/// Where [`encode_pieces`] puts one piece's bytes as they are made. Shards come as shared
+/// buffers, so a sink that sends them on (an upload) keeps them without a copy.
+pub trait PieceOut {
+    /// Takes the next bytes of the piece.
+    fn put(&mut self, bytes: Bytes) -> std::io::Result<()>;
+}
+
+impl PieceOut for Vec<u8> {
+    fn put(&mut self, bytes: Bytes) -> std::io::Result<()> {
+        self.extend_from_slice(&bytes);
+        Ok(())
+    }
+}
+
 /// Encrypts and codes the file read from `input` (exactly `layout.size` bytes) into `n` pieces,
-/// one per writer, calling `progress(plaintext bytes done)` after each segment. Returns every
+/// one per sink, calling `progress(plaintext bytes done)` after each segment. Returns every
 /// piece's tree, whose roots go into the deal. Segments are sealed and coded on all cores
-/// ([`crate::parallel`]); reading, hashing and writing stay on the calling thread, in order.
-pub fn encode_pieces<R: Read, W: Write>(
+/// ([`crate::parallel`]); reading, hashing and handing shards out stay on the calling thread, in
+/// order.
+pub fn encode_pieces<R: Read, W: PieceOut>(
     input: &mut R,
     layout: Layout,
     key: &FileKey,
@@ -361,18 +368,13 @@ pub fn encode_pieces<R: Read, W: Write>(
             Ok(())
         },
         || Coder::new(key, nonce, layout),
-        |coder, s, plain| {
-            let mut shards = Vec::with_capacity(n * layout.shard_len(s));
-            coder.encode_segment(s, plain, |_, shard| {
-                shards.extend_from_slice(shard);
-                Ok(())
-            })?;
-            Ok(shards)
-        },
+        |coder, s, plain| coder.encode_segment(s, plain),
         |s, plain, shards| {
-            for (i, shard) in shards.chunks(layout.shard_len(s)).enumerate() {
-                trees[i].update(shard);
-                pieces[i].write_all(shard).map_err(io("writing a piece"))?;
+            let len = layout.shard_len(s);
+            for (i, tree) in trees.iter_mut().enumerate() {
+                let shard = shards.slice(i * len..(i + 1) * len);
+                tree.update(&shard);
+                pieces[i].put(shard).map_err(io("writing a piece"))?;
             }
             done += plain.len() as u64;
             progress(done);

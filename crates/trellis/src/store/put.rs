@@ -373,31 +373,24 @@ impl PieceSink {
     }
 }
 
-impl std::io::Write for PieceSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            PieceSink::Discard => {}
-            PieceSink::Upload(upload) => {
-                use tokio::sync::mpsc::error::TrySendError;
-                // Pieces are fed in step, so one provider that stops taking bytes would hold up
-                // every other: after the idle limit its piece is dropped (its upload ends short
-                // and fails, the piece moves to a spare) and the rest go on.
-                let taken = match upload.try_send(axum::body::Bytes::copy_from_slice(buf)) {
-                    Ok(()) => true,
-                    Err(TrySendError::Closed(_)) => false,
-                    Err(TrySendError::Full(bytes)) => tokio::runtime::Handle::current()
-                        .block_on(upload.send_timeout(bytes, TRANSFER_IDLE_TIMEOUT))
-                        .is_ok(),
-                };
-                if !taken {
-                    *self = PieceSink::Discard;
-                }
+impl trellis_storage::codec::PieceOut for PieceSink {
+    fn put(&mut self, bytes: axum::body::Bytes) -> std::io::Result<()> {
+        if let PieceSink::Upload(upload) = self {
+            use tokio::sync::mpsc::error::TrySendError;
+            // Pieces are fed in step, so one provider that stops taking bytes would hold up
+            // every other: after the idle limit its piece is dropped (its upload ends short and
+            // fails, the piece moves to a spare) and the rest go on.
+            let taken = match upload.try_send(bytes) {
+                Ok(()) => true,
+                Err(TrySendError::Closed(_)) => false,
+                Err(TrySendError::Full(bytes)) => tokio::runtime::Handle::current()
+                    .block_on(upload.send_timeout(bytes, TRANSFER_IDLE_TIMEOUT))
+                    .is_ok(),
+            };
+            if !taken {
+                *self = PieceSink::Discard;
             }
         }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
