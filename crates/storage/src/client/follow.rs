@@ -45,10 +45,11 @@ impl Shared {
     }
 }
 
-/// How one followed download ended.
-#[derive(Debug, Default)]
+/// How one followed download ended, and what waits between it and its reader.
+#[derive(Debug)]
 pub struct PieceFeed {
     state: AtomicU8,
+    shared: Arc<Shared>,
 }
 
 impl PieceFeed {
@@ -62,12 +63,16 @@ impl PieceFeed {
             budget,
         };
         let reader = FollowReader {
-            shared,
+            shared: shared.clone(),
             current: Bytes::new(),
             len,
             pos: 0,
         };
-        (Arc::new(PieceFeed::default()), sender, reader)
+        let feed = PieceFeed {
+            state: AtomicU8::new(RUNNING),
+            shared,
+        };
+        (Arc::new(feed), sender, reader)
     }
 
     /// The download finished and the piece matched its root.
@@ -78,14 +83,23 @@ impl PieceFeed {
             .compare_exchange(RUNNING, MATCHED, Ordering::AcqRel, Ordering::Acquire);
     }
 
-    /// The download failed or was abandoned.
+    /// The download failed or was abandoned: final, and the reader gets what was queued, then an
+    /// error, even while the download itself is still stuck somewhere.
     pub fn failed(&self) {
         self.state.store(FAILED, Ordering::Release);
+        self.shared.lock().sender_gone = true;
+        self.shared.changed.notify_all();
     }
 
     /// Whether the download ended with the piece matching its root.
     pub fn is_matched(&self) -> bool {
         self.state.load(Ordering::Acquire) == MATCHED
+    }
+
+    /// Bytes received and not yet read. A download that has stopped receiving while this is
+    /// above zero is waiting for its reader, not for its provider.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.lock().bytes
     }
 }
 
@@ -201,6 +215,12 @@ mod tests {
             })
         };
         let mut back = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while feed.queued_bytes() == 0 {
+            assert!(std::time::Instant::now() < deadline, "nothing was queued");
+            std::thread::yield_now();
+        }
+        assert!(feed.queued_bytes() <= 20_000);
         reader.read_to_end(&mut back).unwrap();
         writer.join().unwrap();
         assert!(back == bytes, "read as it arrived, the piece came back different");
@@ -219,6 +239,18 @@ mod tests {
         feed.failed();
         feed.matched();
         assert!(!feed.is_matched(), "a failure is final");
+
+        // A download given up on while stuck (its sender still held): the reader stops waiting.
+        let (feed, tee, mut reader) = PieceFeed::channel(bytes.len() as u64, 20_000);
+        assert!(tee.send(Bytes::from_static(&[3; 10])));
+        let waiting = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            reader.read_to_end(&mut all).map(|_| all)
+        });
+        feed.failed();
+        let err = waiting.join().unwrap().unwrap_err();
+        assert!(err.to_string().contains("after 10 of 300000"), "{err}");
+        drop(tee);
 
         // A reader that goes away releases a download waiting on a spent budget.
         let (_feed, tee, reader) = PieceFeed::channel(bytes.len() as u64, 1_000);

@@ -1,7 +1,8 @@
-//! `trellis store get`: fetch `k` pieces and a margin at once (more as some fail or stall), keep
-//! the first `k` that match their commitments (briefly waiting for a data piece about to finish,
-//! which spares a rebuild), cancel the slow tail, decrypt to disk; every window is paid by a
-//! signed egress order, and a provider serving bad bytes is reported.
+//! `trellis store get`: fetch the `k` data pieces (decoding them as they arrive), or `k` pieces
+//! and a margin when a data piece is unavailable; start one more for every download that fails
+//! or stalls; keep the first `k` that match their commitments (briefly waiting for a data piece
+//! about to finish, which spares a rebuild), cancel the slow tail, decrypt to disk. Every window
+//! is paid by a signed egress order, and a provider serving bad bytes is reported.
 
 use super::{bytes_bar, owner_secret, work_dir, Common};
 use crate::wallet::unlock;
@@ -20,8 +21,11 @@ use trellis_storage::{
 
 /// Most pieces downloaded at once (a deal has at most 128; 30 by default).
 const MAX_PARALLEL_DOWNLOADS: usize = 32;
-/// With no piece finishing for this long, one more provider is started beside the slow ones.
-const HEDGE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+/// A download that has received nothing for this long (while not waiting for the decoder) is
+/// raced by one more provider.
+const HEDGE_STALL: std::time::Duration = std::time::Duration::from_secs(3);
+/// How often downloads are checked for a stall.
+const HEDGE_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The file is written by a thread of its own in writes of this size, at most this many queued:
 /// the decoder goes on while the disk takes the last segment.
@@ -38,11 +42,18 @@ fn follow_budget(layout: &Layout) -> usize {
 /// A piece that may be downloaded: index, provider, root, endpoint, egress price.
 type Candidate = (usize, trellis_primitives::DeviceAddress, Hash, String, Credits);
 
-/// Pieces fetched beyond the `k` needed from the start: a quarter more, at least one (Storj
+/// Pieces fetched beyond the `k` needed from the start when they are not the `k` data pieces
+/// (so the file is rebuilt from the first `k` to arrive): a quarter more, at least one (Storj
 /// starts 39 downloads for its 29 needed). Every window is paid, so fetching all `n` would cost
-/// the client `n / k` times the file's egress.
-fn long_tail_margin(k: usize) -> usize {
-    k.div_ceil(4).max(1)
+/// the client `n / k` times the file's egress. With all data pieces available none is fetched
+/// from the start: they are decoded as they arrive, at the pace of the slowest, which a spare
+/// piece could only help when one of them stalls or fails, and each of those starts one.
+fn long_tail_margin(k: usize, streaming: bool) -> usize {
+    if streaming {
+        0
+    } else {
+        k.div_ceil(4).max(1)
+    }
 }
 
 /// Once `k` pieces are in, a data piece still downloading is waited for up to this fraction of
@@ -194,10 +205,19 @@ pub(crate) async fn fetch_file(
         None
     };
     let mut in_flight = std::collections::BTreeSet::new();
+    let started = std::time::Instant::now();
+    let now_ms = move || started.elapsed().as_millis() as u64;
+    // When each download last received bytes (ms since `started`).
+    let last_bytes: std::sync::Mutex<BTreeMap<usize, Arc<std::sync::atomic::AtomicU64>>> = Default::default();
     let spawn = |tasks: &mut tokio::task::JoinSet<_>,
                  in_flight: &mut std::collections::BTreeSet<usize>,
                  (index, provider, root, endpoint, price): Candidate| {
         in_flight.insert(index);
+        let last = Arc::new(std::sync::atomic::AtomicU64::new(now_ms()));
+        last_bytes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(index, last.clone());
         let tee = tees
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -212,30 +232,32 @@ pub(crate) async fn fetch_file(
         let dest = work.path().join(format!("piece-{index}"));
         let piece_orders = orders.for_piece(id, provider, price);
         tasks.spawn(async move {
-            let result = download_piece(&http, &endpoint, &piece_ref, &piece_orders, &dest, tee, |_| {}).await;
+            let received = |_| last.store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+            let result = download_piece(&http, &endpoint, &piece_ref, &piece_orders, &dest, tee, received).await;
             if result.is_ok() {
                 bar.inc(len);
             }
             (index, provider, dest, result)
         });
     };
-    // Every window is paid for, so only k pieces and a margin are fetched at once; a failure, or
-    // a while without any piece finishing, starts the next candidate (the slow tail is hedged,
-    // then cancelled once k pieces are in).
+    // Every window is paid for, so only k pieces (and a margin, unless streaming) are fetched at
+    // once; a failure, or a download that stalls, starts the next candidate (the slow tail is
+    // hedged, then cancelled once k pieces are in).
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..(k + long_tail_margin(k)).min(MAX_PARALLEL_DOWNLOADS) {
+    for _ in 0..(k + long_tail_margin(k, streaming)).min(MAX_PARALLEL_DOWNLOADS) {
         if let Some(c) = candidates.pop_front() {
             spawn(&mut tasks, &mut in_flight, c);
         }
     }
-    let started = std::time::Instant::now();
     let mut good: Vec<(usize, PathBuf)> = Vec::with_capacity(k + 1);
     let mut bad_data = Vec::new();
+    // Stalled downloads already raced by another provider.
+    let mut hedged = std::collections::BTreeSet::new();
     // Set once `k` pieces are in but a data piece is still coming: how long it may take.
     let mut grace: Option<tokio::time::Instant> = None;
     let mut decoded_seen = 0;
     while !tasks.is_empty() {
-        let deadline = grace.unwrap_or_else(|| tokio::time::Instant::now() + HEDGE_AFTER);
+        let deadline = grace.unwrap_or_else(|| tokio::time::Instant::now() + HEDGE_CHECK);
         let joined = match tokio::time::timeout_at(deadline, tasks.join_next()).await {
             Ok(Some(joined)) => joined,
             Ok(None) => break,
@@ -250,9 +272,37 @@ pub(crate) async fn fetch_file(
                 break; // the data piece is late: rebuild from parity
             }
             Err(_) => {
-                // Nothing finished for a while: race one more provider against the slow ones.
-                if let Some(c) = candidates.pop_front() {
-                    spawn(&mut tasks, &mut in_flight, c);
+                // A download that received nothing for a while, and is not merely waiting for
+                // the decoder to take what it has: race one more provider against it.
+                let stalled = in_flight.iter().copied().find(|index| {
+                    let quiet = last_bytes
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .get(index)
+                        .is_some_and(|last| {
+                            now_ms().saturating_sub(last.load(std::sync::atomic::Ordering::Relaxed))
+                                >= HEDGE_STALL.as_millis() as u64
+                        });
+                    let waits_for_decoder = feeds.0.get(*index).is_some_and(|f| f.queued_bytes() > 0);
+                    quiet && !waits_for_decoder && !hedged.contains(index)
+                });
+                if let Some(index) = stalled {
+                    hedged.insert(index);
+                    if let Some(feed) = feeds.0.get(index) {
+                        // The decoder cannot go on without it: stop following the data pieces,
+                        // so the others download in full and a spare can stand in.
+                        feed.failed();
+                    }
+                    if let Some(c) = candidates.pop_front() {
+                        bar.suspend(|| {
+                            eprintln!(
+                                "piece {index}: nothing received for {} s; fetching piece {} beside it",
+                                HEDGE_STALL.as_secs(),
+                                c.0
+                            )
+                        });
+                        spawn(&mut tasks, &mut in_flight, c);
+                    }
                 }
                 continue;
             }

@@ -97,10 +97,15 @@ fn provider_dir(dir: &Path, address: &str) -> PathBuf {
 }
 
 fn kill_provider(dir: &Path, address: &str) {
+    signal_provider(dir, address, "-KILL");
+}
+
+/// Sends `signal` (`-KILL`, `-STOP`, `-CONT`) to the provider process of `address`.
+fn signal_provider(dir: &Path, address: &str, signal: &str) {
     let data = provider_dir(dir, address);
     let pattern = format!("--dir {}", data.display());
     let status = std::process::Command::new("pkill")
-        .args(["-KILL", "-f", "--", &pattern])
+        .args([signal, "-f", "--", &pattern])
         .status()
         .unwrap();
     assert!(status.success(), "no process matched {pattern}");
@@ -140,11 +145,31 @@ fn a_100_mib_file_on_8_providers_survives_losing_5_of_them() {
     .unwrap();
     assert_eq!(listed["deals"][0]["id"].as_str(), Some(id.as_str()));
 
+    // A provider that hangs (stopped: its socket accepts, nothing comes back) holding a data
+    // piece: the download of that piece is raced by a spare once it has received nothing for a
+    // while, and the file comes back from the others.
+    let hung = pieces[1]["provider"].as_str().unwrap();
+    signal_provider(&dir, hung, "-STOP");
+    let out_path = tmp.path().join("back.bin");
+    let out = fetch(&dir, &api, &id, &out_path);
+    signal_provider(&dir, hung, "-CONT");
+    assert!(out.status.success(), "store get failed: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("piece 1: nothing received for 3 s; fetching piece 3 beside it"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        blake3::hash(&std::fs::read(&out_path).unwrap()),
+        hash,
+        "downloaded bytes differ"
+    );
+    std::fs::remove_file(&out_path).unwrap();
+
     // Kill n − k providers: the first five pieces' (data pieces among them).
     for p in &pieces[..n - k] {
         kill_provider(&dir, p["provider"].as_str().unwrap());
     }
-    let out_path = tmp.path().join("back.bin");
     let out = fetch(&dir, &api, &id, &out_path);
     assert!(out.status.success(), "store get failed: {}", stderr(&out));
     let back = std::fs::read(&out_path).unwrap();
