@@ -233,7 +233,7 @@ fn print_pipeline(args: &StorageBenchArgs, raw: &RawRates) -> Result<()> {
             f.put_cores,
         ),
         (
-            "store get: download k pieces (+ margin), verify roots, decode, write (makes 1 B per B durable)"
+            "store get: download k pieces (+ a spare per stalled one), verify roots, decode, write (makes 1 B per B durable)"
                 .to_string(),
             f.get_mib_s,
             get_limit,

@@ -21,6 +21,7 @@ use trellis_primitives::{Amount, DeviceAddress, Encode as _, Hash, Keypair};
 use trellis_storage::{
     audit::challenge_for,
     chain::NodeApi,
+    client::TRANSFER_IDLE_TIMEOUT,
     protocol::Answer,
     provider::{PieceId, PieceStore, Provider},
     PieceTree,
@@ -233,6 +234,7 @@ pub(crate) async fn pipeline(mib: usize, providers: u32) -> Result<PipelineFigur
         data_pieces: None,
         pieces: None,
         quiet: true,
+        idle: TRANSFER_IDLE_TIMEOUT,
     };
     let (started, cpu) = (Instant::now(), process_cpu_s());
     let id = store_file(&client, &api, &file, &options).await?;
@@ -240,7 +242,15 @@ pub(crate) async fn pipeline(mib: usize, providers: u32) -> Result<PipelineFigur
     let put_cores = (process_cpu_s() - cpu) / put_s;
     let out = tmp.path().join("back.bin");
     let (started, cpu) = (Instant::now(), process_cpu_s());
-    fetch_file(&std::sync::Arc::new(key("client")), &api, id, &out, true).await?;
+    fetch_file(
+        &std::sync::Arc::new(key("client")),
+        &api,
+        id,
+        &out,
+        true,
+        TRANSFER_IDLE_TIMEOUT,
+    )
+    .await?;
     let get_s = started.elapsed().as_secs_f64();
     let get_cores = (process_cpu_s() - cpu) / get_s;
     let (put_mib_s, get_mib_s) = (mib as f64 / put_s, mib as f64 / get_s);

@@ -67,7 +67,7 @@ impl StorageAuditor {
                 .and_then(|p| p.endpoint.clone())
         };
         let work = tempfile::tempdir().context("cannot create a repair work directory")?;
-        let http = trellis_storage::client::transfer_http();
+        let http = trellis_storage::client::transfer_http(trellis_storage::client::TRANSFER_IDLE_TIMEOUT);
         // Repair downloads are the network's own: orders signed by the verifier key at price
         // zero, which providers serve without charging anyone.
         let (chain_id, epoch) = self.node.with_state(|s, tip| -> Result<_> {

@@ -18,11 +18,12 @@ pub const TRANSFER_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest a connection to a provider may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The HTTP client piece transfers use: idle and connect timeouts, no redirects (a provider
-/// must not bounce a client to another host).
-pub fn transfer_http() -> reqwest::Client {
+/// The HTTP client piece transfers use: a read may wait at most `idle` (usually
+/// [`TRANSFER_IDLE_TIMEOUT`]), a connection may take [`CONNECT_TIMEOUT`] to open, and no
+/// redirects are followed (a provider must not bounce a client to another host).
+pub fn transfer_http(idle: Duration) -> reqwest::Client {
     reqwest::Client::builder()
-        .read_timeout(TRANSFER_IDLE_TIMEOUT)
+        .read_timeout(idle)
         .connect_timeout(CONNECT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -100,6 +100,11 @@ pub(crate) struct GetArgs {
     /// Overwrite OUT if it exists.
     #[arg(long)]
     force: bool,
+    /// Seconds a piece's download may receive nothing before it fails (a spare piece is raced
+    /// against it after 3 s already). Raise it on slow or flaky links.
+    #[arg(long, value_name = "SECS", default_value_t = trellis_storage::client::TRANSFER_IDLE_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=86_400), env = "TRELLIS_TRANSFER_IDLE_SECS")]
+    idle_timeout: u64,
 }
 
 pub(crate) async fn run(args: GetArgs) -> Result<()> {
@@ -107,7 +112,8 @@ pub(crate) async fn run(args: GetArgs) -> Result<()> {
         bail!("{} exists; pass --force to overwrite it", args.out.display());
     }
     let key = Arc::new(unlock(&args.common.keystore)?);
-    let fetched = fetch_file(&key, &args.common.api.api, args.id, &args.out, args.common.quiet).await?;
+    let idle = std::time::Duration::from_secs(args.idle_timeout);
+    let fetched = fetch_file(&key, &args.common.api.api, args.id, &args.out, args.common.quiet, idle).await?;
     tracing::debug!(streamed = fetched.streamed, "fetched");
     eprintln!("written to {}", args.out.display());
     Ok(())
@@ -127,6 +133,7 @@ pub(crate) async fn fetch_file(
     id: Hash,
     out: &std::path::Path,
     quiet: bool,
+    idle: std::time::Duration,
 ) -> Result<Fetched> {
     let node = NodeApi::new(api)?;
     let deal = node
@@ -162,7 +169,7 @@ pub(crate) async fn fetch_file(
     let orders = OrderSigner::new(key.clone(), &status.chain_id, Epoch(status.epoch));
 
     let work = work_dir(Some(out))?;
-    let http = trellis_storage::client::transfer_http();
+    let http = trellis_storage::client::transfer_http(idle);
     let bar = bytes_bar(layout.piece_len() * k as u64, "downloading", quiet);
     // Each candidate piece: where it is served and what it must be.
     let mut candidates = std::collections::VecDeque::new();
@@ -487,6 +494,7 @@ mod tests {
     use super::*;
     use crate::bench_storage_net::{loopback, loopback_key};
     use crate::store::{store_file, PutOptions};
+    use trellis_storage::client::TRANSFER_IDLE_TIMEOUT;
 
     /// A file stored 2-of-4 comes back decoded as its data pieces arrive; with a byte of a data
     /// piece flipped on its provider's disk (which then refuses to serve the bad chunk), the
@@ -501,7 +509,9 @@ mod tests {
         let client = Arc::new(loopback_key(None));
         let id = store_file(&client, &net.api, &file, &options).await.unwrap();
         let out = tmp.path().join("back.bin");
-        let fetched = fetch_file(&client, &net.api, id, &out, true).await.unwrap();
+        let fetched = fetch_file(&client, &net.api, id, &out, true, TRANSFER_IDLE_TIMEOUT)
+            .await
+            .unwrap();
         assert!(fetched.streamed, "all providers healthy: decoded as the pieces arrived");
         assert!(std::fs::read(&out).unwrap() == data, "the file came back different");
 
@@ -516,7 +526,9 @@ mod tests {
         let middle = bytes.len() / 2;
         bytes[middle] ^= 1;
         std::fs::write(&stored, &bytes).unwrap();
-        let fetched = fetch_file(&client, &net.api, id, &out, true).await.unwrap();
+        let fetched = fetch_file(&client, &net.api, id, &out, true, TRANSFER_IDLE_TIMEOUT)
+            .await
+            .unwrap();
         assert!(
             !fetched.streamed,
             "data piece 1 broke off: decoded from the pieces fetched"

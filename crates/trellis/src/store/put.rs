@@ -61,6 +61,11 @@ pub(crate) struct PutArgs {
     /// Name to list the file under (default: the file name). Kept on this machine only.
     #[arg(long)]
     name: Option<String>,
+    /// Seconds a piece's upload may take no bytes before its provider is given up on (its piece
+    /// then goes to a spare, or is re-created by repair). Raise it on slow or flaky links.
+    #[arg(long, value_name = "SECS", default_value_t = TRANSFER_IDLE_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=86_400), env = "TRELLIS_TRANSFER_IDLE_SECS")]
+    idle_timeout: u64,
 }
 
 fn asked_price(p: &ProviderInfo) -> u64 {
@@ -76,6 +81,8 @@ pub(crate) struct PutOptions {
     pub(crate) data_pieces: Option<u16>,
     pub(crate) pieces: Option<u16>,
     pub(crate) quiet: bool,
+    /// How long an upload may take no bytes before its provider is given up on.
+    pub(crate) idle: std::time::Duration,
 }
 
 #[cfg(test)]
@@ -88,6 +95,7 @@ impl PutOptions {
             data_pieces: Some(k),
             pieces: Some(n),
             quiet: true,
+            idle: TRANSFER_IDLE_TIMEOUT,
         }
     }
 }
@@ -144,6 +152,7 @@ pub(crate) async fn run(args: PutArgs) -> Result<()> {
         data_pieces: args.data_pieces,
         pieces: args.pieces,
         quiet: args.common.quiet,
+        idle: std::time::Duration::from_secs(args.idle_timeout),
     };
     let id = store_file(&key, &args.common.api.api, &args.file, &options).await?;
     let name = args
@@ -224,7 +233,10 @@ pub(crate) async fn store_file(
         nonce,
     };
     let status = node.status().await?;
-    let http = trellis_storage::client::transfer_http();
+    let http = Transfers {
+        http: trellis_storage::client::transfer_http(args.idle),
+        idle: args.idle,
+    };
     // Every piece goes to its provider as it is coded, staged there until the deal lands.
     let bar = bytes_bar(size, "storing", args.quiet);
     let sent = indicatif::ProgressBar::hidden(); // the bar follows the coder, which the uploads keep pace with
@@ -287,7 +299,7 @@ pub(crate) async fn store_file(
         .context("opening the storage deal")?;
     tracing::debug!(deal = %id, escrow = %escrow, pieces = terms.pieces.len(), ms = started.elapsed().as_millis() as u64, "deal opened");
 
-    let failed = commit_staged(&http, &placement, &terms, staged).await;
+    let failed = commit_staged(&http.http, &placement, &terms, staged).await;
     let mut lost = Vec::new();
     for index in failed {
         let moved = move_to_spare(&client, key, &http, &mut placement.spares, &terms, index, &source).await;
@@ -362,8 +374,12 @@ enum PieceSink {
     /// Nowhere: the piece is only hashed.
     #[default]
     Discard,
-    /// The piece's upload; `Discard` once that stops (its task reports why), so the others go on.
-    Upload(tokio::sync::mpsc::Sender<axum::body::Bytes>),
+    /// The piece's upload; `Discard` once that stops (its task reports why) or has taken nothing
+    /// for `idle`, so the others go on.
+    Upload {
+        to: tokio::sync::mpsc::Sender<axum::body::Bytes>,
+        idle: std::time::Duration,
+    },
 }
 
 impl PieceSink {
@@ -375,7 +391,7 @@ impl PieceSink {
 
 impl trellis_storage::codec::PieceOut for PieceSink {
     fn put(&mut self, bytes: axum::body::Bytes) -> std::io::Result<()> {
-        if let PieceSink::Upload(upload) = self {
+        if let PieceSink::Upload { to: upload, idle } = self {
             use tokio::sync::mpsc::error::TrySendError;
             // Pieces are fed in step, so one provider that stops taking bytes would hold up
             // every other: after the idle limit its piece is dropped (its upload ends short and
@@ -384,7 +400,7 @@ impl trellis_storage::codec::PieceOut for PieceSink {
                 Ok(()) => true,
                 Err(TrySendError::Closed(_)) => false,
                 Err(TrySendError::Full(bytes)) => tokio::runtime::Handle::current()
-                    .block_on(upload.send_timeout(bytes, TRANSFER_IDLE_TIMEOUT))
+                    .block_on(upload.send_timeout(bytes, *idle))
                     .is_ok(),
             };
             if !taken {
@@ -397,6 +413,12 @@ impl trellis_storage::codec::PieceOut for PieceSink {
 
 /// Results of piece uploads, by piece index: the root the provider computed, for a staged one.
 type Uploads = tokio::task::JoinSet<(usize, Result<Option<Hash>, TransferError>)>;
+
+/// The HTTP client piece transfers use, and the idle limit it enforces.
+struct Transfers {
+    http: reqwest::Client,
+    idle: std::time::Duration,
+}
 
 /// Where a streamed piece goes.
 enum Dest {
@@ -412,7 +434,7 @@ enum Dest {
 /// encoder up always takes bytes again well within that.
 fn start_streamed_upload(
     tasks: &mut Uploads,
-    http: &reqwest::Client,
+    transfers: &Transfers,
     endpoint: &str,
     dest: Dest,
     index: usize,
@@ -425,7 +447,8 @@ fn start_streamed_upload(
             .await
             .map(|bytes| (Ok::<_, std::io::Error>(bytes), shards))
     });
-    let (http, endpoint, bar) = (http.clone(), endpoint.to_string(), bar.clone());
+    let (http, endpoint, bar) = (transfers.http.clone(), endpoint.to_string(), bar.clone());
+    let idle = transfers.idle;
     tasks.spawn(async move {
         let taken = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counted = taken.clone();
@@ -451,10 +474,10 @@ fn start_streamed_upload(
         loop {
             tokio::select! {
                 result = &mut upload => return (index, result),
-                () = tokio::time::sleep(2 * TRANSFER_IDLE_TIMEOUT) => {
+                () = tokio::time::sleep(2 * idle) => {
                     let now = taken.load(std::sync::atomic::Ordering::Relaxed);
                     if now == before {
-                        let message = format!("took no bytes for {} s", 2 * TRANSFER_IDLE_TIMEOUT.as_secs());
+                        let message = format!("took no bytes for {} s", 2 * idle.as_secs());
                         return (index, Err(TransferError::Unreachable { url: endpoint.clone(), message }));
                     }
                     before = now;
@@ -462,7 +485,10 @@ fn start_streamed_upload(
             }
         }
     });
-    PieceSink::Upload(to_upload)
+    PieceSink::Upload {
+        to: to_upload,
+        idle: transfers.idle,
+    }
 }
 
 /// Waits for every upload; the results by piece index.
@@ -524,7 +550,7 @@ async fn commit_staged(
 async fn move_to_spare(
     client: &Client,
     key: &trellis_primitives::Keypair,
-    http: &reqwest::Client,
+    http: &Transfers,
     spares: &mut Vec<Candidate>,
     terms: &DealTerms,
     index: usize,

@@ -43,6 +43,12 @@ fn random_file(path: &Path, len: usize, seed: u64) -> blake3::Hash {
 }
 
 fn put(dir: &Path, api: &str, file: &Path, extra: &[&str]) -> String {
+    let out = put_output(dir, api, file, extra);
+    assert!(out.status.success(), "store put failed: {}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+fn put_output(dir: &Path, api: &str, file: &Path, extra: &[&str]) -> std::process::Output {
     let keystore = consumer(dir);
     let mut args = vec![
         "store",
@@ -57,9 +63,7 @@ fn put(dir: &Path, api: &str, file: &Path, extra: &[&str]) -> String {
         "--quiet",
     ];
     args.extend_from_slice(extra);
-    let out = trellis(&args, &[PASS]);
-    assert!(out.status.success(), "store put failed: {}", stderr(&out));
-    stdout(&out).trim().to_string()
+    trellis(&args, &[PASS])
 }
 
 fn fetch(dir: &Path, api: &str, id: &str, out_path: &Path) -> std::process::Output {
@@ -144,6 +148,23 @@ fn a_100_mib_file_on_8_providers_survives_losing_5_of_them() {
     )
     .unwrap();
     assert_eq!(listed["deals"][0]["id"].as_str(), Some(id.as_str()));
+
+    // A provider that hangs (stopped: its socket accepts, nothing comes back) while a file is
+    // stored: its upload is given up on after the idle limit, and with no spare provider (the
+    // file goes to all eight) the file is stored on the other seven, readable, the lost piece
+    // left to repair.
+    let hung = pieces[0]["provider"].as_str().unwrap();
+    signal_provider(&dir, hung, "-STOP");
+    let small = tmp.path().join("small.bin");
+    random_file(&small, 300_000, 6);
+    let stored = put_output(&dir, &api, &small, &["--idle-timeout", "2"]);
+    signal_provider(&dir, hung, "-CONT");
+    assert!(stored.status.success(), "store put failed: {}", stderr(&stored));
+    assert!(
+        stderr(&stored).contains("could not be placed; the file is readable (7 of 8 pieces)"),
+        "{}",
+        stderr(&stored)
+    );
 
     // A provider that hangs (stopped: its socket accepts, nothing comes back) holding a data
     // piece: the download of that piece is raced by a spare once it has received nothing for a

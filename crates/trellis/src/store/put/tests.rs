@@ -43,7 +43,7 @@ async fn a_refused_piece_moves_to_the_spare() {
     assert_eq!(ours, 1, "{moves}");
 
     let out = tmp.path().join("back.bin");
-    crate::store::get::fetch_file(&Arc::new(client), &net.api, id, &out, true)
+    crate::store::get::fetch_file(&Arc::new(client), &net.api, id, &out, true, TRANSFER_IDLE_TIMEOUT)
         .await
         .unwrap();
     assert!(std::fs::read(&out).unwrap() == data, "the file came back different");
