@@ -115,6 +115,21 @@ fn signal_provider(dir: &Path, address: &str, signal: &str) {
     assert!(status.success(), "no process matched {pattern}");
 }
 
+/// Runs `f` while the provider of `address` hangs (SIGSTOP: its sockets still accept, nothing
+/// comes back).
+fn while_hung<T>(dir: &Path, address: &str, f: impl FnOnce() -> T) -> T {
+    signal_provider(dir, address, "-STOP");
+    let result = f();
+    signal_provider(dir, address, "-CONT");
+    result
+}
+
+/// Asserts the command succeeded and said `what` on stderr.
+fn succeeded_saying(out: &std::process::Output, what: &str) {
+    assert!(out.status.success(), "failed: {}", stderr(out));
+    assert!(stderr(out).contains(what), "expected {what:?} in: {}", stderr(out));
+}
+
 fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !check() {
@@ -153,33 +168,21 @@ fn a_100_mib_file_on_8_providers_survives_losing_5_of_them() {
     // stored: its upload is given up on after the idle limit, and with no spare provider (the
     // file goes to all eight) the file is stored on the other seven, readable, the lost piece
     // left to repair.
-    let hung = pieces[0]["provider"].as_str().unwrap();
-    signal_provider(&dir, hung, "-STOP");
     let small = tmp.path().join("small.bin");
     random_file(&small, 300_000, 6);
-    let stored = put_output(&dir, &api, &small, &["--idle-timeout", "2"]);
-    signal_provider(&dir, hung, "-CONT");
-    assert!(stored.status.success(), "store put failed: {}", stderr(&stored));
-    assert!(
-        stderr(&stored).contains("could not be placed; the file is readable (7 of 8 pieces)"),
-        "{}",
-        stderr(&stored)
-    );
+    let stored = while_hung(&dir, pieces[0]["provider"].as_str().unwrap(), || {
+        put_output(&dir, &api, &small, &["--idle-timeout", "2"])
+    });
+    succeeded_saying(&stored, "could not be placed; the file is readable (7 of 8 pieces)");
 
     // A provider that hangs (stopped: its socket accepts, nothing comes back) holding a data
     // piece: the download of that piece is raced by a spare once it has received nothing for a
     // while, and the file comes back from the others.
-    let hung = pieces[1]["provider"].as_str().unwrap();
-    signal_provider(&dir, hung, "-STOP");
     let out_path = tmp.path().join("back.bin");
-    let out = fetch(&dir, &api, &id, &out_path);
-    signal_provider(&dir, hung, "-CONT");
-    assert!(out.status.success(), "store get failed: {}", stderr(&out));
-    assert!(
-        stderr(&out).contains("piece 1: nothing received for 3 s; fetching piece 3 beside it"),
-        "{}",
-        stderr(&out)
-    );
+    let out = while_hung(&dir, pieces[1]["provider"].as_str().unwrap(), || {
+        fetch(&dir, &api, &id, &out_path)
+    });
+    succeeded_saying(&out, "piece 1: nothing received for 3 s; fetching piece 3 beside it");
     assert_eq!(
         blake3::hash(&std::fs::read(&out_path).unwrap()),
         hash,
