@@ -10,7 +10,7 @@ use crate::{
     devnet::wait_all,
     store::{fetch_file, store_file, PutOptions},
 };
-use anyhow::{ensure, Context as _, Result};
+use anyhow::{ensure, Result};
 use rand::{RngCore as _, SeedableRng as _};
 use std::{io::Write as _, path::Path, time::Instant};
 use trellis_chain::Node;
@@ -306,10 +306,9 @@ pub(crate) fn audit_cost(piece_mib: usize, chunks: u16, rounds: u32) -> Result<A
         let tree = store.tree(&id)?;
         let mut proofs = Vec::with_capacity(challenge.chunks.len());
         for &c in &challenge.chunks {
-            let g = trellis_storage::piece::group_of(c);
-            let group = store.read_group(&id, len, g)?;
-            ensure!(tree.check_group(g, &group), "the stored piece is corrupt");
-            proofs.push(tree.prove(c, &group).context("challenge past the piece")?);
+            let (proof, intact) = store.prove_chunk(&id, &tree, c)?;
+            ensure!(intact, "the stored piece is corrupt");
+            proofs.push(proof);
         }
         let answer = Answer::sign(&challenge, proofs, &device);
         prove_s += started.elapsed().as_secs_f64();

@@ -11,7 +11,7 @@
 //! the synced temporary file is renamed into place and the directory synced. At start, a piece
 //! without its tree file or a tree file without its piece (a crash between the two) are removed.
 
-use crate::piece::{group_range, PieceTree};
+use crate::piece::{group_of, group_range, ChunkProof, PieceTree};
 use std::{
     fs,
     io::{self, Read, Seek, SeekFrom},
@@ -212,6 +212,20 @@ impl PieceStore {
         Ok(group)
     }
 
+    /// Reads the 64 KiB group holding chunk `index`, checks it against `tree` and proves the
+    /// chunk from it: the proof, and whether the group was as first stored (a corrupt group is
+    /// proven all the same, so the answer fails its audit instead of going missing).
+    /// `InvalidInput` if the chunk is past the end of the piece.
+    pub fn prove_chunk(&self, id: &PieceId, tree: &PieceTree, index: u64) -> io::Result<(ChunkProof, bool)> {
+        let g = group_of(index);
+        let group = self.read_group(id, tree.len, g)?;
+        let intact = tree.check_group(g, &group);
+        let proof = tree
+            .prove(index, &group)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "chunk index past the end of the piece"))?;
+        Ok((proof, intact))
+    }
+
     /// Removes a piece and gives its space back.
     pub fn delete(&self, id: &PieceId) -> io::Result<()> {
         let (piece, tree) = (self.piece_path(id), self.tree_path(id));
@@ -294,7 +308,22 @@ mod tests {
             store.read_group(&id(0), 10_000, 1).unwrap_err().kind(),
             io::ErrorKind::InvalidInput
         );
-        assert_eq!(store.tree(&id(0)).unwrap().root(), PieceTree::of(&bytes).root());
+        let tree = store.tree(&id(0)).unwrap();
+        assert_eq!(tree.root(), PieceTree::of(&bytes).root());
+        let (proof, intact) = store.prove_chunk(&id(0), &tree, 2).unwrap();
+        assert!(intact && proof.verify(&tree.root(), 10_000, 2));
+        assert_eq!(
+            store.prove_chunk(&id(0), &tree, 3).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        // A flipped byte: the chunk is still proven (the audit will fail it), and said corrupt.
+        let piece = store.piece_path(&id(0));
+        let mut flipped = bytes.clone();
+        flipped[9_000] ^= 1;
+        fs::write(&piece, &flipped).unwrap();
+        let (proof, intact) = store.prove_chunk(&id(0), &tree, 2).unwrap();
+        assert!(!intact && !proof.verify(&tree.root(), 10_000, 2));
+        fs::write(&piece, &bytes).unwrap();
         // A crash mid-upload leaves a temp file and a piece without its tree: both go at start.
         fs::write(store.temp_path(&id(1)), b"partial").unwrap();
         fs::write(

@@ -5,7 +5,6 @@
 use super::disk::{PieceId, PieceStore};
 use crate::{
     chain::{ChainStatus, NodeApi},
-    piece::group_of,
     protocol::{decode_challenge, Answer, MAX_CHALLENGE_BYTES},
 };
 use axum::{
@@ -360,18 +359,17 @@ async fn challenge(State(p): State<Provider>, body: Bytes) -> Result<Response, R
         };
         let mut proofs = Vec::with_capacity(challenge.chunks.len());
         for &index in &challenge.chunks {
-            let g = group_of(index);
-            let group = store.read_group(&id, tree.len, g).map_err(|e| match e.kind() {
+            let (proof, intact) = store.prove_chunk(&id, &tree, index).map_err(|e| match e.kind() {
                 std::io::ErrorKind::InvalidInput => past_end(index),
                 _ => Refusal::internal(e),
             })?;
-            if !tree.check_group(g, &group) {
+            if !intact {
                 // Answered anyway: the auditor's verdict is what counts, and an answer that
                 // fails says more than a refusal. The operator hears of it here.
                 prover.0.metrics.corrupt_reads.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(deal = %id.deal, piece = id.index, chunk = index, "challenged data is corrupt");
             }
-            proofs.push(tree.prove(index, &group).ok_or_else(|| past_end(index))?);
+            proofs.push(proof);
         }
         Ok(Answer::sign(&challenge, proofs, &prover.0.key))
     })
