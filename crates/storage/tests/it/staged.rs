@@ -34,7 +34,7 @@ async fn stage(url: &str, g: &StageGrant, header: Option<String>, body: Vec<u8>)
     (r.status().as_u16(), r.json().await.unwrap_or_default())
 }
 
-async fn commit(url: &str, deal: &trellis_primitives::Hash, index: u16) -> (u16, serde_json::Value) {
+async fn commit(url: &str, deal: impl std::fmt::Display, index: u16) -> (u16, serde_json::Value) {
     let r = reqwest::Client::new()
         .post(format!("{url}/v1/pieces/{deal}/{index}/commit"))
         .send()
@@ -91,7 +91,7 @@ async fn staged_pieces_are_kept_only_under_a_grant_and_a_deal_with_their_root() 
     let (status, v) = stage(&url, &bobs, signed(&bobs, "bob", CHAIN), piece.clone()).await;
     assert_eq!((status, code(&v)), (402, "no_credits"), "{v}");
     // A grant for piece 0 sent to piece 1's path.
-    let mut wrong_path = reqwest::Client::new()
+    let wrong_path = reqwest::Client::new()
         .put(format!("{url}/v1/staged/{}/1", hex::encode(nonce)))
         .header(STAGE_HEADER, good.sign(CHAIN, &key("alice")).header())
         .body(piece.clone())
@@ -101,24 +101,13 @@ async fn staged_pieces_are_kept_only_under_a_grant_and_a_deal_with_their_root() 
     assert_eq!(wrong_path.status().as_u16(), 400);
     let v: serde_json::Value = wrong_path.json().await.unwrap();
     assert_eq!(code(&v), "grant_mismatch");
-    wrong_path = reqwest::Client::new()
-        .post(format!("{url}/v1/pieces/{}/1/commit", file.id))
-        .send()
-        .await
-        .unwrap();
-    let v: serde_json::Value = wrong_path.json().await.unwrap();
+    let (_, v) = commit(&url, &file.id, 1).await;
     assert_eq!(code(&v), "not_assigned", "piece 1 is p2's");
     assert_eq!(provider.store().used(), 0);
 
     // A commit naming no deal or piece at all.
-    let r = reqwest::Client::new()
-        .post(format!("{url}/v1/pieces/not-a-deal/0/commit"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let v: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(code(&v), "invalid_parameter");
+    let (status, v) = commit(&url, "not-a-deal", 0).await;
+    assert_eq!((status, code(&v)), (400, "invalid_parameter"), "{v}");
 
     // Nothing staged yet: the commit says what to do instead.
     let (status, v) = commit(&url, &file.id, 0).await;

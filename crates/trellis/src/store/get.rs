@@ -214,17 +214,15 @@ pub(crate) async fn fetch_file(
     let mut in_flight = std::collections::BTreeSet::new();
     let started = std::time::Instant::now();
     let now_ms = move || started.elapsed().as_millis() as u64;
-    // When each download last received bytes (ms since `started`).
-    let last_bytes: std::sync::Mutex<BTreeMap<usize, Arc<std::sync::atomic::AtomicU64>>> = Default::default();
+    // When each piece's download last received bytes (ms since `started`), by piece index.
+    let last_bytes: Arc<Vec<std::sync::atomic::AtomicU64>> =
+        Arc::new((0..terms.pieces.len()).map(|_| Default::default()).collect());
     let spawn = |tasks: &mut tokio::task::JoinSet<_>,
                  in_flight: &mut std::collections::BTreeSet<usize>,
                  (index, provider, root, endpoint, price): Candidate| {
         in_flight.insert(index);
-        let last = Arc::new(std::sync::atomic::AtomicU64::new(now_ms()));
-        last_bytes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(index, last.clone());
+        last_bytes[index].store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+        let last = last_bytes.clone();
         let tee = tees
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -239,7 +237,7 @@ pub(crate) async fn fetch_file(
         let dest = work.path().join(format!("piece-{index}"));
         let piece_orders = orders.for_piece(id, provider, price);
         tasks.spawn(async move {
-            let received = |_| last.store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+            let received = |_| last[index].store(now_ms(), std::sync::atomic::Ordering::Relaxed);
             let result = download_piece(&http, &endpoint, &piece_ref, &piece_orders, &dest, tee, received).await;
             if result.is_ok() {
                 bar.inc(len);
@@ -282,14 +280,8 @@ pub(crate) async fn fetch_file(
                 // A download that received nothing for a while, and is not merely waiting for
                 // the decoder to take what it has: race one more provider against it.
                 let stalled = in_flight.iter().copied().find(|index| {
-                    let quiet = last_bytes
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .get(index)
-                        .is_some_and(|last| {
-                            now_ms().saturating_sub(last.load(std::sync::atomic::Ordering::Relaxed))
-                                >= HEDGE_STALL.as_millis() as u64
-                        });
+                    let last = last_bytes[*index].load(std::sync::atomic::Ordering::Relaxed);
+                    let quiet = now_ms().saturating_sub(last) >= HEDGE_STALL.as_millis() as u64;
                     let waits_for_decoder = feeds.0.get(*index).is_some_and(|f| f.queued_bytes() > 0);
                     quiet && !waits_for_decoder && !hedged.contains(index)
                 });

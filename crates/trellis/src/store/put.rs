@@ -227,7 +227,7 @@ pub(crate) async fn store_file(
         nonce,
     };
     let status = node.status().await?;
-    let http = Transfers {
+    let transfers = Transfers {
         http: trellis_storage::client::transfer_http(args.idle),
         idle: args.idle,
     };
@@ -246,7 +246,7 @@ pub(crate) async fn store_file(
         }
         .sign(&status.chain_id, key);
         let dest = Dest::Stage(Box::new(grant));
-        sinks[index] = start_streamed_upload(&mut tasks, &http, &chosen.endpoint, dest, index, &sent);
+        sinks[index] = start_streamed_upload(&mut tasks, &transfers, &chosen.endpoint, dest, index, &sent);
     }
     let trees = source.encode(sinks, bar.clone()).await?;
     let staged = join_uploads(tasks).await?;
@@ -293,10 +293,10 @@ pub(crate) async fn store_file(
         .context("opening the storage deal")?;
     tracing::debug!(deal = %id, escrow = %escrow, pieces = terms.pieces.len(), ms = started.elapsed().as_millis() as u64, "deal opened");
 
-    let failed = commit_staged(&http.http, &placement, &terms, staged).await;
+    let failed = commit_staged(&transfers.http, &placement, &terms, staged).await;
     let mut lost = Vec::new();
     for index in failed {
-        let moved = move_to_spare(&client, key, &http, &mut placement.spares, &terms, index, &source).await;
+        let moved = move_to_spare(&client, key, &transfers, &mut placement.spares, &terms, index, &source).await;
         if let Err(e) = moved {
             eprintln!("piece {index}: no spare provider took it: {e:#}");
             lost.push(index);
@@ -382,7 +382,7 @@ async fn commit_staged(
 async fn move_to_spare(
     client: &Client,
     key: &trellis_primitives::Keypair,
-    http: &Transfers,
+    transfers: &Transfers,
     spares: &mut Vec<Candidate>,
     terms: &DealTerms,
     index: usize,
@@ -408,7 +408,7 @@ async fn move_to_spare(
         let mut sinks = PieceSink::discard(terms.pieces.len());
         let dest = Dest::Deal(terms.clone());
         let hidden = indicatif::ProgressBar::hidden();
-        sinks[index] = start_streamed_upload(&mut tasks, http, &spare.endpoint, dest, index, &hidden);
+        sinks[index] = start_streamed_upload(&mut tasks, transfers, &spare.endpoint, dest, index, &hidden);
         let trees = source.encode(sinks, hidden).await?;
         if trees[index].root() != terms.pieces[index].root {
             bail!(
