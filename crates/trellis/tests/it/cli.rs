@@ -34,6 +34,28 @@ fn every_subcommand_has_help_with_an_example() {
 }
 
 #[test]
+fn transfer_idle_limits_out_of_range_are_refused_before_any_network_call() {
+    let id = "00".repeat(32);
+    let out = trellis(&["store", "get", &id, "/nonexistent/out", "--idle-timeout", "0"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("invalid value '0' for '--idle-timeout <SECS>': 0 is not in 1..=86400"),
+        "{}",
+        stderr(&out)
+    );
+    let out = trellis(
+        &["store", "put", "/nonexistent/file"],
+        &[("TRELLIS_TRANSFER_IDLE_SECS", "soon")],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("invalid value 'soon' for '--idle-timeout <SECS>'"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn bad_amount_and_address_are_refused_before_any_network_call() {
     let out = trellis(
         &[
