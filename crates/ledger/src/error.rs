@@ -187,8 +187,8 @@ pub enum TxFailure {
     /// No deal with that id.
     #[error("no storage deal {0}")]
     UnknownDeal(Hash),
-    /// A deal with the same content commitment exists.
-    #[error("storage deal {0} already exists")]
+    /// A deal with the same id exists, or existed and was closed (ids are used once).
+    #[error("storage deal {0} exists or was closed; open the file under a new nonce")]
     DealExists(Hash),
     /// Only the deal's client (or a verifier, for repairs) may do this.
     #[error("signer is not the client of the deal")]
@@ -210,8 +210,8 @@ pub enum TxFailure {
         why: &'static str,
     },
     /// A completed epoch of the deal awaits its audit settlement; closing now would refund what
-    /// the providers proved they earned.
-    #[error("epoch {epoch} of the deal is complete but not settled yet; close it once the auditors settle it (at the latest {grace} epochs later)")]
+    /// the providers proved they earned, moving a piece would take it from the one that proved it.
+    #[error("epoch {epoch} of the deal is complete but not settled yet; close the deal or move its pieces once the auditors settle it (at the latest {grace} epochs later)")]
     SettlementPending {
         /// The epoch awaiting settlement.
         epoch: u64,

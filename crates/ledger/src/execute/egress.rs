@@ -3,8 +3,8 @@
 //!
 //! Credit accounting: each claim moves `ceil(bytes × price / GiB)` from the client's credits into
 //! the provider's `storage_earned` for the current epoch and counts them as spent, like a deal
-//! settlement; the reward engine pays earned credits in TRL. Serials are remembered until their
-//! order expires, so an order is paid once.
+//! settlement; the reward engine pays earned credits in TRL. Serials are remembered per client
+//! and provider until their order expires, so an order is paid once.
 
 use super::*;
 use crate::state::EgressServed;
@@ -52,7 +52,7 @@ pub(super) fn claim_egress<S: Store>(
         order
             .payable_in(ctx.epoch)
             .map_err(|e| bad(format!("{e} (it expires after epoch {})", order.expires.0)))?;
-        let key = keys::egress_serial(order.expires, &order.client, &order.serial);
+        let key = keys::egress_serial(order.expires, &order.client, &order.provider, &order.serial);
         if view.raw(&key).is_some() {
             return Err(TxFailure::EgressOrderUsed(hex::encode(order.serial)));
         }

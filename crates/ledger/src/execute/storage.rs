@@ -74,8 +74,8 @@ pub(super) fn open_deal<S: Store>(
     terms: &DealTerms,
 ) -> Result<(), TxFailure> {
     terms.validate().map_err(TxFailure::Invalid)?;
-    let id = terms.commitment();
-    if view.deal(&id)?.is_some() {
+    let id = terms.commitment(signer);
+    if view.deal(&id)?.is_some() || view.raw(&keys::deal_closed(&id)).is_some() {
         return Err(TxFailure::DealExists(id));
     }
     for piece in &terms.pieces {
@@ -120,6 +120,14 @@ pub(super) fn move_piece<S: Store>(
     let mut deal = open(view, id)?;
     if deal.client != tx.body.signer && !has_verifier(view, tx)? {
         return Err(TxFailure::NotDealClient);
+    }
+    // Settlement pays and records the piece's holder at settlement: moving it first would take
+    // a finished epoch's pay from the provider that proved it and pin its verdict on the new one.
+    if let Some(epoch) = pending_settlement(&deal, ctx) {
+        return Err(TxFailure::SettlementPending {
+            epoch,
+            grace: CLOSE_GRACE_EPOCHS,
+        });
     }
     if deal.terms.pieces.iter().any(|p| &p.provider == provider) {
         return Err(TxFailure::Invalid(
@@ -241,11 +249,9 @@ pub(super) fn close_deal<S: Store>(
     }
     // The next epoch to settle is complete and still within the deal: its providers may have
     // proven it, so its pay is not the client's to take back yet.
-    let due = deal.start_epoch.0.saturating_add(u64::from(deal.settled_epochs));
-    let within = deal.settled_epochs < deal.terms.duration_epochs;
-    if within && due < ctx.epoch.0 && ctx.epoch.0 <= due.saturating_add(CLOSE_GRACE_EPOCHS) {
+    if let Some(epoch) = pending_settlement(&deal, ctx) {
         return Err(TxFailure::SettlementPending {
-            epoch: due,
+            epoch,
             grace: CLOSE_GRACE_EPOCHS,
         });
     }
@@ -254,5 +260,15 @@ pub(super) fn close_deal<S: Store>(
         view.delete(keys::piece_report(id, index));
     }
     view.delete(keys::deal(id));
+    view.put(keys::deal_closed(id), Vec::new());
     Ok(())
+}
+
+/// The deal's next epoch to settle, when it is complete, within the deal, and the auditors'
+/// grace to settle it has not run out: until then nobody may take its pay back or move its
+/// pieces.
+fn pending_settlement(deal: &Deal, ctx: &BlockContext) -> Option<u64> {
+    let due = deal.start_epoch.0.saturating_add(u64::from(deal.settled_epochs));
+    let within = deal.settled_epochs < deal.terms.duration_epochs;
+    (within && due < ctx.epoch.0 && ctx.epoch.0 <= due.saturating_add(CLOSE_GRACE_EPOCHS)).then_some(due)
 }

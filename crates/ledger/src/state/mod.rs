@@ -291,10 +291,18 @@ pub mod keys {
     pub fn epoch_price(e: Epoch) -> Vec<u8> {
         prefixed(0x1D, &e.0.to_be_bytes())
     }
-    /// Key marking a client's egress order serial as paid, grouped by the epoch it expires in.
-    pub fn egress_serial(expires: Epoch, client: &AccountAddress, serial: &[u8; 16]) -> Vec<u8> {
+    /// Key marking a client's egress order serial as paid to a provider, grouped by the epoch
+    /// it expires in. The provider is part of it: a client reusing one serial with two
+    /// providers owes both.
+    pub fn egress_serial(
+        expires: Epoch,
+        client: &AccountAddress,
+        provider: &DeviceAddress,
+        serial: &[u8; 16],
+    ) -> Vec<u8> {
         let mut k = prefixed(EGRESS_SERIAL_TABLE, &expires.0.to_be_bytes());
         k.extend_from_slice(&client.key().0);
+        k.extend_from_slice(&provider.key().0);
         k.extend_from_slice(serial);
         k
     }
@@ -303,6 +311,11 @@ pub mod keys {
         let mut k = prefixed(EGRESS_SERVED_TABLE, &e.0.to_be_bytes());
         k.extend_from_slice(&d.key().0);
         k
+    }
+    /// Key marking a deal id as used: a closed deal's id is never opened again, so closing and
+    /// reopening the same terms cannot skip paying for the epochs the data stays stored.
+    pub fn deal_closed(id: &Hash) -> Vec<u8> {
+        prefixed(0x21, id.as_bytes())
     }
     /// Key of a client's open report on a piece (see [`super::PieceReport`]).
     pub fn piece_report(deal: &Hash, index: u16) -> Vec<u8> {

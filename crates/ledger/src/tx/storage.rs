@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use trellis_primitives::{
     codec::{put_list, Decode, DecodeError, Encode, Reader},
-    Credits, DeviceAddress, Hash, HashDomain,
+    AccountAddress, Credits, DeviceAddress, Hash, HashDomain,
 };
 
 /// Most pieces (`n`) in one deal; keeps a deal transaction under 10 KiB.
@@ -77,10 +77,13 @@ pub struct DealTerms {
 }
 
 impl DealTerms {
-    /// The content commitment, which is also the deal id: a hash over the coding, the size and
-    /// every piece root. Providers are left out: repair moves pieces without changing content.
-    pub fn commitment(&self) -> Hash {
+    /// The deal id `client` opens these terms under: a hash over the client, the coding, the
+    /// size and every piece root. The client is in it so nobody who sees a pending deal can
+    /// open one under the same id first; providers are left out, since repair moves pieces
+    /// without changing content.
+    pub fn commitment(&self, client: &AccountAddress) -> Hash {
         let mut h = HashDomain::StorageContent.hasher();
+        h.update(&client.key().0);
         h.update(&self.nonce);
         h.update(&self.size.to_le_bytes());
         h.update(&self.data_shards.to_le_bytes());

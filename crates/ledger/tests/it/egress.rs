@@ -87,6 +87,16 @@ fn a_provider_is_paid_for_served_bytes_once_from_the_clients_credits() {
     // The same serial again, even for fewer bytes: paid once.
     failed(&claim(&mut c, "bob", one(first, 1)), "egress_order_used");
     assert_eq!(c.account("alice").credits, Credits(before.0 - 1_501));
+    // The same serial used with another provider is that provider's to claim as well: a client
+    // cannot download from two providers and have one of them go unpaid.
+    let mut elsewhere = order(1, GIB);
+    elsewhere.provider = dev("p2");
+    let p2 = TxKind::ClaimEgress {
+        device: dev("p2"),
+        claims: one(signed(elsewhere, "alice"), GIB / 2),
+    };
+    ok(&c.run("bob", p2));
+    assert_eq!(c.account("alice").credits, Credits(before.0 - 2_501));
     c.assert_supply_conserved();
 }
 
@@ -139,7 +149,7 @@ fn a_client_without_the_credits_leaves_the_claim_unpaid_and_its_serial_unused() 
     o.client = addr("carol");
     let carols = signed(o, "carol");
     failed(&claim(&mut c, "bob", one(carols, GIB)), "insufficient_credits");
-    let used = keys::egress_serial(o.expires, &o.client, &o.serial);
+    let used = keys::egress_serial(o.expires, &o.client, &o.provider, &o.serial);
     assert!(c.ledger.store().raw(&used).is_none(), "a failed claim marks nothing");
     c.assert_supply_conserved();
 }
@@ -176,7 +186,7 @@ fn paid_serials_are_forgotten_once_their_orders_expire() {
     // Expires at the end of epoch 3 (fixtures: 5 blocks per epoch).
     ok(&claim(&mut c, "bob", one(signed(order(1, 100), "alice"), 100)));
     let o = order(1, 100);
-    let key = keys::egress_serial(o.expires, &o.client, &o.serial);
+    let key = keys::egress_serial(o.expires, &o.client, &o.provider, &o.serial);
     // The claim below lands in block 19, the last of epoch 3.
     c.advance_to(4 * 5 - 2);
     assert!(

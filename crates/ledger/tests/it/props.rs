@@ -255,7 +255,7 @@ fn the_random_workload_reaches_every_kind_of_success_failure_and_refusal() {
         prop::collection::vec(1usize..12, 30..40),
     );
     let mut stats = Stats::new();
-    for _ in 0..24 {
+    for _ in 0..48 {
         let (ops, sizes) = strategy.new_tree(&mut runner).unwrap().current();
         run_packed(&ops, &sizes, &mut stats).unwrap();
     }

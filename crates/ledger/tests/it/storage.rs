@@ -81,7 +81,7 @@ fn open(c: &mut Chain, who: &str, terms: DealTerms) -> TxOutcome {
 
 /// Opens `terms` for alice; the deal id and its first paid epoch.
 fn opened(c: &mut Chain, terms: DealTerms) -> (Hash, u64) {
-    let id = terms.commitment();
+    let id = terms.commitment(&addr("alice"));
     ok(&open(c, "alice", terms));
     (id, c.ledger.store().deal(&id).unwrap().unwrap().start_epoch.0)
 }
@@ -129,7 +129,7 @@ fn a_deal_needs_staked_storage_providers_that_accept_its_price_and_escrows_its_c
     );
     ok(&open(&mut c, "alice", t.clone()));
     assert_eq!(c.account("alice").credits, Credits(2_000_000 - 6_000));
-    let deal = c.ledger.store().deal(&t.commitment()).unwrap().unwrap();
+    let deal = c.ledger.store().deal(&t.commitment(&addr("alice"))).unwrap().unwrap();
     assert_eq!(
         (deal.client, deal.escrow, deal.paid),
         (addr("alice"), Credits(6_000), Credits(0))
@@ -198,7 +198,7 @@ fn a_deal_stops_settling_after_its_duration() {
 fn pieces_move_by_the_client_or_a_verifier_onto_eligible_providers_only() {
     let mut c = setup();
     let t = terms(["p1", "p2", "p3"], 1_000);
-    let id = t.commitment();
+    let id = t.commitment(&addr("alice"));
     ok(&open(&mut c, "alice", t.clone()));
     let move_to = |index, provider: &str| TxKind::MovePiece {
         deal: id,
@@ -218,8 +218,8 @@ fn pieces_move_by_the_client_or_a_verifier_onto_eligible_providers_only() {
     ok(&c.run_tx(by_verifier));
     let deal = c.ledger.store().deal(&id).unwrap().unwrap();
     assert_eq!(deal.terms.pieces[1].provider, dev("p4"));
-    // The content commitment does not depend on who holds the pieces.
-    assert_eq!(deal.terms.commitment(), id);
+    // The deal id does not depend on who holds the pieces.
+    assert_eq!(deal.terms.commitment(&addr("alice")), id);
     assert_eq!(deal.terms.pieces[1].root, t.pieces[1].root);
 }
 
@@ -325,6 +325,58 @@ fn a_deal_cannot_be_closed_between_an_epoch_and_its_settlement_until_the_grace_r
     failed(&c.run("alice", TxKind::CloseDeal { deal: id }), "settlement_pending");
     c.advance_to((start + 3) * 5);
     ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
+    c.assert_supply_conserved();
+}
+
+#[test]
+fn a_deal_id_is_the_clients_and_is_used_once() {
+    let mut c = setup();
+    let t = terms(["p1", "p2", "p3"], 1_000);
+    // Someone who sees alice's pending deal and sends the same terms first opens a deal of its
+    // own, under another id: alice's still opens.
+    let burn = TxKind::BurnForCredits {
+        amount: Amount::from_units(TRL),
+        beneficiary: addr("carol"),
+    };
+    ok(&c.run("carol", burn));
+    ok(&open(&mut c, "carol", t.clone()));
+    assert_ne!(t.commitment(&addr("carol")), t.commitment(&addr("alice")));
+    let (id, _) = opened(&mut c, t.clone());
+    // Closed (in its opening epoch, all refunded), the same terms cannot be opened again: closing
+    // and reopening every epoch would keep the data stored without ever paying an epoch.
+    ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
+    assert_eq!(c.account("alice").credits, Credits(2_000_000));
+    failed(&open(&mut c, "alice", t), "deal_exists");
+    c.assert_supply_conserved();
+}
+
+#[test]
+fn a_piece_does_not_move_between_an_epoch_and_its_settlement() {
+    let mut c = setup();
+    ok(&c.run(
+        "bob",
+        TxKind::Stake {
+            device: dev("p4"),
+            amount: Amount::from_units(100 * TRL),
+        },
+    ));
+    let (id, start) = opened(&mut c, terms(["p1", "p2", "p3"], 1_000));
+    let move_to_p4 = TxKind::MovePiece {
+        deal: id,
+        index: 1,
+        provider: dev("p4"),
+    };
+    // p2 held piece 1 through the first paid epoch: until that epoch is settled, its pay and
+    // its verdict are p2's, so the piece stays (for the client and for a verifier's repair).
+    c.advance_to((start + 1) * 5);
+    failed(&c.run("alice", move_to_p4.clone()), "settlement_pending");
+    let repair = c.tx("dave", move_to_p4.clone()).cosign(&key("verifier"));
+    failed(&c.run_tx(repair), "settlement_pending");
+    ok(&settle(&mut c, id, start, vec![0, 1, 2], true));
+    assert_eq!(earned(&c, start, "p2"), Credits(500));
+    ok(&c.run("alice", move_to_p4));
+    let deal = c.ledger.store().deal(&id).unwrap().unwrap();
+    assert_eq!(deal.terms.pieces[1].provider, dev("p4"));
     c.assert_supply_conserved();
 }
 

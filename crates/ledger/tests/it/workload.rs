@@ -225,9 +225,9 @@ pub fn op() -> impl Strategy<Value = Op> {
         2 => (0u64..4, prop::bool::weighted(0.75), prop::collection::vec(0u64..(10 * TRL), 1..4)).prop_map(|(epoch, quorum, amounts)| Op::Manifest { epoch, quorum, amounts }),
         3 => (any::<usize>(), u.clone(), any::<bool>()).prop_map(|(manifest, owner, inflate)| Op::Claim { manifest, owner, inflate }),
         1 => (any::<bool>(), 1u64..5_000).prop_map(|(quorum, min_fee)| Op::Gov { quorum, min_fee }),
-        2 => (u.clone(), prop_oneof![3 => Just((1, 5)), 1 => (d.clone(), d.clone())], 1u64..2_000, 1u32..4, 0u8..3).prop_map(|(who, (a, b), price, duration, nonce)| Op::Deal { who, a, b, price, duration, nonce }),
+        2 => (u.clone(), prop_oneof![3 => Just((1, 5)), 1 => (d.clone(), d.clone())], 1u64..2_000, 1u32..4, 0u8..6).prop_map(|(who, (a, b), price, duration, nonce)| Op::Deal { who, a, b, price, duration, nonce }),
         2 => (any::<usize>(), prop::bool::weighted(0.8), 0u8..4).prop_map(|(pick, by_verifier, proven)| Op::Settle { pick, by_verifier, proven }),
-        1 => (any::<usize>(), 0u16..3, d.clone(), prop::bool::weighted(0.8)).prop_map(move |(pick, index, device, by_client)| Op::Move { pick, index, device, by_client }),
+        2 => (any::<usize>(), 0u16..3, d.clone(), prop::bool::weighted(0.8)).prop_map(move |(pick, index, device, by_client)| Op::Move { pick, index, device, by_client }),
         1 => (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(pick, by_client)| Op::Close { pick, by_client }),
         2 => (prop_oneof![3 => Just(0usize), 1 => u.clone()], prop_oneof![3 => Just(1usize), 1 => d.clone()], 0u8..3, 1u64..(4 * GIB), 0u64..(4 * GIB), prop::bool::weighted(0.9))
             .prop_map(|(client, device, serial, bytes, claimed, by_owner)| Op::Egress { client, device, serial, bytes, claimed: claimed.min(bytes + 1), by_owner }),
@@ -517,7 +517,7 @@ pub fn build(chain: &mut Chain, model: &mut Model, included: &[Transaction], op:
                 duration_epochs: *duration,
                 price_per_gib_epoch: Credits(*price),
             };
-            model.deals.push(terms.commitment());
+            model.deals.push(terms.commitment(&addr(user(*who))));
             chain.tx(user(*who), TxKind::OpenDeal { terms })
         }
         Op::Settle {

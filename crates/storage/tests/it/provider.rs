@@ -20,7 +20,7 @@ use trellis_storage::{
     CodingParams, FileKey, PieceTree,
 };
 
-const CHAIN: &str = "storage-test";
+pub(crate) const CHAIN: &str = "storage-test";
 const TRL: u64 = 100_000_000;
 
 pub(crate) fn key(name: &str) -> Keypair {
@@ -182,7 +182,7 @@ pub(crate) async fn stored_file(chain: &Chain, size: usize) -> Stored {
     };
     chain.run("alice", TxKind::OpenDeal { terms: terms.clone() }, &[]).await;
     Stored {
-        id: terms.commitment(),
+        id: terms.commitment(&key("alice").public().into()),
         pieces,
         terms,
     }

@@ -265,7 +265,7 @@ pub(crate) async fn store_file(
             .collect(),
         ..probe
     };
-    let id = terms.commitment();
+    let id = terms.commitment(&me);
     // Before any credits are escrowed: a file that could not be read back is not worth a deal.
     let took = staged
         .iter()
@@ -293,7 +293,7 @@ pub(crate) async fn store_file(
         .context("opening the storage deal")?;
     tracing::debug!(deal = %id, escrow = %escrow, pieces = terms.pieces.len(), ms = started.elapsed().as_millis() as u64, "deal opened");
 
-    let failed = commit_staged(&transfers.http, &placement, &terms, staged).await;
+    let failed = commit_staged(&transfers.http, &placement, &id, &terms, staged).await;
     let mut lost = Vec::new();
     for index in failed {
         let moved = move_to_spare(&client, key, &transfers, &mut placement.spares, &terms, index, &source).await;
@@ -339,10 +339,11 @@ pub(crate) async fn store_file(
 async fn commit_staged(
     http: &reqwest::Client,
     placement: &trellis_storage::client::Placement,
+    id: &Hash,
     terms: &DealTerms,
     staged: BTreeMap<usize, Result<Option<Hash>, TransferError>>,
 ) -> Vec<usize> {
-    let id = terms.commitment();
+    let id = *id;
     let mut failed = Vec::new();
     let mut commits = tokio::task::JoinSet::new();
     for (index, result) in staged {
@@ -388,6 +389,7 @@ async fn move_to_spare(
     index: usize,
     source: &Source,
 ) -> Result<DeviceAddress> {
+    let id = terms.commitment(&key.public().into());
     let mut last = anyhow::anyhow!("no spare providers left");
     for _ in 0..MAX_SPARES_PER_PIECE {
         if spares.is_empty() {
@@ -398,7 +400,7 @@ async fn move_to_spare(
             continue;
         }
         let kind = TxKind::MovePiece {
-            deal: terms.commitment(),
+            deal: id,
             index: index as u16,
             provider: spare.info.address,
         };
@@ -406,15 +408,17 @@ async fn move_to_spare(
         crate::wallet::expect_success(client, &tx).await?;
         let mut tasks = Uploads::new();
         let mut sinks = PieceSink::discard(terms.pieces.len());
-        let dest = Dest::Deal(terms.clone());
+        let dest = Dest::Deal {
+            id,
+            piece_len: terms.piece_len,
+        };
         let hidden = indicatif::ProgressBar::hidden();
         sinks[index] = start_streamed_upload(&mut tasks, transfers, &spare.endpoint, dest, index, &hidden);
         let trees = source.encode(sinks, hidden).await?;
         if trees[index].root() != terms.pieces[index].root {
             bail!(
                 "the file changed while it was being stored, so providers refuse its pieces; close the deal with \
-                 `trellis store rm {}` to get the escrow back, and store the file again",
-                terms.commitment()
+                 `trellis store rm {id}` to get the escrow back, and store the file again"
             );
         }
         match join_uploads(tasks).await?.remove(&index) {

@@ -3,7 +3,6 @@
 
 use anyhow::{Context, Result};
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
-use trellis_ledger::DealTerms;
 use trellis_primitives::Hash;
 use trellis_storage::{
     client::{stage_piece_stream, upload_piece_stream, TransferError},
@@ -105,8 +104,8 @@ pub(super) struct Transfers {
 pub(super) enum Dest {
     /// Staged under the client's grant, before the deal exists.
     Stage(Box<SignedStageGrant>),
-    /// Stored straight away under the open deal.
-    Deal(DealTerms),
+    /// Stored straight away under the open deal `id`, whose pieces are `piece_len` bytes.
+    Deal { id: Hash, piece_len: u64 },
 }
 
 /// Starts the upload of piece `index` to `endpoint`, fed by the returned sink. An upload that
@@ -142,9 +141,8 @@ pub(super) fn start_streamed_upload(
                 Dest::Stage(grant) => stage_piece_stream(&http, &endpoint, grant, body, progress)
                     .await
                     .map(Some),
-                Dest::Deal(terms) => {
-                    let (id, len) = (terms.commitment(), terms.piece_len);
-                    upload_piece_stream(&http, &endpoint, &id, index as u16, len, body, progress)
+                Dest::Deal { id, piece_len } => {
+                    upload_piece_stream(&http, &endpoint, id, index as u16, *piece_len, body, progress)
                         .await
                         .map(|()| None)
                 }
