@@ -11,6 +11,9 @@ use trellis_primitives::{
 /// The download request header carrying the client's signed egress order, in hex (see
 /// [`trellis_ledger::EgressOrder`]).
 pub const ORDER_HEADER: &str = "trellis-order";
+/// The error code of a download window refused because its serial is already claimed for
+/// payment (the ledger pays a serial once): the client goes on under a new serial.
+pub const ORDER_CLAIMED: &str = "order_claimed";
 
 /// The staging request header carrying the client's signed [`StageGrant`], in hex.
 pub const STAGE_HEADER: &str = "trellis-stage";

@@ -156,7 +156,7 @@ async fn claim_due(provider: &Provider, signer: &crate::client::Signer) -> Resul
     let current = trellis_primitives::Epoch(provider.node().status().await?.epoch);
     let (expired, due): (Vec<_>, Vec<_>) = provider
         .egress()
-        .due(DOWNLOAD_IDLE, current)
+        .due(DOWNLOAD_IDLE, current)?
         .into_iter()
         .partition(|c| c.order.order.payable_in(current) == Err(trellis_ledger::OrderExpiry::Expired));
     if !expired.is_empty() {

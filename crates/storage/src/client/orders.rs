@@ -68,6 +68,18 @@ pub struct PieceOrders {
 }
 
 impl PieceOrders {
+    /// The same download's orders under a fresh serial: the provider claims a serial once no
+    /// window has been asked for a while, and refuses more windows under it after that.
+    pub fn renewed(&self) -> PieceOrders {
+        PieceOrders {
+            signer: self.signer.clone(),
+            template: EgressOrder {
+                serial: rand::random(),
+                ..self.template
+            },
+        }
+    }
+
     /// The header value allowing `cumulative` bytes in all under this download's serial.
     pub fn header(&self, cumulative: u64) -> String {
         let order = EgressOrder {

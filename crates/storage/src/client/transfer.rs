@@ -5,7 +5,7 @@
 
 use super::orders::{PieceOrders, DOWNLOAD_WINDOW_BYTES};
 use crate::{
-    protocol::{SignedStageGrant, ORDER_HEADER, STAGE_HEADER},
+    protocol::{SignedStageGrant, ORDER_CLAIMED, ORDER_HEADER, STAGE_HEADER},
     spool::{Durability, Spool},
 };
 use futures::StreamExt;
@@ -17,6 +17,9 @@ use trellis_primitives::Hash;
 pub const TRANSFER_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest a connection to a provider may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// New serials one piece download starts when its provider claimed the previous one mid-way; a
+/// provider that keeps refusing is given up on.
+const MAX_SERIAL_RENEWALS: u32 = 8;
 
 /// The HTTP client piece transfers use: a read may wait at most `idle` (usually
 /// [`TRANSFER_IDLE_TIMEOUT`]), a connection may take [`CONNECT_TIMEOUT`] to open, and no
@@ -277,20 +280,31 @@ pub async fn download_piece(
         .await
         .map_err(local)?;
     let mut received = 0u64;
+    // Orders allow bytes cumulatively per serial; `base` is what came under earlier serials.
+    let (mut orders, mut base, mut renewals) = (orders.clone(), 0u64, 0);
     while received < len {
         let start = received;
         let end = start.saturating_add(DOWNLOAD_WINDOW_BYTES).min(len);
         let response = http
             .get(&url)
             .header(reqwest::header::RANGE, format!("bytes={start}-{}", end - 1))
-            .header(ORDER_HEADER, orders.header(end))
+            .header(ORDER_HEADER, orders.header(end - base))
             .send()
             .await
             .map_err(unreachable)?;
         if !response.status().is_success() {
+            let refused = refusal(&url, response).await;
+            // The provider claimed the serial while this download paused (waiting for a slower
+            // piece, say): go on under a new one.
+            if matches!(&refused, TransferError::Refused { code, .. } if code == ORDER_CLAIMED)
+                && renewals < MAX_SERIAL_RENEWALS
+            {
+                (orders, base, renewals) = (orders.renewed(), start, renewals + 1);
+                continue;
+            }
             drop(spool);
             discard(dest).await;
-            return Err(refusal(&url, response).await);
+            return Err(refused);
         }
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {

@@ -56,6 +56,9 @@ pub struct PieceStore {
     root: PathBuf,
     capacity: u64,
     usage: Arc<Mutex<Usage>>,
+    /// Held while a piece is committed: two uploads of the same piece (a staged one and a
+    /// direct one) finishing together must not both count it.
+    committing: Arc<Mutex<()>>,
 }
 
 /// Space held for an upload in progress; given back when dropped unless committed.
@@ -90,6 +93,7 @@ impl PieceStore {
             root: root.to_path_buf(),
             capacity,
             usage: Arc::new(Mutex::new(Usage { used: 0 })),
+            committing: Arc::new(Mutex::new(())),
         };
         let mut used = 0;
         for deal_dir in fs::read_dir(root.join("pieces"))? {
@@ -171,20 +175,47 @@ impl PieceStore {
         self.piece_path(id).exists() && self.tree_path(id).exists()
     }
 
-    /// Makes a fully received, verified upload durable and visible.
+    /// Makes a fully received, verified upload durable and visible. A piece already stored
+    /// (the same piece uploaded twice: both were checked against the deal's root) is kept as it
+    /// is, and the upload's space given back.
     pub fn commit(&self, id: &PieceId, temp: &Path, tree: &PieceTree, reservation: Reservation) -> io::Result<()> {
+        let _one_at_a_time = self.committing.lock().unwrap_or_else(|p| p.into_inner());
+        if self.has(id) {
+            if let Err(e) = fs::remove_file(temp) {
+                tracing::warn!(path = %temp.display(), error = %e, "cannot remove a duplicate upload");
+            }
+            return Ok(());
+        }
         let dir = self.dir(&id.deal);
-        fs::create_dir_all(&dir)?;
+        if !dir.exists() {
+            fs::create_dir_all(&dir)?;
+            // The new deal directory's own entry must be durable too, or a crash can lose it
+            // with every piece in it.
+            sync_dir(&self.root.join("pieces"))?;
+        }
         fs::File::open(temp)?.sync_all()?;
         let tree_tmp = temp.with_extension("tree");
-        fs::write(&tree_tmp, tree.sidecar_bytes())?;
-        fs::File::open(&tree_tmp)?.sync_all()?;
-        fs::rename(&tree_tmp, self.tree_path(id))?;
-        fs::rename(temp, self.piece_path(id))?;
-        sync_dir(&dir)?;
-        // The space stays used: the reservation becomes the stored piece.
+        let placed = (|| {
+            fs::write(&tree_tmp, tree.sidecar_bytes())?;
+            fs::File::open(&tree_tmp)?.sync_all()?;
+            fs::rename(&tree_tmp, self.tree_path(id))?;
+            fs::rename(temp, self.piece_path(id))
+        })();
+        if let Err(e) = placed {
+            // Nothing half-placed stays behind: a tree without its piece is not a stored piece.
+            for leftover in [tree_tmp, self.tree_path(id)] {
+                if leftover.exists() {
+                    if let Err(e) = fs::remove_file(&leftover) {
+                        tracing::warn!(path = %leftover.display(), error = %e, "cannot remove a half-committed piece's tree");
+                    }
+                }
+            }
+            return Err(e);
+        }
+        // The piece is in place: its space stays used (the reservation becomes the stored
+        // piece) even if making the directory entry durable fails below.
         std::mem::forget(reservation);
-        Ok(())
+        sync_dir(&dir)
     }
 
     /// The piece's tree, from its tree file.
@@ -284,6 +315,23 @@ mod tests {
         let temp = store.temp_path(id);
         fs::write(&temp, bytes).unwrap();
         store.commit(id, &temp, &PieceTree::of(bytes), reservation).unwrap();
+    }
+
+    #[test]
+    fn a_piece_committed_twice_is_stored_and_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PieceStore::open(dir.path(), 1 << 20).unwrap();
+        let bytes = vec![7u8; 5_000];
+        put(&store, &id(0), &bytes);
+        put(&store, &id(0), &bytes);
+        assert_eq!(store.used(), footprint(5_000));
+        assert_eq!(
+            fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0,
+            "the duplicate is removed"
+        );
+        drop(store);
+        assert_eq!(PieceStore::open(dir.path(), 1 << 20).unwrap().used(), footprint(5_000));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{
     server::{piece_path, Provider, Refusal, MAX_CONCURRENT_DOWNLOADS, SEND_TIMEOUT},
 };
 use crate::piece::{group_range, GROUP_BYTES};
-use crate::protocol::ORDER_HEADER;
+use crate::protocol::{ORDER_CLAIMED, ORDER_HEADER};
 use axum::{
     body::{Body, Bytes},
     extract::{Path, State},
@@ -29,6 +29,14 @@ const DIRECT_READ_BYTES: usize = 1 << 20;
 /// Groups read, checked against the tree and sent as one frame (256 KiB): per small read, the
 /// hand-over to the runtime and the frame cost more than the bytes.
 const READ_GROUPS: u64 = 4;
+/// Tells the egress book a window is over when dropped.
+struct WindowSent(Provider, trellis_ledger::SignedEgressOrder);
+
+impl Drop for WindowSent {
+    fn drop(&mut self) {
+        self.0 .0.egress.sent(&self.1);
+    }
+}
 
 /// A parsed `Range: bytes=a-b` (inclusive), clamped to the piece.
 fn range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, Refusal> {
@@ -69,6 +77,16 @@ pub(super) async fn download(
             format!("piece {} of deal {} is not stored here", id.index, id.deal),
         ));
     }
+    // Paid for and within the download limit before the piece's tree is read: a request
+    // without a valid order costs the provider no disk reads.
+    let order = authorize(&p, &id, &headers).await?;
+    let permit = p.0.downloads.clone().try_acquire_owned().map_err(|_| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("{MAX_CONCURRENT_DOWNLOADS} downloads in progress; retry shortly"),
+        )
+    })?;
     let tree = {
         let store = p.clone();
         tokio::task::spawn_blocking(move || store.0.store.tree(&id))
@@ -80,14 +98,6 @@ pub(super) async fn download(
     let wanted = range(&headers, piece_len)?;
     let (start, end) = wanted.unwrap_or((0, tree.len.saturating_sub(1)));
     let length = if tree.len == 0 { 0 } else { end - start + 1 };
-    let order = authorize(&p, &id, &headers).await?;
-    let permit = p.0.downloads.clone().try_acquire_owned().map_err(|_| {
-        Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            format!("{MAX_CONCURRENT_DOWNLOADS} downloads in progress; retry shortly"),
-        )
-    })?;
     // Recorded only once the download will be served: a busy refusal charges nobody.
     if let Some(order) = order {
         let book = p.clone();
@@ -100,6 +110,9 @@ pub(super) async fn download(
                 }
                 ReserveError::Refused(r @ OrderRefusal::Full) => {
                     Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "orders_full", r.to_string())
+                }
+                ReserveError::Refused(r @ OrderRefusal::Claimed) => {
+                    Refusal::new(StatusCode::PAYMENT_REQUIRED, ORDER_CLAIMED, r.to_string())
                 }
                 ReserveError::Disk(e) => Refusal::internal(e),
             })?;
@@ -115,6 +128,8 @@ pub(super) async fn download(
     };
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        // However the window ends, its serial's idle time starts now.
+        let _sent = order.map(|order| WindowSent(reader.clone(), order));
         let group = GROUP_BYTES as u64;
         let result = (|| -> std::io::Result<()> {
             if tree.len == 0 {

@@ -6,6 +6,11 @@
 //! bytes did not all leave: within what the client signed). A record cut short by a crash is
 //! dropped on open. Claimed serials are removed by rewriting the file (temporary file, fsync,
 //! rename), so the log holds only what is still owed.
+//!
+//! The ledger pays a serial once. So a serial is closed to new windows from the moment its claim
+//! is built, and remembered as spent (in `egress-spent.log`) until its order expires: a client
+//! resending an order whose serial was paid gets nothing more under it, and starts a new serial.
+//! A serial is claimed only once no window is being sent under it and none was asked for a while.
 
 use std::{
     collections::BTreeMap,
@@ -31,7 +36,35 @@ type Serial = (AccountAddress, [u8; 16]);
 struct Open {
     order: SignedEgressOrder,
     served: u64,
+    /// When the last window was asked for or finished sending.
     touched: Instant,
+    /// Windows being sent right now.
+    sending: u32,
+    /// Its claim is built: no more windows under this serial.
+    claiming: bool,
+}
+
+impl Open {
+    fn new(order: SignedEgressOrder, served: u64) -> Self {
+        Open {
+            order,
+            served,
+            touched: Instant::now(),
+            sending: 0,
+            claiming: false,
+        }
+    }
+}
+
+/// The book's state: open serials with the log mirroring them, and the serials already claimed
+/// with theirs.
+#[derive(Debug)]
+struct Books {
+    open: BTreeMap<Serial, Open>,
+    log: File,
+    /// Claimed (or given up) serials, until their order expires.
+    spent: BTreeMap<Serial, Epoch>,
+    spent_log: File,
 }
 
 /// Why a window cannot be served under an order.
@@ -52,21 +85,25 @@ pub enum OrderRefusal {
     /// Too many unpaid downloads are open.
     #[error("{MAX_OPEN_ORDERS} downloads await payment; retry once claims land")]
     Full,
+    /// The serial's bytes are claimed (or being claimed): the ledger pays a serial once.
+    #[error("this download's serial is already claimed for payment; continue under a new serial")]
+    Claimed,
 }
 
 /// The book: open serials in memory, mirrored by the append-only log.
 #[derive(Debug)]
 pub struct EgressBook {
     path: PathBuf,
-    inner: Mutex<(BTreeMap<Serial, Open>, File)>,
+    spent_path: PathBuf,
+    inner: Mutex<Books>,
 }
 
 fn serial_of(order: &SignedEgressOrder) -> Serial {
     (order.order.client, order.order.serial)
 }
 
-fn record(claim: &EgressClaim) -> Vec<u8> {
-    let body = claim.to_bytes();
+fn record<T: Encode>(item: &T) -> Vec<u8> {
+    let body = item.to_bytes();
     let mut out = Vec::with_capacity(4 + body.len());
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
     out.extend_from_slice(&body);
@@ -75,79 +112,155 @@ fn record(claim: &EgressClaim) -> Vec<u8> {
 
 /// Reads every whole record of a log; stops at the first cut-short or undecodable one and says
 /// how many bytes were good.
-fn replay(bytes: &[u8]) -> (Vec<EgressClaim>, usize) {
-    let mut claims = Vec::new();
+fn replay<T: Decode>(bytes: &[u8]) -> (Vec<T>, usize) {
+    let mut items = Vec::new();
     let mut at = 0;
     while bytes.len() - at >= 4 {
         let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
         if len > MAX_RECORD_BYTES || bytes.len() - at - 4 < len {
             break;
         }
-        match EgressClaim::from_bytes(&bytes[at + 4..at + 4 + len]) {
-            Ok(claim) => claims.push(claim),
+        match T::from_bytes(&bytes[at + 4..at + 4 + len]) {
+            Ok(item) => items.push(item),
             Err(_) => break,
         }
         at += 4 + len;
     }
-    (claims, at)
+    (items, at)
+}
+
+/// A spent serial as the spent log records it.
+struct Spent {
+    client: AccountAddress,
+    serial: [u8; 16],
+    expires: Epoch,
+}
+
+impl Encode for Spent {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.client.encode(out);
+        out.extend_from_slice(&self.serial);
+        self.expires.encode(out);
+    }
+}
+
+impl Decode for Spent {
+    fn decode(r: &mut trellis_primitives::codec::Reader<'_>) -> Result<Self, trellis_primitives::codec::DecodeError> {
+        let client = AccountAddress::decode(r)?;
+        let mut serial = [0u8; 16];
+        serial.copy_from_slice(r.take(16)?);
+        Ok(Spent {
+            client,
+            serial,
+            expires: Epoch::decode(r)?,
+        })
+    }
+}
+
+/// Reads a log whole (empty when missing), replays it, and opens it for appending with any
+/// cut-short tail dropped.
+fn open_log<T: Decode>(path: &Path) -> io::Result<(Vec<T>, File)> {
+    let mut bytes = Vec::new();
+    match File::open(path) {
+        Ok(mut f) => {
+            f.read_to_end(&mut bytes)?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let (items, good) = replay(&bytes);
+    if good < bytes.len() {
+        tracing::warn!(
+            path = %path.display(),
+            dropped_bytes = bytes.len() - good,
+            "a provider log ends in a cut-short record (a crash mid-append); dropping it"
+        );
+    }
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.set_len(good as u64)?;
+    Ok((items, file))
+}
+
+/// Appends `bytes` to `file` durably; on failure cuts the file back to where it was, so a torn
+/// record never hides the records appended after it from the next replay.
+fn append(file: &mut File, bytes: &[u8]) -> io::Result<()> {
+    let before = file.metadata()?.len();
+    let written = file.write_all(bytes).and_then(|()| file.sync_data());
+    if let Err(e) = written {
+        if let Err(undo) = file.set_len(before) {
+            tracing::error!(error = %undo, "cannot cut a failed append off a provider log");
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Rewrites the log at `path` to hold exactly `records` (temporary file, fsync, rename) and
+/// reopens it for appending.
+fn rewrite(path: &Path, records: impl Iterator<Item = Vec<u8>>) -> io::Result<File> {
+    let tmp = path.with_extension("log.tmp");
+    let mut out = File::create(&tmp)?;
+    for r in records {
+        out.write_all(&r)?;
+    }
+    out.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    OpenOptions::new().append(true).open(path)
 }
 
 impl EgressBook {
-    /// Opens (or creates) the book in `dir`, replaying its log.
+    /// Opens (or creates) the book in `dir`, replaying its logs.
     pub fn open(dir: &Path) -> io::Result<Self> {
         let path = dir.join("egress.log");
-        let mut bytes = Vec::new();
-        match File::open(&path) {
-            Ok(mut f) => {
-                f.read_to_end(&mut bytes)?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        let (claims, good) = replay(&bytes);
-        if good < bytes.len() {
-            tracing::warn!(
-                path = %path.display(),
-                dropped_bytes = bytes.len() - good,
-                "the egress log ends in a cut-short record (a crash mid-append); dropping it"
-            );
-        }
-        let mut open = BTreeMap::new();
+        let spent_path = dir.join("egress-spent.log");
+        let (claims, log) = open_log::<EgressClaim>(&path)?;
+        let (spent_records, spent_log) = open_log::<Spent>(&spent_path)?;
+        let mut open: BTreeMap<Serial, Open> = BTreeMap::new();
         for claim in claims {
-            let entry = open.entry(serial_of(&claim.order)).or_insert(Open {
-                order: claim.order,
-                served: 0,
-                touched: Instant::now(),
-            });
+            let entry = open
+                .entry(serial_of(&claim.order))
+                .or_insert_with(|| Open::new(claim.order, 0));
             if claim.bytes >= entry.served {
                 entry.served = claim.bytes;
                 entry.order = claim.order;
             }
         }
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        file.set_len(good as u64)?;
+        let spent = spent_records
+            .into_iter()
+            .map(|s| ((s.client, s.serial), s.expires))
+            .collect();
         Ok(EgressBook {
             path,
-            inner: Mutex::new((open, file)),
+            spent_path,
+            inner: Mutex::new(Books {
+                open,
+                log,
+                spent,
+                spent_log,
+            }),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (BTreeMap<Serial, Open>, File)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Books> {
         // A panic while holding the lock cannot leave the map half-updated (every update is one
         // insert), so a poisoned lock is still consistent.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Records `len` more bytes served under `order` (the newest the client signed for its
-    /// serial), durably, before they are sent. Blocks on an fsync: call off the async runtime.
+    /// serial), durably, before they are sent; call [`EgressBook::sent`] once they are. Blocks
+    /// on an fsync: call off the async runtime.
     pub fn reserve(&self, order: SignedEgressOrder, len: u64) -> Result<(), ReserveError> {
         let mut guard = self.lock();
-        let (open, file) = &mut *guard;
+        let books = &mut *guard;
         let key = serial_of(&order);
-        if !open.contains_key(&key) && open.len() >= MAX_OPEN_ORDERS {
+        if books.spent.contains_key(&key) || books.open.get(&key).is_some_and(|o| o.claiming) {
+            return Err(ReserveError::Refused(OrderRefusal::Claimed));
+        }
+        if !books.open.contains_key(&key) && books.open.len() >= MAX_OPEN_ORDERS {
             return Err(ReserveError::Refused(OrderRefusal::Full));
         }
-        let served = open.get(&key).map_or(0, |o| o.served);
+        let served = books.open.get(&key).map_or(0, |o| o.served);
         let needed = served.saturating_add(len);
         if needed > order.order.bytes {
             return Err(ReserveError::Refused(OrderRefusal::Exhausted {
@@ -157,64 +270,100 @@ impl EgressBook {
             }));
         }
         let claim = EgressClaim { order, bytes: needed };
-        file.write_all(&record(&claim))?;
-        file.sync_data()?;
-        open.insert(
-            key,
-            Open {
-                order,
-                served: needed,
-                touched: Instant::now(),
-            },
-        );
+        append(&mut books.log, &record(&claim))?;
+        let entry = books.open.entry(key).or_insert_with(|| Open::new(order, 0));
+        entry.order = order;
+        entry.served = needed;
+        entry.sending += 1;
+        entry.touched = Instant::now();
         Ok(())
     }
 
-    /// Claims to submit now: serials idle for `idle` (the download is over), or whose order
-    /// expires in `current` or the next epoch (claim before it lapses), oldest serial first.
-    pub fn due(&self, idle: Duration, current: Epoch) -> Vec<EgressClaim> {
-        let now = Instant::now();
-        self.lock()
-            .0
-            .values()
-            .filter(|o| now.duration_since(o.touched) >= idle || o.order.order.expires.0 <= current.0 + 1)
-            .map(|o| EgressClaim {
-                order: o.order,
-                bytes: o.served,
-            })
-            .collect()
+    /// A window reserved under `order` is sent (or given up): the serial's idle time counts
+    /// from now.
+    pub fn sent(&self, order: &SignedEgressOrder) {
+        if let Some(o) = self.lock().open.get_mut(&serial_of(order)) {
+            o.sending = o.sending.saturating_sub(1);
+            o.touched = Instant::now();
+        }
     }
 
-    /// Forgets `claims` (paid, or refused for good by the ledger) and rewrites the log without
-    /// them.
+    /// Claims to submit now: serials with no window being sent and none asked for `idle` (the
+    /// download is over), or whose order expires in `current` or the next epoch (claim before
+    /// it lapses), oldest serial first. Each is closed to new windows from here on. Forgets spent
+    /// serials whose orders have expired (the ledger refuses those anyway).
+    pub fn due(&self, idle: Duration, current: Epoch) -> io::Result<Vec<EgressClaim>> {
+        let now = Instant::now();
+        let mut guard = self.lock();
+        let books = &mut *guard;
+        let before = books.spent.len();
+        books.spent.retain(|_, expires| expires.0 >= current.0);
+        if books.spent.len() < before {
+            let records = books.spent.iter().map(|((client, serial), expires)| {
+                record(&Spent {
+                    client: *client,
+                    serial: *serial,
+                    expires: *expires,
+                })
+            });
+            books.spent_log = rewrite(&self.spent_path, records)?;
+        }
+        Ok(books
+            .open
+            .values_mut()
+            .filter(|o| {
+                let expiring = o.order.order.expires.0 <= current.0 + 1;
+                expiring || (o.sending == 0 && now.duration_since(o.touched) >= idle)
+            })
+            .map(|o| {
+                o.claiming = true;
+                EgressClaim {
+                    order: o.order,
+                    bytes: o.served,
+                }
+            })
+            .collect())
+    }
+
+    /// Forgets `claims` (paid, or refused for good by the ledger): their serials are spent, and
+    /// the log is rewritten without them.
     pub fn forget(&self, claims: &[EgressClaim]) -> io::Result<()> {
         let mut guard = self.lock();
-        let (open, file) = &mut *guard;
+        let books = &mut *guard;
+        let mut spent = Vec::new();
         for c in claims {
             let key = serial_of(&c.order);
             // A window served after the claim was built raised `served`: keep that serial.
-            if open.get(&key).is_some_and(|o| o.served <= c.bytes) {
-                open.remove(&key);
+            if books.open.get(&key).is_some_and(|o| o.served <= c.bytes) {
+                books.open.remove(&key);
+            }
+            if books.spent.insert(key, c.order.order.expires).is_none() {
+                spent.extend(record(&Spent {
+                    client: key.0,
+                    serial: key.1,
+                    expires: c.order.order.expires,
+                }));
             }
         }
-        let tmp = self.path.with_extension("log.tmp");
-        let mut out = File::create(&tmp)?;
-        for o in open.values() {
-            out.write_all(&record(&EgressClaim {
+        // Spent first: a crash before the rewrite leaves a serial both owed and spent, and the
+        // next claim of it is refused by the ledger and forgotten; never owed and reopened.
+        if !spent.is_empty() {
+            append(&mut books.spent_log, &spent)?;
+        }
+        let records = books.open.values().map(|o| {
+            record(&EgressClaim {
                 order: o.order,
                 bytes: o.served,
-            }))?;
-        }
-        out.sync_all()?;
-        std::fs::rename(&tmp, &self.path)?;
-        *file = OpenOptions::new().append(true).open(&self.path)?;
+            })
+        });
+        books.log = rewrite(&self.path, records)?;
         Ok(())
     }
 
     /// Serials awaiting payment, and the bytes served under them.
     pub fn pending(&self) -> (usize, u64) {
         let guard = self.lock();
-        (guard.0.len(), guard.0.values().map(|o| o.served).sum())
+        (guard.open.len(), guard.open.values().map(|o| o.served).sum())
     }
 }
 
@@ -268,7 +417,7 @@ mod tests {
         drop(book);
         let again = EgressBook::open(dir.path()).unwrap();
         assert_eq!(again.pending(), (2, 170));
-        let due = again.due(Duration::ZERO, Epoch(0));
+        let due = again.due(Duration::ZERO, Epoch(0)).unwrap();
         assert_eq!(due.iter().map(|c| c.bytes).collect::<Vec<_>>(), vec![120, 50]);
         assert_eq!(due[0].order.order.bytes, 200, "the newest order is kept");
         again.forget(&due[..1]).unwrap();
@@ -306,11 +455,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let book = EgressBook::open(dir.path()).unwrap();
         book.reserve(order(1, 100), 10).unwrap();
-        assert!(book.due(Duration::from_secs(3600), Epoch(0)).is_empty());
+        assert!(book.due(Duration::from_secs(3600), Epoch(0)).unwrap().is_empty());
         assert_eq!(
-            book.due(Duration::from_secs(3600), Epoch(4)).len(),
+            book.due(Duration::from_secs(3600), Epoch(4)).unwrap().len(),
             1,
             "expires in epoch 5"
         );
+    }
+
+    fn claimed(r: Result<(), ReserveError>) -> bool {
+        matches!(r, Err(ReserveError::Refused(OrderRefusal::Claimed)))
+    }
+
+    #[test]
+    fn a_serial_is_claimed_only_between_windows_and_serves_nothing_more_until_it_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = EgressBook::open(dir.path()).unwrap();
+        book.reserve(order(1, 100), 10).unwrap();
+        // A window is on its way: not claimable, however idle the serial looks.
+        assert!(book.due(Duration::ZERO, Epoch(0)).unwrap().is_empty());
+        book.sent(&order(1, 100));
+        let due = book.due(Duration::ZERO, Epoch(0)).unwrap();
+        assert_eq!(due.len(), 1);
+        // From the moment its claim is built, the serial takes no window: the ledger pays it once.
+        assert!(claimed(book.reserve(order(1, 200), 10)));
+        book.forget(&due).unwrap();
+        assert_eq!(book.pending(), (0, 0));
+        // Paid, the same signed order cannot buy its bytes again, nor after a restart.
+        assert!(claimed(book.reserve(order(1, 100), 10)));
+        drop(book);
+        let book = EgressBook::open(dir.path()).unwrap();
+        assert!(claimed(book.reserve(order(1, 100), 10)));
+        // Another serial is served as usual.
+        book.reserve(order(2, 100), 10).unwrap();
+        // Once the order has expired (epoch 5) the serial is forgotten, on disk too.
+        book.due(Duration::from_secs(3600), Epoch(6)).unwrap();
+        drop(book);
+        let book = EgressBook::open(dir.path()).unwrap();
+        assert!(book.lock().spent.is_empty());
+        assert_eq!(book.pending(), (1, 10));
     }
 }

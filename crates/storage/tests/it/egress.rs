@@ -33,6 +33,18 @@ async fn epoch(chain: &Chain) -> u64 {
     status["epoch"].as_u64().unwrap()
 }
 
+/// What the provider would claim now, once the windows just served have finished sending.
+async fn due_now(provider: &trellis_storage::provider::Provider, epoch: u64) -> Vec<trellis_ledger::EgressClaim> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let due = provider.egress().due(Duration::ZERO, Epoch(epoch)).unwrap();
+        if !due.is_empty() || Instant::now() > deadline {
+            return due;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn downloads_are_served_within_signed_orders_and_paid_from_the_clients_credits() {
     let chain = Chain::start().await;
@@ -135,14 +147,14 @@ async fn downloads_are_served_within_signed_orders_and_paid_from_the_clients_cre
 
     // The book survives a restart of the provider on the same directory.
     drop(provider);
-    let (_, provider) = serve(&chain, dir.path(), 1 << 30).await;
+    let (url, provider) = serve(&chain, dir.path(), 1 << 30).await;
     assert_eq!(provider.egress().pending(), (1, 20_000));
 
     // The provider's owner claims; 20,000 bytes at 2,000 per GiB round up to 1 credit.
     let alice = AccountAddress::from(key("alice").public());
     let credits = |chain: &Chain| chain.node.with_state(|s, _| s.account(&alice)).unwrap().credits;
     let before = credits(&chain);
-    let due = provider.egress().due(Duration::ZERO, Epoch(epoch(&chain).await));
+    let due = due_now(&provider, epoch(&chain).await).await;
     assert_eq!(due.len(), 1);
     let claim = TxKind::ClaimEgress {
         device: device("p1"),
@@ -152,6 +164,59 @@ async fn downloads_are_served_within_signed_orders_and_paid_from_the_clients_cre
     provider.egress().forget(&due).unwrap();
     assert_eq!(credits(&chain), Credits(before.0 - 1));
     assert_eq!(provider.egress().pending(), (0, 0));
+
+    // The ledger pays a serial once: resending its order buys nothing more.
+    let (got, body) = download(
+        &url,
+        &id,
+        "bytes=0-9999",
+        Some(order("alice", "p1", 7, 30_000, 2_000, expires)),
+    )
+    .await;
+    assert_eq!((got, error(&body)), (402, "order_claimed".to_string()));
+    // A client whose serial was claimed while it paused goes on under a new one.
+    let signer = trellis_storage::client::OrderSigner::new(
+        std::sync::Arc::new(key("alice")),
+        crate::provider::CHAIN,
+        Epoch(epoch(&chain).await),
+    );
+    let orders = signer.for_piece(id, device("p1"), Credits(2_000));
+    let piece_ref = trellis_storage::client::PieceRef {
+        deal: id,
+        index: 0,
+        root: file.terms.pieces[0].root,
+        len: piece.len() as u64,
+    };
+    let fetch = |to: &str| {
+        let dest = dir.path().join(to);
+        let (url, orders, piece_ref) = (url.clone(), orders.clone(), piece_ref);
+        async move {
+            let http = reqwest::Client::new();
+            trellis_storage::client::download_piece(&http, &url, &piece_ref, &orders, &dest, None, |_| {}).await
+        }
+    };
+    fetch("first").await.unwrap();
+    let due = due_now(&provider, epoch(&chain).await).await;
+    assert_eq!(
+        due.iter().map(|c| c.bytes).collect::<Vec<_>>(),
+        vec![piece.len() as u64]
+    );
+    provider.egress().forget(&due).unwrap();
+    fetch("again").await.unwrap();
+    assert_eq!(std::fs::read(dir.path().join("again")).unwrap(), piece);
+    let (serials, bytes) = provider.egress().pending();
+    assert_eq!(
+        (serials, bytes),
+        (1, piece.len() as u64),
+        "the second download is owed under a new serial"
+    );
+    assert_ne!(
+        provider.egress().due(Duration::ZERO, Epoch(0)).unwrap()[0]
+            .order
+            .order
+            .serial,
+        due[0].order.order.serial
+    );
 
     // An order is only good until its epoch ends.
     let deadline = Instant::now() + Duration::from_secs(20);
