@@ -105,6 +105,13 @@ pub(crate) async fn run(args: StorageArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    if args.public_url.is_none() && addr.ip().is_unspecified() {
+        bail!(
+            "listening on {addr}, every interface, gives clients no address to reach this provider at: pass \
+             --public-url http://HOST:{} (the address clients use, as published on chain), or --listen a specific address",
+            addr.port()
+        );
+    }
     let url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let on_chain = me.endpoint.clone();
     if on_chain.as_deref() != Some(url.as_str()) {
@@ -205,10 +212,13 @@ async fn check_registration(node: &NodeApi, device: &DeviceAddress) -> Result<tr
     if !me.eligible {
         let min: serde_json::Value = node.get("/v1/providers").await?.unwrap_or_default();
         let min: Amount = serde_json::from_value(min["min_collateral"].clone()).unwrap_or_default();
+        let short = min.checked_sub(me.stake).unwrap_or_default();
+        let amount = short.to_string();
         bail!(
-            "device {device} has {} TRL of collateral; storage providers need at least {min} TRL: \
-             `trellis wallet stake --device {device} --amount {min}`",
-            me.stake
+            "device {device} has {} of collateral; storage providers need at least {min}: its owner stakes the rest \
+             with `trellis wallet stake --keystore OWNER.json --device {device} --amount {}`",
+            me.stake,
+            amount.trim_end_matches(" TRL")
         );
     }
     Ok(me.clone())

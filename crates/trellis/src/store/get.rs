@@ -108,6 +108,13 @@ pub(crate) struct GetArgs {
 }
 
 pub(crate) async fn run(args: GetArgs) -> Result<()> {
+    if args.out.is_dir() {
+        bail!(
+            "{} is a directory; name the file to write, e.g. {}",
+            args.out.display(),
+            args.out.join("file.bin").display()
+        );
+    }
     if args.out.exists() && !args.force {
         bail!("{} exists; pass --force to overwrite it", args.out.display());
     }
@@ -237,11 +244,13 @@ pub(crate) async fn fetch_file(
         let dest = work.path().join(format!("piece-{index}"));
         let piece_orders = orders.for_piece(id, provider, price);
         tasks.spawn(async move {
-            let received = |_| last[index].store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+            // The bar moves as bytes arrive: data pieces decoded as they come finish together,
+            // at the very end.
+            let received = |n| {
+                last[index].store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+                bar.inc(n);
+            };
             let result = download_piece(&http, &endpoint, &piece_ref, &piece_orders, &dest, tee, received).await;
-            if result.is_ok() {
-                bar.inc(len);
-            }
             (index, provider, dest, result)
         });
     };

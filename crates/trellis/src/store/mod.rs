@@ -1,9 +1,10 @@
 //! `trellis store`: keep files on the storage network and get them back.
 //!
 //! `put` encrypts and erasure-codes a file on this machine (the network only ever sees
-//! ciphertext), opens a storage deal that escrows the price in credits, and uploads one piece to
-//! each chosen provider in parallel. `get` fetches pieces from every provider at once, keeps the
-//! first `k` that match their commitments, cancels the rest, and decrypts to disk. `ls` and `rm`
+//! ciphertext) while streaming one piece to each chosen provider in parallel, then opens a storage
+//! deal that escrows the price in credits and has the providers keep their pieces. `get` fetches
+//! the `k` pieces it needs (and spares for failed or stalled ones), checks them against their
+//! commitments, and decrypts to disk. `ls` and `rm`
 //! list and close the wallet's deals. Each file's key is derived from the wallet key and the
 //! file's nonce, so the wallet alone is enough to read every file it stored.
 
@@ -103,7 +104,10 @@ async fn ls(common: Common) -> Result<()> {
     let ks = crate::keystore::Keystore::read(&common.keystore.keystore)?;
     let client = Client::new(&common.api.api)?;
     let deals = client.get(&format!("/v1/accounts/{}/deals", ks.address)).await?;
-    let names = catalog::Catalog::load(&common.keystore.keystore)?;
+    let names = catalog::Catalog::load(&common.keystore.keystore).unwrap_or_else(|e| {
+        eprintln!("warning: the names of stored files cannot be read ({e:#}); listing without them");
+        catalog::Catalog::default()
+    });
     let list = deals["deals"].as_array().cloned().unwrap_or_default();
     if list.is_empty() {
         println!("no stored files for {}", ks.address);
@@ -123,7 +127,9 @@ async fn ls(common: Common) -> Result<()> {
             terms["size"].as_u64().unwrap_or(0),
             format!("{k}/{n}"),
             d["deal"]["escrow"].as_str().unwrap_or("?"),
-            d["end_epoch"],
+            d["end_epoch"]
+                .as_u64()
+                .map_or_else(|| "?".to_string(), |e| e.to_string()),
             names.name(id).unwrap_or("-"),
             if d["expired"].as_bool() == Some(true) {
                 "  (expired)"

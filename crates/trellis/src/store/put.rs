@@ -40,7 +40,7 @@ pub(crate) struct PutArgs {
     #[command(flatten)]
     common: Common,
     /// Epochs to keep (and pay for) the file.
-    #[arg(long, default_value_t = 720)]
+    #[arg(long, default_value_t = 720, value_parser = clap::value_parser!(u32).range(1..))]
     epochs: u32,
     /// Offered price in credits per GiB (all pieces together) per epoch. Default: the lowest
     /// price enough providers accept.
@@ -149,15 +149,21 @@ pub(crate) async fn run(args: PutArgs) -> Result<()> {
         idle: std::time::Duration::from_secs(args.idle_timeout),
     };
     let id = store_file(&key, &args.common.api.api, &args.file, &options).await?;
+    // The deal is open and paid for: its id comes first, whatever happens to the local names.
+    println!("{id}");
     let name = args
         .name
         .clone()
         .or_else(|| args.file.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_default();
-    let mut catalog = Catalog::load(&args.common.keystore.keystore)?;
-    catalog.insert(id.to_string(), name);
-    catalog.save(&args.common.keystore.keystore)?;
-    println!("{id}");
+    let keystore = &args.common.keystore.keystore;
+    let named = Catalog::load(keystore).and_then(|mut catalog| {
+        catalog.insert(id.to_string(), name);
+        catalog.save(keystore)
+    });
+    if let Err(e) = named {
+        eprintln!("warning: the file is stored, but its name could not be saved on this machine: {e:#}");
+    }
     Ok(())
 }
 
@@ -207,6 +213,9 @@ pub(crate) async fn store_file(
         price_per_gib_epoch: Credits(price),
     };
     let escrow = probe.escrow().context("the deal's price overflows")?;
+    if escrow.0 == 0 {
+        bail!("the deal would pay its providers nothing at {price} credits per GiB-epoch; offer a price with --price");
+    }
     let account = client.get(&format!("/v1/accounts/{me}")).await?;
     let credits: Credits = serde_json::from_value(account["account"]["credits"].clone()).unwrap_or_default();
     if credits < escrow {

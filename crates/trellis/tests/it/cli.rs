@@ -56,6 +56,39 @@ fn transfer_idle_limits_out_of_range_are_refused_before_any_network_call() {
 }
 
 #[test]
+fn a_deal_of_no_epochs_and_a_directory_as_output_are_refused_before_any_network_call() {
+    let out = trellis(&["store", "put", "/nonexistent/file", "--epochs", "0"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("invalid value '0' for '--epochs <EPOCHS>'"),
+        "{}",
+        stderr(&out)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let id = "00".repeat(32);
+    let out = trellis(
+        &[
+            "store",
+            "get",
+            &id,
+            dir.path().to_str().unwrap(),
+            "--force",
+            "--keystore",
+            "/nonexistent.json",
+            "--api",
+            "http://127.0.0.1:9",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is a directory; name the file to write"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn bad_amount_and_address_are_refused_before_any_network_call() {
     let out = trellis(
         &[
