@@ -9,9 +9,11 @@ use trellis_primitives::codec::{Decode, DecodeError, Encode, Reader};
 ///
 /// `alpha' = λ·alpha + (1 + v)/2`, `beta' = λ·beta + (1 − v)/2`, with `v = +1` for a proven piece
 /// and `−1` for one that failed, and the forgetting factor `λ = 0.99`. The score is
-/// `alpha / (alpha + beta)`. A new provider starts at alpha = 1, beta = 0 (unvetted: a failure
-/// before its first success disqualifies it); one with a long clean history (alpha near
-/// `1/(1−λ)` = 100) survives 50 failed piece-epochs in a row and is disqualified by the 51st.
+/// `alpha / (alpha + beta)`. A new provider starts at alpha = 1, beta = 0 (unvetted: proving a
+/// piece once and then failing it twice disqualifies it); one with a long clean history (alpha
+/// near `1/(1−λ)` = 100) survives 50 failed piece-epochs in a row and is disqualified by the
+/// 51st. A failure is recorded only against a holder that proved the piece since taking it
+/// ([`crate::state::piece_proven_by`]): deals name providers without their consent.
 /// Every piece of every settled deal is one event, so λ is close to 1: a provider holding many
 /// pieces that is offline for one epoch loses one event per piece, not its standing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

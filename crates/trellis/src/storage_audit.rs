@@ -33,8 +33,8 @@ pub(crate) struct PieceAudit {
     pub(crate) piece_len: u64,
     pub(crate) chunks: Vec<u64>,
     pub(crate) verdict: Verdict,
-    /// Whether this provider has proven holding this piece, in this audit or an earlier one:
-    /// only then can a later "not stored" convict it.
+    /// Whether this provider has proven holding this piece since it took it, in this audit or
+    /// an earlier settled one (`piece_proven_by` on chain): only then can "not stored" convict it.
     #[serde(default)]
     pub(crate) held: bool,
     /// Whether the client had reported the piece: it was challenged on every chunk allowed.
@@ -214,7 +214,6 @@ impl StorageAuditor {
             .with_context(|| format!("block {last} is missing"))?
             .header
             .hash();
-        let held_before = self.held_before(epoch);
         let http = trellis_storage::audit::auditor_http();
         let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_AUDITS));
         let mut tasks = tokio::task::JoinSet::new();
@@ -225,12 +224,16 @@ impl StorageAuditor {
             }
             for (index, piece) in deal.terms.pieces.iter().enumerate() {
                 let index = index as u16;
-                let (endpoint, reputation, owner, report) = self.node.with_state(|s, _| -> Result<_> {
+                // Whether this holder proved the piece in an earlier epoch, as settled on chain:
+                // only then can a "not stored" answer convict it (anyone can name a provider in a
+                // deal and never upload).
+                let (endpoint, reputation, owner, report, held) = self.node.with_state(|s, _| -> Result<_> {
                     Ok((
                         s.endpoint(&piece.provider)?,
                         s.reputation(&piece.provider)?,
                         s.device(&piece.provider)?.map(|d| d.owner),
                         trellis_ledger::state::piece_report(s, &id, index)?,
+                        trellis_ledger::state::piece_proven_by(s, &id, index)? == Some(piece.provider),
                     ))
                 })?;
                 // A piece its client reported (bad bytes on download) gets every chunk a
@@ -244,7 +247,6 @@ impl StorageAuditor {
                 };
                 let challenge = challenge_for(&entropy, &id, index, deal.terms.piece_len, chunks);
                 let (http, limit, piece, piece_len) = (http.clone(), limit.clone(), *piece, deal.terms.piece_len);
-                let held = held_before.contains(&(id, index, piece.provider));
                 let deadline = self.config.deadline();
                 tasks.spawn(async move {
                     let _permit = limit.acquire_owned().await;
@@ -292,27 +294,6 @@ impl StorageAuditor {
             config: self.config,
             pieces,
         })
-    }
-
-    /// The pieces whose provider proved holding them by the previous epoch's audit (deals are
-    /// audited every epoch, so the previous file carries the whole history forward). A missing
-    /// file convicts nobody.
-    fn held_before(&self, epoch: Epoch) -> BTreeSet<(Hash, u16, DeviceAddress)> {
-        let Some(previous) = epoch.0.checked_sub(1) else {
-            return BTreeSet::new();
-        };
-        // An unreadable file convicts nobody either.
-        read_audits(&self.dir, Epoch(previous))
-            .ok()
-            .flatten()
-            .map(|a| {
-                a.pieces
-                    .into_iter()
-                    .filter(|p| p.held)
-                    .map(|p| (p.deal, p.index, p.provider))
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     fn settle(&self, audits: &EpochAudits) -> Result<()> {

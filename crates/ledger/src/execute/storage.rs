@@ -143,8 +143,9 @@ pub(super) fn move_piece<S: Store>(
         .ok_or_else(|| TxFailure::Invalid(format!("piece {index} does not exist (the deal has {count})")))?;
     piece.provider = *provider;
     write(view, keys::deal(id), &deal);
-    // The new holder did not serve what was reported.
+    // The new holder did not serve what was reported, and has proven nothing yet.
     view.delete(keys::piece_report(id, index));
+    view.delete(keys::piece_proven(id, index));
     Ok(())
 }
 
@@ -177,10 +178,21 @@ pub(super) fn settle_deal<S: Store>(
     }
     let price = deal.terms.piece_epoch_price().ok_or(TxFailure::Overflow)?;
     // Every piece was audited: each provider's reputation records its verdict, in piece order.
+    // A failure counts only against a holder that has proven the piece since taking it: naming
+    // a provider in a deal (or moving a piece to it) needs no consent, so a client that never
+    // uploads must not be able to ruin a provider's reputation.
     for (index, piece) in deal.terms.pieces.iter().enumerate() {
-        let passed = proven.binary_search(&(index as u16)).is_ok();
-        let reputation = view.reputation(&piece.provider)?.record(passed);
-        write(view, keys::reputation(&piece.provider), &reputation);
+        let index = index as u16;
+        let passed = proven.binary_search(&index).is_ok();
+        let proven_key = keys::piece_proven(id, index);
+        let held = view.read::<DeviceAddress>(&proven_key)? == Some(piece.provider);
+        if passed && !held {
+            write(view, proven_key, &piece.provider);
+        }
+        if passed || held {
+            let reputation = view.reputation(&piece.provider)?.record(passed);
+            write(view, keys::reputation(&piece.provider), &reputation);
+        }
     }
     let mut total = Credits(0);
     for &index in proven {
@@ -258,6 +270,7 @@ pub(super) fn close_deal<S: Store>(
     super::credits::return_credits(view, signer, deal.escrow)?;
     for index in 0..deal.terms.pieces.len() as u16 {
         view.delete(keys::piece_report(id, index));
+        view.delete(keys::piece_proven(id, index));
     }
     view.delete(keys::deal(id));
     view.put(keys::deal_closed(id), Vec::new());

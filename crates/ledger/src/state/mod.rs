@@ -323,6 +323,12 @@ pub mod keys {
         k.extend_from_slice(&index.to_be_bytes());
         k
     }
+    /// Key of the holder that proved a piece since taking it (see [`super::piece_proven_by`]).
+    pub fn piece_proven(deal: &Hash, index: u16) -> Vec<u8> {
+        let mut k = prefixed(0x22, deal.as_bytes());
+        k.extend_from_slice(&index.to_be_bytes());
+        k
+    }
     /// Key of the slot holding block `height`'s hash (a ring of [`compute::RECENT_HASHES`]).
     pub fn recent_hash(height: u64) -> Vec<u8> {
         prefixed(RECENT_HASH_TABLE, &(height % compute::RECENT_HASHES).to_be_bytes())
@@ -564,7 +570,7 @@ pub use earnings::{
     compute_earned_in, compute_verified_in, credit_price_in, egress_served_in, storage_earned_in, EgressServed,
     PRICE_LOOKBACK_EPOCHS,
 };
-pub use reports::{piece_report, PieceReport};
+pub use reports::{piece_proven_by, piece_report, PieceReport};
 
 /// The verifier key list as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]

@@ -45,3 +45,16 @@ pub fn piece_report(
 ) -> Result<Option<PieceReport>, CorruptState> {
     s.read(&keys::piece_report(deal, index))
 }
+
+/// The provider that holds piece `index` of `deal` and has passed an audit of it since it took
+/// the piece, if the current holder has. Written by settlement, cleared when the piece moves.
+/// Only such a holder is charged for a failed audit (reputation) and slashable for answering
+/// "not stored": a client can name any provider in a deal and never upload, and that must not
+/// cost the provider anything.
+pub fn piece_proven_by(
+    s: &(impl StateRead + ?Sized),
+    deal: &Hash,
+    index: u16,
+) -> Result<Option<DeviceAddress>, CorruptState> {
+    s.read(&keys::piece_proven(deal, index))
+}

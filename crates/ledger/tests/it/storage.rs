@@ -243,23 +243,38 @@ fn endpoints_are_set_by_the_owner_as_http_urls_and_removed_when_empty() {
 }
 
 #[test]
-fn a_failed_piece_lowers_its_providers_reputation_and_disqualifies_an_unvetted_one() {
+fn a_failed_piece_counts_only_against_a_holder_that_proved_it_and_two_disqualify_a_new_provider() {
     let mut c = setup();
     let t = terms(["p1", "p2", "p3"], 1_000);
     let (id, start) = opened(&mut c, t);
-    c.advance_to((start + 1) * 5);
-    ok(&settle(&mut c, id, start, vec![0, 2], true));
     let rep = |c: &Chain, p: &str| c.ledger.store().reputation(&dev(p)).unwrap();
-    // p1: alpha 0.99 + 1, beta 0; p2: alpha 0.99, beta 0 + 1 → 0.99 / 1.99.
+    let proven_by = |c: &Chain, index| trellis_ledger::state::piece_proven_by(c.ledger.store(), &id, index).unwrap();
+    c.advance_to((start + 1) * 5);
+    // p2 never proved piece 1: anyone can name a provider in a deal and never upload, so that
+    // costs p2 nothing. p1: alpha 0.99 + 1, beta 0.
+    ok(&settle(&mut c, id, start, vec![0, 2], true));
+    assert_eq!(rep(&c, "p2"), trellis_ledger::Reputation::default());
     assert_eq!(
         (rep(&c, "p1").alpha, rep(&c, "p1").beta, rep(&c, "p1").proven),
         (1_990_000, 0, 1)
     );
+    assert_eq!((proven_by(&c, 0), proven_by(&c, 1)), (Some(dev("p1")), None));
+    // Once p2 has proven it, losing it counts: alpha 1.99 · 0.99 = 1.9701, beta 1.
+    c.advance_to((start + 2) * 5);
+    ok(&settle(&mut c, id, start + 1, vec![0, 1, 2], true));
+    assert_eq!(proven_by(&c, 1), Some(dev("p2")));
+    c.advance_to((start + 3) * 5);
+    ok(&settle(&mut c, id, start + 2, vec![0, 2], true));
     assert_eq!(
         (rep(&c, "p2").alpha, rep(&c, "p2").beta, rep(&c, "p2").failed),
-        (990_000, 1_000_000, 1)
+        (1_970_100, 1_000_000, 1)
     );
-    assert_eq!(rep(&c, "p2").score_ppm(), 497_487);
+    assert_eq!(rep(&c, "p2").score_ppm(), 663_310);
+    assert!(!rep(&c, "p2").disqualified());
+    // A second failure in a row takes a new provider below 0.6.
+    c.advance_to((start + 4) * 5);
+    ok(&settle(&mut c, id, start + 3, vec![0, 2], true));
+    assert_eq!((rep(&c, "p2").alpha, rep(&c, "p2").beta), (1_950_399, 1_990_000));
     assert!(rep(&c, "p2").disqualified() && !rep(&c, "p1").disqualified());
     // No new deal may place a piece on the disqualified provider.
     let mut again = terms(["p1", "p2", "p3"], 1_000);
@@ -377,6 +392,24 @@ fn a_piece_does_not_move_between_an_epoch_and_its_settlement() {
     ok(&c.run("alice", move_to_p4));
     let deal = c.ledger.store().deal(&id).unwrap().unwrap();
     assert_eq!(deal.terms.pieces[1].provider, dev("p4"));
+    // p4 has proven nothing yet; moving the piece back to p2 does not restore p2's proof either
+    // (it may have dropped the piece meanwhile), so a "not stored" cannot get it slashed.
+    let proven_by = |c: &Chain, index| trellis_ledger::state::piece_proven_by(c.ledger.store(), &id, index).unwrap();
+    assert_eq!((proven_by(&c, 0), proven_by(&c, 1)), (Some(dev("p1")), None));
+    let back = TxKind::MovePiece {
+        deal: id,
+        index: 1,
+        provider: dev("p2"),
+    };
+    // The epoch p4 held the piece through settles first (p4 never uploaded: no verdict on it).
+    c.advance_to((start + 2) * 5);
+    ok(&settle(&mut c, id, start + 1, vec![0, 2], true));
+    assert_eq!(
+        c.ledger.store().reputation(&dev("p4")).unwrap(),
+        trellis_ledger::Reputation::default()
+    );
+    ok(&c.run("alice", back));
+    assert_eq!(proven_by(&c, 1), None);
     c.assert_supply_conserved();
 }
 
