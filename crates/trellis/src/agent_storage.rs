@@ -87,6 +87,8 @@ pub(crate) async fn run(args: StorageArgs) -> Result<()> {
     let store = tokio::task::spawn_blocking(move || PieceStore::open(&dir, capacity))
         .await?
         .with_context(|| format!("cannot open the piece store in {}", args.dir.display()))?;
+    let chain_id = node.status().await?.chain_id;
+    store.check_chain(&chain_id)?;
     if store.used() > capacity {
         tracing::warn!(
             used = store.used(),

@@ -61,6 +61,22 @@ pub struct PieceStore {
     committing: Arc<Mutex<()>>,
 }
 
+/// Why a piece store will not work with a node.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainMismatch {
+    /// The store holds another chain's pieces.
+    #[error("this piece store holds pieces of chain `{stored}`, but the node serves chain `{node}`; point --node at a node of `{stored}`, or use another --dir")]
+    Other {
+        /// The chain the store is bound to.
+        stored: String,
+        /// The node's chain.
+        node: String,
+    },
+    /// The binding could not be read or written.
+    #[error("cannot read or write the store's chain binding {0}")]
+    Io(String),
+}
+
 /// Space held for an upload in progress; given back when dropped unless committed.
 #[derive(Debug)]
 pub struct Reservation {
@@ -168,6 +184,29 @@ impl PieceStore {
     pub fn staging_path(&self) -> PathBuf {
         let unique: u64 = rand::random();
         self.root.join("tmp").join(format!("staged-{unique:016x}.part"))
+    }
+
+    /// Binds the store to the chain `chain_id` on first use (`<root>/chain-id`) and afterwards
+    /// checks it is still that chain: pieces are dropped when the node says no deal assigns them,
+    /// and a node of another chain (a wrong `--node`) says that of every piece.
+    pub fn check_chain(&self, chain_id: &str) -> Result<(), ChainMismatch> {
+        let path = self.root.join("chain-id");
+        let io_error = |e: io::Error| ChainMismatch::Io(format!("{}: {e}", path.display()));
+        match fs::read_to_string(&path) {
+            Ok(bound) if bound.trim() == chain_id => Ok(()),
+            Ok(bound) => Err(ChainMismatch::Other {
+                stored: bound.trim().to_string(),
+                node: chain_id.to_string(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let tmp = path.with_extension("tmp");
+                fs::write(&tmp, chain_id).map_err(io_error)?;
+                fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io_error)?;
+                fs::rename(&tmp, &path).map_err(io_error)?;
+                sync_dir(&self.root).map_err(io_error)
+            }
+            Err(e) => Err(io_error(e)),
+        }
     }
 
     /// Whether the piece is stored.
@@ -315,6 +354,23 @@ mod tests {
         let temp = store.temp_path(id);
         fs::write(&temp, bytes).unwrap();
         store.commit(id, &temp, &PieceTree::of(bytes), reservation).unwrap();
+    }
+
+    #[test]
+    fn a_store_is_bound_to_the_first_chain_it_serves() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PieceStore::open(dir.path(), 1 << 20).unwrap();
+        store.check_chain("trellis-a").unwrap();
+        store.check_chain("trellis-a").unwrap();
+        drop(store);
+        let store = PieceStore::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(
+            store.check_chain("trellis-b"),
+            Err(ChainMismatch::Other {
+                stored: "trellis-a".into(),
+                node: "trellis-b".into()
+            })
+        );
     }
 
     #[test]

@@ -83,10 +83,20 @@ impl Metrics {
 pub(super) const MAX_CONCURRENT_DOWNLOADS: usize = 32;
 /// Challenges answered at once (each reads the piece's tree file and one group per chunk).
 const MAX_CONCURRENT_CHALLENGES: usize = 8;
+/// Longest a challenge waits for one of those slots (auditors allow 10 s for the answer).
+const CHALLENGE_QUEUE_WAIT: Duration = Duration::from_secs(3);
 /// Longest a download waits for the client to take the next chunk.
 pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest an upload may go without sending a byte.
 pub(super) const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Uploads (staged or direct) received at once. Each holds a writer thread and its piece's
+/// reserved room, so this bounds what a flood of slow uploads can pin.
+pub(super) const MAX_CONCURRENT_UPLOADS: usize = 64;
+/// An upload slower than this on average, once [`UPLOAD_RATE_GRACE`] has passed, is cut off: a
+/// client trickling a byte every few seconds would otherwise hold its slot and room for good.
+pub(super) const MIN_UPLOAD_BYTES_PER_S: u64 = 64 << 10;
+/// How long an upload may run before its average rate is checked.
+pub(super) const UPLOAD_RATE_GRACE: Duration = Duration::from_secs(60);
 
 pub(super) struct Inner {
     pub(super) store: PieceStore,
@@ -95,6 +105,7 @@ pub(super) struct Inner {
     device: DeviceAddress,
     pub(super) metrics: Metrics,
     pub(super) downloads: Arc<tokio::sync::Semaphore>,
+    pub(super) uploads: Arc<tokio::sync::Semaphore>,
     challenges: Arc<tokio::sync::Semaphore>,
     /// Pieces being uploaded right now: one upload per piece at a time.
     pub(super) uploading: std::sync::Mutex<std::collections::BTreeSet<PieceId>>,
@@ -128,6 +139,7 @@ impl Provider {
             device,
             metrics: Metrics::default(),
             downloads: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_DOWNLOADS)),
+            uploads: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_UPLOADS)),
             challenges: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CHALLENGES)),
             uploading: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             staging: super::staging::Staging::default(),
@@ -225,6 +237,28 @@ impl Provider {
     /// the node cannot be asked: a piece is only dropped on the chain's word.
     pub async fn collect_garbage(&self) -> usize {
         self.0.staging.sweep();
+        // Only a node of this store's own chain may say which pieces no deal assigns.
+        match self.0.node.status().await {
+            Ok(status) => {
+                let me = self.clone();
+                let checked = tokio::task::spawn_blocking(move || me.0.store.check_chain(&status.chain_id)).await;
+                match checked {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "garbage collection skipped");
+                        return 0;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "garbage collection skipped");
+                        return 0;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "garbage collection skipped");
+                return 0;
+            }
+        }
         let Ok(ids) = self.0.store.list() else { return 0 };
         let mut deals: Vec<Hash> = ids.iter().map(|i| i.deal).collect();
         deals.dedup();
@@ -338,13 +372,19 @@ async fn challenge(State(p): State<Provider>, body: Bytes) -> Result<Response, R
             format!("piece {} of deal {} is not stored here", id.index, id.deal),
         ));
     }
-    let permit = p.0.challenges.clone().try_acquire_owned().map_err(|_| {
-        Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            format!("{MAX_CONCURRENT_CHALLENGES} challenges in progress; retry shortly"),
-        )
-    })?;
+    // Queue briefly rather than refuse at once: an auditor's challenge that meets a burst of
+    // others still gets answered well within its deadline.
+    let permit = tokio::time::timeout(CHALLENGE_QUEUE_WAIT, p.0.challenges.clone().acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| {
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!("{MAX_CONCURRENT_CHALLENGES} challenges in progress; retry shortly"),
+            )
+        })?;
     let prover = p.clone();
     let answer = tokio::task::spawn_blocking(move || -> Result<Answer, Refusal> {
         let _permit = permit;

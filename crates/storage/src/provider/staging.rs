@@ -17,7 +17,7 @@
 use super::{
     disk::Reservation,
     server::{declared_length, piece_path, Provider, Refusal},
-    upload::{keep_piece, stream_to, TempFile, UploadMark},
+    upload::{keep_piece, stream_to, upload_slot, TempFile, UploadMark},
 };
 use crate::{piece::PieceTree, protocol::STAGE_HEADER};
 use axum::{
@@ -256,6 +256,7 @@ async fn receive(p: &Provider, nonce: &str, index: &str, headers: &HeaderMap, bo
         receiving.insert(key, grant.len);
     }
     let _receiving = Receiving { staging, key };
+    let _slot = upload_slot(p)?;
     // A client sending the piece again (its first try broke off after the end) replaces it.
     drop(staging.take(&key));
     let reservation =

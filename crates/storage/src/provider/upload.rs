@@ -4,7 +4,10 @@
 
 use super::{
     disk::{PieceId, Reservation},
-    server::{declared_length, piece_path, Metrics, Provider, Refusal, UPLOAD_IDLE_TIMEOUT},
+    server::{
+        declared_length, piece_path, Metrics, Provider, Refusal, MAX_CONCURRENT_UPLOADS, MIN_UPLOAD_BYTES_PER_S,
+        UPLOAD_IDLE_TIMEOUT, UPLOAD_RATE_GRACE,
+    },
 };
 use crate::spool::{Durability, Spool};
 use axum::{
@@ -159,6 +162,7 @@ async fn receive(p: &Provider, path: &(String, String), headers: &HeaderMap, bod
     if p.0.store.has(&id) {
         return Ok((StatusCode::OK, Json(json!({ "stored": true, "already": true }))).into_response());
     }
+    let _slot = upload_slot(p)?;
     let _mark = UploadMark::take(p, id)?;
     let reservation =
         p.0.store
@@ -178,6 +182,17 @@ async fn receive(p: &Provider, path: &(String, String), headers: &HeaderMap, bod
     Ok((StatusCode::CREATED, Json(json!({ "stored": true }))).into_response())
 }
 
+/// One of the provider's upload slots, or a refusal to retry later.
+pub(super) fn upload_slot(p: &Provider) -> Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
+    p.0.uploads.clone().try_acquire_owned().map_err(|_| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("{MAX_CONCURRENT_UPLOADS} uploads in progress; retry shortly"),
+        )
+    })
+}
+
 pub(super) async fn stream_to(
     temp: &std::path::Path,
     body: Body,
@@ -188,8 +203,22 @@ pub(super) async fn stream_to(
         .await
         .map_err(Refusal::internal)?;
     let mut stream = body.into_data_stream();
-    let mut received = 0u64;
+    let (mut received, started) = (0u64, std::time::Instant::now());
     loop {
+        let elapsed = started.elapsed();
+        if elapsed > UPLOAD_RATE_GRACE
+            && u128::from(received) < u128::from(MIN_UPLOAD_BYTES_PER_S) * elapsed.as_millis() / 1000
+        {
+            return Err(Refusal::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "upload_too_slow",
+                format!(
+                    "{received} bytes in {} s is below the {} KiB/s this provider needs",
+                    elapsed.as_secs(),
+                    MIN_UPLOAD_BYTES_PER_S >> 10
+                ),
+            ));
+        }
         let next = tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, stream.next())
             .await
             .map_err(|_| {
