@@ -11,7 +11,7 @@ mod transfer;
 
 pub use follow::{FeedSender, FollowReader, PieceFeed};
 pub use orders::{OrderSigner, PieceOrders, DOWNLOAD_WINDOW_BYTES};
-pub use placement::{coding_for, place, Candidate, Placement, PlacementError};
+pub use placement::{coding_for, coding_of, place, Candidate, Placement, PlacementError};
 pub use repair::rebuild_piece;
 pub use transfer::{
     commit_piece, download_piece, stage_piece_stream, transfer_http, upload_piece, upload_piece_stream, PieceRef,

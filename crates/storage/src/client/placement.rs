@@ -19,11 +19,20 @@ const DEFAULT_TOTAL: u16 = 30;
 /// The coding for a file placed on `providers` eligible providers (at most 30 pieces, a third of
 /// them needed). `None` when fewer than two providers are available.
 pub fn coding_for(providers: usize, segment_bytes: u32) -> Option<CodingParams> {
-    let total = u16::try_from(providers).unwrap_or(u16::MAX).min(DEFAULT_TOTAL);
+    coding_of(
+        u16::try_from(providers).unwrap_or(u16::MAX).min(DEFAULT_TOTAL),
+        segment_bytes,
+    )
+}
+
+/// The coding of `total` pieces at Sia's ratio (a third of them needed, at least 1, at most
+/// `total - 1`). `None` below two pieces.
+pub fn coding_of(total: u16, segment_bytes: u32) -> Option<CodingParams> {
     if total < 2 {
         return None;
     }
-    let data = (total * DEFAULT_DATA).div_ceil(DEFAULT_TOTAL).clamp(1, total - 1);
+    let data = (u32::from(total) * u32::from(DEFAULT_DATA)).div_ceil(u32::from(DEFAULT_TOTAL));
+    let data = u16::try_from(data).unwrap_or(u16::MAX).clamp(1, total - 1);
     Some(CodingParams {
         data_shards: data,
         parity_shards: total - data,

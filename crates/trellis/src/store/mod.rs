@@ -19,7 +19,7 @@ use crate::{
     client::Client,
     wallet::{unlock, ApiArg, KeystoreArg},
 };
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use trellis_ledger::TxKind;
@@ -90,13 +90,23 @@ pub(crate) fn bytes_bar(len: u64, what: &str, quiet: bool) -> indicatif::Progres
     bar
 }
 
-/// Runs a store command.
+/// Runs a store command. Ctrl-C or SIGTERM stops it cleanly: its temporary files (a `get`'s
+/// downloaded pieces and partial output, next to OUT) are removed on the way out.
 pub(crate) async fn run(command: StoreCommand) -> Result<()> {
-    match command {
-        StoreCommand::Put(args) => put::run(args).await,
-        StoreCommand::Get(args) => get::run(args).await,
-        StoreCommand::Ls(common) => ls(common).await,
-        StoreCommand::Rm { id, common, wait_secs } => rm(id, common, wait_secs).await,
+    let command = async move {
+        match command {
+            StoreCommand::Put(args) => put::run(args).await,
+            StoreCommand::Get(args) => get::run(args).await,
+            StoreCommand::Ls(common) => ls(common).await,
+            StoreCommand::Rm { id, common, wait_secs } => rm(id, common, wait_secs).await,
+        }
+    };
+    tokio::select! {
+        result = command => result,
+        () = crate::run::shutdown_signal() => bail!(
+            "interrupted; temporary files are removed. A `put` stopped after its deal opened leaves the deal listed by \
+             `trellis store ls`: close it with `trellis store rm <id>` to get the escrow back"
+        ),
     }
 }
 
@@ -144,12 +154,28 @@ async fn ls(common: Common) -> Result<()> {
 async fn rm(id: Hash, common: Common, wait_secs: u64) -> Result<()> {
     let key = unlock(&common.keystore)?;
     let client = Client::new(&common.api.api)?;
+    // Checked before any fee is paid: the deal exists and is this wallet's.
+    let me = trellis_primitives::AccountAddress::from(key.public());
+    let owner = deal_client(&client, &id).await?;
+    if owner != me.to_string() {
+        bail!("deal {id} belongs to {owner}, not to this wallet ({me}); only its client can close it");
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait_secs);
+    let mut told = false;
     loop {
         // Wait (without paying fees) while the chain would refuse: the next epoch to settle is
         // complete, within the deal, and inside the grace.
-        while std::time::Instant::now() < deadline && settlement_pending(&client, &id).await? {
-            eprintln!("waiting for the auditors to settle the last completed epoch before closing…");
+        while settlement_pending(&client, &id).await? {
+            if std::time::Instant::now() >= deadline {
+                bail!(
+                    "the deal's last completed epoch is still not settled after {wait_secs} s (nothing was submitted); \
+                     auditors settle within {} epochs: run `trellis store rm {id}` again later, or pass a larger --wait-secs",
+                    trellis_ledger::execute::CLOSE_GRACE_EPOCHS
+                );
+            }
+            if !std::mem::replace(&mut told, true) {
+                eprintln!("waiting for the auditors to settle the last completed epoch before closing…");
+            }
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         }
         let tx = client
@@ -157,19 +183,30 @@ async fn rm(id: Hash, common: Common, wait_secs: u64) -> Result<()> {
             .await?;
         match crate::wallet::expect_success(&client, &tx).await {
             Ok(_) => break,
-            // The node's stable failure code: an epoch awaits its settlement; it comes soon.
-            Err(e) if format!("{e:#}").contains("settlement_pending") && std::time::Instant::now() < deadline => {
-                eprintln!("waiting for the auditors to settle the last completed epoch before closing…");
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            }
+            // The node's stable failure code: an epoch became complete meanwhile; it settles soon.
+            Err(e) if format!("{e:#}").contains("settlement_pending") && std::time::Instant::now() < deadline => {}
             Err(e) => return Err(e).context("closing the deal"),
         }
     }
-    let mut names = catalog::Catalog::load(&common.keystore.keystore)?;
-    names.remove(&id.to_string());
-    names.save(&common.keystore.keystore)?;
     println!("closed {id}; the unspent escrow is back in the wallet and providers will drop the pieces");
+    let keystore = &common.keystore.keystore;
+    let forgotten = catalog::Catalog::load(keystore).and_then(|mut names| {
+        names.remove(&id.to_string());
+        names.save(keystore)
+    });
+    if let Err(e) = forgotten {
+        eprintln!("warning: the deal is closed, but its local name could not be removed: {e:#}");
+    }
     Ok(())
+}
+
+/// The client of open deal `id`, or why there is none.
+async fn deal_client(client: &Client, id: &Hash) -> Result<String> {
+    let view = client.get(&format!("/v1/deals/{id}")).await?;
+    view["deal"]["client"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("the node's answer for deal {id} names no client"))
 }
 
 /// Whether closing deal `id` now would be refused with `settlement_pending` (mirrors the

@@ -6,8 +6,8 @@
 //! the piece and the provider), computing its root as the bytes arrive; once the deal is on chain
 //! the client asks each to *commit*, and a provider keeps the piece only if the deal places it
 //! there with the root it computed. The file is read and coded once, all pieces travel at once
-//! and nothing is written on this machine. A piece whose provider fails is moved to a spare
-//! (`MovePiece`) and coded again alone.
+//! and nothing is written on this machine. Pieces whose providers fail are moved to spares
+//! (`MovePiece`) and coded again, all in one pass ([`spares`]).
 
 use self::stream::{join_uploads, start_streamed_upload, Dest, PieceSink, Source, Transfers, Uploads};
 use super::{bytes_bar, catalog::Catalog, owner_secret, Common};
@@ -18,17 +18,15 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
 };
-use trellis_ledger::{DealTerms, Piece, TxKind};
-use trellis_primitives::{AccountAddress, Credits, DeviceAddress, Hash};
+use trellis_ledger::{DealTerms, Piece, TxKind, MAX_PIECES};
+use trellis_primitives::{AccountAddress, Credits, Hash};
 use trellis_storage::protocol::StageGrant;
 use trellis_storage::{
     chain::{NodeApi, ProviderInfo},
-    client::{coding_for, commit_piece, place, Candidate, TransferError, TRANSFER_IDLE_TIMEOUT},
+    client::{coding_for, coding_of, commit_piece, place, TransferError, TRANSFER_IDLE_TIMEOUT},
     CodingParams, Layout,
 };
 
-/// Spare providers tried for one piece before the upload gives up on it.
-const MAX_SPARES_PER_PIECE: usize = 3;
 /// Plaintext bytes per segment (see ARCHITECTURE.md, storage coding defaults).
 const SEGMENT_BYTES: u32 = 4 << 20;
 
@@ -109,6 +107,18 @@ fn terms_shape(args: &PutOptions, providers: &[ProviderInfo]) -> Result<(CodingP
         .filter(|p| p.eligible && p.endpoint.is_some() && p.slashed.is_zero())
         .filter(|p| p.reputation_ppm >= trellis_ledger::state::REPUTATION_DQ_PPM)
         .collect();
+    if let Some(n) = args.pieces {
+        if !(2..=MAX_PIECES).contains(&usize::from(n)) {
+            bail!("--pieces must be 2 to {MAX_PIECES} (one piece per provider, at most {MAX_PIECES} per deal)");
+        }
+        if usize::from(n) > reachable.len() {
+            bail!(
+                "{n} pieces need {n} providers; {} can take pieces now ({} registered)",
+                reachable.len(),
+                providers.len()
+            );
+        }
+    }
     let params = match (args.data_pieces, args.pieces) {
         (Some(k), Some(n)) if k >= 1 && k < n => CodingParams {
             data_shards: k,
@@ -116,7 +126,7 @@ fn terms_shape(args: &PutOptions, providers: &[ProviderInfo]) -> Result<(CodingP
             segment_bytes: SEGMENT_BYTES,
         },
         (Some(_), Some(_)) => bail!("--data-pieces must be at least 1 and below --pieces"),
-        (None, Some(n)) => coding_for(usize::from(n), SEGMENT_BYTES).context("--pieces must be at least 2")?,
+        (None, Some(n)) => coding_of(n, SEGMENT_BYTES).context("--pieces must be at least 2")?,
         _ => coding_for(reachable.len(), SEGMENT_BYTES).with_context(|| {
             format!(
                 "{} storage providers can take pieces now ({} registered); at least 2 are needed",
@@ -297,20 +307,26 @@ pub(crate) async fn store_file(
     let tx = client
         .sign_and_submit(key, TxKind::OpenDeal { terms: terms.clone() }, None)
         .await?;
-    crate::wallet::expect_success(&client, &tx)
-        .await
-        .context("opening the storage deal")?;
+    crate::wallet::expect_success(&client, &tx).await.with_context(|| {
+        format!(
+            "opening storage deal {id} (transaction {tx}); should `trellis store ls` list it later, it holds \
+             escrow for pieces the providers drop 10 minutes after staging: close it with `trellis store rm {id}`"
+        )
+    })?;
     tracing::debug!(deal = %id, escrow = %escrow, pieces = terms.pieces.len(), ms = started.elapsed().as_millis() as u64, "deal opened");
 
     let failed = commit_staged(&transfers.http, &placement, &id, &terms, staged).await;
-    let mut lost = Vec::new();
-    for index in failed {
-        let moved = move_to_spare(&client, key, &transfers, &mut placement.spares, &terms, index, &source).await;
-        if let Err(e) = moved {
-            eprintln!("piece {index}: no spare provider took it: {e:#}");
-            lost.push(index);
-        }
-    }
+    let mut spares = spares::Spares {
+        client: &client,
+        key,
+        transfers: &transfers,
+        candidates: &mut placement.spares,
+        id,
+        terms: &terms,
+        source: &source,
+        quiet: args.quiet,
+    };
+    let lost = spares.take(failed).await?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "encoded, staged, deal opened, committed"
@@ -387,61 +403,7 @@ async fn commit_staged(
     failed
 }
 
-/// Moves piece `index` to the next spare that takes it: a `MovePiece` transaction, then the
-/// piece coded again, alone, and streamed to the spare under the open deal.
-async fn move_to_spare(
-    client: &Client,
-    key: &trellis_primitives::Keypair,
-    transfers: &Transfers,
-    spares: &mut Vec<Candidate>,
-    terms: &DealTerms,
-    index: usize,
-    source: &Source,
-) -> Result<DeviceAddress> {
-    let id = terms.commitment(&key.public().into());
-    let mut last = anyhow::anyhow!("no spare providers left");
-    for _ in 0..MAX_SPARES_PER_PIECE {
-        if spares.is_empty() {
-            break;
-        }
-        let spare = spares.remove(0);
-        if terms.pieces.iter().any(|p| p.provider == spare.info.address) {
-            continue;
-        }
-        let kind = TxKind::MovePiece {
-            deal: id,
-            index: index as u16,
-            provider: spare.info.address,
-        };
-        let tx = client.sign_and_submit(key, kind, None).await?;
-        crate::wallet::expect_success(client, &tx).await?;
-        let mut tasks = Uploads::new();
-        let mut sinks = PieceSink::discard(terms.pieces.len());
-        let dest = Dest::Deal {
-            id,
-            piece_len: terms.piece_len,
-        };
-        let hidden = indicatif::ProgressBar::hidden();
-        sinks[index] = start_streamed_upload(&mut tasks, transfers, &spare.endpoint, dest, index, &hidden);
-        let trees = source.encode(sinks, hidden).await?;
-        if trees[index].root() != terms.pieces[index].root {
-            bail!(
-                "the file changed while it was being stored, so providers refuse its pieces; close the deal with \
-                 `trellis store rm {id}` to get the escrow back, and store the file again"
-            );
-        }
-        match join_uploads(tasks).await?.remove(&index) {
-            Some(Ok(_)) => {
-                eprintln!("piece {index}: moved to {}", spare.info.address);
-                return Ok(spare.info.address);
-            }
-            Some(Err(e)) => last = e.into(),
-            None => last = anyhow::anyhow!("the upload to the spare did not run"),
-        }
-    }
-    Err(last)
-}
-
+mod spares;
 mod stream;
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 use super::*;
 use crate::bench_storage_net::{loopback, loopback_key};
 use std::sync::Arc;
+use trellis_primitives::DeviceAddress;
 
 /// Four providers, the first two with no room: three pieces always land on at least one of
 /// those, whose staging is refused (full), so a piece moves to the one spare, coded again and
