@@ -305,6 +305,9 @@ async fn keep(p: &Provider, path: &(String, String)) -> Result<Response, Refusal
         nonce: deal.terms.nonce,
         index: id.index,
     };
+    // Taken before the staged piece is: a 409 (the same piece arriving by a direct upload) must
+    // leave the staged piece in place for a retry.
+    let _mark = UploadMark::take(p, id)?;
     p.0.staging.sweep();
     let Some(staged) = p.0.staging.take(&key) else {
         return Err(Refusal::new(
@@ -332,7 +335,6 @@ async fn keep(p: &Provider, path: &(String, String)) -> Result<Response, Refusal
             ),
         ));
     }
-    let _mark = UploadMark::take(p, id)?;
     let Staged {
         file,
         tree,
