@@ -95,6 +95,15 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }
 
+/// Removes a file that may or may not exist, logging any other failure.
+fn remove_quietly(path: &Path) {
+    if let Err(e) = fs::remove_file(path) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove a leftover file");
+        }
+    }
+}
+
 impl PieceStore {
     /// Opens (creating) the store under `root` with room for `capacity` bytes; clears
     /// interrupted uploads and half-written pieces, and counts what is stored.
@@ -218,37 +227,35 @@ impl PieceStore {
     /// (the same piece uploaded twice: both were checked against the deal's root) is kept as it
     /// is, and the upload's space given back.
     pub fn commit(&self, id: &PieceId, temp: &Path, tree: &PieceTree, reservation: Reservation) -> io::Result<()> {
+        // The slow part (making both files durable) runs outside the lock.
+        fs::File::open(temp)?.sync_all()?;
+        let tree_tmp = temp.with_extension("tree");
+        let written = fs::write(&tree_tmp, tree.sidecar_bytes()).and_then(|()| fs::File::open(&tree_tmp)?.sync_all());
+        if let Err(e) = written {
+            remove_quietly(&tree_tmp);
+            return Err(e);
+        }
         let _one_at_a_time = self.committing.lock().unwrap_or_else(|p| p.into_inner());
         if self.has(id) {
-            if let Err(e) = fs::remove_file(temp) {
-                tracing::warn!(path = %temp.display(), error = %e, "cannot remove a duplicate upload");
-            }
+            remove_quietly(&tree_tmp);
+            remove_quietly(temp);
             return Ok(());
         }
         let dir = self.dir(&id.deal);
-        if !dir.exists() {
-            fs::create_dir_all(&dir)?;
-            // The new deal directory's own entry must be durable too, or a crash can lose it
-            // with every piece in it.
-            sync_dir(&self.root.join("pieces"))?;
-        }
-        fs::File::open(temp)?.sync_all()?;
-        let tree_tmp = temp.with_extension("tree");
         let placed = (|| {
-            fs::write(&tree_tmp, tree.sidecar_bytes())?;
-            fs::File::open(&tree_tmp)?.sync_all()?;
+            if !dir.exists() {
+                fs::create_dir_all(&dir)?;
+                // The new deal directory's own entry must be durable too, or a crash can lose
+                // it with every piece in it.
+                sync_dir(&self.root.join("pieces"))?;
+            }
             fs::rename(&tree_tmp, self.tree_path(id))?;
             fs::rename(temp, self.piece_path(id))
         })();
         if let Err(e) = placed {
             // Nothing half-placed stays behind: a tree without its piece is not a stored piece.
-            for leftover in [tree_tmp, self.tree_path(id)] {
-                if leftover.exists() {
-                    if let Err(e) = fs::remove_file(&leftover) {
-                        tracing::warn!(path = %leftover.display(), error = %e, "cannot remove a half-committed piece's tree");
-                    }
-                }
-            }
+            remove_quietly(&tree_tmp);
+            remove_quietly(&self.tree_path(id));
             return Err(e);
         }
         // The piece is in place: its space stays used (the reservation becomes the stored

@@ -98,24 +98,30 @@ pub(super) async fn download(
     let wanted = range(&headers, piece_len)?;
     let (start, end) = wanted.unwrap_or((0, tree.len.saturating_sub(1)));
     let length = if tree.len == 0 { 0 } else { end - start + 1 };
-    // Recorded only once the download will be served: a busy refusal charges nobody.
+    // Recorded only once the download will be served: a busy refusal charges nobody. The guard
+    // that ends the window is made with the reservation, so a client that leaves while it is
+    // recorded still ends it.
+    let mut window: Option<WindowSent> = None;
     if let Some(order) = order {
         let book = p.clone();
-        tokio::task::spawn_blocking(move || book.0.egress.reserve(order, length))
-            .await
-            .map_err(Refusal::internal)?
-            .map_err(|e| match e {
-                ReserveError::Refused(r @ OrderRefusal::Exhausted { .. }) => {
-                    Refusal::new(StatusCode::PAYMENT_REQUIRED, "order_exhausted", r.to_string())
-                }
-                ReserveError::Refused(r @ OrderRefusal::Full) => {
-                    Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "orders_full", r.to_string())
-                }
-                ReserveError::Refused(r @ OrderRefusal::Claimed) => {
-                    Refusal::new(StatusCode::PAYMENT_REQUIRED, ORDER_CLAIMED, r.to_string())
-                }
-                ReserveError::Disk(e) => Refusal::internal(e),
-            })?;
+        window = tokio::task::spawn_blocking(move || {
+            book.0.egress.reserve(order, length)?;
+            Ok::<_, ReserveError>(Some(WindowSent(book, order)))
+        })
+        .await
+        .map_err(Refusal::internal)?
+        .map_err(|e| match e {
+            ReserveError::Refused(r @ OrderRefusal::Exhausted { .. }) => {
+                Refusal::new(StatusCode::PAYMENT_REQUIRED, "order_exhausted", r.to_string())
+            }
+            ReserveError::Refused(r @ OrderRefusal::Full) => {
+                Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "orders_full", r.to_string())
+            }
+            ReserveError::Refused(r @ OrderRefusal::Claimed) => {
+                Refusal::new(StatusCode::PAYMENT_REQUIRED, ORDER_CLAIMED, r.to_string())
+            }
+            ReserveError::Disk(e) => Refusal::internal(e),
+        })?;
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let reader = p.clone();
@@ -128,8 +134,8 @@ pub(super) async fn download(
     };
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        // However the window ends, its serial's idle time starts now.
-        let _sent = order.map(|order| WindowSent(reader.clone(), order));
+        // However the window ends, its serial's idle time starts then.
+        let _window = window;
         let group = GROUP_BYTES as u64;
         let result = (|| -> std::io::Result<()> {
             if tree.len == 0 {

@@ -40,8 +40,6 @@ struct Open {
     touched: Instant,
     /// Windows being sent right now.
     sending: u32,
-    /// Its claim is built: no more windows under this serial.
-    claiming: bool,
 }
 
 impl Open {
@@ -51,7 +49,6 @@ impl Open {
             served,
             touched: Instant::now(),
             sending: 0,
-            claiming: false,
         }
     }
 }
@@ -161,13 +158,14 @@ impl Decode for Spent {
 /// cut-short tail dropped.
 fn open_log<T: Decode>(path: &Path) -> io::Result<(Vec<T>, File)> {
     let mut bytes = Vec::new();
-    match File::open(path) {
+    let existed = match File::open(path) {
         Ok(mut f) => {
             f.read_to_end(&mut bytes)?;
+            true
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
         Err(e) => return Err(e),
-    }
+    };
     let (items, good) = replay(&bytes);
     if good < bytes.len() {
         tracing::warn!(
@@ -178,6 +176,12 @@ fn open_log<T: Decode>(path: &Path) -> io::Result<(Vec<T>, File)> {
     }
     let file = OpenOptions::new().create(true).append(true).open(path)?;
     file.set_len(good as u64)?;
+    if !existed {
+        // A new log's directory entry is durable before anything is recorded in it.
+        if let Some(dir) = path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+    }
     Ok((items, file))
 }
 
@@ -254,7 +258,7 @@ impl EgressBook {
         let mut guard = self.lock();
         let books = &mut *guard;
         let key = serial_of(&order);
-        if books.spent.contains_key(&key) || books.open.get(&key).is_some_and(|o| o.claiming) {
+        if books.spent.contains_key(&key) {
             return Err(ReserveError::Refused(OrderRefusal::Claimed));
         }
         if !books.open.contains_key(&key) && books.open.len() >= MAX_OPEN_ORDERS {
@@ -290,8 +294,8 @@ impl EgressBook {
 
     /// Claims to submit now: serials with no window being sent and none asked for `idle` (the
     /// download is over), or whose order expires in `current` or the next epoch (claim before
-    /// it lapses), oldest serial first. Each is closed to new windows from here on. Forgets spent
-    /// serials whose orders have expired (the ledger refuses those anyway).
+    /// it lapses), oldest serial first. Each is closed to new windows from here on, durably.
+    /// Forgets spent serials whose orders have expired (the ledger refuses those anyway).
     pub fn due(&self, idle: Duration, current: Epoch) -> io::Result<Vec<EgressClaim>> {
         let now = Instant::now();
         let mut guard = self.lock();
@@ -308,21 +312,36 @@ impl EgressBook {
             });
             books.spent_log = rewrite(&self.spent_path, records)?;
         }
-        Ok(books
+        let claims: Vec<EgressClaim> = books
             .open
-            .values_mut()
+            .values()
             .filter(|o| {
                 let expiring = o.order.order.expires.0 <= current.0 + 1;
                 expiring || (o.sending == 0 && now.duration_since(o.touched) >= idle)
             })
-            .map(|o| {
-                o.claiming = true;
-                EgressClaim {
-                    order: o.order,
-                    bytes: o.served,
-                }
+            .map(|o| EgressClaim {
+                order: o.order,
+                bytes: o.served,
             })
-            .collect())
+            .collect();
+        // Spent on disk before the claim leaves: a restart while it is in flight must not reopen
+        // the serial to windows the ledger would never pay.
+        let mut spent = Vec::new();
+        // (An order already expired is refused by the ledger and by `reserve`'s caller anyway.)
+        for c in claims.iter().filter(|c| c.order.order.expires.0 >= current.0) {
+            let key = serial_of(&c.order);
+            if books.spent.insert(key, c.order.order.expires).is_none() {
+                spent.extend(record(&Spent {
+                    client: key.0,
+                    serial: key.1,
+                    expires: c.order.order.expires,
+                }));
+            }
+        }
+        if !spent.is_empty() {
+            append(&mut books.spent_log, &spent)?;
+        }
+        Ok(claims)
     }
 
     /// Forgets `claims` (paid, or refused for good by the ledger): their serials are spent, and

@@ -90,8 +90,9 @@ pub(crate) fn bytes_bar(len: u64, what: &str, quiet: bool) -> indicatif::Progres
     bar
 }
 
-/// Runs a store command. Ctrl-C or SIGTERM stops it cleanly: its temporary files (a `get`'s
-/// downloaded pieces and partial output, next to OUT) are removed on the way out.
+/// Runs a store command. Ctrl-C or SIGTERM stops it: its temporary files (a `get`'s downloaded
+/// pieces and partial output, next to OUT) are removed, and the process exits at once with
+/// status 130 rather than waiting for a coding thread to finish the file.
 pub(crate) async fn run(command: StoreCommand) -> Result<()> {
     let command = async move {
         match command {
@@ -102,12 +103,15 @@ pub(crate) async fn run(command: StoreCommand) -> Result<()> {
         }
     };
     tokio::select! {
-        result = command => result,
-        () = crate::run::shutdown_signal() => bail!(
-            "interrupted; temporary files are removed. A `put` stopped after its deal opened leaves the deal listed by \
-             `trellis store ls`: close it with `trellis store rm <id>` to get the escrow back"
-        ),
+        result = command => return result,
+        () = crate::run::shutdown_signal() => {}
     }
+    // The command's future is dropped by now, and with it its temporary directory.
+    eprintln!(
+        "interrupted; temporary files are removed. A `put` stopped after its deal opened leaves the deal listed by \
+         `trellis store ls`: close it with `trellis store rm <id>` to get the escrow back"
+    );
+    std::process::exit(130)
 }
 
 async fn ls(common: Common) -> Result<()> {

@@ -11,8 +11,10 @@ use trellis_ledger::{DealTerms, TxKind};
 use trellis_primitives::{DeviceAddress, Hash};
 use trellis_storage::client::Candidate;
 
-/// Spare providers tried for one piece before the upload gives up on it.
+/// Uploads to spares tried for one piece before the put gives up on it.
 const MAX_SPARES_PER_PIECE: usize = 3;
+/// Longest a move waits for the deal's last completed epoch to be settled.
+const SETTLEMENT_WAIT: std::time::Duration = std::time::Duration::from_secs(180);
 
 /// What moving pieces to spares needs.
 pub(super) struct Spares<'a> {
@@ -39,18 +41,23 @@ impl Spares<'_> {
             }
             let mut moving = Vec::new();
             for &index in &pending {
-                let Some(spare) = self.next_spare(&holders) else {
-                    why.entry(index)
-                        .or_insert_with(|| anyhow::anyhow!("no spare providers left"));
-                    continue;
-                };
-                match self.move_piece(index, &spare).await {
-                    Ok(()) => {
-                        holders.insert(spare.info.address);
-                        moving.push((index, spare));
-                    }
-                    Err(e) => {
-                        why.insert(index, e);
+                // A spare the chain refuses (no longer eligible, say) costs no round: the next one
+                // is tried at once.
+                loop {
+                    let Some(spare) = self.next_spare(&holders) else {
+                        why.entry(index)
+                            .or_insert_with(|| anyhow::anyhow!("no spare providers left"));
+                        break;
+                    };
+                    match self.move_piece(index, &spare).await {
+                        Ok(()) => {
+                            holders.insert(spare.info.address);
+                            moving.push((index, spare));
+                            break;
+                        }
+                        Err(e) => {
+                            why.insert(index, e);
+                        }
                     }
                 }
             }
@@ -90,16 +97,26 @@ impl Spares<'_> {
         None
     }
 
-    /// Names `spare` as piece `index`'s holder on chain.
+    /// Names `spare` as piece `index`'s holder on chain. A put that outlasted the deal's first
+    /// paid epoch may find it awaiting settlement, when pieces may not move: it waits for that
+    /// (up to [`SETTLEMENT_WAIT`]) rather than spend a spare on it.
     async fn move_piece(&self, index: usize, spare: &Candidate) -> Result<()> {
-        let kind = TxKind::MovePiece {
-            deal: self.id,
-            index: index as u16,
-            provider: spare.info.address,
-        };
-        let tx = self.client.sign_and_submit(self.key, kind, None).await?;
-        crate::wallet::expect_success(self.client, &tx).await?;
-        Ok(())
+        let deadline = std::time::Instant::now() + SETTLEMENT_WAIT;
+        loop {
+            let kind = TxKind::MovePiece {
+                deal: self.id,
+                index: index as u16,
+                provider: spare.info.address,
+            };
+            let tx = self.client.sign_and_submit(self.key, kind, None).await?;
+            match crate::wallet::expect_success(self.client, &tx).await {
+                Ok(_) => return Ok(()),
+                Err(e) if format!("{e:#}").contains("settlement_pending") && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Codes the file once, streaming each moving piece to its spare; how each upload went.
