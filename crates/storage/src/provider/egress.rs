@@ -154,6 +154,27 @@ impl Decode for Spent {
     }
 }
 
+impl Books {
+    /// Marks the claims' serials spent, durably (the ones not already spent).
+    fn spend<'c>(&mut self, claims: impl Iterator<Item = &'c EgressClaim>) -> io::Result<()> {
+        let mut records = Vec::new();
+        for c in claims {
+            let key = serial_of(&c.order);
+            if self.spent.insert(key, c.order.order.expires).is_none() {
+                records.extend(record(&Spent {
+                    client: key.0,
+                    serial: key.1,
+                    expires: c.order.order.expires,
+                }));
+            }
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        append(&mut self.spent_log, &records)
+    }
+}
+
 /// Reads a log whole (empty when missing), replays it, and opens it for appending with any
 /// cut-short tail dropped.
 fn open_log<T: Decode>(path: &Path) -> io::Result<(Vec<T>, File)> {
@@ -325,22 +346,9 @@ impl EgressBook {
             })
             .collect();
         // Spent on disk before the claim leaves: a restart while it is in flight must not reopen
-        // the serial to windows the ledger would never pay.
-        let mut spent = Vec::new();
-        // (An order already expired is refused by the ledger and by `reserve`'s caller anyway.)
-        for c in claims.iter().filter(|c| c.order.order.expires.0 >= current.0) {
-            let key = serial_of(&c.order);
-            if books.spent.insert(key, c.order.order.expires).is_none() {
-                spent.extend(record(&Spent {
-                    client: key.0,
-                    serial: key.1,
-                    expires: c.order.order.expires,
-                }));
-            }
-        }
-        if !spent.is_empty() {
-            append(&mut books.spent_log, &spent)?;
-        }
+        // the serial to windows the ledger would never pay. (An order already expired is refused
+        // by the ledger and by the download's authorization anyway.)
+        books.spend(claims.iter().filter(|c| c.order.order.expires.0 >= current.0))?;
         Ok(claims)
     }
 
@@ -349,25 +357,15 @@ impl EgressBook {
     pub fn forget(&self, claims: &[EgressClaim]) -> io::Result<()> {
         let mut guard = self.lock();
         let books = &mut *guard;
-        let mut spent = Vec::new();
+        // Spent first: a crash before the rewrite leaves a serial both owed and spent, and the
+        // next claim of it is refused by the ledger and forgotten; never owed and reopened.
+        books.spend(claims.iter())?;
         for c in claims {
             let key = serial_of(&c.order);
             // A window served after the claim was built raised `served`: keep that serial.
             if books.open.get(&key).is_some_and(|o| o.served <= c.bytes) {
                 books.open.remove(&key);
             }
-            if books.spent.insert(key, c.order.order.expires).is_none() {
-                spent.extend(record(&Spent {
-                    client: key.0,
-                    serial: key.1,
-                    expires: c.order.order.expires,
-                }));
-            }
-        }
-        // Spent first: a crash before the rewrite leaves a serial both owed and spent, and the
-        // next claim of it is refused by the ledger and forgotten; never owed and reopened.
-        if !spent.is_empty() {
-            append(&mut books.spent_log, &spent)?;
         }
         let records = books.open.values().map(|o| {
             record(&EgressClaim {
