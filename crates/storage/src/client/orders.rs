@@ -28,12 +28,14 @@ impl std::fmt::Debug for OrderSigner {
 
 impl OrderSigner {
     /// Orders signed with `key` on `chain_id`, valid for as long as the ledger allows from the
-    /// `current` epoch (so a provider can claim them after the download).
+    /// `current` epoch less one (so a provider can claim them after the download). The epoch
+    /// of margin is for providers whose view of the chain lags this client's by an epoch
+    /// boundary: they judge "too far ahead" by their own view.
     pub fn new(key: Arc<Keypair>, chain_id: &str, current: Epoch) -> Self {
         OrderSigner {
             key,
             chain_id: chain_id.to_string(),
-            expires: Epoch(current.0.saturating_add(MAX_ORDER_EPOCHS)),
+            expires: Epoch(current.0.saturating_add(MAX_ORDER_EPOCHS - 1)),
         }
     }
 
