@@ -45,6 +45,28 @@ pub const STAGE_TTL: Duration = Duration::from_secs(10 * 60);
 /// fill a provider with pieces no deal pays for.
 pub const STAGE_SHARE_DIVISOR: u64 = 2;
 
+/// Most pieces one client may have staged (or arriving) here at once: a client stages one piece
+/// per file per provider, so this is that many files in flight; without it, tiny grants under
+/// fresh nonces would pile up files and map entries for [`STAGE_TTL`] within the byte share.
+pub const MAX_STAGED_PER_CLIENT: usize = 256;
+
+/// Whether a client holding `held` bytes in `count` staged pieces may stage `len` more bytes on
+/// a provider of `capacity`.
+fn within_quota(held: u64, count: usize, len: u64, capacity: u64) -> Result<(), String> {
+    let allowed = capacity / STAGE_SHARE_DIVISOR;
+    if count >= MAX_STAGED_PER_CLIENT {
+        return Err(format!(
+            "{count} pieces staged here; one client may stage at most {MAX_STAGED_PER_CLIENT} until its deals land"
+        ));
+    }
+    if held.saturating_add(len) > allowed {
+        return Err(format!(
+            "{held} bytes staged here; one client may stage at most {allowed} (1/{STAGE_SHARE_DIVISOR} of this provider's capacity) until its deals land"
+        ));
+    }
+    Ok(())
+}
+
 /// Which staged piece: the client, its file's nonce, the piece index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct StageKey {
@@ -112,18 +134,15 @@ impl Staging {
     }
 
     /// Bytes `client` has staged or is staging, not counting `except` (which it is resending).
-    fn held_by(&self, client: &AccountAddress, receiving: &BTreeMap<StageKey, u64>, except: &StageKey) -> u64 {
+    /// Bytes and pieces `client` has staged or arriving, `except` one piece.
+    fn held_by(&self, client: &AccountAddress, receiving: &BTreeMap<StageKey, u64>, except: &StageKey) -> (u64, usize) {
         let mine = |k: &StageKey| &k.client == client && k != except;
-        let staged: u64 = self
-            .pieces
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter(|(k, _)| mine(k))
-            .map(|(_, p)| p.tree.len)
-            .sum();
-        let arriving: u64 = receiving.iter().filter(|(k, _)| mine(k)).map(|(_, len)| len).sum();
-        staged.saturating_add(arriving)
+        let pieces = self.pieces.lock().unwrap_or_else(PoisonError::into_inner);
+        let staged = pieces.iter().filter(|(k, _)| mine(k)).map(|(_, p)| p.tree.len);
+        let arriving = receiving.iter().filter(|(k, _)| mine(k)).map(|(_, len)| *len);
+        staged.chain(arriving).fold((0u64, 0usize), |(bytes, count), len| {
+            (bytes.saturating_add(len), count + 1)
+        })
     }
 
     fn take(&self, key: &StageKey) -> Option<Staged> {
@@ -241,18 +260,14 @@ async fn receive(p: &Provider, nonce: &str, index: &str, headers: &HeaderMap, bo
                 format!("piece {} of nonce {nonce} is being staged already", grant.index),
             ));
         }
-        let held = staging.held_by(&grant.client, &receiving, &key);
-        let allowed = p.0.store.capacity() / STAGE_SHARE_DIVISOR;
-        if held.saturating_add(grant.len) > allowed {
-            return Err(Refusal::new(
+        let (held, count) = staging.held_by(&grant.client, &receiving, &key);
+        within_quota(held, count, grant.len, p.0.store.capacity()).map_err(|why| {
+            Refusal::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "staging_quota",
-                format!(
-                    "{} has {held} bytes staged here; one client may stage at most {allowed} (1/{STAGE_SHARE_DIVISOR} of this provider's capacity) until its deals land",
-                    grant.client
-                ),
-            ));
-        }
+                format!("{} has {why}", grant.client),
+            )
+        })?;
         receiving.insert(key, grant.len);
     }
     let _receiving = Receiving { staging, key };
@@ -344,4 +359,22 @@ async fn keep(p: &Provider, path: &(String, String)) -> Result<Response, Refusal
     keep_piece(p, id, file, tree, reservation, root).await?;
     tracing::info!(deal = %id.deal, index = id.index, bytes = expected_len, "kept a staged piece");
     Ok((StatusCode::CREATED, Json(json!({ "stored": true }))).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_may_stage_half_the_capacity_in_at_most_256_pieces() {
+        assert_eq!(within_quota(0, 0, 500, 1_000), Ok(()));
+        assert_eq!(within_quota(400, 3, 100, 1_000), Ok(()));
+        assert!(within_quota(400, 3, 101, 1_000).unwrap_err().contains("at most 500"));
+        assert_eq!(within_quota(0, MAX_STAGED_PER_CLIENT - 1, 1, 1 << 40), Ok(()));
+        assert!(within_quota(0, MAX_STAGED_PER_CLIENT, 1, 1 << 40)
+            .unwrap_err()
+            .contains("at most 256"));
+        // A held total near u64::MAX cannot wrap past the share.
+        assert!(within_quota(u64::MAX, 0, 1, u64::MAX).is_err());
+    }
 }
