@@ -126,33 +126,9 @@ fn replay<T: Decode>(bytes: &[u8]) -> (Vec<T>, usize) {
     (items, at)
 }
 
-/// A spent serial as the spent log records it.
-struct Spent {
-    client: AccountAddress,
-    serial: [u8; 16],
-    expires: Epoch,
-}
-
-impl Encode for Spent {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.client.encode(out);
-        out.extend_from_slice(&self.serial);
-        self.expires.encode(out);
-    }
-}
-
-impl Decode for Spent {
-    fn decode(r: &mut trellis_primitives::codec::Reader<'_>) -> Result<Self, trellis_primitives::codec::DecodeError> {
-        let client = AccountAddress::decode(r)?;
-        let mut serial = [0u8; 16];
-        serial.copy_from_slice(r.take(16)?);
-        Ok(Spent {
-            client,
-            serial,
-            expires: Epoch::decode(r)?,
-        })
-    }
-}
+/// A spent serial and the epoch its order expires, as the spent log records it: the client's
+/// address, the 16-byte serial, the epoch.
+type Spent = (Serial, Epoch);
 
 impl Books {
     /// Marks the claims' serials spent, durably (the ones not already spent).
@@ -160,12 +136,9 @@ impl Books {
         let mut records = Vec::new();
         for c in claims {
             let key = serial_of(&c.order);
-            if self.spent.insert(key, c.order.order.expires).is_none() {
-                records.extend(record(&Spent {
-                    client: key.0,
-                    serial: key.1,
-                    expires: c.order.order.expires,
-                }));
+            let expires = c.order.order.expires;
+            if self.spent.insert(key, expires).is_none() {
+                records.extend(record::<Spent>(&(key, expires)));
             }
         }
         if records.is_empty() {
@@ -250,10 +223,7 @@ impl EgressBook {
                 entry.order = claim.order;
             }
         }
-        let spent = spent_records
-            .into_iter()
-            .map(|s| ((s.client, s.serial), s.expires))
-            .collect();
+        let spent = spent_records.into_iter().collect();
         Ok(EgressBook {
             path,
             spent_path,
@@ -324,13 +294,10 @@ impl EgressBook {
         let before = books.spent.len();
         books.spent.retain(|_, expires| expires.0 >= current.0);
         if books.spent.len() < before {
-            let records = books.spent.iter().map(|((client, serial), expires)| {
-                record(&Spent {
-                    client: *client,
-                    serial: *serial,
-                    expires: *expires,
-                })
-            });
+            let records = books
+                .spent
+                .iter()
+                .map(|(key, expires)| record::<Spent>(&(*key, *expires)));
             books.spent_log = rewrite(&self.spent_path, records)?;
         }
         let claims: Vec<EgressClaim> = books

@@ -243,17 +243,13 @@ impl Provider {
         match self.0.node.status().await {
             Ok(status) => {
                 let me = self.clone();
-                let checked = tokio::task::spawn_blocking(move || me.0.store.check_chain(&status.chain_id)).await;
-                match checked {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "garbage collection skipped");
-                        return 0;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "garbage collection skipped");
-                        return 0;
-                    }
+                let checked = tokio::task::spawn_blocking(move || me.0.store.check_chain(&status.chain_id))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|bound| bound.map_err(|e| e.to_string()));
+                if let Err(e) = checked {
+                    tracing::error!(error = %e, "garbage collection skipped");
+                    return 0;
                 }
             }
             Err(e) => {

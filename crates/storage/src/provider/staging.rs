@@ -133,8 +133,8 @@ impl Staging {
         self.pieces.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
-    /// Bytes `client` has staged or is staging, not counting `except` (which it is resending).
-    /// Bytes and pieces `client` has staged or arriving, `except` one piece.
+    /// Bytes and pieces `client` has staged or is staging, not counting `except` (which it is
+    /// resending).
     fn held_by(&self, client: &AccountAddress, receiving: &BTreeMap<StageKey, u64>, except: &StageKey) -> (u64, usize) {
         let mine = |k: &StageKey| &k.client == client && k != except;
         let pieces = self.pieces.lock().unwrap_or_else(PoisonError::into_inner);

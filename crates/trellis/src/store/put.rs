@@ -315,7 +315,7 @@ pub(crate) async fn store_file(
     })?;
     tracing::debug!(deal = %id, escrow = %escrow, pieces = terms.pieces.len(), ms = started.elapsed().as_millis() as u64, "deal opened");
 
-    let failed = commit_staged(&transfers.http, &placement, &id, &terms, staged).await;
+    let failed = commit_staged(&transfers.http, &placement, id, &terms, staged).await;
     let mut spares = spares::Spares {
         client: &client,
         key,
@@ -364,11 +364,10 @@ pub(crate) async fn store_file(
 async fn commit_staged(
     http: &reqwest::Client,
     placement: &trellis_storage::client::Placement,
-    id: &Hash,
+    id: Hash,
     terms: &DealTerms,
     staged: BTreeMap<usize, Result<Option<Hash>, TransferError>>,
 ) -> Vec<usize> {
-    let id = *id;
     let mut failed = Vec::new();
     let mut commits = tokio::task::JoinSet::new();
     for (index, result) in staged {
