@@ -71,3 +71,42 @@ async fn no_deal_is_opened_when_too_few_providers_take_their_piece() {
     assert!(format!("{err:#}").contains("no deal was opened"), "{err:#}");
     assert_eq!(credits().await, before, "credits were escrowed for a file no one holds");
 }
+
+/// `count` usable providers (staked, reachable, in good standing) asking nothing.
+fn usable(count: u8) -> Vec<ProviderInfo> {
+    (0..count)
+        .map(|i| ProviderInfo {
+            address: DeviceAddress::from(trellis_primitives::Keypair::from_seed([i; 32]).public()),
+            owner: AccountAddress::from(trellis_primitives::Keypair::from_seed([i; 32]).public()),
+            stake: trellis_primitives::Amount::from_units(1),
+            eligible: true,
+            capabilities: Vec::new(),
+            location: None,
+            endpoint: Some(format!("http://127.0.0.1:{}", 9000 + u16::from(i))),
+            slashed: trellis_primitives::Amount::from_units(0),
+            reputation_ppm: 1_000_000,
+        })
+        .collect()
+}
+
+/// `--pieces` is checked against the ledger's bound and the providers that can take a piece,
+/// before any work; within them, `n` pieces need a third of them (no cap at the default 30).
+#[test]
+fn a_piece_count_beyond_the_ledger_or_the_providers_is_refused_before_any_work() {
+    let pieces = |n| PutOptions {
+        data_pieces: None,
+        pieces: Some(n),
+        ..PutOptions::for_test(1, 2)
+    };
+    let refused = |n, providers: &[ProviderInfo]| format!("{:#}", terms_shape(&pieces(n), providers).unwrap_err());
+    assert!(refused(1, &usable(4)).contains("--pieces must be 2 to 128"));
+    assert!(refused(129, &usable(130)).contains("--pieces must be 2 to 128"));
+    assert!(refused(5, &usable(4)).contains("5 pieces need 5 providers; 4 can take pieces now"));
+    let mut slashed = usable(5);
+    slashed[0].slashed = trellis_primitives::Amount::from_units(1);
+    assert!(refused(5, &slashed).contains("4 can take pieces now (5 registered)"));
+    let (params, _) = terms_shape(&pieces(60), &usable(60)).unwrap();
+    assert_eq!((params.data_shards, params.parity_shards), (20, 40));
+    let (params, _) = terms_shape(&pieces(128), &usable(128)).unwrap();
+    assert_eq!((params.data_shards, params.parity_shards), (43, 85));
+}
