@@ -2,7 +2,8 @@
 //! challenge as the provider receives it. Decoding must never panic, must respect the size
 //! bounds, and whatever decodes must re-encode to the same bytes (the codec is canonical).
 //! Checking a decoded answer's chunk proofs (what the auditor does next, against the deal's
-//! root and piece length) must not panic either, whatever the proofs and the length.
+//! root and piece length) must not panic either, whatever the proofs and the length, nor
+//! checking a decoded challenge's signature (what the provider does first, whatever the key).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,5 +24,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(challenge) = decode_challenge(data) {
         assert!(data.len() <= MAX_CHALLENGE_BYTES);
         assert_eq!(challenge.to_bytes(), data);
+        // Arbitrary key bytes may not even be a curve point: a refusal, never a panic.
+        let _refused = challenge.check("fuzz", &[challenge.signer]);
     }
 });

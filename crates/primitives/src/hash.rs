@@ -47,6 +47,8 @@ pub enum HashDomain {
     StorageAnswer,
     /// Storage audit challenges derived from block entropy.
     StorageChallenge,
+    /// What an auditor (a registered verifier) signs when it sends a storage challenge.
+    StorageChallengeSigning,
     /// The content address of a compute blob (a module, an input or an output).
     ComputeBlob,
     /// A provider's commitment to one execution (module, input, outcome, fuel).
@@ -81,6 +83,7 @@ impl HashDomain {
             Self::StorageContent => "trellis 2026 storage content",
             Self::StorageAnswer => "trellis 2026 storage answer",
             Self::StorageChallenge => "trellis 2026 storage challenge",
+            Self::StorageChallengeSigning => "trellis 2026 storage challenge signing",
             Self::ComputeBlob => "trellis 2026 compute blob",
             Self::ComputeCommitment => "trellis 2026 compute commitment",
             Self::ComputeSampling => "trellis 2026 compute sampling",

@@ -3,7 +3,9 @@
 //!
 //! Every epoch, each piece of each open deal is challenged for [`AuditConfig::chunks_per_piece`]
 //! chunks picked from the epoch's last block hash, so anyone can recompute who was asked for
-//! what, and a provider cannot know in advance which chunks it must keep. The provider answers
+//! what, and a provider cannot know in advance which chunks it must keep. The auditor signs each
+//! challenge with its verifier key ([`crate::protocol::SignedChallenge`]); a provider answers only
+//! those, so nobody else can keep its answering slots busy. The provider answers
 //! with the chunks, their Merkle paths to the piece root recorded in the deal, and its device
 //! signature ([`crate::protocol::Answer`]).
 //!
@@ -19,7 +21,7 @@
 
 use crate::{
     piece::chunk_count,
-    protocol::{decode_answer, AnswerFault, Challenge},
+    protocol::{decode_answer, AnswerFault, Challenge, SignedChallenge},
 };
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -165,12 +167,13 @@ impl Verdict {
     }
 }
 
-/// Sends `challenge` to the provider at `endpoint` and judges the answer against the piece's
-/// `root` and length and the provider's key.
+/// Sends `signed` (a challenge signed by the auditor's verifier key) to the provider at
+/// `endpoint` and judges the answer against the piece's `root` and length and the provider's
+/// key.
 pub async fn audit_piece(
     http: &reqwest::Client,
     endpoint: &str,
-    challenge: &Challenge,
+    signed: &SignedChallenge,
     root: &Hash,
     piece_len: u64,
     provider: &DeviceAddress,
@@ -181,9 +184,10 @@ pub async fn audit_piece(
         .post(&url)
         .timeout(deadline)
         .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-        .body(challenge.to_bytes())
+        .body(signed.to_bytes())
         .send()
         .await;
+    let challenge = &signed.challenge;
     let response = match sent {
         Ok(r) => r,
         Err(e) => return Verdict::Unresponsive(e.to_string()),

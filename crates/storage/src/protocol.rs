@@ -60,6 +60,83 @@ impl Decode for Challenge {
     }
 }
 
+/// A challenge as sent: signed by a registered verifier, so a provider spends its answering
+/// slots (a tree file and a group read per chunk) only on auditors, never on anyone who can
+/// compute a challenge from public block entropy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedChallenge {
+    /// The challenge.
+    pub challenge: Challenge,
+    /// The verifier key that signed it.
+    pub signer: PublicKey,
+    /// The signature over [`SignedChallenge::signing_hash`].
+    pub signature: Signature,
+}
+
+impl SignedChallenge {
+    /// What the auditor signs: the challenge, for one chain (a challenge signed for a test
+    /// chain is no use against a provider of another).
+    pub fn signing_hash(chain_id: &str, challenge: &Challenge) -> Hash {
+        let mut h = HashDomain::StorageChallengeSigning.hasher();
+        h.update(&(chain_id.len() as u64).to_le_bytes());
+        h.update(chain_id.as_bytes());
+        h.update(&challenge.to_bytes());
+        Hash(*h.finalize().as_bytes())
+    }
+
+    /// Signs `challenge` for `chain_id` with a verifier's `key`.
+    pub fn sign(chain_id: &str, challenge: Challenge, key: &Keypair) -> Self {
+        let signature = key.sign(Self::signing_hash(chain_id, &challenge).as_bytes());
+        SignedChallenge {
+            challenge,
+            signer: key.public(),
+            signature,
+        }
+    }
+
+    /// Whether a key of `verifiers` signed it for `chain_id`.
+    pub fn check(&self, chain_id: &str, verifiers: &[PublicKey]) -> Result<(), ChallengeFault> {
+        if !verifiers.contains(&self.signer) {
+            return Err(ChallengeFault::NotAVerifier);
+        }
+        self.signer
+            .verify(
+                Self::signing_hash(chain_id, &self.challenge).as_bytes(),
+                &self.signature,
+            )
+            .map_err(|_| ChallengeFault::BadSignature)
+    }
+}
+
+/// Why a provider refuses to answer a challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChallengeFault {
+    /// The signer is not a verifier registered on chain.
+    #[error("the challenge is not signed by a registered verifier")]
+    NotAVerifier,
+    /// The signature does not verify (another chain, or altered bytes).
+    #[error("the challenge's signature does not verify for this chain")]
+    BadSignature,
+}
+
+impl Encode for SignedChallenge {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.challenge.encode(out);
+        self.signer.encode(out);
+        self.signature.encode(out);
+    }
+}
+
+impl Decode for SignedChallenge {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(SignedChallenge {
+            challenge: Challenge::decode(r)?,
+            signer: PublicKey::decode(r)?,
+            signature: Signature::decode(r)?,
+        })
+    }
+}
+
 /// A provider's answer: the challenged chunks with their Merkle paths, signed by its device key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
@@ -179,8 +256,9 @@ pub fn decode_answer(bytes: &[u8]) -> Result<Answer, DecodeError> {
     Answer::from_bytes(bytes)
 }
 
-/// Decodes an auditor's challenge from untrusted bytes.
-pub fn decode_challenge(bytes: &[u8]) -> Result<Challenge, DecodeError> {
+/// Decodes an auditor's signed challenge from untrusted bytes (the signature is checked by
+/// [`SignedChallenge::check`]).
+pub fn decode_challenge(bytes: &[u8]) -> Result<SignedChallenge, DecodeError> {
     if bytes.len() > MAX_CHALLENGE_BYTES {
         return Err(DecodeError::TooLong {
             what: "challenge",
@@ -188,7 +266,7 @@ pub fn decode_challenge(bytes: &[u8]) -> Result<Challenge, DecodeError> {
             max: MAX_CHALLENGE_BYTES,
         });
     }
-    Challenge::from_bytes(bytes)
+    SignedChallenge::from_bytes(bytes)
 }
 
 /// A client's request that a provider take piece `index` of a file it is still coding, before
@@ -326,6 +404,45 @@ mod tests {
         let back = decode_stage_header(signed.header().as_bytes()).unwrap();
         assert_eq!(back, signed);
         assert_eq!(signed.to_bytes().len(), 154);
+    }
+
+    #[test]
+    fn a_challenge_is_answered_only_when_a_verifier_signed_it_for_this_chain() {
+        let challenge = Challenge {
+            deal: Hash([5; 32]),
+            index: 2,
+            chunks: vec![1, 7, 9],
+            nonce: Hash([6; 32]),
+        };
+        let (auditor, stranger) = (Keypair::from_seed([7; 32]), Keypair::from_seed([8; 32]));
+        let verifiers = [auditor.public()];
+        let signed = SignedChallenge::sign("chain-a", challenge.clone(), &auditor);
+        assert_eq!(signed.check("chain-a", &verifiers), Ok(()));
+        assert_eq!(signed.check("chain-b", &verifiers), Err(ChallengeFault::BadSignature));
+        assert_eq!(signed.check("chain-a", &[]), Err(ChallengeFault::NotAVerifier));
+        let forged = SignedChallenge::sign("chain-a", challenge.clone(), &stranger);
+        assert_eq!(forged.check("chain-a", &verifiers), Err(ChallengeFault::NotAVerifier));
+        let claimed = SignedChallenge {
+            signer: auditor.public(),
+            ..forged
+        };
+        assert_eq!(claimed.check("chain-a", &verifiers), Err(ChallengeFault::BadSignature));
+        let mut altered = signed.clone();
+        altered.challenge.chunks[0] = 2;
+        assert_eq!(altered.check("chain-a", &verifiers), Err(ChallengeFault::BadSignature));
+        let back = decode_challenge(&signed.to_bytes()).unwrap();
+        assert_eq!(back, signed);
+        let most = SignedChallenge {
+            challenge: Challenge {
+                chunks: vec![u64::MAX; MAX_CHALLENGE_CHUNKS],
+                ..challenge
+            },
+            ..signed
+        };
+        assert!(
+            most.to_bytes().len() <= MAX_CHALLENGE_BYTES,
+            "the largest challenge fits the bound"
+        );
     }
 
     #[test]

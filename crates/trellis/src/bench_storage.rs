@@ -260,12 +260,12 @@ fn print_audit_cost(args: &StorageBenchArgs) -> Result<()> {
     );
     println!("|---|---:|---:|");
     println!(
-        "| provider CPU: read chunks, build proofs, sign | {:.2} ms | {:.2} s |",
+        "| provider CPU: check the auditor's signature, read chunks, build proofs, sign | {:.2} ms | {:.2} s |",
         f.prove_s * 1e3,
         f.prove_s * pieces_per_tib
     );
     println!(
-        "| auditor CPU: verify proofs and signature | {:.3} ms | {:.3} s |",
+        "| auditor CPU: sign the challenge, verify proofs and signature | {:.3} ms | {:.3} s |",
         f.verify_s * 1e3,
         f.verify_s * pieces_per_tib
     );

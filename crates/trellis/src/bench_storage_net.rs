@@ -22,7 +22,7 @@ use trellis_storage::{
     audit::challenge_for,
     chain::NodeApi,
     client::TRANSFER_IDLE_TIMEOUT,
-    protocol::Answer,
+    protocol::{Answer, SignedChallenge},
     provider::{PieceId, PieceStore, Provider},
     PieceTree,
 };
@@ -270,9 +270,10 @@ pub(crate) async fn pipeline(mib: usize, providers: u32) -> Result<PipelineFigur
 /// What proving one piece for one epoch costs.
 pub(crate) struct AuditFigures {
     pub(crate) piece_bytes: u64,
-    /// Provider: read the challenged chunks, build the proofs, sign.
+    /// Provider: check the challenge's signature, read the challenged chunks, build the
+    /// proofs, sign.
     pub(crate) prove_s: f64,
-    /// Auditor: check every proof and the signature.
+    /// Auditor: sign the challenge, check every proof and the answer's signature.
     pub(crate) verify_s: f64,
     /// Challenge and answer on the wire.
     pub(crate) wire_bytes: u64,
@@ -298,11 +299,17 @@ pub(crate) fn audit_cost(piece_mib: usize, chunks: u16, rounds: u32) -> Result<A
     drop((piece, tree));
     let device = key("provider-0");
     let address = DeviceAddress::from(device.public());
+    let auditor = key("auditor");
+    let verifiers = [auditor.public()];
     let (mut prove_s, mut verify_s, mut wire_bytes) = (0.0, 0.0, 0u64);
     for round in 0..rounds {
         let entropy = Hash(blake3::hash(&round.to_le_bytes()).into());
-        let challenge = challenge_for(&entropy, &id.deal, 0, len, chunks);
         let started = Instant::now();
+        let signed = SignedChallenge::sign("bench", challenge_for(&entropy, &id.deal, 0, len, chunks), &auditor);
+        verify_s += started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        signed.check("bench", &verifiers).map_err(anyhow::Error::msg)?;
+        let challenge = signed.challenge.clone();
         let tree = store.tree(&id)?;
         let mut proofs = Vec::with_capacity(challenge.chunks.len());
         for &c in &challenge.chunks {
@@ -317,7 +324,7 @@ pub(crate) fn audit_cost(piece_mib: usize, chunks: u16, rounds: u32) -> Result<A
             .check(&challenge, &root, len, &address)
             .map_err(anyhow::Error::msg)?;
         verify_s += started.elapsed().as_secs_f64();
-        wire_bytes += (challenge.to_bytes().len() + answer.to_bytes().len()) as u64;
+        wire_bytes += (signed.to_bytes().len() + answer.to_bytes().len()) as u64;
     }
     let n = f64::from(rounds.max(1));
     Ok(AuditFigures {

@@ -16,6 +16,7 @@ use trellis_primitives::{Amount, DeviceAddress, Epoch, Hash, Keypair};
 use trellis_rewards::{shares::ShareBreakdown, DeviceShare, Pool};
 use trellis_storage::{
     audit::{audit_piece, challenge_for, evidence, released, storage_units, AuditConfig, Verdict, HOLD_EPOCHS},
+    protocol::SignedChallenge,
     CodingParams, Layout,
 };
 
@@ -214,6 +215,7 @@ impl StorageAuditor {
             .with_context(|| format!("block {last} is missing"))?
             .header
             .hash();
+        let chain_id = self.node.with_state(|s, _| s.chain_id())?;
         let http = trellis_storage::audit::auditor_http();
         let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_AUDITS));
         let mut tasks = tokio::task::JoinSet::new();
@@ -245,7 +247,11 @@ impl StorageAuditor {
                 } else {
                     self.config.chunks_per_piece
                 };
-                let challenge = challenge_for(&entropy, &id, index, deal.terms.piece_len, chunks);
+                let challenge = SignedChallenge::sign(
+                    &chain_id,
+                    challenge_for(&entropy, &id, index, deal.terms.piece_len, chunks),
+                    &self.verifier,
+                );
                 let (http, limit, piece, piece_len) = (http.clone(), limit.clone(), *piece, deal.terms.piece_len);
                 let deadline = self.config.deadline();
                 tasks.spawn(async move {
@@ -270,7 +276,7 @@ impl StorageAuditor {
                         index,
                         provider: piece.provider,
                         piece_len,
-                        chunks: challenge.chunks,
+                        chunks: challenge.challenge.chunks,
                         reported,
                         held: verdict.passed() || held,
                         verdict,

@@ -5,7 +5,7 @@
 use super::{
     disk::PieceId,
     egress::{OrderRefusal, ReserveError},
-    server::{piece_path, Provider, Refusal, MAX_CONCURRENT_DOWNLOADS, SEND_TIMEOUT},
+    server::{piece_path, Provider, Refusal},
 };
 use crate::piece::{group_range, GROUP_BYTES};
 use crate::protocol::{ORDER_CLAIMED, ORDER_HEADER};
@@ -84,7 +84,7 @@ pub(super) async fn download(
         Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
-            format!("{MAX_CONCURRENT_DOWNLOADS} downloads in progress; retry shortly"),
+            format!("{} downloads in progress; retry shortly", p.0.limits.max_downloads),
         )
     })?;
     let tree = {
@@ -126,10 +126,11 @@ pub(super) async fn download(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let reader = p.clone();
     let runtime = tokio::runtime::Handle::current();
-    // A client that stops reading frees its reader thread after SEND_TIMEOUT.
+    // A client that stops reading frees its reader thread after the send timeout.
+    let send_timeout = p.0.limits.send_timeout;
     let send = move |item: Result<Bytes, std::io::Error>| {
         runtime
-            .block_on(tokio::time::timeout(SEND_TIMEOUT, tx.send(item)))
+            .block_on(tokio::time::timeout(send_timeout, tx.send(item)))
             .is_ok_and(|sent| sent.is_ok())
     };
     tokio::task::spawn_blocking(move || {

@@ -9,5 +9,5 @@ mod upload;
 
 pub use disk::{PieceId, PieceStore};
 pub use egress::EgressBook;
-pub use server::{Provider, Refusal};
+pub use server::{Limits, Provider, Refusal};
 pub use staging::{MAX_STAGED_PER_CLIENT, STAGE_SHARE_DIVISOR, STAGE_TTL};

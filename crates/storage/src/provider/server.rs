@@ -62,6 +62,8 @@ pub(super) struct Metrics {
     pub(super) bytes_in: AtomicU64,
     pub(super) bytes_out: AtomicU64,
     pub(super) challenges: AtomicU64,
+    pub(super) challenges_unauthorized: AtomicU64,
+    pub(super) challenges_busy: AtomicU64,
     pub(super) corrupt_reads: AtomicU64,
     pub(super) collected: AtomicU64,
 }
@@ -78,27 +80,49 @@ impl Metrics {
     }
 }
 
-/// Downloads served at once. Each holds a blocking reader thread; a client that stops reading
-/// holds it until [`SEND_TIMEOUT`], so this bounds what slow clients can pin.
-pub(super) const MAX_CONCURRENT_DOWNLOADS: usize = 32;
-/// Challenges answered at once (each reads the piece's tree file and one group per chunk).
-const MAX_CONCURRENT_CHALLENGES: usize = 8;
-/// Longest a challenge waits for one of those slots (auditors allow 10 s for the answer).
-const CHALLENGE_QUEUE_WAIT: Duration = Duration::from_secs(3);
-/// Longest a download waits for the client to take the next chunk.
-pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest an upload may go without sending a byte.
-pub(super) const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Uploads (staged or direct) received at once. Each holds a writer thread and its piece's
-/// reserved room, so this bounds what a flood of slow uploads can pin.
-pub(super) const MAX_CONCURRENT_UPLOADS: usize = 64;
-/// An upload slower than this on average, once [`UPLOAD_RATE_GRACE`] has passed, is cut off: a
-/// client trickling a byte every few seconds would otherwise hold its slot and room for good.
-/// Low on purpose: a client feeds all its pieces in step, so one piece of a 128-piece file on a
-/// slow uplink may honestly arrive at a few KiB/s.
-pub(super) const MIN_UPLOAD_BYTES_PER_S: u64 = 1 << 10;
-/// How long an upload may run before its average rate is checked.
-pub(super) const UPLOAD_RATE_GRACE: Duration = Duration::from_secs(60);
+/// What a provider allows at once and how long it waits: bounds on what slow or hostile
+/// clients can pin. [`Limits::default`] is what `trellis agent storage` runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Downloads served at once. Each holds a blocking reader thread; a client that stops
+    /// reading holds it until [`Limits::send_timeout`].
+    pub max_downloads: usize,
+    /// Longest a download waits for the client to take the next chunk.
+    pub send_timeout: Duration,
+    /// Uploads (staged or direct) received at once. Each holds a writer thread and its piece's
+    /// reserved room, so this bounds what a flood of slow uploads can pin.
+    pub max_uploads: usize,
+    /// Longest an upload may go without sending a byte.
+    pub upload_idle_timeout: Duration,
+    /// An upload slower than this on average, once [`Limits::upload_rate_grace`] has passed, is
+    /// cut off: a client trickling a byte every few seconds would otherwise hold its slot and
+    /// room for good.
+    pub min_upload_bytes_per_s: u64,
+    /// How long an upload may run before its average rate is checked.
+    pub upload_rate_grace: Duration,
+    /// Challenges answered at once (each reads the piece's tree file and one group per chunk).
+    pub max_challenges: usize,
+    /// Longest a challenge waits for one of those slots.
+    pub challenge_queue_wait: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_downloads: 32,
+            send_timeout: Duration::from_secs(30),
+            max_uploads: 64,
+            upload_idle_timeout: Duration::from_secs(30),
+            // Low on purpose: a client feeds all its pieces in step, so one piece of a
+            // 128-piece file on a slow uplink may honestly arrive at a few KiB/s.
+            min_upload_bytes_per_s: 1 << 10,
+            upload_rate_grace: Duration::from_secs(60),
+            max_challenges: 8,
+            // Auditors allow 10 s for the answer.
+            challenge_queue_wait: Duration::from_secs(3),
+        }
+    }
+}
 
 pub(super) struct Inner {
     pub(super) store: PieceStore,
@@ -106,6 +130,7 @@ pub(super) struct Inner {
     key: Keypair,
     device: DeviceAddress,
     pub(super) metrics: Metrics,
+    pub(super) limits: Limits,
     pub(super) downloads: Arc<tokio::sync::Semaphore>,
     pub(super) uploads: Arc<tokio::sync::Semaphore>,
     challenges: Arc<tokio::sync::Semaphore>,
@@ -129,9 +154,14 @@ const STATUS_TTL: Duration = Duration::from_secs(2);
 pub struct Provider(pub(super) Arc<Inner>);
 
 impl Provider {
-    /// A provider serving `store` as the device with `key`, reading deals from `node`. Opens
-    /// the egress book beside the pieces.
+    /// A provider serving `store` as the device with `key`, reading deals from `node`, within
+    /// the default [`Limits`]. Opens the egress book beside the pieces.
     pub fn new(store: PieceStore, node: NodeApi, key: Keypair) -> std::io::Result<Self> {
+        Self::with_limits(store, node, key, Limits::default())
+    }
+
+    /// [`Provider::new`] within `limits`.
+    pub fn with_limits(store: PieceStore, node: NodeApi, key: Keypair, limits: Limits) -> std::io::Result<Self> {
         let device = key.public().into();
         let egress = super::egress::EgressBook::open(store.root())?;
         Ok(Provider(Arc::new(Inner {
@@ -140,9 +170,10 @@ impl Provider {
             key,
             device,
             metrics: Metrics::default(),
-            downloads: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_DOWNLOADS)),
-            uploads: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_UPLOADS)),
-            challenges: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CHALLENGES)),
+            limits,
+            downloads: Arc::new(tokio::sync::Semaphore::new(limits.max_downloads)),
+            uploads: Arc::new(tokio::sync::Semaphore::new(limits.max_uploads)),
+            challenges: Arc::new(tokio::sync::Semaphore::new(limits.max_challenges)),
             uploading: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             staging: super::staging::Staging::default(),
             egress,
@@ -357,8 +388,15 @@ pub(super) fn piece_path((deal, index): &(String, String)) -> Result<PieceId, Re
 }
 
 async fn challenge(State(p): State<Provider>, body: Bytes) -> Result<Response, Refusal> {
-    let challenge = decode_challenge(&body)
+    let signed = decode_challenge(&body)
         .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "invalid_challenge", e.to_string()))?;
+    // Before anything is read: only an auditor may spend the answering slots.
+    let status = p.chain_status().await?;
+    signed.check(&status.chain_id, &status.verifiers).map_err(|e| {
+        p.0.metrics.challenges_unauthorized.fetch_add(1, Ordering::Relaxed);
+        Refusal::new(StatusCode::FORBIDDEN, "unauthorized_challenge", e.to_string())
+    })?;
+    let challenge = signed.challenge;
     let id = PieceId {
         deal: challenge.deal,
         index: challenge.index,
@@ -372,15 +410,17 @@ async fn challenge(State(p): State<Provider>, body: Bytes) -> Result<Response, R
     }
     // Queue briefly rather than refuse at once: an auditor's challenge that meets a burst of
     // others still gets answered well within its deadline.
-    let permit = tokio::time::timeout(CHALLENGE_QUEUE_WAIT, p.0.challenges.clone().acquire_owned())
+    let limits = p.0.limits;
+    let permit = tokio::time::timeout(limits.challenge_queue_wait, p.0.challenges.clone().acquire_owned())
         .await
         .ok()
         .and_then(Result::ok)
         .ok_or_else(|| {
+            p.0.metrics.challenges_busy.fetch_add(1, Ordering::Relaxed);
             Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
-                format!("{MAX_CONCURRENT_CHALLENGES} challenges in progress; retry shortly"),
+                format!("{} challenges in progress; retry shortly", limits.max_challenges),
             )
         })?;
     let prover = p.clone();
@@ -443,7 +483,12 @@ async fn metrics(State(p): State<Provider>) -> impl IntoResponse {
          trellis_provider_uploads_total{{result=\"refused\"}} {}\n\
          # TYPE trellis_provider_bytes_in_total counter\ntrellis_provider_bytes_in_total {}\n\
          # TYPE trellis_provider_bytes_out_total counter\ntrellis_provider_bytes_out_total {}\n\
+         # TYPE trellis_provider_uploads_in_progress gauge\ntrellis_provider_uploads_in_progress {}\n\
+         # TYPE trellis_provider_downloads_in_progress gauge\ntrellis_provider_downloads_in_progress {}\n\
          # TYPE trellis_provider_challenges_total counter\ntrellis_provider_challenges_total {}\n\
+         # TYPE trellis_provider_challenges_refused_total counter\n\
+         trellis_provider_challenges_refused_total{{reason=\"unauthorized\"}} {}\n\
+         trellis_provider_challenges_refused_total{{reason=\"busy\"}} {}\n\
          # TYPE trellis_provider_corrupt_reads_total counter\ntrellis_provider_corrupt_reads_total {}\n\
          # TYPE trellis_provider_collected_pieces_total counter\ntrellis_provider_collected_pieces_total {}\n",
         p.0.store.capacity(),
@@ -453,7 +498,13 @@ async fn metrics(State(p): State<Provider>) -> impl IntoResponse {
         load(&m.uploads_refused),
         load(&m.bytes_in),
         load(&m.bytes_out),
+        p.0.limits.max_uploads.saturating_sub(p.0.uploads.available_permits()),
+        p.0.limits
+            .max_downloads
+            .saturating_sub(p.0.downloads.available_permits()),
         load(&m.challenges),
+        load(&m.challenges_unauthorized),
+        load(&m.challenges_busy),
         load(&m.corrupt_reads),
         load(&m.collected),
     );

@@ -279,7 +279,7 @@ async fn receive(p: &Provider, nonce: &str, index: &str, headers: &HeaderMap, bo
             .reserve(grant.len)
             .map_err(|full| Refusal::new(StatusCode::INSUFFICIENT_STORAGE, "full", full.to_string()))?;
     let file = TempFile::new(p.0.store.staging_path());
-    let tree = stream_to(&file.path(), body, grant.len, &p.0.metrics).await?;
+    let tree = stream_to(&file.path(), body, grant.len, p).await?;
     if tree.len != grant.len {
         return Err(bad(
             "truncated",

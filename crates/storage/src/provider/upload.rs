@@ -4,10 +4,7 @@
 
 use super::{
     disk::{PieceId, Reservation},
-    server::{
-        declared_length, piece_path, Metrics, Provider, Refusal, MAX_CONCURRENT_UPLOADS, MIN_UPLOAD_BYTES_PER_S,
-        UPLOAD_IDLE_TIMEOUT, UPLOAD_RATE_GRACE,
-    },
+    server::{declared_length, piece_path, Provider, Refusal},
 };
 use crate::spool::{Durability, Spool};
 use axum::{
@@ -169,7 +166,7 @@ async fn receive(p: &Provider, path: &(String, String), headers: &HeaderMap, bod
             .reserve(expected)
             .map_err(|full| Refusal::new(StatusCode::INSUFFICIENT_STORAGE, "full", full.to_string()))?;
     let file = TempFile::new(p.0.store.temp_path(&id));
-    let tree = stream_to(&file.path(), body, expected, &p.0.metrics).await?;
+    let tree = stream_to(&file.path(), body, expected, p).await?;
     if tree.len != expected {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -188,7 +185,7 @@ pub(super) fn upload_slot(p: &Provider) -> Result<tokio::sync::OwnedSemaphorePer
         Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
-            format!("{MAX_CONCURRENT_UPLOADS} uploads in progress; retry shortly"),
+            format!("{} uploads in progress; retry shortly", p.0.limits.max_uploads),
         )
     })
 }
@@ -197,8 +194,9 @@ pub(super) async fn stream_to(
     temp: &std::path::Path,
     body: Body,
     limit: u64,
-    metrics: &Metrics,
+    p: &Provider,
 ) -> Result<crate::piece::PieceTree, Refusal> {
+    let (limits, metrics) = (p.0.limits, &p.0.metrics);
     let mut spool = Spool::create(temp, Durability::Durable)
         .await
         .map_err(Refusal::internal)?;
@@ -206,26 +204,29 @@ pub(super) async fn stream_to(
     let (mut received, started) = (0u64, std::time::Instant::now());
     loop {
         let elapsed = started.elapsed();
-        if elapsed > UPLOAD_RATE_GRACE
-            && u128::from(received) < u128::from(MIN_UPLOAD_BYTES_PER_S) * elapsed.as_millis() / 1000
+        if elapsed > limits.upload_rate_grace
+            && u128::from(received) < u128::from(limits.min_upload_bytes_per_s) * elapsed.as_millis() / 1000
         {
             return Err(Refusal::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "upload_too_slow",
                 format!(
-                    "{received} bytes in {} s is below the {} KiB/s this provider needs",
-                    elapsed.as_secs(),
-                    MIN_UPLOAD_BYTES_PER_S >> 10
+                    "{received} bytes in {} ms is below the {} bytes/s this provider needs",
+                    elapsed.as_millis(),
+                    limits.min_upload_bytes_per_s
                 ),
             ));
         }
-        let next = tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, stream.next())
+        let next = tokio::time::timeout(limits.upload_idle_timeout, stream.next())
             .await
             .map_err(|_| {
                 Refusal::new(
                     StatusCode::REQUEST_TIMEOUT,
                     "upload_stalled",
-                    format!("no data for {} s after {received} bytes", UPLOAD_IDLE_TIMEOUT.as_secs()),
+                    format!(
+                        "no data for {} ms after {received} bytes",
+                        limits.upload_idle_timeout.as_millis()
+                    ),
                 )
             })?;
         let Some(frame) = next else { break };

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod egress;
+mod limits;
 mod provider;
 mod staged;
 

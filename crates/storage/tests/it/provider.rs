@@ -15,7 +15,7 @@ use trellis_storage::{
     chain::NodeApi,
     encode,
     piece::GROUP_BYTES,
-    protocol::{decode_answer, AnswerFault, Challenge, ORDER_HEADER},
+    protocol::{decode_answer, AnswerFault, Challenge, SignedChallenge, ORDER_HEADER},
     provider::{PieceStore, Provider},
     CodingParams, FileKey, PieceTree,
 };
@@ -456,12 +456,27 @@ async fn challenges_get_signed_proofs_that_cannot_be_replayed() {
     let (url, _) = serve(&chain, dir.path(), 1 << 30).await;
     assert_eq!(put(&url, &file.id, 0, file.pieces[0].clone()).await.0, 201);
     let http = reqwest::Client::new();
-    let ask = |c: &Challenge| {
+    let send = |c: SignedChallenge| {
         use trellis_primitives::Encode;
         http.post(format!("{url}/v1/challenge")).body(c.to_bytes()).send()
     };
+    let ask = |c: &Challenge| send(SignedChallenge::sign(CHAIN, c.clone(), &key("verifier")));
     let (root, len) = (file.terms.pieces[0].root, file.terms.piece_len);
     let first = challenge_for(&Hash([1; 32]), &file.id, 0, len, 8);
+    // Only a registered verifier's challenge for this chain is answered: anyone can compute one
+    // from public block entropy, and each costs the provider reads.
+    let refusal = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        (status, code(&response.json().await.unwrap()).to_string())
+    };
+    let forbidden = (403, "unauthorized_challenge".to_string());
+    let stranger = SignedChallenge::sign(CHAIN, first.clone(), &key("alice"));
+    assert_eq!(refusal(send(stranger).await.unwrap()).await, forbidden);
+    let other_chain = SignedChallenge::sign("another-chain", first.clone(), &key("verifier"));
+    assert_eq!(refusal(send(other_chain).await.unwrap()).await, forbidden);
+    let mut altered = SignedChallenge::sign(CHAIN, first.clone(), &key("verifier"));
+    altered.challenge.chunks[0] ^= 1;
+    assert_eq!(refusal(send(altered).await.unwrap()).await, forbidden);
     let answer = decode_answer(&ask(&first).await.unwrap().bytes().await.unwrap()).unwrap();
     assert_eq!(answer.check(&first, &root, len, &device("p1")), Ok(()));
     assert_eq!(
