@@ -77,6 +77,15 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Runs the provider until Ctrl-C or SIGTERM.
 pub(crate) async fn run(args: StorageArgs) -> Result<()> {
+    // Checked before the key or the node: a configuration error costs nothing to report.
+    if args.public_url.is_none() && args.listen.ip().is_unspecified() {
+        bail!(
+            "listening on {}, every interface, gives clients no address to reach this provider at: pass \
+             --public-url http://HOST:{} (the address clients use, as published on chain), or --listen a specific address",
+            args.listen,
+            args.listen.port()
+        );
+    }
     let seed = crate::bft_node::read_seed(&args.key_file)?;
     let key = Keypair::from_seed(*seed);
     let device = DeviceAddress::from(key.public());
@@ -107,13 +116,6 @@ pub(crate) async fn run(args: StorageArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    if args.public_url.is_none() && addr.ip().is_unspecified() {
-        bail!(
-            "listening on {addr}, every interface, gives clients no address to reach this provider at: pass \
-             --public-url http://HOST:{} (the address clients use, as published on chain), or --listen a specific address",
-            addr.port()
-        );
-    }
     let url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let on_chain = me.endpoint.clone();
     if on_chain.as_deref() != Some(url.as_str()) {

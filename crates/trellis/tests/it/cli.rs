@@ -89,6 +89,44 @@ fn a_deal_of_no_epochs_and_a_directory_as_output_are_refused_before_any_network_
 }
 
 #[test]
+fn a_provider_on_every_interface_without_a_public_url_is_refused_before_any_network_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().to_str().unwrap();
+    let common = [
+        "agent",
+        "storage",
+        "--dir",
+        dir,
+        "--key-file",
+        "/nonexistent/key",
+        "--node",
+        "http://127.0.0.1:9",
+    ];
+    // The default listen address is every interface.
+    let out = trellis(&common, &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("listening on 0.0.0.0:8650, every interface")
+            && stderr(&out).contains("pass --public-url http://HOST:8650"),
+        "{}",
+        stderr(&out)
+    );
+    let out = trellis(&[&common[..], &["--listen", "[::]:9000"]].concat(), &[]);
+    assert!(
+        stderr(&out).contains("pass --public-url http://HOST:9000"),
+        "{}",
+        stderr(&out)
+    );
+    // With the URL given, it gets as far as the key file.
+    let out = trellis(
+        &[&common[..], &["--public-url", "http://provider.example:8650"]].concat(),
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("/nonexistent/key"), "{}", stderr(&out));
+}
+
+#[test]
 fn bad_amount_and_address_are_refused_before_any_network_call() {
     let out = trellis(
         &[

@@ -482,6 +482,26 @@ fn providers_that_delete_or_corrupt_pieces_are_caught_slashed_and_repaired_aroun
     let account = d_client(&api, &id);
     let before_rm = credits(&get(&api, &format!("/v1/accounts/{account}")).unwrap());
     let escrow: u64 = deal(&api, &id)["deal"]["escrow"].as_str().unwrap().parse().unwrap();
+    // Only the deal's client may close it, and only a deal that exists.
+    let operator = dir.join("wallets/operator.json").to_str().unwrap().to_string();
+    let not_mine = trellis(&["store", "rm", &id, "--keystore", &operator, "--api", &api], &[PASS]);
+    assert!(!not_mine.status.success());
+    assert!(
+        stderr(&not_mine).contains("only its client can close it"),
+        "{}",
+        stderr(&not_mine)
+    );
+    let unknown = "ab".repeat(32);
+    let missing = trellis(
+        &["store", "rm", &unknown, "--keystore", &keystore, "--api", &api],
+        &[PASS],
+    );
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains(&unknown), "{}", stderr(&missing));
+    assert!(
+        get(&api, &format!("/v1/deals/{id}")).is_ok(),
+        "a refused rm closed the deal"
+    );
     let rm = trellis(&["store", "rm", &id, "--keystore", &keystore, "--api", &api], &[PASS]);
     assert!(rm.status.success(), "{}", stderr(&rm));
     assert!(get(&api, &format!("/v1/deals/{id}")).is_err(), "the deal is still open");
