@@ -267,7 +267,9 @@ pub(super) fn close_deal<S: Store>(
             grace: CLOSE_GRACE_EPOCHS,
         });
     }
-    super::credits::return_credits(view, signer, deal.escrow)?;
+    let owed = close_pay(view, ctx, id, &deal)?;
+    let refund = deal.escrow.checked_sub(owed).ok_or(TxFailure::Overflow)?;
+    super::credits::return_credits(view, signer, refund)?;
     for index in 0..deal.terms.pieces.len() as u16 {
         view.delete(keys::piece_report(id, index));
         view.delete(keys::piece_proven(id, index));
@@ -275,6 +277,44 @@ pub(super) fn close_deal<S: Store>(
     view.delete(keys::deal(id));
     view.put(keys::deal_closed(id), Vec::new());
     Ok(())
+}
+
+/// Pays the part of the epoch in progress that has passed when a deal closes, if that epoch is
+/// the deal's next to settle: each holder that has proven its piece earns the piece's epoch
+/// price times the blocks of the epoch so far (this one included) over the epoch's length,
+/// rounded down. Without it a client could keep data stored for most of every epoch and close
+/// just before its settlement, taking that epoch's pay back; a holder that never proved its
+/// piece earns nothing, as at settlement. Returns the credits paid (out of escrow, counted as
+/// spent).
+fn close_pay<S: Store>(
+    view: View<'_, '_, S>,
+    ctx: &BlockContext,
+    id: &Hash,
+    deal: &Deal,
+) -> Result<Credits, TxFailure> {
+    let due = deal.start_epoch.0.saturating_add(u64::from(deal.settled_epochs));
+    if due != ctx.epoch.0 || deal.settled_epochs >= deal.terms.duration_epochs {
+        return Ok(Credits(0));
+    }
+    let epoch_len = ctx.params.epoch_len_blocks.max(1);
+    let passed = ctx.height % epoch_len + 1;
+    let price = deal.terms.piece_epoch_price().ok_or(TxFailure::Overflow)?;
+    let share = u128::from(price.0) * u128::from(passed) / u128::from(epoch_len);
+    let share = Credits(u64::try_from(share).map_err(|_| TxFailure::Overflow)?);
+    let mut total = Credits(0);
+    for (index, piece) in deal.terms.pieces.iter().enumerate() {
+        let proven_by: Option<DeviceAddress> = view.read(&keys::piece_proven(id, index as u16))?;
+        if share == Credits(0) || proven_by != Some(piece.provider) {
+            continue;
+        }
+        super::credits::add_earned(view, keys::storage_earned(ctx.epoch, &piece.provider), share)?;
+        total = total.checked_add(share).ok_or(TxFailure::Overflow)?;
+    }
+    update_supply(view, |s| {
+        s.credits_spent = s.credits_spent.checked_add(total)?;
+        Some(())
+    })?;
+    Ok(total)
 }
 
 /// The deal's next epoch to settle, when it is complete, within the deal, and the auditors'

@@ -344,6 +344,41 @@ fn a_deal_cannot_be_closed_between_an_epoch_and_its_settlement_until_the_grace_r
 }
 
 #[test]
+fn closing_pays_the_passed_part_of_the_epoch_in_progress_to_holders_that_proved_their_piece() {
+    let mut c = setup();
+    let t = terms(["p1", "p2", "p3"], 1_000);
+    let (id, start) = opened(&mut c, t);
+    // Epochs are 5 blocks. The first paid epoch settles early in the next one, piece 1 failing.
+    c.advance_to((start + 1) * 5);
+    ok(&settle(&mut c, id, start, vec![0, 2], true));
+    ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
+    // Closed in the epoch's third block: 3/5 of the 500 a piece-epoch costs, for p1 and p3
+    // only (p2 never proved its piece); the rest of the escrow (5,000 after settlement) is
+    // alice's again.
+    assert_eq!(c.ledger.tip().height, (start + 1) * 5 + 2);
+    assert_eq!(
+        [
+            earned(&c, start + 1, "p1"),
+            earned(&c, start + 1, "p2"),
+            earned(&c, start + 1, "p3")
+        ],
+        [Credits(300), Credits(0), Credits(300)]
+    );
+    assert_eq!(c.account("alice").credits, Credits(2_000_000 - 6_000 + 5_000 - 600));
+    assert_eq!(c.ledger.store().supply().unwrap().credits_spent, Credits(1_000 + 600));
+    c.assert_supply_conserved();
+
+    // Closed before its first paid epoch, or once settlement lags (no auditor): nothing is owed.
+    let mut t = terms(["p1", "p2", "p3"], 1_000);
+    t.nonce = [8; 16];
+    let (id, _) = opened(&mut c, t);
+    let before = c.account("alice").credits;
+    ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
+    assert_eq!(c.account("alice").credits, before.checked_add(Credits(6_000)).unwrap());
+    c.assert_supply_conserved();
+}
+
+#[test]
 fn a_deal_id_is_the_clients_and_is_used_once() {
     let mut c = setup();
     let t = terms(["p1", "p2", "p3"], 1_000);

@@ -41,7 +41,8 @@ pub(crate) enum StoreCommand {
     ///
     /// Example: trellis store ls --keystore me.json
     Ls(Common),
-    /// Close a file's deal: providers drop the pieces, unspent escrow returns to the wallet.
+    /// Close a file's deal: providers drop the pieces, the escrow returns to the wallet (less the
+    /// running epoch so far, owed to the providers).
     ///
     /// Example: trellis store rm 3f2a…e1 --keystore me.json
     Rm {
@@ -192,7 +193,10 @@ async fn rm(id: Hash, common: Common, wait_secs: u64) -> Result<()> {
             Err(e) => return Err(e).context("closing the deal"),
         }
     }
-    println!("closed {id}; the unspent escrow is back in the wallet and providers will drop the pieces");
+    println!(
+        "closed {id}; the escrow is back in the wallet, less the running epoch's part so far (owed to the providers \
+         that proved their pieces), and providers will drop the pieces"
+    );
     let keystore = &common.keystore.keystore;
     let forgotten = catalog::Catalog::load(keystore).and_then(|mut names| {
         names.remove(&id.to_string());
