@@ -10,7 +10,7 @@ use trellis_ledger::TxKind;
 use trellis_primitives::{Amount, DeviceAddress, Keypair};
 use trellis_storage::{
     chain::NodeApi,
-    provider::{PieceStore, Provider},
+    provider::{Limits, PieceStore, Provider},
 };
 
 /// How often pieces of closed or moved deals are looked for.
@@ -45,6 +45,15 @@ pub(crate) struct StorageArgs {
     /// key pays the claims' fees: fund its account with a little TRL.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     claim_every_secs: u64,
+    /// Uploads received at once (each holds a writer thread and its piece's room); more wait
+    /// with 503 and retry.
+    #[arg(long, env = "TRELLIS_PROVIDER_MAX_UPLOADS", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    max_uploads: u16,
+    /// Downloads served at once (each holds a reader thread); more wait with 503 and retry.
+    #[arg(long, env = "TRELLIS_PROVIDER_MAX_DOWNLOADS", default_value_t = 32,
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    max_downloads: u16,
 }
 
 /// Parses a whole number of bytes with an optional unit (`B`, `KiB`/`KB`, `MiB`/`MB`,
@@ -126,7 +135,12 @@ pub(crate) async fn run(args: StorageArgs) -> Result<()> {
              `trellis wallet endpoint --device {device} --url {url}`"
         );
     }
-    let provider = Provider::new(store, node, Keypair::from_seed(*seed))
+    let limits = Limits {
+        max_uploads: usize::from(args.max_uploads),
+        max_downloads: usize::from(args.max_downloads),
+        ..Limits::default()
+    };
+    let provider = Provider::with_limits(store, node, Keypair::from_seed(*seed), limits)
         .with_context(|| format!("cannot open the egress log in {}", args.dir.display()))?;
     provider.set_egress_price(me.capability(trellis_storage::EGRESS_PRICE).unwrap_or(0));
     tokio::spawn(provider.clone().collect_forever(COLLECT_EVERY));
@@ -230,7 +244,23 @@ async fn check_registration(node: &NodeApi, device: &DeviceAddress) -> Result<tr
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{parse_size, StorageArgs};
+    use clap::Parser;
+    use trellis_storage::provider::Limits;
+
+    #[test]
+    fn the_limit_flags_default_to_the_providers_own_limits() {
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: StorageArgs,
+        }
+        let cli = Cli::try_parse_from(["agent", "--key-file", "k", "--dir", "d"]).unwrap();
+        let defaults = Limits::default();
+        assert_eq!(usize::from(cli.args.max_uploads), defaults.max_uploads);
+        assert_eq!(usize::from(cli.args.max_downloads), defaults.max_downloads);
+        assert!(Cli::try_parse_from(["agent", "--key-file", "k", "--dir", "d", "--max-uploads", "0"]).is_err());
+    }
 
     #[test]
     fn sizes_parse_with_binary_and_decimal_units_and_refuse_nonsense() {
