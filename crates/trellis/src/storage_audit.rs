@@ -418,7 +418,7 @@ impl StorageAuditor {
                 breakdown,
             });
         }
-        // What clients paid each provider this epoch (settled deal epochs and egress), paid
+        // What clients paid each provider this epoch (settled deal epochs, closes and egress), paid
         // first at the credit's value; a provider paid only for egress has no units.
         let earned = self
             .node

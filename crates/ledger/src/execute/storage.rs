@@ -2,8 +2,8 @@
 //!
 //! Credit accounting: opening moves credits from the client into the deal's escrow; settling
 //! moves the epoch price of every proven piece out of escrow into the provider's earnings for
-//! that epoch (counted as spent: the reward engine pays earnings in TRL); closing returns what is
-//! left to the client. So `Σ account credits + Σ escrow == minted − spent` always holds.
+//! that epoch (counted as spent: the reward engine pays earnings in TRL); closing pays the running
+//! epoch's part so far the same way (see `close_pay`) and returns what is left to the client. So `Σ account credits + Σ escrow == minted − spent` always holds.
 
 use super::*;
 use crate::state::{Deal, PieceReport};
@@ -146,6 +146,7 @@ pub(super) fn move_piece<S: Store>(
     // The new holder did not serve what was reported, and has proven nothing yet.
     view.delete(keys::piece_report(id, index));
     view.delete(keys::piece_proven(id, index));
+    view.delete(keys::piece_failed(id, index));
     Ok(())
 }
 
@@ -192,6 +193,12 @@ pub(super) fn settle_deal<S: Store>(
         if passed || held {
             let reputation = view.reputation(&piece.provider)?.record(passed);
             write(view, keys::reputation(&piece.provider), &reputation);
+        }
+        let failed_key = keys::piece_failed(id, index);
+        if passed {
+            view.delete(failed_key);
+        } else {
+            view.put(failed_key, Vec::new());
         }
     }
     let mut total = Credits(0);
@@ -273,6 +280,7 @@ pub(super) fn close_deal<S: Store>(
     for index in 0..deal.terms.pieces.len() as u16 {
         view.delete(keys::piece_report(id, index));
         view.delete(keys::piece_proven(id, index));
+        view.delete(keys::piece_failed(id, index));
     }
     view.delete(keys::deal(id));
     view.put(keys::deal_closed(id), Vec::new());
@@ -280,12 +288,12 @@ pub(super) fn close_deal<S: Store>(
 }
 
 /// Pays the part of the epoch in progress that has passed when a deal closes, if that epoch is
-/// the deal's next to settle: each holder that has proven its piece earns the piece's epoch
-/// price times the blocks of the epoch so far (this one included) over the epoch's length,
-/// rounded down. Without it a client could keep data stored for most of every epoch and close
-/// just before its settlement, taking that epoch's pay back; a holder that never proved its
-/// piece earns nothing, as at settlement. Returns the credits paid (out of escrow, counted as
-/// spent).
+/// the deal's next to settle: each holder that did not fail the deal's latest settled epoch
+/// earns the piece's epoch price times the blocks of the epoch so far (this one included) over
+/// the epoch's length, rounded up like prices. Without it a client could keep data stored for
+/// most of every epoch (the first paid one included, before any audit) and close just before
+/// its settlement, taking that epoch's pay back. Returns the credits paid (out of escrow,
+/// counted as spent).
 fn close_pay<S: Store>(
     view: View<'_, '_, S>,
     ctx: &BlockContext,
@@ -299,12 +307,12 @@ fn close_pay<S: Store>(
     let epoch_len = ctx.params.epoch_len_blocks.max(1);
     let passed = ctx.height % epoch_len + 1;
     let price = deal.terms.piece_epoch_price().ok_or(TxFailure::Overflow)?;
-    let share = u128::from(price.0) * u128::from(passed) / u128::from(epoch_len);
+    // At most `price`: `passed` is at most the epoch's length.
+    let share = (u128::from(price.0) * u128::from(passed)).div_ceil(u128::from(epoch_len));
     let share = Credits(u64::try_from(share).map_err(|_| TxFailure::Overflow)?);
     let mut total = Credits(0);
     for (index, piece) in deal.terms.pieces.iter().enumerate() {
-        let proven_by: Option<DeviceAddress> = view.read(&keys::piece_proven(id, index as u16))?;
-        if share == Credits(0) || proven_by != Some(piece.provider) {
+        if view.get(&keys::piece_failed(id, index as u16)).is_some() {
             continue;
         }
         super::credits::add_earned(view, keys::storage_earned(ctx.epoch, &piece.provider), share)?;

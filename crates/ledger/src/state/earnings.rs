@@ -53,7 +53,7 @@ fn per_device<T: Decode>(
 }
 
 /// What every storage provider earned in `epoch`: settled deal epochs (keyed by the epoch they
-/// prove) plus egress claimed during it.
+/// prove), the part of it paid by deals closed during it, and egress claimed during it.
 pub fn storage_earned_in(s: &impl Store, epoch: Epoch) -> Result<Vec<(DeviceAddress, Credits)>, CorruptState> {
     per_device(s, keys::STORAGE_EARNED_TABLE, epoch)
 }

@@ -129,6 +129,13 @@ pub fn piece_proven(deal: &Hash, index: u16) -> Vec<u8> {
     k.extend_from_slice(&index.to_be_bytes());
     k
 }
+/// Key marking a piece whose holder failed the deal's latest settled epoch (cleared when it
+/// passes again, and by a move or close): closing does not pay that holder the running epoch.
+pub fn piece_failed(deal: &Hash, index: u16) -> Vec<u8> {
+    let mut k = prefixed(0x23, deal.as_bytes());
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
 /// Key of the slot holding block `height`'s hash (a ring of [`compute::RECENT_HASHES`]).
 pub fn recent_hash(height: u64) -> Vec<u8> {
     prefixed(RECENT_HASH_TABLE, &(height % compute::RECENT_HASHES).to_be_bytes())

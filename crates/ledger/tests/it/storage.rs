@@ -344,7 +344,7 @@ fn a_deal_cannot_be_closed_between_an_epoch_and_its_settlement_until_the_grace_r
 }
 
 #[test]
-fn closing_pays_the_passed_part_of_the_epoch_in_progress_to_holders_that_proved_their_piece() {
+fn closing_pays_the_passed_part_of_the_epoch_in_progress_to_holders_that_did_not_fail() {
     let mut c = setup();
     let t = terms(["p1", "p2", "p3"], 1_000);
     let (id, start) = opened(&mut c, t);
@@ -353,25 +353,43 @@ fn closing_pays_the_passed_part_of_the_epoch_in_progress_to_holders_that_proved_
     ok(&settle(&mut c, id, start, vec![0, 2], true));
     ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
     // Closed in the epoch's third block: 3/5 of the 500 a piece-epoch costs, for p1 and p3
-    // only (p2 never proved its piece); the rest of the escrow (5,000 after settlement) is
+    // only (p2 failed the latest audit); the rest of the escrow (5,000 after settlement) is
     // alice's again.
     assert_eq!(c.ledger.tip().height, (start + 1) * 5 + 2);
-    assert_eq!(
-        [
-            earned(&c, start + 1, "p1"),
-            earned(&c, start + 1, "p2"),
-            earned(&c, start + 1, "p3")
-        ],
-        [Credits(300), Credits(0), Credits(300)]
-    );
+    let earned_in = |c: &Chain, epoch| ["p1", "p2", "p3"].map(|p| earned(c, epoch, p));
+    assert_eq!(earned_in(&c, start + 1), [Credits(300), Credits(0), Credits(300)]);
     assert_eq!(c.account("alice").credits, Credits(2_000_000 - 6_000 + 5_000 - 600));
     assert_eq!(c.ledger.store().supply().unwrap().credits_spent, Credits(1_000 + 600));
     c.assert_supply_conserved();
 
-    // Closed before its first paid epoch, or once settlement lags (no auditor): nothing is owed.
+    // Closed during the first paid epoch, before any audit: every holder is paid its part (here
+    // 2/5, rounded up like prices), else the first epoch of every deal would be free.
     let mut t = terms(["p1", "p2", "p3"], 1_000);
     t.nonce = [8; 16];
+    let (id, start) = opened(&mut c, t);
+    c.advance_to(start * 5);
+    let before = c.account("alice").credits;
+    ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
+    assert_eq!(c.ledger.tip().height, start * 5 + 1);
+    assert_eq!(earned_in(&c, start), [Credits(200); 3]);
+    assert_eq!(
+        c.account("alice").credits,
+        before.checked_add(Credits(6_000 - 600)).unwrap()
+    );
+    c.assert_supply_conserved();
+
+    // Closed in its opening epoch (the upload window), or once settlement lags past the grace
+    // (no auditor): nothing is owed.
+    let mut t = terms(["p1", "p2", "p3"], 1_000);
+    t.nonce = [9; 16];
     let (id, _) = opened(&mut c, t);
+    let before = c.account("alice").credits;
+    ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
+    assert_eq!(c.account("alice").credits, before.checked_add(Credits(6_000)).unwrap());
+    let mut t = terms(["p1", "p2", "p3"], 1_000);
+    t.nonce = [10; 16];
+    let (id, start) = opened(&mut c, t);
+    c.advance_to((start + 3) * 5);
     let before = c.account("alice").credits;
     ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
     assert_eq!(c.account("alice").credits, before.checked_add(Credits(6_000)).unwrap());
