@@ -25,6 +25,6 @@ fuzz_target!(|data: &[u8]| {
         assert!(data.len() <= MAX_CHALLENGE_BYTES);
         assert_eq!(challenge.to_bytes(), data);
         // Arbitrary key bytes may not even be a curve point: a refusal, never a panic.
-        let _refused = challenge.check("fuzz", &[challenge.signer]);
+        let _refused = challenge.check("fuzz", &[challenge.signer], &challenge.provider, challenge.epoch);
     }
 });

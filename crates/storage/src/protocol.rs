@@ -5,7 +5,7 @@
 use crate::piece::ChunkProof;
 use trellis_primitives::{
     codec::{put_list, Decode, DecodeError, Encode, Reader},
-    AccountAddress, DeviceAddress, Hash, HashDomain, Keypair, PublicKey, Signature,
+    AccountAddress, DeviceAddress, Epoch, Hash, HashDomain, Keypair, PublicKey, Signature,
 };
 
 /// The download request header carrying the client's signed egress order, in hex (see
@@ -62,11 +62,18 @@ impl Decode for Challenge {
 
 /// A challenge as sent: signed by a registered verifier, so a provider spends its answering
 /// slots (a tree file and a group read per chunk) only on auditors, never on anyone who can
-/// compute a challenge from public block entropy.
+/// compute a challenge from public block entropy. It names the provider it is for and the epoch
+/// it was sent in, so one seen on the wire cannot be replayed at another provider (one the
+/// piece moved to, say) or beyond [`CHALLENGE_EPOCH_SLACK`] epochs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedChallenge {
     /// The challenge.
     pub challenge: Challenge,
+    /// The provider asked.
+    pub provider: DeviceAddress,
+    /// The chain's epoch when the auditor sent it (not the audited epoch: an auditor catching
+    /// up audits old epochs with fresh challenges).
+    pub epoch: Epoch,
     /// The verifier key that signed it.
     pub signer: PublicKey,
     /// The signature over [`SignedChallenge::signing_hash`].
@@ -74,43 +81,75 @@ pub struct SignedChallenge {
 }
 
 impl SignedChallenge {
-    /// What the auditor signs: the challenge, for one chain (a challenge signed for a test
-    /// chain is no use against a provider of another).
-    pub fn signing_hash(chain_id: &str, challenge: &Challenge) -> Hash {
+    /// What the auditor signs: the challenge, the provider and the epoch, for one chain (a
+    /// challenge signed for a test chain is no use against a provider of another).
+    pub fn signing_hash(chain_id: &str, challenge: &Challenge, provider: &DeviceAddress, epoch: Epoch) -> Hash {
         let mut h = HashDomain::StorageChallengeSigning.hasher();
         h.update(&(chain_id.len() as u64).to_le_bytes());
         h.update(chain_id.as_bytes());
         h.update(&challenge.to_bytes());
+        h.update(&provider.to_bytes());
+        h.update(&epoch.0.to_le_bytes());
         Hash(*h.finalize().as_bytes())
     }
 
-    /// Signs `challenge` for `chain_id` with a verifier's `key`.
-    pub fn sign(chain_id: &str, challenge: Challenge, key: &Keypair) -> Self {
-        let signature = key.sign(Self::signing_hash(chain_id, &challenge).as_bytes());
+    /// Signs `challenge` for `provider` in `epoch` on `chain_id` with a verifier's `key`.
+    pub fn sign(chain_id: &str, challenge: Challenge, provider: DeviceAddress, epoch: Epoch, key: &Keypair) -> Self {
+        let signature = key.sign(Self::signing_hash(chain_id, &challenge, &provider, epoch).as_bytes());
         SignedChallenge {
             challenge,
+            provider,
+            epoch,
             signer: key.public(),
             signature,
         }
     }
 
-    /// Whether a key of `verifiers` signed it for `chain_id`.
-    pub fn check(&self, chain_id: &str, verifiers: &[PublicKey]) -> Result<(), ChallengeFault> {
+    /// Whether it is for provider `me` at about epoch `now`, and a key of `verifiers` signed it
+    /// for `chain_id`. Cheap checks first: a stranger's challenge costs no signature check.
+    pub fn check(
+        &self,
+        chain_id: &str,
+        verifiers: &[PublicKey],
+        me: &DeviceAddress,
+        now: Epoch,
+    ) -> Result<(), ChallengeFault> {
+        if &self.provider != me {
+            return Err(ChallengeFault::OtherProvider);
+        }
+        if now.0 > self.epoch.0.saturating_add(CHALLENGE_EPOCH_SLACK) {
+            return Err(ChallengeFault::Stale { sent: self.epoch, now });
+        }
         if !verifiers.contains(&self.signer) {
             return Err(ChallengeFault::NotAVerifier);
         }
+        let hash = Self::signing_hash(chain_id, &self.challenge, &self.provider, self.epoch);
         self.signer
-            .verify(
-                Self::signing_hash(chain_id, &self.challenge).as_bytes(),
-                &self.signature,
-            )
+            .verify(hash.as_bytes(), &self.signature)
             .map_err(|_| ChallengeFault::BadSignature)
     }
 }
 
+/// How many epochs a challenge may be older than the provider's view of the chain: its node and
+/// the auditor's may straddle an epoch boundary. A challenge from a later epoch than the
+/// provider's is answered (its status is cached for a couple of seconds, and epochs may be
+/// shorter on test networks); only a verifier can sign one, and replays are of old ones.
+pub const CHALLENGE_EPOCH_SLACK: u64 = 1;
+
 /// Why a provider refuses to answer a challenge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ChallengeFault {
+    /// It names another provider.
+    #[error("the challenge is for another provider")]
+    OtherProvider,
+    /// Sent more than [`CHALLENGE_EPOCH_SLACK`] epochs ago: a replay.
+    #[error("the challenge was sent in epoch {}, it is epoch {} here", sent.0, now.0)]
+    Stale {
+        /// The challenge's epoch.
+        sent: Epoch,
+        /// The provider's.
+        now: Epoch,
+    },
     /// The signer is not a verifier registered on chain.
     #[error("the challenge is not signed by a registered verifier")]
     NotAVerifier,
@@ -122,6 +161,8 @@ pub enum ChallengeFault {
 impl Encode for SignedChallenge {
     fn encode(&self, out: &mut Vec<u8>) {
         self.challenge.encode(out);
+        self.provider.encode(out);
+        self.epoch.encode(out);
         self.signer.encode(out);
         self.signature.encode(out);
     }
@@ -131,6 +172,8 @@ impl Decode for SignedChallenge {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(SignedChallenge {
             challenge: Challenge::decode(r)?,
+            provider: DeviceAddress::decode(r)?,
+            epoch: Epoch::decode(r)?,
             signer: PublicKey::decode(r)?,
             signature: Signature::decode(r)?,
         })
@@ -407,7 +450,7 @@ mod tests {
     }
 
     #[test]
-    fn a_challenge_is_answered_only_when_a_verifier_signed_it_for_this_chain() {
+    fn a_challenge_is_answered_only_when_a_verifier_signed_it_for_this_provider_chain_and_epoch() {
         let challenge = Challenge {
             deal: Hash([5; 32]),
             index: 2,
@@ -415,27 +458,66 @@ mod tests {
             nonce: Hash([6; 32]),
         };
         let (auditor, stranger) = (Keypair::from_seed([7; 32]), Keypair::from_seed([8; 32]));
+        let (me, other): (DeviceAddress, DeviceAddress) = (
+            Keypair::from_seed([2; 32]).public().into(),
+            Keypair::from_seed([3; 32]).public().into(),
+        );
         let verifiers = [auditor.public()];
-        let signed = SignedChallenge::sign("chain-a", challenge.clone(), &auditor);
-        assert_eq!(signed.check("chain-a", &verifiers), Ok(()));
-        assert_eq!(signed.check("chain-b", &verifiers), Err(ChallengeFault::BadSignature));
-        assert_eq!(signed.check("chain-a", &[]), Err(ChallengeFault::NotAVerifier));
-        let forged = SignedChallenge::sign("chain-a", challenge.clone(), &stranger);
-        assert_eq!(forged.check("chain-a", &verifiers), Err(ChallengeFault::NotAVerifier));
+        let sign = |key: &Keypair| SignedChallenge::sign("chain-a", challenge.clone(), me, Epoch(10), key);
+        let signed = sign(&auditor);
+        let check = |c: &SignedChallenge, chain: &str, now: u64| c.check(chain, &verifiers, &me, Epoch(now));
+        assert_eq!(check(&signed, "chain-a", 10), Ok(()));
+        // Across an epoch boundary, but no further: an old one is a replay. One from a later
+        // epoch than the provider's is the provider's stale view.
+        assert_eq!(check(&signed, "chain-a", 11), Ok(()));
+        assert_eq!(check(&signed, "chain-a", 3), Ok(()));
+        assert_eq!(
+            check(&signed, "chain-a", 12),
+            Err(ChallengeFault::Stale {
+                sent: Epoch(10),
+                now: Epoch(12)
+            })
+        );
+        assert_eq!(
+            signed.check("chain-a", &verifiers, &other, Epoch(10)),
+            Err(ChallengeFault::OtherProvider)
+        );
+        assert_eq!(check(&signed, "chain-b", 10), Err(ChallengeFault::BadSignature));
+        assert_eq!(
+            signed.check("chain-a", &[], &me, Epoch(10)),
+            Err(ChallengeFault::NotAVerifier)
+        );
+        let forged = sign(&stranger);
+        assert_eq!(check(&forged, "chain-a", 10), Err(ChallengeFault::NotAVerifier));
         let claimed = SignedChallenge {
             signer: auditor.public(),
             ..forged
         };
-        assert_eq!(claimed.check("chain-a", &verifiers), Err(ChallengeFault::BadSignature));
+        assert_eq!(check(&claimed, "chain-a", 10), Err(ChallengeFault::BadSignature));
         let mut altered = signed.clone();
         altered.challenge.chunks[0] = 2;
-        assert_eq!(altered.check("chain-a", &verifiers), Err(ChallengeFault::BadSignature));
+        assert_eq!(check(&altered, "chain-a", 10), Err(ChallengeFault::BadSignature));
+        // Moved to the current epoch, or to another provider, by whoever replays it: the
+        // signature no longer holds.
+        let renewed = SignedChallenge {
+            epoch: Epoch(20),
+            ..signed.clone()
+        };
+        assert_eq!(check(&renewed, "chain-a", 20), Err(ChallengeFault::BadSignature));
+        let redirected = SignedChallenge {
+            provider: other,
+            ..signed.clone()
+        };
+        assert_eq!(
+            redirected.check("chain-a", &verifiers, &other, Epoch(10)),
+            Err(ChallengeFault::BadSignature)
+        );
         let back = decode_challenge(&signed.to_bytes()).unwrap();
         assert_eq!(back, signed);
         let most = SignedChallenge {
             challenge: Challenge {
                 chunks: vec![u64::MAX; MAX_CHALLENGE_CHUNKS],
-                ..challenge
+                ..challenge.clone()
             },
             ..signed
         };

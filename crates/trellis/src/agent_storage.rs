@@ -88,11 +88,14 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
 pub(crate) async fn run(args: StorageArgs) -> Result<()> {
     // Checked before the key or the node: a configuration error costs nothing to report.
     if args.public_url.is_none() && args.listen.ip().is_unspecified() {
+        let port = match args.listen.port() {
+            0 => "PORT".to_string(),
+            port => port.to_string(),
+        };
         bail!(
             "listening on {}, every interface, gives clients no address to reach this provider at: pass \
-             --public-url http://HOST:{} (the address clients use, as published on chain), or --listen a specific address",
+             --public-url http://HOST:{port} (the address clients use, as published on chain), or --listen a specific address",
             args.listen,
-            args.listen.port()
         );
     }
     let seed = crate::bft_node::read_seed(&args.key_file)?;

@@ -305,10 +305,14 @@ pub(crate) fn audit_cost(piece_mib: usize, chunks: u16, rounds: u32) -> Result<A
     for round in 0..rounds {
         let entropy = Hash(blake3::hash(&round.to_le_bytes()).into());
         let started = Instant::now();
-        let signed = SignedChallenge::sign("bench", challenge_for(&entropy, &id.deal, 0, len, chunks), &auditor);
+        let now = trellis_primitives::Epoch(u64::from(round));
+        let challenge = challenge_for(&entropy, &id.deal, 0, len, chunks);
+        let signed = SignedChallenge::sign("bench", challenge, address, now, &auditor);
         verify_s += started.elapsed().as_secs_f64();
         let started = Instant::now();
-        signed.check("bench", &verifiers).map_err(anyhow::Error::msg)?;
+        signed
+            .check("bench", &verifiers, &address, now)
+            .map_err(anyhow::Error::msg)?;
         let challenge = signed.challenge.clone();
         let tree = store.tree(&id)?;
         let mut proofs = Vec::with_capacity(challenge.chunks.len());

@@ -215,7 +215,7 @@ impl StorageAuditor {
             .with_context(|| format!("block {last} is missing"))?
             .header
             .hash();
-        let chain_id = self.node.with_state(|s, _| s.chain_id())?;
+        let chain_id: Arc<str> = self.node.with_state(|s, _| s.chain_id())?.into();
         let http = trellis_storage::audit::auditor_http();
         let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_AUDITS));
         let mut tasks = tokio::task::JoinSet::new();
@@ -247,28 +247,22 @@ impl StorageAuditor {
                 } else {
                     self.config.chunks_per_piece
                 };
-                let challenge = SignedChallenge::sign(
-                    &chain_id,
-                    challenge_for(&entropy, &id, index, deal.terms.piece_len, chunks),
-                    &self.verifier,
-                );
+                let challenge = challenge_for(&entropy, &id, index, deal.terms.piece_len, chunks);
                 let (http, limit, piece, piece_len) = (http.clone(), limit.clone(), *piece, deal.terms.piece_len);
+                let (node, verifier, chain_id) = (self.node.clone(), self.verifier.clone(), chain_id.clone());
                 let deadline = self.config.deadline();
                 tasks.spawn(async move {
                     let _permit = limit.acquire_owned().await;
                     let verdict = match &endpoint {
                         None => Verdict::NoEndpoint,
                         Some(url) => {
-                            audit_piece(
-                                &http,
-                                url,
-                                &challenge,
-                                &piece.root,
-                                piece_len,
-                                &piece.provider,
-                                deadline,
-                            )
-                            .await
+                            // Signed for this provider and the chain's epoch as it is sent (not
+                            // the audited one): a copy seen on the wire is no use elsewhere or
+                            // later, and a long audit round sends no stale ones.
+                            let now = Epoch::of_height(node.tip().height, epoch_len);
+                            let signed =
+                                SignedChallenge::sign(&chain_id, challenge.clone(), piece.provider, now, &verifier);
+                            audit_piece(&http, url, &signed, &piece.root, piece_len, &piece.provider, deadline).await
                         }
                     };
                     PieceAudit {
@@ -276,7 +270,7 @@ impl StorageAuditor {
                         index,
                         provider: piece.provider,
                         piece_len,
-                        chunks: challenge.challenge.chunks,
+                        chunks: challenge.chunks,
                         reported,
                         held: verdict.passed() || held,
                         verdict,

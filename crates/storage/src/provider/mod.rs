@@ -1,5 +1,6 @@
 //! The storage provider: pieces on disk and the HTTP server clients and auditors talk to.
 
+mod challenge;
 pub mod disk;
 mod download;
 pub mod egress;

@@ -1,11 +1,12 @@
-//! The provider's HTTP server: its shared state and routes, challenge answers, status and
-//! metrics, and the collector that drops pieces of closed, expired or moved deals. Uploads are
-//! in [`super::upload`], downloads in [`super::download`].
+//! The provider's HTTP server: its shared state, limits and routes, status and metrics, and the
+//! collector that drops pieces of closed, expired or moved deals. Uploads are in
+//! [`super::upload`], downloads in [`super::download`], challenge answers in
+//! [`super::challenge`].
 
 use super::disk::{PieceId, PieceStore};
 use crate::{
     chain::{ChainStatus, NodeApi},
-    protocol::{decode_challenge, Answer, MAX_CHALLENGE_BYTES},
+    protocol::MAX_CHALLENGE_BYTES,
 };
 use axum::{
     body::Bytes,
@@ -23,7 +24,7 @@ use std::{
     },
     time::Duration,
 };
-use trellis_primitives::{DeviceAddress, Encode, Hash, Keypair};
+use trellis_primitives::{DeviceAddress, Hash, Keypair};
 
 /// A refusal: status, stable code, message; JSON like the node API's errors.
 #[derive(Debug)]
@@ -81,7 +82,9 @@ impl Metrics {
 }
 
 /// What a provider allows at once and how long it waits: bounds on what slow or hostile
-/// clients can pin. [`Limits::default`] is what `trellis agent storage` runs with.
+/// clients can pin. [`Limits::default`] is what `trellis agent storage` runs with (its
+/// `--max-uploads` and `--max-downloads` change those two). A limit of zero slots refuses every
+/// request of that kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Downloads served at once. Each holds a blocking reader thread; a client that stops
@@ -127,13 +130,13 @@ impl Default for Limits {
 pub(super) struct Inner {
     pub(super) store: PieceStore,
     node: NodeApi,
-    key: Keypair,
+    pub(super) key: Keypair,
     device: DeviceAddress,
     pub(super) metrics: Metrics,
     pub(super) limits: Limits,
     pub(super) downloads: Arc<tokio::sync::Semaphore>,
     pub(super) uploads: Arc<tokio::sync::Semaphore>,
-    challenges: Arc<tokio::sync::Semaphore>,
+    pub(super) challenges: Arc<tokio::sync::Semaphore>,
     /// Pieces being uploaded right now: one upload per piece at a time.
     pub(super) uploading: std::sync::Mutex<std::collections::BTreeSet<PieceId>>,
     /// Pieces received before their deal, waiting for it.
@@ -143,11 +146,25 @@ pub(super) struct Inner {
     /// The least it serves a GiB for, credits (its `price_per_gib_egress` on chain).
     egress_price: AtomicU64,
     /// The node's status, read at most every [`STATUS_TTL`].
-    status: tokio::sync::Mutex<Option<(std::time::Instant, Arc<ChainStatus>)>>,
+    status: tokio::sync::Mutex<Option<CachedStatus>>,
+    /// The latest answers given, by challenge: a verifier's challenge replayed within its
+    /// epochs (by anyone who saw it on the wire) is answered from here, without reads.
+    pub(super) answers: std::sync::Mutex<std::collections::VecDeque<(Hash, Bytes)>>,
 }
 
 /// How long the node's status (epoch, verifier keys) is reused before it is read again.
 const STATUS_TTL: Duration = Duration::from_secs(2);
+/// How long a status read before the node became unreachable stands in for it (chain id and
+/// verifier keys rarely change): a node restart does not make the provider fail its audits.
+const MAX_STALE_STATUS: Duration = Duration::from_secs(10 * 60);
+
+struct CachedStatus {
+    status: Arc<ChainStatus>,
+    /// When the node last answered.
+    fetched: std::time::Instant,
+    /// When it was last asked.
+    tried: std::time::Instant,
+}
 
 /// A running provider's shared state.
 #[derive(Clone)]
@@ -179,6 +196,7 @@ impl Provider {
             egress,
             egress_price: AtomicU64::new(0),
             status: tokio::sync::Mutex::new(None),
+            answers: std::sync::Mutex::new(std::collections::VecDeque::new()),
         })))
     }
 
@@ -197,23 +215,45 @@ impl Provider {
         &self.0.egress
     }
 
-    /// The node's status (chain id, epoch, verifier keys), cached for [`STATUS_TTL`].
+    /// The node's status (chain id, epoch, verifier keys), cached for [`STATUS_TTL`]. While the
+    /// node does not answer, the last status stands in for up to [`MAX_STALE_STATUS`], and it
+    /// is asked again only every [`STATUS_TTL`] (one request asks; the others wait for it).
     pub(super) async fn chain_status(&self) -> Result<Arc<ChainStatus>, Refusal> {
+        let unavailable = |e: String| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "node_unavailable", e);
         let mut cached = self.0.status.lock().await;
-        if let Some((at, status)) = cached.as_ref() {
-            if at.elapsed() < STATUS_TTL {
-                return Ok(status.clone());
+        if let Some(c) = cached.as_ref() {
+            if c.tried.elapsed() < STATUS_TTL {
+                return if c.fetched.elapsed() <= MAX_STALE_STATUS {
+                    Ok(c.status.clone())
+                } else {
+                    Err(unavailable("the node has not answered for minutes".into()))
+                };
             }
         }
-        let status = Arc::new(
-            self.0
-                .node
-                .status()
-                .await
-                .map_err(|e| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "node_unavailable", e.to_string()))?,
-        );
-        *cached = Some((std::time::Instant::now(), status.clone()));
-        Ok(status)
+        let now = std::time::Instant::now();
+        match self.0.node.status().await {
+            Ok(status) => {
+                let status = Arc::new(status);
+                *cached = Some(CachedStatus {
+                    status: status.clone(),
+                    fetched: now,
+                    tried: now,
+                });
+                Ok(status)
+            }
+            Err(e) => match cached.as_mut() {
+                Some(c) if c.fetched.elapsed() <= MAX_STALE_STATUS => {
+                    c.tried = now;
+                    tracing::warn!(error = %e, age_s = c.fetched.elapsed().as_secs(), "node unreachable; using its last status");
+                    Ok(c.status.clone())
+                }
+                Some(c) => {
+                    c.tried = now;
+                    Err(unavailable(e.to_string()))
+                }
+                None => Err(unavailable(e.to_string())),
+            },
+        }
     }
 
     /// Its device address.
@@ -247,7 +287,7 @@ impl Provider {
             .route("/v1/pieces/{deal}/{index}/commit", post(super::staging::commit))
             .route(
                 "/v1/challenge",
-                post(challenge).layer(DefaultBodyLimit::max(MAX_CHALLENGE_BYTES)),
+                post(super::challenge::challenge).layer(DefaultBodyLimit::max(MAX_CHALLENGE_BYTES)),
             )
             .route("/v1/status", get(status))
             .route("/metrics", get(metrics))
@@ -385,76 +425,6 @@ pub(super) fn piece_path((deal, index): &(String, String)) -> Result<PieceId, Re
             .parse()
             .map_err(|_| bad(format!("invalid piece index `{index}`")))?,
     })
-}
-
-async fn challenge(State(p): State<Provider>, body: Bytes) -> Result<Response, Refusal> {
-    let signed = decode_challenge(&body)
-        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "invalid_challenge", e.to_string()))?;
-    // Before anything is read: only an auditor may spend the answering slots.
-    let status = p.chain_status().await?;
-    signed.check(&status.chain_id, &status.verifiers).map_err(|e| {
-        p.0.metrics.challenges_unauthorized.fetch_add(1, Ordering::Relaxed);
-        Refusal::new(StatusCode::FORBIDDEN, "unauthorized_challenge", e.to_string())
-    })?;
-    let challenge = signed.challenge;
-    let id = PieceId {
-        deal: challenge.deal,
-        index: challenge.index,
-    };
-    if !p.0.store.has(&id) {
-        return Err(Refusal::new(
-            StatusCode::NOT_FOUND,
-            "unknown_piece",
-            format!("piece {} of deal {} is not stored here", id.index, id.deal),
-        ));
-    }
-    // Queue briefly rather than refuse at once: an auditor's challenge that meets a burst of
-    // others still gets answered well within its deadline.
-    let limits = p.0.limits;
-    let permit = tokio::time::timeout(limits.challenge_queue_wait, p.0.challenges.clone().acquire_owned())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or_else(|| {
-            p.0.metrics.challenges_busy.fetch_add(1, Ordering::Relaxed);
-            Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                format!("{} challenges in progress; retry shortly", limits.max_challenges),
-            )
-        })?;
-    let prover = p.clone();
-    let answer = tokio::task::spawn_blocking(move || -> Result<Answer, Refusal> {
-        let _permit = permit;
-        let store = &prover.0.store;
-        let tree = store.tree(&id).map_err(Refusal::internal)?;
-        let past_end = |index: u64| {
-            Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_challenge",
-                format!("chunk {index} is past the end of the piece"),
-            )
-        };
-        let mut proofs = Vec::with_capacity(challenge.chunks.len());
-        for &index in &challenge.chunks {
-            let (proof, intact) = store.prove_chunk(&id, &tree, index).map_err(|e| match e.kind() {
-                std::io::ErrorKind::InvalidInput => past_end(index),
-                _ => Refusal::internal(e),
-            })?;
-            if !intact {
-                // Answered anyway: the auditor's verdict is what counts, and an answer that
-                // fails says more than a refusal. The operator hears of it here.
-                prover.0.metrics.corrupt_reads.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(deal = %id.deal, piece = id.index, chunk = index, "challenged data is corrupt");
-            }
-            proofs.push(proof);
-        }
-        Ok(Answer::sign(&challenge, proofs, &prover.0.key))
-    })
-    .await
-    .map_err(Refusal::internal)??;
-    p.0.metrics.challenges.fetch_add(1, Ordering::Relaxed);
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], answer.to_bytes()).into_response())
 }
 
 async fn status(State(p): State<Provider>) -> Result<Json<serde_json::Value>, Refusal> {

@@ -275,6 +275,12 @@ pub(crate) async fn metric(url: &str, line: &str) {
     }
 }
 
+/// `challenge` for `provider`, signed by `signer` in the chain's current epoch.
+pub(crate) fn signed(chain: &Chain, challenge: &Challenge, signer: &str, provider: &str) -> SignedChallenge {
+    let now = trellis_primitives::Epoch(chain.node.tip().height / 25);
+    SignedChallenge::sign(CHAIN, challenge.clone(), device(provider), now, &key(signer))
+}
+
 pub(crate) fn code(v: &serde_json::Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("<none>")
 }
@@ -460,7 +466,7 @@ async fn challenges_get_signed_proofs_that_cannot_be_replayed() {
         use trellis_primitives::Encode;
         http.post(format!("{url}/v1/challenge")).body(c.to_bytes()).send()
     };
-    let ask = |c: &Challenge| send(SignedChallenge::sign(CHAIN, c.clone(), &key("verifier")));
+    let ask = |c: &Challenge| send(signed(&chain, c, "verifier", "p1"));
     let (root, len) = (file.terms.pieces[0].root, file.terms.piece_len);
     let first = challenge_for(&Hash([1; 32]), &file.id, 0, len, 8);
     // Only a registered verifier's challenge for this chain is answered: anyone can compute one
@@ -470,14 +476,46 @@ async fn challenges_get_signed_proofs_that_cannot_be_replayed() {
         (status, code(&response.json().await.unwrap()).to_string())
     };
     let forbidden = (403, "unauthorized_challenge".to_string());
-    let stranger = SignedChallenge::sign(CHAIN, first.clone(), &key("alice"));
+    let stranger = signed(&chain, &first, "alice", "p1");
     assert_eq!(refusal(send(stranger).await.unwrap()).await, forbidden);
-    let other_chain = SignedChallenge::sign("another-chain", first.clone(), &key("verifier"));
+    let mut other_chain = signed(&chain, &first, "verifier", "p1");
+    other_chain = SignedChallenge::sign(
+        "another-chain",
+        first.clone(),
+        other_chain.provider,
+        other_chain.epoch,
+        &key("verifier"),
+    );
     assert_eq!(refusal(send(other_chain).await.unwrap()).await, forbidden);
-    let mut altered = SignedChallenge::sign(CHAIN, first.clone(), &key("verifier"));
+    let mut altered = signed(&chain, &first, "verifier", "p1");
     altered.challenge.chunks[0] ^= 1;
     assert_eq!(refusal(send(altered).await.unwrap()).await, forbidden);
-    let answer = decode_answer(&ask(&first).await.unwrap().bytes().await.unwrap()).unwrap();
+    // One for another provider (say the piece's next holder), or from epochs ago: a replay.
+    let elsewhere = signed(&chain, &first, "verifier", "p2");
+    assert_eq!(refusal(send(elsewhere).await.unwrap()).await, forbidden);
+    // Epoch 0's challenge once the chain is past epoch 6 (epochs are half a second; the
+    // provider's view of the epoch may lag by its 2 s status cache, four epochs).
+    while chain.node.tip().height < 6 * 25 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stale = SignedChallenge::sign(
+        CHAIN,
+        first.clone(),
+        device("p1"),
+        trellis_primitives::Epoch(0),
+        &key("verifier"),
+    );
+    assert_eq!(refusal(send(stale).await.unwrap()).await, forbidden);
+    metric(
+        &url,
+        "trellis_provider_challenges_refused_total{reason=\"unauthorized\"} 5",
+    )
+    .await;
+    let bytes = ask(&first).await.unwrap().bytes().await.unwrap();
+    // Replayed: the same answer, from memory (no reads: the answered count stays at one).
+    assert_eq!(ask(&first).await.unwrap().bytes().await.unwrap(), bytes);
+    metric(&url, "trellis_provider_challenges_total 1").await;
+    let answer = decode_answer(&bytes).unwrap();
     assert_eq!(answer.check(&first, &root, len, &device("p1")), Ok(()));
     assert_eq!(
         answer.check(&first, &root, len, &device("p2")),

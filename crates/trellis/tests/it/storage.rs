@@ -497,7 +497,11 @@ fn providers_that_delete_or_corrupt_pieces_are_caught_slashed_and_repaired_aroun
         &[PASS],
     );
     assert!(!missing.status.success());
-    assert!(stderr(&missing).contains(&unknown), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains(&format!("no open storage deal {unknown}")),
+        "{}",
+        stderr(&missing)
+    );
     assert!(
         get(&api, &format!("/v1/deals/{id}")).is_ok(),
         "a refused rm closed the deal"
