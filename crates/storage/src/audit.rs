@@ -196,7 +196,15 @@ pub async fn audit_piece(
         return Verdict::NotStored;
     }
     if !response.status().is_success() {
-        return Verdict::Unresponsive(format!("answered {}", response.status()));
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let code = body["error"]["code"].as_str().unwrap_or("");
+        if code == crate::protocol::STALE_CHALLENGE {
+            // Either this auditor's node is behind the provider's (auditors run on nodes at
+            // the chain's tip) or the provider says so to dodge the audit: no answer either way.
+            tracing::warn!(%provider, "a provider judged this auditor's challenge stale: is its node behind?");
+        }
+        return Verdict::Unresponsive(format!("answered {status} {code}"));
     }
     let body = match read_bounded(response, crate::protocol::MAX_ANSWER_BYTES).await {
         Ok(b) => b,

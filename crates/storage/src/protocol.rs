@@ -136,6 +136,10 @@ impl SignedChallenge {
 /// shorter on test networks); only a verifier can sign one, and replays are of old ones.
 pub const CHALLENGE_EPOCH_SLACK: u64 = 1;
 
+/// The error code of a challenge refused as older than the provider's view of the chain. An
+/// auditor that hears it is behind the provider's node: it has no verdict for that piece.
+pub const STALE_CHALLENGE: &str = "stale_challenge";
+
 /// Why a provider refuses to answer a challenge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ChallengeFault {

@@ -378,6 +378,19 @@ fn closing_pays_the_passed_part_of_the_epoch_in_progress_to_holders_that_did_not
     );
     c.assert_supply_conserved();
 
+    // A holder that failed and then passed again is paid its part.
+    let mut t = terms(["p1", "p2", "p3"], 1_000);
+    t.nonce = [11; 16];
+    let (id, start) = opened(&mut c, t);
+    c.advance_to((start + 1) * 5);
+    ok(&settle(&mut c, id, start, vec![0, 2], true));
+    c.advance_to((start + 2) * 5);
+    ok(&settle(&mut c, id, start + 1, vec![0, 1, 2], true));
+    ok(&c.run("alice", TxKind::CloseDeal { deal: id }));
+    assert_eq!(c.ledger.tip().height, (start + 2) * 5 + 2);
+    assert_eq!(earned_in(&c, start + 2), [Credits(300); 3]);
+    c.assert_supply_conserved();
+
     // Closed in its opening epoch (the upload window), or once settlement lags past the grace
     // (no auditor): nothing is owed.
     let mut t = terms(["p1", "p2", "p3"], 1_000);

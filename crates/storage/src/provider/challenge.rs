@@ -7,7 +7,7 @@ use super::{
     disk::PieceId,
     server::{Provider, Refusal},
 };
-use crate::protocol::{decode_challenge, Answer};
+use crate::protocol::{decode_challenge, Answer, ChallengeFault, STALE_CHALLENGE};
 use axum::{
     body::Bytes,
     extract::State,
@@ -46,13 +46,15 @@ pub(super) async fn challenge(State(p): State<Provider>, body: Bytes) -> Result<
         .check(&status.chain_id, &status.verifiers, &p.device(), now)
         .map_err(|e| {
             p.0.metrics.challenges_unauthorized.fetch_add(1, Ordering::Relaxed);
-            Refusal::new(StatusCode::FORBIDDEN, "unauthorized_challenge", e.to_string())
+            // A stale one has its own code: from an auditor, it means the auditor's node is
+            // behind this provider's, and the auditor must not take the refusal for a failure.
+            let code = match e {
+                ChallengeFault::Stale { .. } => STALE_CHALLENGE,
+                _ => "unauthorized_challenge",
+            };
+            Refusal::new(StatusCode::FORBIDDEN, code, e.to_string())
         })?;
     let challenge = signed.challenge;
-    let asked = HashDomain::StorageChallenge.hash(&challenge.to_bytes());
-    if let Some(answer) = p.remembered_answer(&asked) {
-        return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], answer).into_response());
-    }
     let id = PieceId {
         deal: challenge.deal,
         index: challenge.index,
@@ -63,6 +65,10 @@ pub(super) async fn challenge(State(p): State<Provider>, body: Bytes) -> Result<
             "unknown_piece",
             format!("piece {} of deal {} is not stored here", id.index, id.deal),
         ));
+    }
+    let asked = HashDomain::StorageChallenge.hash(&challenge.to_bytes());
+    if let Some(answer) = p.remembered_answer(&asked) {
+        return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], answer).into_response());
     }
     // Queue briefly rather than refuse at once: an auditor's challenge that meets a burst of
     // others still gets answered well within its deadline.

@@ -146,7 +146,9 @@ pub(super) struct Inner {
     /// The least it serves a GiB for, credits (its `price_per_gib_egress` on chain).
     egress_price: AtomicU64,
     /// The node's status, read at most every [`STATUS_TTL`].
-    status: tokio::sync::Mutex<Option<CachedStatus>>,
+    status: std::sync::Mutex<StatusCache>,
+    /// Held while a request asks the node for its status (one at a time).
+    fetching: tokio::sync::Mutex<()>,
     /// The latest answers given, by challenge: a verifier's challenge replayed within its
     /// epochs (by anyone who saw it on the wire) is answered from here, without reads.
     pub(super) answers: std::sync::Mutex<std::collections::VecDeque<(Hash, Bytes)>>,
@@ -158,12 +160,15 @@ const STATUS_TTL: Duration = Duration::from_secs(2);
 /// verifier keys rarely change): a node restart does not make the provider fail its audits.
 const MAX_STALE_STATUS: Duration = Duration::from_secs(10 * 60);
 
-struct CachedStatus {
-    status: Arc<ChainStatus>,
-    /// When the node last answered.
-    fetched: std::time::Instant,
-    /// When it was last asked.
-    tried: std::time::Instant,
+/// Longest the provider waits for its node's status.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Default)]
+struct StatusCache {
+    /// The last status and when the node gave it.
+    last: Option<(Arc<ChainStatus>, std::time::Instant)>,
+    /// When the node last failed to answer.
+    failed: Option<std::time::Instant>,
 }
 
 /// A running provider's shared state.
@@ -195,7 +200,8 @@ impl Provider {
             staging: super::staging::Staging::default(),
             egress,
             egress_price: AtomicU64::new(0),
-            status: tokio::sync::Mutex::new(None),
+            status: std::sync::Mutex::new(StatusCache::default()),
+            fetching: tokio::sync::Mutex::new(()),
             answers: std::sync::Mutex::new(std::collections::VecDeque::new()),
         })))
     }
@@ -215,45 +221,77 @@ impl Provider {
         &self.0.egress
     }
 
-    /// The node's status (chain id, epoch, verifier keys), cached for [`STATUS_TTL`]. While the
-    /// node does not answer, the last status stands in for up to [`MAX_STALE_STATUS`], and it
-    /// is asked again only every [`STATUS_TTL`] (one request asks; the others wait for it).
+    /// The node's status (chain id, epoch, verifier keys), cached for [`STATUS_TTL`], then
+    /// asked for again by one request at a time (the others wait for its answer, at most
+    /// [`STATUS_TIMEOUT`]). While the node does not answer, the last status, up to
+    /// [`MAX_STALE_STATUS`] old, stands in for it without waiting, and the node is asked again
+    /// every [`STATUS_TTL`]: a node restart does not fail the provider's audits.
     pub(super) async fn chain_status(&self) -> Result<Arc<ChainStatus>, Refusal> {
-        let unavailable = |e: String| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "node_unavailable", e);
-        let mut cached = self.0.status.lock().await;
-        if let Some(c) = cached.as_ref() {
-            if c.tried.elapsed() < STATUS_TTL {
-                return if c.fetched.elapsed() <= MAX_STALE_STATUS {
-                    Ok(c.status.clone())
-                } else {
-                    Err(unavailable("the node has not answered for minutes".into()))
-                };
+        if let Some(status) = self.cached_status() {
+            return Ok(status);
+        }
+        let _one = self.0.fetching.lock().await;
+        // Whoever held the lock may have just read it, or just failed to.
+        if let Some(status) = self.cached_status() {
+            return Ok(status);
+        }
+        let failed = self
+            .0
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .failed;
+        if failed.is_some_and(|at| at.elapsed() < STATUS_TTL) {
+            return Err(Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "node_unavailable",
+                "this provider's node did not answer a moment ago; retry shortly",
+            ));
+        }
+        match self.refresh_status().await {
+            Ok(status) => Ok(status),
+            Err(refusal) => {
+                let cache = self.0.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match cache.last.as_ref().filter(|(_, at)| at.elapsed() <= MAX_STALE_STATUS) {
+                    Some((status, at)) => {
+                        tracing::warn!(error = %refusal.message, age_s = at.elapsed().as_secs(), "node unreachable; using its last status");
+                        Ok(status.clone())
+                    }
+                    None => Err(refusal),
+                }
             }
         }
-        let now = std::time::Instant::now();
-        match self.0.node.status().await {
-            Ok(status) => {
+    }
+
+    /// The status if it is fresh, or if the node failed to answer a moment ago and the last
+    /// one is still usable; `None` when the node should be asked.
+    fn cached_status(&self) -> Option<Arc<ChainStatus>> {
+        let cache = self.0.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (status, at) = cache.last.as_ref()?;
+        let failed_lately = cache.failed.is_some_and(|failed| failed.elapsed() < STATUS_TTL);
+        (at.elapsed() < STATUS_TTL || (failed_lately && at.elapsed() <= MAX_STALE_STATUS)).then(|| status.clone())
+    }
+
+    /// Asks the node for its status and records the answer (or the failure).
+    async fn refresh_status(&self) -> Result<Arc<ChainStatus>, Refusal> {
+        let asked = tokio::time::timeout(STATUS_TIMEOUT, self.0.node.status()).await;
+        let mut cache = self.0.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let failure = match asked {
+            Ok(Ok(status)) => {
                 let status = Arc::new(status);
-                *cached = Some(CachedStatus {
-                    status: status.clone(),
-                    fetched: now,
-                    tried: now,
-                });
-                Ok(status)
+                cache.last = Some((status.clone(), std::time::Instant::now()));
+                cache.failed = None;
+                return Ok(status);
             }
-            Err(e) => match cached.as_mut() {
-                Some(c) if c.fetched.elapsed() <= MAX_STALE_STATUS => {
-                    c.tried = now;
-                    tracing::warn!(error = %e, age_s = c.fetched.elapsed().as_secs(), "node unreachable; using its last status");
-                    Ok(c.status.clone())
-                }
-                Some(c) => {
-                    c.tried = now;
-                    Err(unavailable(e.to_string()))
-                }
-                None => Err(unavailable(e.to_string())),
-            },
-        }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no status from the node within {} s", STATUS_TIMEOUT.as_secs()),
+        };
+        cache.failed = Some(std::time::Instant::now());
+        Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node_unavailable",
+            failure,
+        ))
     }
 
     /// Its device address.

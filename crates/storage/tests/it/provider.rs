@@ -493,9 +493,9 @@ async fn challenges_get_signed_proofs_that_cannot_be_replayed() {
     // One for another provider (say the piece's next holder), or from epochs ago: a replay.
     let elsewhere = signed(&chain, &first, "verifier", "p2");
     assert_eq!(refusal(send(elsewhere).await.unwrap()).await, forbidden);
-    // Epoch 0's challenge once the chain is past epoch 6 (epochs are half a second; the
+    // Epoch 0's challenge once the chain is past epoch 8 (epochs are half a second; the
     // provider's view of the epoch may lag by its 2 s status cache, four epochs).
-    while chain.node.tip().height < 6 * 25 {
+    while chain.node.tip().height < 8 * 25 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let stale = SignedChallenge::sign(
@@ -505,16 +505,20 @@ async fn challenges_get_signed_proofs_that_cannot_be_replayed() {
         trellis_primitives::Epoch(0),
         &key("verifier"),
     );
-    assert_eq!(refusal(send(stale).await.unwrap()).await, forbidden);
+    let stale = refusal(send(stale).await.unwrap()).await;
+    assert_eq!(stale, (403, "stale_challenge".to_string()));
     metric(
         &url,
         "trellis_provider_challenges_refused_total{reason=\"unauthorized\"} 5",
     )
     .await;
     let bytes = ask(&first).await.unwrap().bytes().await.unwrap();
-    // Replayed: the same answer, from memory (no reads: the answered count stays at one).
+    // Replayed: the same answer, from memory (no reads: the answered count stays at one); but
+    // only after the same checks, so a stranger's copy of it is still refused.
     assert_eq!(ask(&first).await.unwrap().bytes().await.unwrap(), bytes);
     metric(&url, "trellis_provider_challenges_total 1").await;
+    let copied = signed(&chain, &first, "alice", "p1");
+    assert_eq!(refusal(send(copied).await.unwrap()).await, forbidden);
     let answer = decode_answer(&bytes).unwrap();
     assert_eq!(answer.check(&first, &root, len, &device("p1")), Ok(()));
     assert_eq!(
