@@ -49,6 +49,8 @@ pub enum HashDomain {
     StorageChallenge,
     /// What an auditor (a registered verifier) signs when it sends a storage challenge.
     StorageChallengeSigning,
+    /// What an auditor signs to mix its secret into an epoch's storage challenges.
+    StorageChallengeSeed,
     /// The content address of a compute blob (a module, an input or an output).
     ComputeBlob,
     /// A provider's commitment to one execution (module, input, outcome, fuel).
@@ -84,6 +86,7 @@ impl HashDomain {
             Self::StorageAnswer => "trellis 2026 storage answer",
             Self::StorageChallenge => "trellis 2026 storage challenge",
             Self::StorageChallengeSigning => "trellis 2026 storage challenge signing",
+            Self::StorageChallengeSeed => "trellis 2026 storage challenge seed",
             Self::ComputeBlob => "trellis 2026 compute blob",
             Self::ComputeCommitment => "trellis 2026 compute commitment",
             Self::ComputeSampling => "trellis 2026 compute sampling",

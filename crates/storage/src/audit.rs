@@ -2,8 +2,10 @@
 //! what a verdict earns.
 //!
 //! Every epoch, each piece of each open deal is challenged for [`AuditConfig::chunks_per_piece`]
-//! chunks picked from the epoch's last block hash, so anyone can recompute who was asked for
-//! what, and a provider cannot know in advance which chunks it must keep. The auditor signs each
+//! chunks picked from the epoch's last block hash mixed with the auditor's signature of it
+//! ([`challenge_seed`]): a provider cannot know which chunks it must produce before the auditor
+//! asks, and once the auditor publishes the signature anyone can recompute who was asked for
+//! what. The auditor signs each
 //! challenge with its verifier key ([`crate::protocol::SignedChallenge`]); a provider answers only
 //! those, so nobody else can keep its answering slots busy. The provider answers
 //! with the chunks, their Merkle paths to the piece root recorded in the deal, and its device
@@ -25,7 +27,7 @@ use crate::{
 };
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use trellis_primitives::{DeviceAddress, Encode, Hash, HashDomain};
+use trellis_primitives::{DeviceAddress, Encode, Hash, HashDomain, Signature};
 
 /// Chunks per piece per day needed to catch a provider that lost 10 % of a piece with 99.9 %
 /// probability (see the module docs).
@@ -90,7 +92,24 @@ impl AuditConfig {
     }
 }
 
-/// The challenge for piece `index` of `deal` in the epoch whose last block hash is `entropy`.
+/// What the auditor signs (with its verifier key) to seed an epoch's challenges: the epoch's
+/// last block hash. See [`challenge_seed`].
+pub fn seed_message(entropy: &Hash) -> Hash {
+    HashDomain::StorageChallengeSeed.hash(entropy.as_bytes())
+}
+
+/// The seed of an epoch's challenges: its last block hash mixed with the auditor's signature of
+/// it. The block hash alone is public the moment the epoch ends, so a provider would know which
+/// chunks it will be asked for before the auditor asks (time to fetch them from elsewhere); the
+/// signature is known to nobody else until the auditor publishes it in its verdict file, and an
+/// ed25519 signature is deterministic, so the auditor cannot grind it either. Anyone can then
+/// check it against the verifier's key and recompute every challenge.
+pub fn challenge_seed(entropy: &Hash, signature: &Signature) -> Hash {
+    HashDomain::StorageChallengeSeed.hash_parts(&[entropy.as_bytes(), &signature.0])
+}
+
+/// The challenge for piece `index` of `deal` in the epoch whose challenge seed is `entropy`
+/// (the epoch's [`challenge_seed`]).
 pub fn challenge_for(entropy: &Hash, deal: &Hash, index: u16, piece_len: u64, chunks: u16) -> Challenge {
     let mut h = HashDomain::StorageChallenge.hasher();
     h.update(entropy.as_bytes());
@@ -309,6 +328,30 @@ mod tests {
         assert_ne!(a.nonce, challenge_for(&Hash([3; 32]), &d, 0, 1 << 20, 8).nonce);
         assert!(a.chunks.iter().all(|&c| c < 256));
         assert_eq!(a.chunks.len(), 8);
+    }
+
+    #[test]
+    fn the_seed_needs_the_auditors_key_and_is_one_per_key_and_epoch() {
+        let (entropy, other) = (Hash([1; 32]), Hash([2; 32]));
+        let auditor = trellis_primitives::Keypair::from_seed([3; 32]);
+        let signature = auditor.sign(seed_message(&entropy).as_bytes());
+        // Deterministic: the auditor cannot try signatures until it likes the chunks.
+        assert_eq!(signature, auditor.sign(seed_message(&entropy).as_bytes()));
+        let seed = challenge_seed(&entropy, &signature);
+        assert_ne!(seed, entropy, "the block hash alone is not the seed");
+        let stranger = trellis_primitives::Keypair::from_seed([4; 32]);
+        assert_ne!(
+            seed,
+            challenge_seed(&entropy, &stranger.sign(seed_message(&entropy).as_bytes()))
+        );
+        assert_ne!(
+            seed,
+            challenge_seed(&other, &auditor.sign(seed_message(&other).as_bytes()))
+        );
+        assert_eq!(
+            auditor.public().verify(seed_message(&entropy).as_bytes(), &signature),
+            Ok(())
+        );
     }
 
     #[test]

@@ -15,7 +15,10 @@ use trellis_ledger::{state::keys, DealTerms, DeviceClass, StateRead, Store, Tran
 use trellis_primitives::{Amount, DeviceAddress, Epoch, Hash, Keypair};
 use trellis_rewards::{shares::ShareBreakdown, DeviceShare, Pool};
 use trellis_storage::{
-    audit::{audit_piece, challenge_for, evidence, released, storage_units, AuditConfig, Verdict, HOLD_EPOCHS},
+    audit::{
+        audit_piece, challenge_for, challenge_seed, evidence, released, seed_message, storage_units, AuditConfig,
+        Verdict, HOLD_EPOCHS,
+    },
     protocol::SignedChallenge,
     CodingParams, Layout,
 };
@@ -53,8 +56,13 @@ pub(crate) struct PieceAudit {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct EpochAudits {
     pub(crate) epoch: Epoch,
-    /// Hash of the epoch's last block: the challenge seed.
+    /// Hash of the epoch's last block.
     pub(crate) entropy: Hash,
+    /// The auditor's verifier key and its signature of the entropy: mixed with it, the seed of
+    /// every challenge ([`trellis_storage::audit::challenge_seed`]), published here so anyone can
+    /// recompute them. Absent in files written before challenges were seeded this way.
+    #[serde(default)]
+    pub(crate) seed_signature: Option<(trellis_primitives::PublicKey, trellis_primitives::Signature)>,
     pub(crate) config: AuditConfig,
     pub(crate) pieces: Vec<PieceAudit>,
 }
@@ -215,6 +223,9 @@ impl StorageAuditor {
             .with_context(|| format!("block {last} is missing"))?
             .header
             .hash();
+        // Nobody can know the challenges before they arrive: the seed needs this key.
+        let seed_signature = self.verifier.sign(seed_message(&entropy).as_bytes());
+        let seed = challenge_seed(&entropy, &seed_signature);
         let chain_id: Arc<str> = self.node.with_state(|s, _| s.chain_id())?.into();
         let http = trellis_storage::audit::auditor_http();
         let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_AUDITS));
@@ -247,7 +258,7 @@ impl StorageAuditor {
                 } else {
                     self.config.chunks_per_piece
                 };
-                let challenge = challenge_for(&entropy, &id, index, deal.terms.piece_len, chunks);
+                let challenge = challenge_for(&seed, &id, index, deal.terms.piece_len, chunks);
                 let (http, limit, piece, piece_len) = (http.clone(), limit.clone(), *piece, deal.terms.piece_len);
                 let (node, verifier, chain_id) = (self.node.clone(), self.verifier.clone(), chain_id.clone());
                 let deadline = self.config.deadline();
@@ -291,6 +302,7 @@ impl StorageAuditor {
         Ok(EpochAudits {
             epoch,
             entropy,
+            seed_signature: Some((self.verifier.public(), seed_signature)),
             config: self.config,
             pieces,
         })

@@ -280,6 +280,38 @@ fn a_100_mib_file_on_8_providers_survives_losing_5_of_them() {
         .unwrap();
     assert_eq!(audited["reported"], true, "{audited}");
     assert_eq!(audited["chunks"].as_array().map(Vec::len), Some(64), "{audited}");
+    // Anyone can recompute the challenge from the file: the epoch's last block hash and the
+    // auditor's signature of it (which nobody else could know before the auditor asked).
+    use trellis_storage::audit::{challenge_for, challenge_seed, seed_message};
+    let entropy: trellis_primitives::Hash = record["entropy"].as_str().unwrap().parse().unwrap();
+    let (signer, signature): (trellis_primitives::PublicKey, trellis_primitives::Signature) =
+        serde_json::from_value(record["seed_signature"].clone()).unwrap();
+    assert_eq!(signer.verify(seed_message(&entropy).as_bytes(), &signature), Ok(()));
+    let verifiers = get(&api, "/v1/status").unwrap()["verifiers"].clone();
+    assert!(
+        verifiers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == &serde_json::to_value(signer).unwrap()),
+        "{verifiers}"
+    );
+    let deal_id: trellis_primitives::Hash = id.parse().unwrap();
+    let piece_len = audited["piece_len"].as_u64().unwrap();
+    let seeded = challenge_for(
+        &challenge_seed(&entropy, &signature),
+        &deal_id,
+        n as u16 - 1,
+        piece_len,
+        64,
+    );
+    let chunks: Vec<u64> = serde_json::from_value(audited["chunks"].clone()).unwrap();
+    assert_eq!(chunks, seeded.chunks);
+    let public_only = challenge_for(&entropy, &deal_id, n as u16 - 1, piece_len, 64);
+    assert_ne!(
+        chunks, public_only.chunks,
+        "the block hash alone told the provider the chunks"
+    );
 }
 
 #[test]
