@@ -63,6 +63,8 @@ pub enum HashDomain {
     EgressOrder,
     /// What a storage client signs to have a provider hold a piece before its deal is on chain.
     StorageStaging,
+    /// What a deal's client (or a verifier) signs to upload a piece of an open deal.
+    StorageUpload,
 }
 
 impl HashDomain {
@@ -93,6 +95,7 @@ impl HashDomain {
             Self::DataRequest => "trellis 2026 data request",
             Self::EgressOrder => "trellis 2026 egress order",
             Self::StorageStaging => "trellis 2026 storage staging",
+            Self::StorageUpload => "trellis 2026 storage upload",
         }
     }
 

@@ -171,7 +171,22 @@ impl StorageAuditor {
                 index: failed.index,
                 provider: target.info.address,
             }])?;
-            match upload_piece(http, &target.endpoint, &id, failed.index, rebuilt, |_| {}).await {
+            let (chain_id, epoch) = self.node.with_state(|s, tip| -> Result<_> {
+                let epoch_len = s.params()?.epoch_len_blocks;
+                Ok((
+                    s.chain_id()?,
+                    trellis_primitives::Epoch::of_height(tip.height, epoch_len),
+                ))
+            })?;
+            // The repairer's leave to upload: a verifier's grant for this piece and target.
+            let grant = trellis_storage::protocol::UploadGrant {
+                deal: id,
+                index: failed.index,
+                provider: target.info.address,
+                expires: trellis_primitives::Epoch(epoch.0 + trellis_storage::protocol::UPLOAD_GRANT_EPOCHS),
+            }
+            .sign(&chain_id, &self.verifier);
+            match upload_piece(http, &target.endpoint, &grant, rebuilt, |_| {}).await {
                 Ok(()) => {
                     tracing::info!(deal = %id, piece = failed.index, from = %failed.provider, to = %target.info.address, "repaired a storage piece");
                     return Ok(());

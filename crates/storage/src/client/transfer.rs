@@ -5,7 +5,7 @@
 
 use super::orders::{PieceOrders, DOWNLOAD_WINDOW_BYTES};
 use crate::{
-    protocol::{SignedStageGrant, ORDER_CLAIMED, ORDER_HEADER, STAGE_HEADER},
+    protocol::{SignedStageGrant, SignedUploadGrant, ORDER_CLAIMED, ORDER_HEADER, STAGE_HEADER, UPLOAD_HEADER},
     spool::{Durability, Spool},
 };
 use futures::StreamExt;
@@ -97,13 +97,12 @@ async fn refusal(url: &str, response: reqwest::Response) -> TransferError {
     }
 }
 
-/// Uploads the piece file at `path` as piece `index` of `deal`, calling `progress(bytes)` as
-/// bytes are read for sending.
+/// Uploads the piece file at `path` as the piece `grant` names (signed by the deal's client or
+/// a verifier), calling `progress(bytes)` as bytes are read for sending.
 pub async fn upload_piece(
     http: &reqwest::Client,
     endpoint: &str,
-    deal: &Hash,
-    index: u16,
+    grant: &SignedUploadGrant,
     path: &Path,
     progress: impl Fn(u64) + Send + Sync + 'static,
 ) -> Result<(), TransferError> {
@@ -115,22 +114,22 @@ pub async fn upload_piece(
         .await
         .map_err(|e| TransferError::Local(format!("cannot stat {}: {e}", path.display())))?
         .len();
-    upload_piece_stream(http, endpoint, deal, index, len, tokio_util_stream(file), progress).await
+    upload_piece_stream(http, endpoint, grant, len, tokio_util_stream(file), progress).await
 }
 
-/// Uploads piece `index` of `deal` from `body`, which must yield exactly `len` bytes (a
+/// Uploads the piece `grant` names from `body`, which must yield exactly `len` bytes (a
 /// provider refuses anything else), calling `progress(bytes)` as bytes are taken for sending.
 pub async fn upload_piece_stream(
     http: &reqwest::Client,
     endpoint: &str,
-    deal: &Hash,
-    index: u16,
+    grant: &SignedUploadGrant,
     len: u64,
     body: impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send + 'static,
     progress: impl Fn(u64) + Send + Sync + 'static,
 ) -> Result<(), TransferError> {
-    let url = piece_url(endpoint, deal, index);
-    put_stream(http, &url, len, None, body, progress).await.map(drop)
+    let url = piece_url(endpoint, &grant.grant.deal, grant.grant.index);
+    let header = Some((UPLOAD_HEADER, grant.header()));
+    put_stream(http, &url, len, header, body, progress).await.map(drop)
 }
 
 /// PUTs `len` bytes from `body` to `url` (with `header`, if any), calling `progress(bytes)` as

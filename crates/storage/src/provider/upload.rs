@@ -6,7 +6,10 @@ use super::{
     disk::{PieceId, Reservation},
     server::{declared_length, piece_path, Provider, Refusal},
 };
-use crate::spool::{Durability, Spool};
+use crate::{
+    protocol::{decode_upload_header, SignedUploadGrant, UPLOAD_HEADER},
+    spool::{Durability, Spool},
+};
 use axum::{
     body::Body,
     extract::{Path, State},
@@ -132,7 +135,19 @@ pub(super) async fn upload(
 
 async fn receive(p: &Provider, path: &(String, String), headers: &HeaderMap, body: Body) -> Result<Response, Refusal> {
     let id = piece_path(path)?;
+    // The grant first (no node call for an upload nobody signed), then whose it is.
+    let (grant, verifiers) = upload_grant(p, &id, headers).await?;
     let deal = p.assigned_deal(id.deal, id.index).await?;
+    if grant.signer != *deal.client.key() && !verifiers.contains(&grant.signer) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "not_deal_client",
+            format!(
+                "the upload grant is signed by {}, not by deal {}'s client (or a verifier)",
+                grant.signer, id.deal
+            ),
+        ));
+    }
     let expected = deal.terms.piece_len;
     let root = deal.terms.pieces[usize::from(id.index)].root;
     let declared = declared_length(headers)?;
@@ -177,6 +192,55 @@ async fn receive(p: &Provider, path: &(String, String), headers: &HeaderMap, bod
     keep_piece(p, id, file, tree, reservation, root).await?;
     tracing::info!(deal = %id.deal, index = id.index, bytes = expected, "stored a piece");
     Ok((StatusCode::CREATED, Json(json!({ "stored": true }))).into_response())
+}
+
+/// The direct upload's grant, checked against this chain, this provider, the piece in the path
+/// and the epoch; with the chain's verifier keys (who, besides the deal's client, may sign one).
+async fn upload_grant(
+    p: &Provider,
+    id: &PieceId,
+    headers: &HeaderMap,
+) -> Result<(SignedUploadGrant, Vec<trellis_primitives::PublicKey>), Refusal> {
+    let forbidden = |code, message: String| Refusal::new(StatusCode::FORBIDDEN, code, message);
+    let Some(value) = headers.get(UPLOAD_HEADER) else {
+        return Err(Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            "upload_unsigned",
+            format!("uploads need the deal client's (or a verifier's) signed grant in the `{UPLOAD_HEADER}` header"),
+        ));
+    };
+    let signed = decode_upload_header(value.as_bytes())
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "invalid_upload_grant", e))?;
+    let status = p.chain_status().await?;
+    if !signed.verify(&status.chain_id) {
+        return Err(forbidden(
+            "bad_upload_signature",
+            format!(
+                "the upload grant's signature does not verify for chain {}",
+                status.chain_id
+            ),
+        ));
+    }
+    let g = &signed.grant;
+    if g.provider != p.device() || g.deal != id.deal || g.index != id.index {
+        return Err(forbidden(
+            "wrong_upload_grant",
+            format!(
+                "the grant is for piece {} of deal {} on {}, not this upload",
+                g.index, g.deal, g.provider
+            ),
+        ));
+    }
+    if status.epoch > g.expires.0 {
+        return Err(forbidden(
+            "upload_grant_expired",
+            format!(
+                "the grant expired after epoch {}; it is epoch {}",
+                g.expires.0, status.epoch
+            ),
+        ));
+    }
+    Ok((signed, status.verifiers.clone()))
 }
 
 /// One of the provider's upload slots, or a refusal to retry later.

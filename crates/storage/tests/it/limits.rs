@@ -1,13 +1,14 @@
 //! A provider's bounds on what slow or hostile peers can hold: upload slots, the upload rate
 //! floor and idle timeout, and the challenge queue. Real server, real node, small limits.
 
-use crate::provider::{code, key, metric, put, signed, stored_file, Chain};
+use crate::provider::{code, key, metric, put, signed, stored_file, upload_grant, Chain};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use trellis_primitives::{Encode, Hash};
 use trellis_storage::{
     audit::challenge_for,
     chain::NodeApi,
+    protocol::UPLOAD_HEADER,
     provider::{Limits, PieceStore, Provider},
 };
 
@@ -25,7 +26,10 @@ async fn serve_within(chain: &Chain, dir: &std::path::Path, limits: Limits) -> S
 async fn start_upload(url: &str, deal: &Hash, len: usize, first: usize) -> tokio::net::TcpStream {
     let addr = url.trim_start_matches("http://");
     let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!("PUT /v1/pieces/{deal}/0 HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {len}\r\n\r\n");
+    let grant = upload_grant("alice", deal, 0, u64::MAX);
+    let head = format!(
+        "PUT /v1/pieces/{deal}/0 HTTP/1.1\r\nhost: {addr}\r\n{UPLOAD_HEADER}: {grant}\r\ncontent-length: {len}\r\n\r\n"
+    );
     raw.write_all(head.as_bytes()).await.unwrap();
     raw.write_all(&vec![0; first]).await.unwrap();
     raw

@@ -15,7 +15,7 @@ use trellis_storage::{
     chain::NodeApi,
     encode,
     piece::GROUP_BYTES,
-    protocol::{decode_answer, AnswerFault, Challenge, SignedChallenge, ORDER_HEADER},
+    protocol::{decode_answer, AnswerFault, Challenge, SignedChallenge, UploadGrant, ORDER_HEADER, UPLOAD_HEADER},
     provider::{PieceStore, Provider},
     CodingParams, FileKey, PieceTree,
 };
@@ -199,13 +199,46 @@ pub(crate) async fn serve(chain: &Chain, dir: &std::path::Path, capacity: u64) -
     (url, provider)
 }
 
+/// The upload header value of `signer`'s grant for piece `index` of `deal` on `p1`, expiring
+/// after `expires`.
+pub(crate) fn upload_grant(signer: &str, deal: &Hash, index: u16, expires: u64) -> String {
+    UploadGrant {
+        deal: *deal,
+        index,
+        provider: device("p1"),
+        expires: trellis_primitives::Epoch(expires),
+    }
+    .sign(CHAIN, &key(signer))
+    .header()
+}
+
+/// Uploads `body` as piece `index` of `deal` to `url` under alice's grant.
 pub(crate) async fn put(url: &str, deal: &Hash, index: u16, body: Vec<u8>) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new()
+    put_as(
+        url,
+        deal,
+        index,
+        body,
+        Some(upload_grant("alice", deal, index, u64::MAX)),
+    )
+    .await
+}
+
+/// Uploads `body` as piece `index` of `deal` to `url` with `grant` as its upload header.
+pub(crate) async fn put_as(
+    url: &str,
+    deal: &Hash,
+    index: u16,
+    body: Vec<u8>,
+    grant: Option<String>,
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new()
         .put(format!("{url}/v1/pieces/{deal}/{index}"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+        .body(body);
+    if let Some(grant) = grant {
+        request = request.header(UPLOAD_HEADER, grant);
+    }
+    let r = request.send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or_default())
 }
 
@@ -309,7 +342,8 @@ async fn uploads_are_checked_against_the_deal_on_chain() {
     assert_eq!((status, code(&v)), (400, "wrong_length"));
 
     // A body that stops short of its declared length: nothing is stored, no space is held.
-    put_half(&url, &format!("/v1/pieces/{}/0", file.id), "", &piece).await;
+    let grant = format!("{UPLOAD_HEADER}: {}\r\n", upload_grant("alice", &file.id, 0, u64::MAX));
+    put_half(&url, &format!("/v1/pieces/{}/0", file.id), &grant, &piece).await;
     // Wait until the provider has refused it (the seventh refusal above), then look.
     metric(&url, "trellis_provider_uploads_total{result=\"refused\"} 7").await;
     assert_eq!(provider.store().used(), 0, "a truncated upload kept its space");
@@ -559,6 +593,68 @@ async fn challenges_get_signed_proofs_that_cannot_be_replayed() {
     let elsewhere = Challenge { index: 1, ..first };
     assert_eq!(ask(&elsewhere).await.unwrap().status(), 404);
     assert!(trellis_storage::protocol::Answer::from_bytes(&[0; 10]).is_err());
+}
+
+#[tokio::test]
+async fn direct_uploads_need_a_fresh_grant_from_the_deals_client_or_a_verifier() {
+    let chain = Chain::start().await;
+    let file = stored_file(&chain, 30_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, provider) = serve(&chain, dir.path(), 1 << 30).await;
+    let piece = file.pieces[0].clone();
+    let refused = |(status, v): (u16, serde_json::Value)| (status, code(&v).to_string());
+    let try_with = |grant: Option<String>| put_as(&url, &file.id, 0, piece.clone(), grant);
+    let expect = |status: u16, code: &str| (status, code.to_string());
+
+    assert_eq!(refused(try_with(None).await), expect(401, "upload_unsigned"));
+    assert_eq!(
+        refused(try_with(Some("zz".into())).await),
+        expect(400, "invalid_upload_grant")
+    );
+    // Anyone else than the deal's client (bob owns the provider, and still may not).
+    let bobs = upload_grant("bob", &file.id, 0, u64::MAX);
+    assert_eq!(refused(try_with(Some(bobs)).await), expect(403, "not_deal_client"));
+    // Alice's grant, for another chain, piece or provider, or expired: no use here.
+    let other_chain = UploadGrant {
+        deal: file.id,
+        index: 0,
+        provider: device("p1"),
+        expires: trellis_primitives::Epoch(u64::MAX),
+    }
+    .sign("another-chain", &key("alice"))
+    .header();
+    assert_eq!(
+        refused(try_with(Some(other_chain)).await),
+        expect(403, "bad_upload_signature")
+    );
+    let other_piece = upload_grant("alice", &file.id, 1, u64::MAX);
+    assert_eq!(
+        refused(try_with(Some(other_piece)).await),
+        expect(403, "wrong_upload_grant")
+    );
+    let for_p2 = UploadGrant {
+        deal: file.id,
+        index: 0,
+        provider: device("p2"),
+        expires: trellis_primitives::Epoch(u64::MAX),
+    }
+    .sign(CHAIN, &key("alice"))
+    .header();
+    assert_eq!(refused(try_with(Some(for_p2)).await), expect(403, "wrong_upload_grant"));
+    // Epochs are half a second: past epoch 6, a grant that expired after epoch 0 is old even
+    // by the provider's status, cached for up to 2 s (four epochs).
+    while chain.node.tip().height < 6 * 25 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let expired = upload_grant("alice", &file.id, 0, 0);
+    assert_eq!(
+        refused(try_with(Some(expired)).await),
+        expect(403, "upload_grant_expired")
+    );
+    assert_eq!(provider.store().used(), 0, "a refused upload kept room");
+    // A verifier (a repairer) may, as may the client.
+    let verifiers = upload_grant("verifier", &file.id, 0, u64::MAX);
+    assert_eq!(try_with(Some(verifiers)).await.0, 201);
 }
 
 #[tokio::test]

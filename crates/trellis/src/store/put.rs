@@ -318,6 +318,7 @@ pub(crate) async fn store_file(
     let failed = commit_staged(&transfers.http, &placement, id, &terms, staged).await;
     let mut spares = spares::Spares {
         client: &client,
+        node: &node,
         key,
         transfers: &transfers,
         candidates: &mut placement.spares,

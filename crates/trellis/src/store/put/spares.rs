@@ -9,7 +9,10 @@ use anyhow::{bail, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use trellis_ledger::{DealTerms, TxKind};
 use trellis_primitives::{DeviceAddress, Hash};
-use trellis_storage::client::Candidate;
+use trellis_storage::{
+    client::Candidate,
+    protocol::{UploadGrant, UPLOAD_GRANT_EPOCHS},
+};
 
 /// Uploads to spares tried for one piece before the put gives up on it.
 const MAX_SPARES_PER_PIECE: usize = 3;
@@ -19,6 +22,7 @@ const SETTLEMENT_WAIT: std::time::Duration = std::time::Duration::from_secs(180)
 /// What moving pieces to spares needs.
 pub(super) struct Spares<'a> {
     pub(super) client: &'a Client,
+    pub(super) node: &'a trellis_storage::chain::NodeApi,
     pub(super) key: &'a trellis_primitives::Keypair,
     pub(super) transfers: &'a Transfers,
     /// Usable providers not in the deal, best first; each is tried once.
@@ -125,9 +129,17 @@ impl Spares<'_> {
         let sent = indicatif::ProgressBar::hidden();
         let mut tasks = Uploads::new();
         let mut sinks = PieceSink::discard(self.terms.pieces.len());
+        let status = self.node.status().await?;
         for (index, spare) in moving {
+            let grant = UploadGrant {
+                deal: self.id,
+                index: *index as u16,
+                provider: spare.info.address,
+                expires: trellis_primitives::Epoch(status.epoch + UPLOAD_GRANT_EPOCHS),
+            }
+            .sign(&status.chain_id, self.key);
             let dest = Dest::Deal {
-                id: self.id,
+                grant: Box::new(grant),
                 piece_len: self.terms.piece_len,
             };
             sinks[*index] = start_streamed_upload(&mut tasks, self.transfers, &spare.endpoint, dest, *index, &sent);

@@ -7,7 +7,7 @@ use trellis_primitives::Hash;
 use trellis_storage::{
     client::{stage_piece_stream, upload_piece_stream, TransferError},
     encode_pieces,
-    protocol::SignedStageGrant,
+    protocol::{SignedStageGrant, SignedUploadGrant},
     FileKey, Layout, PieceTree,
 };
 
@@ -104,8 +104,12 @@ pub(super) struct Transfers {
 pub(super) enum Dest {
     /// Staged under the client's grant, before the deal exists.
     Stage(Box<SignedStageGrant>),
-    /// Stored straight away under the open deal `id`, whose pieces are `piece_len` bytes.
-    Deal { id: Hash, piece_len: u64 },
+    /// Stored straight away under an open deal, by the grant's leave; its pieces are
+    /// `piece_len` bytes.
+    Deal {
+        grant: Box<SignedUploadGrant>,
+        piece_len: u64,
+    },
 }
 
 /// Starts the upload of piece `index` to `endpoint`, fed by the returned sink. An upload that
@@ -141,8 +145,8 @@ pub(super) fn start_streamed_upload(
                 Dest::Stage(grant) => stage_piece_stream(&http, &endpoint, grant, body, progress)
                     .await
                     .map(Some),
-                Dest::Deal { id, piece_len } => {
-                    upload_piece_stream(&http, &endpoint, id, index as u16, *piece_len, body, progress)
+                Dest::Deal { grant, piece_len } => {
+                    upload_piece_stream(&http, &endpoint, grant, *piece_len, body, progress)
                         .await
                         .map(|()| None)
                 }

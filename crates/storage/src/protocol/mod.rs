@@ -2,6 +2,12 @@
 //! provider's signed answer. Binary, in the workspace codec; answers come from untrusted
 //! providers, so decoding enforces every bound.
 
+mod upload;
+
+pub use upload::{
+    decode_upload_header, SignedUploadGrant, UploadGrant, MAX_UPLOAD_HEADER_BYTES, UPLOAD_GRANT_EPOCHS, UPLOAD_HEADER,
+};
+
 use crate::piece::ChunkProof;
 use trellis_primitives::{
     codec::{put_list, Decode, DecodeError, Encode, Reader},
