@@ -160,7 +160,7 @@ pub fn document() -> Value {
                     "responses": { "200": { "description": "OK" }, "400": { "description": "Malformed parameter" }, "404": { "description": "No verdicts archived for the epoch" } }
                 }
             },
-            "/v1/storage/audits/{epoch}": get("The storage auditor's archived audits of an epoch: block entropy, audit configuration, and every challenged piece with its deal, provider, chunk indices and verdict (404 if this node keeps no archive or the epoch was not audited).", Some(("epoch", "epoch number"))),
+            "/v1/storage/audits/{epoch}": get("The storage auditor's archived audits of an epoch: block entropy and the auditor's signature of it (together the challenge seed), audit configuration, and every challenged piece with its deal, provider, chunk indices and verdict (404 if this node keeps no archive or the epoch was not audited).", Some(("epoch", "epoch number"))),
             "/v1/storage/moves": get_query("Committed piece moves (repairs) in the newest blocks, newest first: height, transaction, deal, piece index, new provider, signer.", &[("blocks", "how many of the newest blocks to scan, 1..=10000, default 1000")]),
             "/v1/deals/{id}": get("An open storage deal: client, coding, pieces with their providers and Merkle roots, escrow, paid, epochs settled, end epoch, and the client's open reports of bad downloads (each piece reported gets an audit on every chunk a challenge allows).", Some(("id", "deal id (the content commitment, hex)"))),
             "/v1/accounts/{address}/deals": get("Every open storage deal of a client.", Some(("address", "bech32m tr1… account address"))),

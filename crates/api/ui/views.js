@@ -443,7 +443,7 @@ async function storage() {
     section(`Repairs (piece moves since block ${num(moves.from_height)})`, table(["Block", "Deal", "Piece#", "Moved to", "Transaction"],
       moves.moves.map((m) => [link.block(m.height), h("code", { title: m.deal }, short(m.deal)), h("td", { class: "num" }, num(m.index)),
         link.device(m.provider), link.tx(m.tx_id)]), "No pieces moved in these blocks: every provider kept its pieces.")),
-    audits ? section(`Audits (epoch ${audits.epoch})`, h("p", {}, `Challenges drawn from block entropy `, h("code", {}, short(audits.entropy)),
+    audits ? section(`Audits (epoch ${audits.epoch})`, h("p", {}, `Challenges drawn from block entropy `, h("code", {}, short(audits.entropy)), ` and the auditor's signature of it`,
       `, ${audits.config.chunks_per_piece} chunks per piece.`), auditTable(audits))
       : section("Audits", h("p", { class: "empty" }, "No storage audits archived on this node in recent epochs.")));
 }

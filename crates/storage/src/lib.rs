@@ -8,7 +8,8 @@
 //! - [`spool`]: pieces written and hashed as they stream in, off the async threads.
 //! - [`direct`]: bulk file I/O around the page cache, where the filesystem allows.
 //! - [`provider`]: a provider's pieces on disk and its HTTP server.
-//! - [`audit`]: challenges from block entropy, verdicts, detection probability, slashing evidence.
+//! - [`audit`]: challenges from block entropy and the auditor's signature, verdicts, detection
+//!   probability, slashing evidence.
 //! - [`client`]: placement, piece uploads and verified downloads, repair.
 //! - [`chain`]: the deals and providers a node's API reports.
 //!

@@ -1,5 +1,6 @@
 //! The storage auditor: once an epoch is complete, it challenges every piece of every deal due
-//! for that epoch (chunks picked from the epoch's last block hash), writes the verdicts to
+//! for that epoch (chunks picked from the epoch's last block hash mixed with the auditor's
+//! signature of it), writes the verdicts to
 //! `storage-audits-<N>.json` beside the reward archive, settles each deal for the proven pieces,
 //! slashes providers whose own answers convict them, repairs failed pieces onto new providers,
 //! and hands the storage pool its shares (proven KiB-epochs × reputation).

@@ -4,13 +4,16 @@
 
 use crate::storage_audit::{layout, EpochAudits, PieceAudit, StorageAuditor};
 use anyhow::{bail, Context, Result};
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, time::Duration};
 use trellis_ledger::{Deal, DealTerms, StateRead, TxKind};
 use trellis_primitives::{DeviceAddress, Hash};
 use trellis_storage::client::{download_piece, rebuild_piece, upload_piece, OrderSigner, PieceRef};
 
 /// New providers tried for one rebuilt piece before repair gives up until the next epoch.
 const MAX_REPAIR_TARGETS: usize = 3;
+/// Times a rebuilt piece's upload is retried (300 ms apart) while the target's node has not yet
+/// seen the move that names it.
+const MOVE_SEEN_TRIES: u32 = 10;
 
 impl StorageAuditor {
     /// Re-creates failed pieces on new providers, for deals below the repair threshold.
@@ -186,7 +189,20 @@ impl StorageAuditor {
                 expires: trellis_primitives::Epoch(epoch.0 + trellis_storage::protocol::UPLOAD_GRANT_EPOCHS),
             }
             .sign(&chain_id, &self.verifier);
-            match upload_piece(http, &target.endpoint, &grant, rebuilt, |_| {}).await {
+            // The target's own node may not have the move yet: it says the piece is not its.
+            let mut tries = 0;
+            let uploaded = loop {
+                match upload_piece(http, &target.endpoint, &grant, rebuilt, |_| {}).await {
+                    Err(trellis_storage::client::TransferError::Refused { code, .. })
+                        if (code == "not_assigned" || code == "unknown_deal") && tries < MOVE_SEEN_TRIES =>
+                    {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                    other => break other,
+                }
+            };
+            match uploaded {
                 Ok(()) => {
                     tracing::info!(deal = %id, piece = failed.index, from = %failed.provider, to = %target.info.address, "repaired a storage piece");
                     return Ok(());

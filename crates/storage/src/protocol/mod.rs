@@ -67,8 +67,8 @@ impl Decode for Challenge {
 }
 
 /// A challenge as sent: signed by a registered verifier, so a provider spends its answering
-/// slots (a tree file and a group read per chunk) only on auditors, never on anyone who can
-/// compute a challenge from public block entropy. It names the provider it is for and the epoch
+/// slots (a tree file and a group read per chunk) only on auditors, never on anyone who sends
+/// chunk indexes of their own. It names the provider it is for and the epoch
 /// it was sent in, so one seen on the wire cannot be replayed at another provider (one the
 /// piece moved to, say) or beyond [`CHALLENGE_EPOCH_SLACK`] epochs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,7 +19,10 @@ use super::{
     server::{declared_length, piece_path, Provider, Refusal},
     upload::{keep_piece, stream_to, upload_slot, TempFile, UploadMark},
 };
-use crate::{piece::PieceTree, protocol::STAGE_HEADER};
+use crate::{
+    piece::PieceTree,
+    protocol::{STAGE_HEADER, UPLOAD_HEADER},
+};
 use axum::{
     body::Body,
     extract::{Path, State},
@@ -330,7 +333,7 @@ async fn keep(p: &Provider, path: &(String, String)) -> Result<Response, Refusal
             "not_staged",
             format!(
                 "no piece {} of {}'s file with this deal's nonce is staged here (never sent, or held longer than {} s); \
-                 upload it to /v1/pieces/{}/{}",
+                 upload it to /v1/pieces/{}/{} with the client's signed grant in the `{UPLOAD_HEADER}` header",
                 id.index,
                 deal.client,
                 p.0.staging.ttl().as_secs(),

@@ -135,7 +135,8 @@ pub(super) async fn upload(
 
 async fn receive(p: &Provider, path: &(String, String), headers: &HeaderMap, body: Body) -> Result<Response, Refusal> {
     let id = piece_path(path)?;
-    // The grant first (no node call for an upload nobody signed), then whose it is.
+    // The grant first (no node call for an upload without a valid one for this piece), then
+    // whose it is.
     let (grant, verifiers) = upload_grant(p, &id, headers).await?;
     let deal = p.assigned_deal(id.deal, id.index).await?;
     if grant.signer != *deal.client.key() && !verifiers.contains(&grant.signer) {

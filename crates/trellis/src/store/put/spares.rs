@@ -5,7 +5,7 @@
 
 use super::stream::{join_uploads, start_streamed_upload, Dest, PieceSink, Source, Transfers, Uploads};
 use crate::client::Client;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use trellis_ledger::{DealTerms, TxKind};
 use trellis_primitives::{DeviceAddress, Hash};
@@ -129,7 +129,11 @@ impl Spares<'_> {
         let sent = indicatif::ProgressBar::hidden();
         let mut tasks = Uploads::new();
         let mut sinks = PieceSink::discard(self.terms.pieces.len());
-        let status = self.node.status().await?;
+        let status = self
+            .node
+            .status()
+            .await
+            .context("reading the node's status to sign the spares' upload grants")?;
         for (index, spare) in moving {
             let grant = UploadGrant {
                 deal: self.id,
