@@ -422,11 +422,17 @@ impl Decode for SignedStageGrant {
 
 /// Decodes a stage header's value (hex of a [`SignedStageGrant`]) from an untrusted client.
 pub fn decode_stage_header(value: &[u8]) -> Result<SignedStageGrant, String> {
-    if value.len() > MAX_STAGE_HEADER_BYTES {
-        return Err(format!("the stage header is over {MAX_STAGE_HEADER_BYTES} bytes"));
+    decode_grant_header(value, "stage", MAX_STAGE_HEADER_BYTES)
+}
+
+/// Decodes a grant header's value (hex of one encoded `T`, at most `max` bytes of it) from an
+/// untrusted client; `what` names the header in the reasons.
+fn decode_grant_header<T: Decode>(value: &[u8], what: &str, max: usize) -> Result<T, String> {
+    if value.len() > max {
+        return Err(format!("the {what} header is over {max} bytes"));
     }
-    let bytes = hex::decode(value).map_err(|_| "the stage header is not hex".to_string())?;
-    SignedStageGrant::from_bytes(&bytes).map_err(|e| format!("the stage grant does not decode: {e}"))
+    let bytes = hex::decode(value).map_err(|_| format!("the {what} header is not hex"))?;
+    T::from_bytes(&bytes).map_err(|e| format!("the {what} grant does not decode: {e}"))
 }
 
 #[cfg(test)]

@@ -115,11 +115,7 @@ impl Decode for SignedUploadGrant {
 
 /// Decodes an upload header's value (hex of a [`SignedUploadGrant`]) from an untrusted client.
 pub fn decode_upload_header(value: &[u8]) -> Result<SignedUploadGrant, String> {
-    if value.len() > MAX_UPLOAD_HEADER_BYTES {
-        return Err(format!("the upload header is over {MAX_UPLOAD_HEADER_BYTES} bytes"));
-    }
-    let bytes = hex::decode(value).map_err(|_| "the upload header is not hex".to_string())?;
-    SignedUploadGrant::from_bytes(&bytes).map_err(|e| format!("the upload grant does not decode: {e}"))
+    super::decode_grant_header(value, "upload", MAX_UPLOAD_HEADER_BYTES)
 }
 
 #[cfg(test)]
