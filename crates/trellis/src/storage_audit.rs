@@ -232,8 +232,7 @@ impl StorageAuditor {
         let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL_AUDITS));
         let mut tasks = tokio::task::JoinSet::new();
         for (id, deal) in self.node.with_state(|s, _| trellis_ledger::state::deals(s))? {
-            let due = deal.start_epoch.0 + u64::from(deal.settled_epochs);
-            if due != epoch.0 || deal.settled_epochs >= deal.terms.duration_epochs {
+            if deal.due_epoch() != Some(epoch) {
                 continue;
             }
             for (index, piece) in deal.terms.pieces.iter().enumerate() {
@@ -317,7 +316,7 @@ impl StorageAuditor {
             let Some(deal) = self.node.with_state(|s, _| s.deal(&id))? else {
                 continue;
             };
-            if deal.start_epoch.0 + u64::from(deal.settled_epochs) != audits.epoch.0 {
+            if deal.due_epoch() != Some(audits.epoch) {
                 continue; // settled already
             }
             let proven: Vec<u16> = audits

@@ -16,6 +16,17 @@ const MAX_REPAIR_TARGETS: usize = 3;
 const MOVE_SEEN_TRIES: u32 = 10;
 
 impl StorageAuditor {
+    /// The chain's id and its epoch at this node's tip: what the repairer's download orders and
+    /// upload grants are signed for.
+    fn chain_and_epoch(&self) -> Result<(String, trellis_primitives::Epoch)> {
+        self.node.with_state(|s, tip| {
+            Ok((
+                s.chain_id()?,
+                trellis_primitives::Epoch::of_height(tip.height, s.params()?.epoch_len_blocks),
+            ))
+        })
+    }
+
     /// Re-creates failed pieces on new providers, for deals below the repair threshold.
     pub(crate) async fn repair(&self, audits: &EpochAudits) -> Result<()> {
         let mut deals: Vec<Hash> = audits
@@ -73,12 +84,7 @@ impl StorageAuditor {
         let http = trellis_storage::client::transfer_http(trellis_storage::client::TRANSFER_IDLE_TIMEOUT);
         // Repair downloads are the network's own: orders signed by the verifier key at price
         // zero, which providers serve without charging anyone.
-        let (chain_id, epoch) = self.node.with_state(|s, tip| -> Result<_> {
-            Ok((
-                s.chain_id()?,
-                trellis_primitives::Epoch::of_height(tip.height, s.params()?.epoch_len_blocks),
-            ))
-        })?;
+        let (chain_id, epoch) = self.chain_and_epoch()?;
         let orders = OrderSigner::new(self.verifier.clone(), &chain_id, epoch);
         // k healthy pieces, each verified against its root while it downloads.
         let mut have = Vec::new();
@@ -174,13 +180,7 @@ impl StorageAuditor {
                 index: failed.index,
                 provider: target.info.address,
             }])?;
-            let (chain_id, epoch) = self.node.with_state(|s, tip| -> Result<_> {
-                let epoch_len = s.params()?.epoch_len_blocks;
-                Ok((
-                    s.chain_id()?,
-                    trellis_primitives::Epoch::of_height(tip.height, epoch_len),
-                ))
-            })?;
+            let (chain_id, epoch) = self.chain_and_epoch()?;
             // The repairer's leave to upload: a verifier's grant for this piece and target.
             let grant = trellis_storage::protocol::UploadGrant {
                 deal: id,

@@ -3,7 +3,8 @@
 //! Credit accounting: opening moves credits from the client into the deal's escrow; settling
 //! moves the epoch price of every proven piece out of escrow into the provider's earnings for
 //! that epoch (counted as spent: the reward engine pays earnings in TRL); closing pays the running
-//! epoch's part so far the same way (see `close_pay`) and returns what is left to the client. So `Σ account credits + Σ escrow == minted − spent` always holds.
+//! epoch's part so far the same way (see `close_pay`) and returns what is left to the client. So
+//! `Σ account credits + Σ escrow == minted − spent` always holds.
 
 use super::*;
 use crate::state::{Deal, PieceReport};
@@ -163,10 +164,10 @@ pub(super) fn settle_deal<S: Store>(
     }
     let mut deal = open(view, id)?;
     let refuse = |why| TxFailure::CannotSettle { epoch: epoch.0, why };
-    if deal.settled_epochs >= deal.terms.duration_epochs {
+    let Some(due) = deal.due_epoch() else {
         return Err(refuse("the deal's duration is fully settled"));
-    }
-    if epoch.0 != deal.start_epoch.0 + u64::from(deal.settled_epochs) {
+    };
+    if epoch != due {
         return Err(refuse("it is not the deal's next unsettled epoch"));
     }
     if epoch >= ctx.epoch {
@@ -300,8 +301,7 @@ fn close_pay<S: Store>(
     id: &Hash,
     deal: &Deal,
 ) -> Result<Credits, TxFailure> {
-    let due = deal.start_epoch.0.saturating_add(u64::from(deal.settled_epochs));
-    if due != ctx.epoch.0 || deal.settled_epochs >= deal.terms.duration_epochs {
+    if deal.due_epoch() != Some(ctx.epoch) {
         return Ok(Credits(0));
     }
     let epoch_len = ctx.params.epoch_len_blocks.max(1);
@@ -329,7 +329,6 @@ fn close_pay<S: Store>(
 /// grace to settle it has not run out: until then nobody may take its pay back or move its
 /// pieces.
 fn pending_settlement(deal: &Deal, ctx: &BlockContext) -> Option<u64> {
-    let due = deal.start_epoch.0.saturating_add(u64::from(deal.settled_epochs));
-    let within = deal.settled_epochs < deal.terms.duration_epochs;
-    (within && due < ctx.epoch.0 && ctx.epoch.0 <= due.saturating_add(CLOSE_GRACE_EPOCHS)).then_some(due)
+    let due = deal.due_epoch()?.0;
+    (due < ctx.epoch.0 && ctx.epoch.0 <= due.saturating_add(CLOSE_GRACE_EPOCHS)).then_some(due)
 }

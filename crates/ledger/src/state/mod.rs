@@ -166,6 +166,13 @@ impl Deal {
     pub fn end_epoch(&self) -> Epoch {
         Epoch(self.start_epoch.0.saturating_add(u64::from(self.terms.duration_epochs)))
     }
+
+    /// The next epoch to settle (`start_epoch + settled_epochs`), while any of the duration is
+    /// left to settle.
+    pub fn due_epoch(&self) -> Option<Epoch> {
+        (self.settled_epochs < self.terms.duration_epochs)
+            .then(|| Epoch(self.start_epoch.0.saturating_add(u64::from(self.settled_epochs))))
+    }
 }
 
 /// Chain-wide money accounting. Invariant (checked by property tests):

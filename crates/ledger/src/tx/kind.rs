@@ -148,8 +148,8 @@ pub enum TxKind {
         /// Indexes of the pieces that passed every audit in that epoch, ascending.
         proven: Vec<u16>,
     },
-    /// End a deal early or after it expires: holders that proved their pieces are paid the running
-    /// epoch so far, the rest of the escrow returns to the client.
+    /// End a deal early or after it expires: holders whose pieces did not fail their latest audit
+    /// are paid the running epoch so far, the rest of the escrow returns to the client.
     CloseDeal {
         /// The deal.
         deal: Hash,

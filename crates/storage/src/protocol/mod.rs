@@ -90,13 +90,11 @@ impl SignedChallenge {
     /// What the auditor signs: the challenge, the provider and the epoch, for one chain (a
     /// challenge signed for a test chain is no use against a provider of another).
     pub fn signing_hash(chain_id: &str, challenge: &Challenge, provider: &DeviceAddress, epoch: Epoch) -> Hash {
-        let mut h = HashDomain::StorageChallengeSigning.hasher();
-        h.update(&(chain_id.len() as u64).to_le_bytes());
-        h.update(chain_id.as_bytes());
-        h.update(&challenge.to_bytes());
-        h.update(&provider.to_bytes());
-        h.update(&epoch.0.to_le_bytes());
-        Hash(*h.finalize().as_bytes())
+        chain_bound(
+            HashDomain::StorageChallengeSigning,
+            chain_id,
+            &[&challenge.to_bytes(), &provider.to_bytes(), &epoch.0.to_le_bytes()],
+        )
     }
 
     /// Signs `challenge` for `provider` in `epoch` on `chain_id` with a verifier's `key`.
@@ -134,6 +132,18 @@ impl SignedChallenge {
             .verify(hash.as_bytes(), &self.signature)
             .map_err(|_| ChallengeFault::BadSignature)
     }
+}
+
+/// `domain`'s hash of `parts` for chain `chain_id`, the id's length first (so no chain's message
+/// is another's with a longer id): what a signature bound to one chain signs.
+pub(crate) fn chain_bound(domain: HashDomain, chain_id: &str, parts: &[&[u8]]) -> Hash {
+    let mut h = domain.hasher();
+    h.update(&(chain_id.len() as u64).to_le_bytes());
+    h.update(chain_id.as_bytes());
+    for part in parts {
+        h.update(part);
+    }
+    Hash(*h.finalize().as_bytes())
 }
 
 /// How many epochs a challenge may be older than the provider's view of the chain: its node and

@@ -33,11 +33,7 @@ pub struct UploadGrant {
 impl UploadGrant {
     /// What the signer signs, for one chain.
     pub fn signing_message(&self, chain_id: &str) -> Hash {
-        let mut h = HashDomain::StorageUpload.hasher();
-        h.update(&(chain_id.len() as u64).to_le_bytes());
-        h.update(chain_id.as_bytes());
-        h.update(&self.to_bytes());
-        Hash(*h.finalize().as_bytes())
+        super::chain_bound(HashDomain::StorageUpload, chain_id, &[&self.to_bytes()])
     }
 
     /// Signs the grant with `key` (the deal client's or a verifier's) for `chain_id`.

@@ -43,6 +43,11 @@ impl Refusal {
         }
     }
 
+    /// The provider's node did not answer (503: retry later).
+    pub(super) fn node_unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "node_unavailable", message)
+    }
+
     pub(super) fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "provider internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
@@ -242,25 +247,20 @@ impl Provider {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .failed;
         if failed.is_some_and(|at| at.elapsed() < STATUS_TTL) {
-            return Err(Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "node_unavailable",
+            return Err(Refusal::node_unavailable(
                 "this provider's node did not answer a moment ago; retry shortly",
             ));
         }
-        match self.refresh_status().await {
-            Ok(status) => Ok(status),
-            Err(refusal) => {
-                let cache = self.0.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                match cache.last.as_ref().filter(|(_, at)| at.elapsed() <= MAX_STALE_STATUS) {
-                    Some((status, at)) => {
-                        tracing::warn!(error = %refusal.message, age_s = at.elapsed().as_secs(), "node unreachable; using its last status");
-                        Ok(status.clone())
-                    }
-                    None => Err(refusal),
+        // A failure is recorded by now, so a still usable last status stands in.
+        self.refresh_status()
+            .await
+            .or_else(|refusal| match self.cached_status() {
+                Some(status) => {
+                    tracing::warn!(error = %refusal.message, "node unreachable; using its last status");
+                    Ok(status)
                 }
-            }
-        }
+                None => Err(refusal),
+            })
     }
 
     /// The status if it is fresh, or if the node failed to answer a moment ago and the last
@@ -287,11 +287,7 @@ impl Provider {
             Err(_) => format!("no status from the node within {} s", STATUS_TIMEOUT.as_secs()),
         };
         cache.failed = Some(std::time::Instant::now());
-        Err(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "node_unavailable",
-            failure,
-        ))
+        Err(Refusal::node_unavailable(failure))
     }
 
     /// Its device address.
@@ -421,7 +417,7 @@ impl Provider {
             .node
             .deal(&deal)
             .await
-            .map_err(|e| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "node_unavailable", e.to_string()))?
+            .map_err(|e| Refusal::node_unavailable(e.to_string()))?
             .ok_or_else(|| {
                 Refusal::new(
                     StatusCode::NOT_FOUND,

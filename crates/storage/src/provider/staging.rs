@@ -235,7 +235,7 @@ async fn receive(p: &Provider, nonce: &str, index: &str, headers: &HeaderMap, bo
         .node()
         .get::<serde_json::Value>(&format!("/v1/accounts/{}", grant.client))
         .await
-        .map_err(|e| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "node_unavailable", e.to_string()))?
+        .map_err(|e| Refusal::node_unavailable(e.to_string()))?
         .and_then(|v| serde_json::from_value::<Credits>(v["account"]["credits"].clone()).ok())
         .unwrap_or_default();
     if credits == Credits(0) {

@@ -195,7 +195,7 @@ async fn rm(id: Hash, common: Common, wait_secs: u64) -> Result<()> {
     }
     println!(
         "closed {id}; the escrow is back in the wallet, less the running epoch's part so far (owed to the providers \
-         that proved their pieces), and providers will drop the pieces"
+         whose pieces did not fail their latest audit), and providers will drop the pieces"
     );
     let keystore = &common.keystore.keystore;
     let forgotten = catalog::Catalog::load(keystore).and_then(|mut names| {
